@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds (or reuses) a Rust-enabled 7.3 kernel for ARCH (x86_64|arm64) and
+# FLAVOUR (release|debug) from the fragments in kunit/config/, inside the
+# toolchain root. The build tree lives in the cache, keyed by every input.
+#
+#   kernel.sh ARCH FLAVOUR      prints the build directory
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/toolroot.sh"
+
+kernel_dir() {
+    local arch=$1 flavour=$2 key
+    key=$( { toolroot_key; cat "$METIS_REPO/kunit/config/common.config" \
+        "$METIS_REPO/kunit/config/$arch.config" "$METIS_REPO/kunit/config/$flavour.config"; } |
+        sha256sum | cut -c1-12)
+    echo "$METIS_CACHE/linux-$arch-$flavour-$key"
+}
+
+kernel_image() {
+    case $1 in
+        x86_64) echo "$2/arch/x86/boot/bzImage" ;;
+        arm64) echo "$2/arch/arm64/boot/Image" ;;
+    esac
+}
+
+kernel_ensure() {
+    local arch=$1 flavour=$2 dir
+    dir=$(kernel_dir "$arch" "$flavour")
+    [ -f "$dir/.metis-built" ] && { echo "$dir"; return 0; }
+    toolroot_ensure
+    mkdir -p "$METIS_CACHE"
+    exec 8>"$METIS_CACHE/.kernel-$arch-$flavour.lock"
+    flock 8
+    if [ ! -f "$dir/.metis-built" ]; then
+        log "building $arch/$flavour kernel in $dir (log: $dir.log)"
+        local t0=$SECONDS
+        mkdir -p "$dir"
+        toolroot_run bash -c '
+            set -euo pipefail
+            arch=$1 flavour=$2 dir=$3
+            src=$METIS_CACHE/linux-source-7.3
+            if [ ! -f "$src/Makefile" ]; then
+                rm -rf "$src.partial"; mkdir -p "$src.partial"
+                tar -xJf /usr/src/linux-source-7.3.tar.xz -C "$src.partial" --strip-components=1
+                mv "$src.partial" "$src"
+            fi
+            case $arch in
+                x86_64) mk="ARCH=x86_64"; img=bzImage ;;
+                arm64) mk="ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-"; img=Image ;;
+            esac
+            # Rust and KASAN together need clang; use the LLVM that rustc links.
+            [ "$flavour" = debug ] && mk="$mk LLVM=-22"
+            echo "$mk" >"$dir/.metis-make-args"
+            cd "$src"
+            make O="$dir" $mk tinyconfig >/dev/null
+            frag=/src/metis/kunit/config
+            KCONFIG_CONFIG="$dir/.config" scripts/kconfig/merge_config.sh -m -O "$dir" \
+                "$dir/.config" "$frag/common.config" "$frag/$arch.config" "$frag/$flavour.config" >/dev/null
+            make O="$dir" $mk olddefconfig >/dev/null
+            # Every requested option must have survived olddefconfig.
+            missing=0
+            for f in "$frag/common.config" "$frag/$arch.config" "$frag/$flavour.config"; do
+                while IFS= read -r line; do
+                    case $line in CONFIG_*=n) opt=${line%%=*}
+                        grep -q "^$opt=" "$dir/.config" && { echo "not disabled: $line"; missing=1; } ;;
+                    CONFIG_*) grep -qx "$line" "$dir/.config" || { echo "not set: $line"; missing=1; } ;;
+                    esac
+                done <"$f"
+            done
+            [ $missing = 0 ] || { echo "kernel config is missing requested options" >&2; exit 1; }
+            make O="$dir" $mk -j"$(nproc)" $img modules
+            make O="$dir" $mk INSTALL_MOD_PATH="$dir/modinst" INSTALL_MOD_STRIP=1 modules_install >/dev/null
+        ' _ "$arch" "$flavour" "$dir" >"$dir.log" 2>&1 || {
+            grep -E 'not set|not disabled|error|Error' "$dir.log" | head -40 >&2; return 1; }
+        touch "$dir/.metis-built"
+        log "$arch/$flavour kernel built in $((SECONDS - t0)) s"
+    fi
+    flock -u 8
+    echo "$dir"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    [ $# -eq 2 ] || { echo "usage: $0 x86_64|arm64 release|debug" >&2; exit 2; }
+    kernel_ensure "$1" "$2"
+fi

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Toolchain root: a Debian trixie (+backports) tree that holds everything the
+# kernel, module and QEMU steps need, kept outside the repository and keyed by
+# its inputs. Sourced by the other harness scripts; run directly to build it.
+#
+#   METIS_CACHE   cache directory (default ~/.cache/metis)
+#
+# Functions: toolroot_ensure, toolroot_run CMD..., toolroot_path
+set -euo pipefail
+
+METIS_REPO=${METIS_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+METIS_CACHE=${METIS_CACHE:-$HOME/.cache/metis}
+MIRROR=${METIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+# Everything inside the root; changing this list changes the key.
+TOOLROOT_PKGS_BPO="rustc rust-src rustfmt rust-clippy bindgen libclang-19-dev llvm-19 gcc make \
+flex bison bc libelf-dev libssl-dev cpio python3 xz-utils kmod qemu-system-x86 qemu-system-arm \
+gcc-aarch64-linux-gnu libc6-dev-arm64-cross device-tree-compiler busybox-static linux-source-7.3 \
+dkms dpkg-dev debhelper pahole ca-certificates zstd clang-22 lld-22 llvm-22"
+TOOLROOT_VERSION=4
+
+toolroot_key() {
+    printf '%s\n%s\n%s\n' "$TOOLROOT_VERSION" "$TOOLROOT_PKGS_BPO" "$MIRROR" | sha256sum | cut -c1-12
+}
+
+toolroot_path() {
+    echo "$METIS_CACHE/root-$(toolroot_key)"
+}
+
+log() { printf '[toolroot] %s\n' "$*" >&2; }
+
+toolroot_build() {
+    local root=$1 tmp="$1.partial"
+    rm -rf "$tmp"
+    mkdir -p "$METIS_CACHE"
+    if ! command -v debootstrap >/dev/null; then
+        log "installing debootstrap on the host"
+        apt-get update -qq && apt-get install -y -qq debootstrap
+    fi
+    log "debootstrap trixie into $tmp"
+    debootstrap --variant=minbase trixie "$tmp" "$MIRROR" >"$METIS_CACHE/debootstrap.log" 2>&1 ||
+        { tail -20 "$METIS_CACHE/debootstrap.log" >&2; return 1; }
+    echo "deb $MIRROR trixie-backports main" >"$tmp/etc/apt/sources.list.d/backports.list"
+    cat >"$tmp/etc/apt/apt.conf.d/99metis" <<'APT'
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Acquire::Retries "5";
+APT
+    log "installing packages"
+    _chroot_exec "$tmp" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq -t trixie-backports $TOOLROOT_PKGS_BPO" \
+        >"$METIS_CACHE/apt.log" 2>&1 || { tail -30 "$METIS_CACHE/apt.log" >&2; return 1; }
+    log "fetching busybox-static:arm64"
+    _chroot_exec "$tmp" sh -c "dpkg --add-architecture arm64 && apt-get update -qq && \
+        cd /tmp && apt-get download -qq busybox-static:arm64 && \
+        mkdir -p /opt/busybox-arm64 && dpkg-deb -x busybox-static_*_arm64.deb /opt/busybox-arm64 && \
+        rm -f busybox-static_*_arm64.deb" >>"$METIS_CACHE/apt.log" 2>&1 ||
+        { tail -30 "$METIS_CACHE/apt.log" >&2; return 1; }
+    _chroot_exec "$tmp" sh -c 'apt-get clean; dpkg-query -W' >"$tmp/versions.txt"
+    mv "$tmp" "$root"
+    log "ready: $root"
+}
+
+# Runs a command in ROOT with a private mount namespace: nothing leaks on the
+# host and nothing needs cleaning up. The repository appears at /src/metis and
+# the cache at the same absolute path as on the host.
+_chroot_exec() {
+    local root=$1; shift
+    mkdir -p "$root/src/metis" "$root$METIS_CACHE"
+    unshare --mount --fork --kill-child -- bash -c '
+        set -e
+        root=$1; repo=$2; cache=$3; shift 3
+        mount --make-rprivate /
+        mount -t proc proc "$root/proc"
+        mount --rbind /dev "$root/dev"
+        mount -t sysfs sys "$root/sys" 2>/dev/null || true
+        mount -t tmpfs tmp "$root/tmp"
+        mount --bind "$repo" "$root/src/metis"
+        mount --bind "$cache" "$root$cache"
+        cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+        exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+            HOME=/root LANG=C.UTF-8 LIBCLANG_PATH=/usr/lib/llvm-19/lib METIS_CACHE="$cache" \
+            "$@"
+    ' _ "$root" "$METIS_REPO" "$METIS_CACHE" "$@"
+}
+
+toolroot_ensure() {
+    local root
+    root=$(toolroot_path)
+    if [ ! -d "$root" ]; then
+        # One builder at a time: a second caller waits for the first.
+        mkdir -p "$METIS_CACHE"
+        exec 9>"$METIS_CACHE/.toolroot.lock"
+        flock 9
+        [ -d "$root" ] || toolroot_build "$root"
+        flock -u 9
+    fi
+}
+
+toolroot_run() {
+    toolroot_ensure
+    _chroot_exec "$(toolroot_path)" "$@"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    if [ $# -eq 0 ]; then toolroot_ensure; toolroot_path; else toolroot_run "$@"; fi
+fi
