@@ -23,6 +23,13 @@ KMAKE_ARGS ?= $(shell cat $(KDIR)/.metis-make-args 2>/dev/null)
 
 all: modules
 
+# The README's two commands.
+demo:
+	python3 tests/harness/run.py demo
+
+check:
+	bash tests/harness/check.sh
+
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_ARGS) $(if $(KUNIT),METIS_KUNIT=1) modules
 
@@ -42,5 +49,5 @@ fmt:
 fmtcheck:
 	$(RUSTFMT) --edition 2021 --check drivers/metis/*.rs
 
-.PHONY: all modules clippy modules_install clean fmt fmtcheck
+.PHONY: all demo check modules clippy modules_install clean fmt fmtcheck
 endif

@@ -48,8 +48,8 @@ kernel_ensure() {
                 x86_64) mk="ARCH=x86_64"; img=bzImage ;;
                 arm64) mk="ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-"; img=Image ;;
             esac
-            # Rust and KASAN together need clang; use the LLVM that rustc links.
-            [ "$flavour" = debug ] && mk="$mk LLVM=-22"
+            # Rust and KASAN together need clang: the version bindgen uses as libclang.
+            [ "$flavour" = debug ] && mk="$mk LLVM=-19"
             echo "$mk" >"$dir/.metis-make-args"
             cd "$src"
             make O="$dir" $mk tinyconfig >/dev/null

@@ -16,7 +16,7 @@ MIRROR=${METIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 TOOLROOT_PKGS_BPO="rustc rust-src rustfmt rust-clippy bindgen libclang-19-dev llvm-19 gcc make \
 flex bison bc libelf-dev libssl-dev cpio python3 xz-utils kmod qemu-system-x86 qemu-system-arm \
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross device-tree-compiler busybox-static linux-source-7.3 \
-dkms dpkg-dev debhelper pahole ca-certificates zstd clang-22 lld-22 llvm-22"
+dkms dpkg-dev debhelper pahole ca-certificates zstd clang-19 lld-19"
 TOOLROOT_VERSION=4
 
 toolroot_key() {

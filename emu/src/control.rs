@@ -1,0 +1,202 @@
+//! Control socket: one command per line, one JSON object per reply line.
+//!
+//! ```text
+//! stats                         counters + device state
+//! events [since N]              event log entries with seq > N (max 1000/reply)
+//! reset-stats                   zero the counters (events keep their numbering)
+//! inject drop-irq N             drop the next N message interrupts
+//! inject delay-irq N MS         delay the next N message interrupts by MS ms
+//! inject hang-channel wr|rd CH  next doorbell on CH never completes
+//! inject abort wr|rd CH         next transfer on CH aborts with an error
+//! inject corrupt-desc wr|rd CH  next descriptor fetch on CH reads garbage
+//! inject missed-doorbell wr|rd CH  next doorbell while CH runs is ignored
+//! inject storm VEC COUNT        COUNT interrupts on VEC, as fast as possible
+//! inject fw-no-ready            next BOOT never leaves BOOTING
+//! inject fw-hang                firmware stops (heartbeat, commands)
+//! inject surprise-reset         card resets itself now
+//! inject device-msg             firmware raises a device message (vector 24)
+//! clear                         disarm every pending injection
+//! help
+//! ```
+
+use crate::device::Device;
+use crate::edma::Dir;
+use crate::firmware;
+use crate::inject::Inject;
+use crate::irq;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | storm VEC COUNT | fw-no-ready | fw-hang | surprise-reset | device-msg)";
+
+/// Upper bound for `inject storm` so a typo cannot wedge the emulator.
+pub const MAX_STORM: u64 = 10_000_000;
+
+fn err(msg: impl Into<String>) -> Value {
+    json!({"ok": false, "error": msg.into()})
+}
+
+fn num(s: Option<&&str>) -> Result<u64, Value> {
+    let s = s.ok_or_else(|| err("missing number"))?;
+    crate::options::parse_u64(s).map_err(err)
+}
+
+fn chan(dev: &Device, args: &[&str]) -> Result<(Dir, usize), Value> {
+    let d = args
+        .get(2)
+        .and_then(|s| Dir::parse(s))
+        .ok_or_else(|| err("expected wr|rd"))?;
+    let ch = num(args.get(3))? as usize;
+    if ch >= dev.options().channels {
+        return Err(err(format!("channel {ch} does not exist")));
+    }
+    Ok((d, ch))
+}
+
+/// Executes one control command.
+pub fn handle(dev: &Device, line: &str) -> Value {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    match run(dev, &args) {
+        Ok(v) => v,
+        Err(e) => e,
+    }
+}
+
+fn run(dev: &Device, args: &[&str]) -> Result<Value, Value> {
+    let sh = dev.shared();
+    match args.first().copied() {
+        None => Err(err("empty command")),
+        Some("help") => Ok(json!({"ok": true, "help": HELP})),
+        Some("stats") => {
+            let mut v = sh.obs.counters_json();
+            v["ok"] = json!(true);
+            v["device"] = dev.state_json();
+            Ok(v)
+        }
+        Some("events") => {
+            let since = match (args.get(1), args.get(2)) {
+                (Some(&"since"), n) => num(n)?,
+                (None, _) => 0,
+                _ => return Err(err("usage: events [since N]")),
+            };
+            let (ev, more) = sh.obs.events_since(since);
+            Ok(json!({"ok": true, "events": ev, "more": more, "last_seq": sh.obs.last_seq()}))
+        }
+        Some("reset-stats") => {
+            sh.obs.reset_stats();
+            Ok(json!({"ok": true}))
+        }
+        Some("clear") => {
+            sh.st.lock().unwrap().inj = Inject::default();
+            sh.obs.event("inject", json!({"what": "clear"}));
+            Ok(json!({"ok": true}))
+        }
+        Some("inject") => inject(dev, args),
+        Some(c) => Err(err(format!("unknown command '{c}'; {HELP}"))),
+    }
+}
+
+fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
+    let sh = dev.shared();
+    let what = *args.get(1).ok_or_else(|| err(HELP))?;
+    let armed = |detail: Value| {
+        sh.obs
+            .with(|c| *c.injections.entry(what.to_string()).or_insert(0) += 1);
+        sh.obs
+            .event("inject_armed", json!({"what": what, "args": detail}));
+    };
+    match what {
+        "drop-irq" => {
+            let n = num(args.get(2))?;
+            sh.st.lock().unwrap().inj.drop_irq = n;
+            armed(json!({"n": n}));
+        }
+        "delay-irq" => {
+            let n = num(args.get(2))?;
+            let ms = num(args.get(3))?;
+            let mut st = sh.st.lock().unwrap();
+            st.inj.delay_irq = n;
+            st.inj.delay_ms = ms;
+            drop(st);
+            armed(json!({"n": n, "ms": ms}));
+        }
+        "hang-channel" | "abort" | "corrupt-desc" | "missed-doorbell" => {
+            let (d, ch) = chan(dev, args)?;
+            let mut st = sh.st.lock().unwrap();
+            let flags = match what {
+                "hang-channel" => &mut st.inj.hang,
+                "abort" => &mut st.inj.abort,
+                "corrupt-desc" => &mut st.inj.corrupt,
+                _ => &mut st.inj.missed_doorbell,
+            };
+            flags[d as usize][ch] = true;
+            drop(st);
+            armed(json!({"dir": d.name(), "ch": ch}));
+        }
+        "storm" => {
+            let v = num(args.get(2))?;
+            let count = num(args.get(3))?.min(MAX_STORM);
+            if v >= 32 {
+                return Err(err("vector must be < 32"));
+            }
+            armed(json!({"vector": v, "count": count}));
+            let sent = irq::storm(sh, v as u32, count);
+            return Ok(json!({"ok": true, "sent": sent}));
+        }
+        "fw-no-ready" => {
+            sh.st.lock().unwrap().inj.fw_no_ready = true;
+            armed(json!({}));
+        }
+        "fw-hang" => {
+            sh.st.lock().unwrap().fw.hang();
+            armed(json!({}));
+        }
+        "surprise-reset" => {
+            armed(json!({}));
+            dev.surprise_reset();
+        }
+        "device-msg" => {
+            let mut st = sh.st.lock().unwrap();
+            firmware::raise_fw_irq(sh, &mut st, firmware::IRQ_DEVICE_MSG);
+            drop(st);
+            armed(json!({}));
+        }
+        _ => return Err(err(format!("unknown injection '{what}'; {HELP}"))),
+    }
+    Ok(json!({"ok": true}))
+}
+
+/// Serves the control socket on its own threads.
+pub fn spawn_listener(dev: Arc<Device>, path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    let l = UnixListener::bind(path)?;
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            for conn in l.incoming() {
+                let Ok(conn) = conn else { continue };
+                let dev = dev.clone();
+                std::thread::spawn(move || serve_conn(&dev, conn));
+            }
+        })?;
+    Ok(())
+}
+
+fn serve_conn(dev: &Device, conn: UnixStream) {
+    let Ok(mut out) = conn.try_clone() else { return };
+    for line in BufReader::new(conn).lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = handle(dev, &line);
+        if writeln!(out, "{reply}").is_err() {
+            break;
+        }
+    }
+}

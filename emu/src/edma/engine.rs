@@ -1,0 +1,524 @@
+//! The eDMA engine: doorbells, the linked-list walker with the CB/CCS cycle
+//! bit protocol, non-LL transfers, data movement through the IOMMU view of
+//! guest memory, aborts and interrupts.
+//!
+//! Each doorbell on an idle channel starts a worker thread that walks the
+//! list until it stops. Workers never hold the state lock while moving data;
+//! they re-check the channel's epoch (bumped by reset, engine disable and
+//! stop) under the DMA gate before every chunk, so nothing reaches host or
+//! device memory after a reset returns.
+
+use super::ll::{Elem, LlCtx, ELEM_SIZE, NO_PROGRESS_LIMIT};
+use super::regs::*;
+use super::Dir;
+use crate::config::ConfigSpace;
+use crate::device::{Shared, State};
+use crate::dma::{DmaError, Perm};
+use crate::faults::Fault;
+use crate::inject::Inject;
+use crate::irq;
+use crate::link::{LinkDir, Pacer, READ_LATENCY};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Bytes moved per step: bounds the time a reset waits for a worker and the
+/// granularity of bandwidth sharing between channels.
+pub const CHUNK: u64 = 64 << 10;
+
+/// Why a channel aborted.
+#[derive(Debug, Clone)]
+pub enum AbortCause {
+    Dma(DmaError),
+    NoBusMaster,
+    DevRange(u64, u64),
+    Malformed(String),
+    Injected,
+}
+
+enum XferErr {
+    Abort(AbortCause),
+    Cancelled,
+}
+
+impl AbortCause {
+    fn fault(&self) -> Option<(Fault, String)> {
+        Some(match self {
+            AbortCause::Dma(e @ DmaError::Unmapped { .. }) => (Fault::DmaUnmapped, e.to_string()),
+            AbortCause::Dma(e @ DmaError::Perm { .. }) => (Fault::DmaPerm, e.to_string()),
+            AbortCause::Dma(e @ DmaError::NoFd { .. }) => (Fault::DmaNoFd, e.to_string()),
+            AbortCause::NoBusMaster => (Fault::DmaNoBusMaster, "Bus Master Enable clear".into()),
+            AbortCause::DevRange(a, n) => (
+                Fault::DevRange,
+                format!("device range {a:#x}+{n:#x} outside device memory"),
+            ),
+            AbortCause::Malformed(s) => (Fault::LlMalformed, s.clone()),
+            AbortCause::Injected => return None,
+        })
+    }
+
+    /// Error status bits: (low word, high word). Low: [ch] application
+    /// (data) error, [16+ch] linked-list fetch error. High (read side only):
+    /// [ch] unsupported request, [16+ch] completer abort.
+    fn err_bits(&self, dir: Dir, ch: usize) -> (u32, u32) {
+        let app = 1u32 << ch;
+        let ll = 1u32 << (16 + ch);
+        match (self, dir) {
+            (AbortCause::Malformed(_), _) => (ll, 0),
+            (AbortCause::DevRange(..), _) => (app, 0),
+            (AbortCause::Dma(DmaError::Perm { .. }), Dir::Rd) => (0, ll),
+            (_, Dir::Rd) => (0, app),
+            (_, Dir::Wr) => (app, 0),
+        }
+    }
+}
+
+fn chan_idx(dir: Dir, ch: usize) -> usize {
+    dir as usize * 8 + ch
+}
+
+pub fn epoch(sh: &Shared, dir: Dir, ch: usize) -> u64 {
+    sh.chan_epoch[chan_idx(dir, ch)].load(Ordering::SeqCst)
+}
+
+fn live(sh: &Shared, dir: Dir, ch: usize, ep: u64) -> bool {
+    epoch(sh, dir, ch) == ep
+}
+
+/// Invalidates a channel's worker; the caller waits on the gate afterwards.
+fn cancel(sh: &Shared, dir: Dir, ch: usize) {
+    sh.chan_epoch[chan_idx(dir, ch)].fetch_add(1, Ordering::SeqCst);
+}
+
+/// Cancels every channel and waits for in-flight chunks (reset).
+pub fn cancel_all(sh: &Shared) {
+    for d in [Dir::Wr, Dir::Rd] {
+        for ch in 0..8 {
+            cancel(sh, d, ch);
+        }
+    }
+}
+
+pub fn ll_ctx(sh: &Shared, cfg: &ConfigSpace, win_base: u64) -> LlCtx {
+    LlCtx {
+        identity: sh.opts.identity,
+        mem_size: sh.mem.size(),
+        bar2_base: cfg.bar2_base(),
+        bar2_size: cfg.layout.bar2_size,
+        win_base,
+    }
+}
+
+/// A register write to the eDMA block, with its side effects.
+pub fn reg_write(sh: &Arc<Shared>, st: &mut State, off: u32, v: u32) {
+    match st.edma.write(off, v) {
+        Action::None => {}
+        Action::ReadOnly => sh.obs.fault(
+            Fault::RegReadOnly,
+            format!("write {v:#x} to read-only {}", name(off)),
+        ),
+        Action::IntState => irq::update_intx(sh, st),
+        Action::Engine(d, was, now) => {
+            if was && !now {
+                engine_disabled(sh, st, d);
+            }
+        }
+        Action::Doorbell(d, v) => doorbell(sh, st, d, v),
+    }
+}
+
+/// Disabling an engine soft-resets its channels: running transfers stop
+/// where they are (no interrupt), CS reads stopped.
+fn engine_disabled(sh: &Arc<Shared>, st: &mut State, d: Dir) {
+    for ch in 0..st.edma.nch {
+        cancel(sh, d, ch);
+        let c = st.edma.chan_mut(d, ch);
+        if c.cs == CS_RUNNING {
+            c.cs = CS_STOPPED;
+        }
+        c.pending_doorbell = false;
+        c.hung = false;
+    }
+    drop(sh.gate.write().unwrap());
+    sh.obs
+        .event("engine", serde_json::json!({"dir": d.name(), "enabled": false}));
+}
+
+fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
+    let ch = (v & DOORBELL_CH_MASK) as usize;
+    if ch >= st.edma.nch {
+        sh.obs.fault(
+            Fault::DoorbellBadChannel,
+            format!("{}_doorbell {v:#x}: channel {ch} does not exist", d.name()),
+        );
+        return;
+    }
+    if st.edma.dir(d).engine_en & 1 == 0 {
+        sh.obs.fault(
+            Fault::DoorbellEngineDisabled,
+            format!("{}_doorbell ch{ch} while {}_engine_en is 0", d.name(), d.name()),
+        );
+        return;
+    }
+    if v & DOORBELL_STOP != 0 {
+        // Stop request: the channel halts where it is, without interrupt.
+        cancel(sh, d, ch);
+        let c = st.edma.chan_mut(d, ch);
+        if c.cs == CS_RUNNING {
+            c.cs = CS_STOPPED;
+        }
+        c.pending_doorbell = false;
+        c.hung = false;
+        drop(sh.gate.write().unwrap());
+        sh.obs
+            .event("doorbell_stop", serde_json::json!({"dir": d.name(), "ch": ch}));
+        return;
+    }
+    if st.edma.dir(d).ch[ch].cs == CS_RUNNING {
+        if Inject::take(&mut st.inj.missed_doorbell, d, ch) {
+            sh.obs.event(
+                "inject",
+                serde_json::json!({"what": "missed-doorbell", "dir": d.name(), "ch": ch}),
+            );
+            return;
+        }
+        // Latched: the walker re-checks the list when it would stop.
+        st.edma.chan_mut(d, ch).pending_doorbell = true;
+        return;
+    }
+    sh.obs.with(|c| c.jobs += 1);
+    let c = st.edma.chan_mut(d, ch);
+    c.cs = CS_RUNNING;
+    c.pending_doorbell = false;
+    if Inject::take(&mut st.inj.hang, d, ch) {
+        st.edma.chan_mut(d, ch).hung = true;
+        sh.obs.event(
+            "inject",
+            serde_json::json!({"what": "hang-channel", "dir": d.name(), "ch": ch}),
+        );
+        return;
+    }
+    let ep = epoch(sh, d, ch);
+    let sh2 = sh.clone();
+    std::thread::Builder::new()
+        .name(format!("edma-{}{ch}", d.name()))
+        .spawn(move || run(sh2, d, ch, ep))
+        .expect("spawn eDMA worker");
+}
+
+fn run(sh: Arc<Shared>, d: Dir, ch: usize, ep: u64) {
+    let lle = {
+        let st = sh.st.lock().unwrap();
+        if !live(&sh, d, ch, ep) {
+            return;
+        }
+        st.edma.dir(d).ch[ch].ctrl1 & LLE != 0
+    };
+    let mut pacer = Pacer::default();
+    if lle {
+        run_ll(&sh, d, ch, ep, &mut pacer);
+    } else {
+        run_single(&sh, d, ch, ep, &mut pacer);
+    }
+}
+
+/// Non-LL mode: one block from the channel's SAR/DAR/transfer_size.
+fn run_single(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
+    let (sar, dar, size, inj) = {
+        let mut st = sh.st.lock().unwrap();
+        if !live(sh, d, ch, ep) {
+            return;
+        }
+        let inj = Inject::take(&mut st.inj.abort, d, ch);
+        let c = &st.edma.dir(d).ch[ch];
+        (c.sar, c.dar, c.size, inj)
+    };
+    if inj {
+        return abort(sh, d, ch, ep, AbortCause::Injected);
+    }
+    match transfer(sh, d, ch, ep, sar, dar, size as u64, pacer) {
+        Err(XferErr::Cancelled) => {}
+        Err(XferErr::Abort(c)) => abort(sh, d, ch, ep, c),
+        Ok(()) => {
+            pacer.finish();
+            let mut st = sh.st.lock().unwrap();
+            if !live(sh, d, ch, ep) {
+                return;
+            }
+            let c = st.edma.chan_mut(d, ch);
+            c.size = 0;
+            c.sar = sar.wrapping_add(size as u64);
+            c.dar = dar.wrapping_add(size as u64);
+            c.cs = CS_STOPPED;
+            c.pending_doorbell = false;
+            let ctrl = c.ctrl1;
+            sh.obs.with(|c| {
+                c.elements += 1;
+                c.transfers_done += 1
+            });
+            if ctrl & (LIE | RIE) != 0 {
+                done_irq(sh, &mut st, d, ch, ctrl & RIE != 0);
+            }
+        }
+    }
+}
+
+/// LL mode: walk elements from LLP while their CB matches CCS.
+fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
+    let mut idle: u32 = 0;
+    loop {
+        let (llp, ccs, corrupt, ctx) = {
+            let mut st = sh.st.lock().unwrap();
+            if !live(sh, d, ch, ep) {
+                return;
+            }
+            let corrupt = Inject::take(&mut st.inj.corrupt, d, ch);
+            let ctx = ll_ctx(sh, &st.cfg, st.fw.win_base);
+            let c = &st.edma.dir(d).ch[ch];
+            (c.llp, c.ctrl1 & CCS != 0, corrupt, ctx)
+        };
+        let at = match ctx.resolve(llp) {
+            Ok(a) => a,
+            Err(why) => return abort(sh, d, ch, ep, AbortCause::Malformed(format!("LLP: {why}"))),
+        };
+        let mut raw = [0u8; 24];
+        sh.mem.read(at, &mut raw);
+        if corrupt {
+            // Garbage fetch: all bits set looks like a link element (LLP bit)
+            // pointing nowhere, which the validation below must reject.
+            raw = [0xff; 24];
+            sh.obs.event(
+                "inject",
+                serde_json::json!({"what": "corrupt-desc", "dir": d.name(), "ch": ch}),
+            );
+        }
+        let e = Elem::parse(&raw);
+        if e.control & LLP != 0 {
+            // Link element: its CB is not compared (dw-edma writes !CB).
+            idle += 1;
+            if idle > NO_PROGRESS_LIMIT {
+                return abort(sh, d, ch, ep, no_progress(llp));
+            }
+            if let Err(why) = ctx.resolve(e.llp()) {
+                return abort(
+                    sh,
+                    d,
+                    ch,
+                    ep,
+                    AbortCause::Malformed(format!("link element at {llp:#x}: {why}")),
+                );
+            }
+            let mut st = sh.st.lock().unwrap();
+            if !live(sh, d, ch, ep) {
+                return;
+            }
+            let c = st.edma.chan_mut(d, ch);
+            if e.control & TCB != 0 {
+                c.ctrl1 ^= CCS;
+            }
+            c.llp = e.llp();
+            continue;
+        }
+        if (e.control & CB != 0) != ccs {
+            // Producer has not handed this element over: stop here, LLP
+            // stays on it so the next doorbell resumes at this element.
+            pacer.finish();
+            let mut st = sh.st.lock().unwrap();
+            if !live(sh, d, ch, ep) {
+                return;
+            }
+            let c = st.edma.chan_mut(d, ch);
+            if c.pending_doorbell {
+                c.pending_doorbell = false;
+                continue;
+            }
+            c.cs = CS_STOPPED;
+            sh.obs.with(|c| c.transfers_done += 1);
+            return;
+        }
+        let inj = {
+            let mut st = sh.st.lock().unwrap();
+            if !live(sh, d, ch, ep) {
+                return;
+            }
+            let inj = Inject::take(&mut st.inj.abort, d, ch);
+            let c = st.edma.chan_mut(d, ch);
+            c.size = e.size;
+            c.sar = e.sar;
+            c.dar = e.dar;
+            inj
+        };
+        if inj {
+            return abort(sh, d, ch, ep, AbortCause::Injected);
+        }
+        match transfer(sh, d, ch, ep, e.sar, e.dar, e.size as u64, pacer) {
+            Err(XferErr::Cancelled) => return,
+            Err(XferErr::Abort(c)) => return abort(sh, d, ch, ep, c),
+            Ok(()) => {}
+        }
+        if e.size == 0 {
+            idle += 1;
+            if idle > NO_PROGRESS_LIMIT {
+                return abort(sh, d, ch, ep, no_progress(llp));
+            }
+        } else {
+            idle = 0;
+        }
+        let irq = e.control & (LIE | RIE);
+        if irq != 0 {
+            // The interrupt must not overtake the modelled wire time.
+            pacer.finish();
+        }
+        let mut st = sh.st.lock().unwrap();
+        if !live(sh, d, ch, ep) {
+            return;
+        }
+        let c = st.edma.chan_mut(d, ch);
+        c.llp = llp.wrapping_add(ELEM_SIZE);
+        c.size = 0;
+        c.sar = e.sar.wrapping_add(e.size as u64);
+        c.dar = e.dar.wrapping_add(e.size as u64);
+        sh.obs.with(|c| c.elements += 1);
+        if irq != 0 {
+            done_irq(sh, &mut st, d, ch, e.control & RIE != 0);
+        }
+    }
+}
+
+fn no_progress(llp: u64) -> AbortCause {
+    AbortCause::Malformed(format!(
+        "{NO_PROGRESS_LIMIT} elements without moving data (loop near {llp:#x})"
+    ))
+}
+
+/// Moves `size` bytes for one element. Write channels: SAR device, DAR host.
+/// Read channels: SAR host, DAR device.
+#[allow(clippy::too_many_arguments)]
+fn transfer(
+    sh: &Shared,
+    d: Dir,
+    ch: usize,
+    ep: u64,
+    sar: u64,
+    dar: u64,
+    size: u64,
+    pacer: &mut Pacer,
+) -> Result<(), XferErr> {
+    let (host, dev) = match d {
+        Dir::Wr => (dar, sar),
+        Dir::Rd => (sar, dar),
+    };
+    if !sh.mem.contains(dev, size) {
+        return Err(XferErr::Abort(AbortCause::DevRange(dev, size)));
+    }
+    if size == 0 {
+        return Ok(());
+    }
+    let (need, ldir) = match d {
+        Dir::Wr => (Perm::W, LinkDir::Upstream),
+        Dir::Rd => (Perm::R, LinkDir::Downstream),
+    };
+    if d == Dir::Rd {
+        pacer.add(READ_LATENCY);
+    }
+    let mut done = 0u64;
+    while done < size {
+        let n = CHUNK.min(size - done);
+        if !sh.bme.load(Ordering::SeqCst) {
+            return Err(XferErr::Abort(AbortCause::NoBusMaster));
+        }
+        let pieces = sh
+            .guest
+            .resolve(host + done, n, need)
+            .map_err(|e| XferErr::Abort(AbortCause::Dma(e)))?;
+        let end = sh.link.reserve(ldir, n);
+        {
+            let _g = sh.gate.read().unwrap();
+            if !live(sh, d, ch, ep) {
+                return Err(XferErr::Cancelled);
+            }
+            let mut off = dev + done;
+            for p in &pieces {
+                let dp = sh.mem.ptr_at(off, p.len as u64).expect("range checked");
+                // SAFETY: both ranges bounds-checked (device memory above,
+                // host piece by resolve); distinct mappings never overlap.
+                unsafe {
+                    match d {
+                        Dir::Wr => std::ptr::copy_nonoverlapping(dp, p.as_ptr(), p.len),
+                        Dir::Rd => std::ptr::copy_nonoverlapping(p.as_ptr(), dp, p.len),
+                    }
+                }
+                off += p.len as u64;
+            }
+        }
+        sh.obs.with(|c| match d {
+            Dir::Wr => c.bytes_d2h += n,
+            Dir::Rd => c.bytes_h2d += n,
+        });
+        pacer.account(end);
+        done += n;
+    }
+    Ok(())
+}
+
+fn imwr_source(d: Dir, ch: usize, what: &str) -> String {
+    format!("edma.{}{ch}.{what}", d.name())
+}
+
+/// DONE: status latches; IMWR to the done address when RIE asked for it.
+fn done_irq(sh: &Arc<Shared>, st: &mut State, d: Dir, ch: usize, rie: bool) {
+    st.edma.dir_mut(d).int_status |= done_bit(ch);
+    if rie {
+        let r = st.edma.dir(d);
+        let (addr, data) = (r.done_imwr, r.imwr_data_of(ch));
+        irq::imwr(sh, st, addr, data, d, ch, &imwr_source(d, ch, "done"));
+    }
+    irq::update_intx(sh, st);
+}
+
+/// ABORT: channel halts, error and status bits latch, IMWR to the abort
+/// address if enabled (LL mode: linked_list_err_en bit; non-LL: RIE).
+fn abort(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, cause: AbortCause) {
+    let mut st = sh.st.lock().unwrap();
+    if !live(sh, d, ch, ep) {
+        return;
+    }
+    match cause.fault() {
+        Some((f, why)) => sh
+            .obs
+            .fault(f, format!("{}{ch}: {why} -> channel aborted", d.name())),
+        None => sh.obs.event(
+            "inject",
+            serde_json::json!({"what": "abort", "dir": d.name(), "ch": ch}),
+        ),
+    }
+    let (lo, hi) = cause.err_bits(d, ch);
+    if let (Dir::Rd, AbortCause::Dma(e)) = (d, &cause) {
+        // A read the IOMMU refused comes back as an Unsupported Request
+        // (unmapped) or Completer Abort (permission) completion: the
+        // requester logs Received Master / Target Abort in PCI Status.
+        let bit = match e {
+            DmaError::Perm { .. } => 1 << 12,
+            _ => 1 << 13,
+        };
+        st.cfg.set_bits16(crate::config::STATUS, bit, true);
+    }
+    let c = st.edma.chan_mut(d, ch);
+    c.cs = CS_HALTED;
+    c.pending_doorbell = false;
+    let remote = if c.ctrl1 & LLE != 0 {
+        st.edma.dir(d).ll_err_en & (1 << ch) != 0
+    } else {
+        st.edma.dir(d).ch[ch].ctrl1 & RIE != 0
+    };
+    let r = st.edma.dir_mut(d);
+    r.err_lo |= lo;
+    r.err_hi |= hi;
+    r.int_status |= abort_bit(ch);
+    sh.obs.with(|c| c.transfers_aborted += 1);
+    if remote {
+        let r = st.edma.dir(d);
+        let (addr, data) = (r.abort_imwr, r.imwr_data_of(ch));
+        irq::imwr(sh, &mut st, addr, data, d, ch, &imwr_source(d, ch, "abort"));
+    }
+    irq::update_intx(sh, &mut st);
+}

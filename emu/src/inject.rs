@@ -1,0 +1,54 @@
+//! Armed fault injections (set from the control socket, consumed by the
+//! device when the matching event happens).
+
+use crate::edma::Dir;
+
+#[derive(Default, Debug, Clone)]
+pub struct Inject {
+    /// Drop the next N interrupts (MSI/MSI-X messages).
+    pub drop_irq: u64,
+    /// Delay the next N interrupts by `delay_ms`.
+    pub delay_irq: u64,
+    pub delay_ms: u64,
+    /// Next doorbell on the channel never completes (CS stays running).
+    pub hang: [[bool; 8]; 2],
+    /// Next transfer on the channel aborts with an error.
+    pub abort: [[bool; 8]; 2],
+    /// Next descriptor fetch on the channel reads garbage.
+    pub corrupt: [[bool; 8]; 2],
+    /// Next doorbell while the channel is running is ignored.
+    pub missed_doorbell: [[bool; 8]; 2],
+    /// Next BOOT never leaves BOOTING.
+    pub fw_no_ready: bool,
+}
+
+impl Inject {
+    /// Takes a per-channel flag, returning whether it was armed.
+    pub fn take(flags: &mut [[bool; 8]; 2], dir: Dir, ch: usize) -> bool {
+        std::mem::take(&mut flags[dir as usize][ch])
+    }
+
+    pub fn armed_json(&self) -> serde_json::Value {
+        let list = |f: &[[bool; 8]; 2]| -> Vec<String> {
+            let mut v = Vec::new();
+            for (d, name) in [(0, "wr"), (1, "rd")] {
+                for (ch, on) in f[d].iter().enumerate() {
+                    if *on {
+                        v.push(format!("{name}{ch}"));
+                    }
+                }
+            }
+            v
+        };
+        serde_json::json!({
+            "drop_irq": self.drop_irq,
+            "delay_irq": self.delay_irq,
+            "delay_ms": self.delay_ms,
+            "hang_channel": list(&self.hang),
+            "abort": list(&self.abort),
+            "corrupt_desc": list(&self.corrupt),
+            "missed_doorbell": list(&self.missed_doorbell),
+            "fw_no_ready": self.fw_no_ready,
+        })
+    }
+}

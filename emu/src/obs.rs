@@ -1,0 +1,242 @@
+//! Observability: counters, the event log (with sequence numbers) and the
+//! optional JSON-lines log file.
+
+use crate::faults::Fault;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Events kept in memory; older ones are dropped (sequence numbers go on).
+pub const EVENT_CAP: usize = 65536;
+/// At most this many events per `events` reply.
+pub const EVENTS_PER_REPLY: usize = 1000;
+/// Faults of one kind printed to stderr before going quiet.
+const STDERR_FAULTS_PER_KIND: u64 = 20;
+
+#[derive(Default)]
+pub struct Counters {
+    pub mmio_reads: BTreeMap<String, u64>,
+    pub mmio_writes: BTreeMap<String, u64>,
+    pub cfg_reads: u64,
+    pub cfg_writes: u64,
+    pub irqs_sent: BTreeMap<String, u64>,
+    pub irqs_lost: u64,
+    pub irqs_pended: u64,
+    pub faults: BTreeMap<&'static str, u64>,
+    pub bytes_h2d: u64,
+    pub bytes_d2h: u64,
+    pub jobs: u64,
+    pub elements: u64,
+    pub transfers_done: u64,
+    pub transfers_aborted: u64,
+    pub resets: BTreeMap<&'static str, u64>,
+    pub fw_commands: BTreeMap<String, u64>,
+    pub dma_maps: u64,
+    pub dma_unmaps: u64,
+    pub injections: BTreeMap<String, u64>,
+    /// IMWRs delivered under MSI-X without being checkable (QEMU owns the table).
+    pub imwr_unverified: u64,
+}
+
+struct Inner {
+    c: Counters,
+    seq: u64,
+    events: VecDeque<Value>,
+}
+
+pub struct Obs {
+    inner: Mutex<Inner>,
+    log: Option<Mutex<BufWriter<File>>>,
+    start: Instant,
+    stderr_faults: bool,
+}
+
+impl Obs {
+    pub fn new(log: Option<&Path>, stderr_faults: bool) -> std::io::Result<Obs> {
+        let log = match log {
+            Some(p) => Some(Mutex::new(BufWriter::new(File::create(p)?))),
+            None => None,
+        };
+        Ok(Obs {
+            inner: Mutex::new(Inner {
+                c: Counters::default(),
+                seq: 0,
+                events: VecDeque::new(),
+            }),
+            log,
+            start: Instant::now(),
+            stderr_faults,
+        })
+    }
+
+    /// Appends an event; `fields` must be a JSON object.
+    pub fn event(&self, kind: &str, fields: Value) {
+        let mut g = self.inner.lock().unwrap();
+        self.push_event(&mut g, kind, fields);
+    }
+
+    fn push_event(&self, g: &mut Inner, kind: &str, fields: Value) {
+        g.seq += 1;
+        let mut m = Map::new();
+        m.insert("seq".into(), json!(g.seq));
+        m.insert(
+            "t_ms".into(),
+            json!((self.start.elapsed().as_secs_f64() * 1e6).round() / 1e3),
+        );
+        m.insert("kind".into(), json!(kind));
+        if let Value::Object(f) = fields {
+            m.extend(f);
+        }
+        let ev = Value::Object(m);
+        if let Some(log) = &self.log {
+            let mut w = log.lock().unwrap();
+            let _ = writeln!(w, "{ev}");
+            let _ = w.flush();
+        }
+        if g.events.len() >= EVENT_CAP {
+            g.events.pop_front();
+        }
+        g.events.push_back(ev);
+    }
+
+    pub fn fault(&self, f: Fault, detail: impl Into<String>) {
+        let detail = detail.into();
+        let mut g = self.inner.lock().unwrap();
+        let n = g.c.faults.entry(f.name()).or_insert(0);
+        *n += 1;
+        let n = *n;
+        if self.stderr_faults && n <= STDERR_FAULTS_PER_KIND {
+            eprintln!("metis-emu: fault {}: {detail}", f.name());
+        }
+        self.push_event(
+            &mut g,
+            "fault",
+            json!({"fault": f.name(), "detail": detail}),
+        );
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut Counters) -> R) -> R {
+        let mut g = self.inner.lock().unwrap();
+        f(&mut g.c)
+    }
+
+    pub fn mmio(&self, write: bool, name: &str) {
+        let mut g = self.inner.lock().unwrap();
+        let m = if write {
+            &mut g.c.mmio_writes
+        } else {
+            &mut g.c.mmio_reads
+        };
+        match m.get_mut(name) {
+            Some(v) => *v += 1,
+            None => {
+                m.insert(name.to_string(), 1);
+            }
+        }
+    }
+
+    pub fn irq_sent(&self, target: &str, source: &str) {
+        let mut g = self.inner.lock().unwrap();
+        *g.c.irqs_sent.entry(target.to_string()).or_insert(0) += 1;
+        self.push_event(&mut g, "irq", json!({"target": target, "source": source}));
+    }
+
+    pub fn irq_lost(&self, target: &str, source: &str, why: &str) {
+        let mut g = self.inner.lock().unwrap();
+        g.c.irqs_lost += 1;
+        self.push_event(
+            &mut g,
+            "irq_lost",
+            json!({"target": target, "source": source, "why": why}),
+        );
+    }
+
+    pub fn fault_count(&self, f: Fault) -> u64 {
+        self.inner
+            .lock()
+            .unwrap()
+            .c
+            .faults
+            .get(f.name())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn total_faults(&self) -> u64 {
+        self.inner.lock().unwrap().c.faults.values().sum()
+    }
+
+    pub fn reset_stats(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.c = Counters::default();
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.inner.lock().unwrap().seq
+    }
+
+    /// Events with a sequence number above `since` (at most EVENTS_PER_REPLY).
+    pub fn events_since(&self, since: u64) -> (Vec<Value>, bool) {
+        let g = self.inner.lock().unwrap();
+        let mut out = Vec::new();
+        let mut more = false;
+        for e in g.events.iter() {
+            if e["seq"].as_u64().unwrap_or(0) > since {
+                if out.len() == EVENTS_PER_REPLY {
+                    more = true;
+                    break;
+                }
+                out.push(e.clone());
+            }
+        }
+        (out, more)
+    }
+
+    /// Counters as JSON (without device state, which `Device` adds).
+    pub fn counters_json(&self) -> Value {
+        let g = self.inner.lock().unwrap();
+        let c = &g.c;
+        json!({
+            "mmio": {"reads": c.mmio_reads, "writes": c.mmio_writes},
+            "config": {"reads": c.cfg_reads, "writes": c.cfg_writes},
+            "irqs_sent": c.irqs_sent,
+            "irqs_lost": c.irqs_lost,
+            "irqs_pended": c.irqs_pended,
+            "faults": c.faults,
+            "faults_total": c.faults.values().sum::<u64>(),
+            "bytes": {"host_to_device": c.bytes_h2d, "device_to_host": c.bytes_d2h},
+            "jobs": c.jobs,
+            "elements": c.elements,
+            "transfers_done": c.transfers_done,
+            "transfers_aborted": c.transfers_aborted,
+            "resets": c.resets,
+            "fw_commands": c.fw_commands,
+            "dma_maps": c.dma_maps,
+            "dma_unmaps": c.dma_unmaps,
+            "injections": c.injections,
+            "imwr_unverified": c.imwr_unverified,
+            "events_seq": g.seq,
+        })
+    }
+
+    /// One line for stderr at exit.
+    pub fn summary_line(&self) -> String {
+        let g = self.inner.lock().unwrap();
+        let c = &g.c;
+        let total: u64 = c.faults.values().sum();
+        let kinds: Vec<String> = c.faults.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let sent: u64 = c.irqs_sent.values().sum();
+        format!(
+            "metis-emu: summary: faults={total} [{}] irqs_sent={sent} irqs_lost={} bytes_h2d={} bytes_d2h={} resets={}",
+            kinds.join(" "),
+            c.irqs_lost,
+            c.bytes_h2d,
+            c.bytes_d2h,
+            c.resets.values().sum::<u64>()
+        )
+    }
+}

@@ -1,0 +1,70 @@
+# Helpers for guest scenarios: TAP results, the host channel, card lookup.
+# Results are printed as "@@TAP ok NAME" / "@@TAP not ok NAME # why" and
+# collected by tests/harness/run.py.
+
+TAP_FAILED=0
+
+tap_ok() { echo "@@TAP ok $1"; }
+tap_fail() { echo "@@TAP not ok $1 # $2"; TAP_FAILED=1; }
+
+# check NAME CMD...: passes when CMD succeeds.
+check() {
+    name=$1; shift
+    if "$@" >/tmp/check.out 2>&1; then tap_ok "$name"; else
+        tap_fail "$name" "$(tr '\n' ' ' </tmp/check.out | cut -c1-200)"; fi
+}
+
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then tap_ok "$1"; else tap_fail "$1" "expected '$2', got '$3'"; fi
+}
+
+# The host channel is the guest's second serial port.
+host_port() {
+    for p in /dev/ttyS1 /dev/ttyAMA1; do
+        [ -c "$p" ] && { echo "$p"; return; }
+    done
+}
+
+# host REQUEST: sends one request line to the runner and prints its reply.
+# Requests: "card N <control command>", "qmp <command> [json]", "sleep-ms N".
+host() {
+    port=$(host_port)
+    [ -n "$port" ] || { echo '{"error":"no host port"}'; return 1; }
+    stty -F "$port" raw -echo 2>/dev/null
+    exec 9<>"$port"
+    echo "$*" >&9
+    read -r reply <&9
+    exec 9<&-
+    echo "$reply"
+}
+
+# json_num KEY: prints the first number stored under "KEY" in the JSON on stdin.
+json_num() {
+    grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
+}
+
+# card_stat N KEY: one counter of card N.
+card_stat() {
+    host card "$1" stats | json_num "$2"
+}
+
+# expect_faults N COUNT: this scenario provokes COUNT fault events on card N.
+expect_faults() { echo "@@EXPECT-FAULTS $1 $2"; }
+
+# Lists the PCI addresses of Metis cards.
+metis_bdfs() {
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor")" = 0x1f9d ] && [ "$(cat "$d/device")" = 0x1100 ] && basename "$d"
+    done
+}
+
+bound_driver() {
+    if [ -e "/sys/bus/pci/devices/$1/driver" ]; then
+        basename "$(readlink "/sys/bus/pci/devices/$1/driver")"
+    else
+        echo none
+    fi
+}
+
+dmesg_has() { dmesg | grep -q -- "$1"; }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite (README: `make check`). Installs the toolchain root and
+# builds the kernels on first use (cached in $METIS_CACHE), then runs:
+#   1. userspace: cargo fmt/clippy/test for the emulator and tools
+#   2. the module: rustfmt check and a CLIPPY=1 build against each kernel
+#   3. the QEMU matrix: every scenario in tests/scenarios on each configuration
+# Exits non-zero if anything fails.
+#
+#   METIS_CONFIGS="x86-none arm64-none"   limit the matrix
+#   METIS_SCENARIOS="probe dw-edma"       limit the scenarios
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+cd "$REPO"
+t0=$SECONDS
+stamp() { printf '[check %4ds] %s\n' $((SECONDS - t0)) "$*"; }
+
+stamp "toolchain root"
+bash "$HERE/toolroot.sh" >/dev/null
+
+# Kernels build in the background while the userspace tests run.
+stamp "kernels (x86_64 ${METIS_FLAVOUR_X86_64:-debug}, arm64 ${METIS_FLAVOUR_ARM64:-release})"
+( bash "$HERE/kernel.sh" x86_64 "${METIS_FLAVOUR_X86_64:-debug}" >/dev/null &&
+  bash "$HERE/kernel.sh" arm64 "${METIS_FLAVOUR_ARM64:-release}" >/dev/null ) &
+kpid=$!
+
+stamp "userspace: fmt, clippy, tests"
+cargo fmt --all --check
+cargo clippy -q --workspace --all-targets -- -D warnings
+cargo test -q --workspace 2>&1 | tee /tmp/metis-cargo-test.log | grep -E "^test result|FAILED|panicked" || true
+grep -q "test result: FAILED" /tmp/metis-cargo-test.log && { echo "cargo test failed"; exit 1; }
+
+stamp "waiting for kernels"
+wait $kpid
+
+stamp "module: rustfmt check and clippy"
+KX=$(bash "$HERE/kernel.sh" x86_64 "${METIS_FLAVOUR_X86_64:-debug}")
+KA=$(bash "$HERE/kernel.sh" arm64 "${METIS_FLAVOUR_ARM64:-release}")
+bash "$HERE/toolroot.sh" sh -c "cd /src/metis && rustfmt --edition 2021 --config-path $KX/../linux-source-7.3/.rustfmt.toml --check drivers/metis/*.rs"
+for k in "$KX" "$KA"; do
+    bash "$HERE/toolroot.sh" make -s -C "$k" M=/src/metis MO="$k.metis-clippy" $(cat "$k/.metis-make-args") \
+        METIS_KUNIT=1 CLIPPY=1 KCFLAGS=-Werror modules 2>&1 | tee /tmp/metis-clippy.log
+    if grep -qE "^(warning|error)" /tmp/metis-clippy.log; then echo "module build has warnings"; exit 1; fi
+done
+
+stamp "QEMU matrix"
+python3 "$HERE/run.py" matrix ${METIS_CONFIGS:+--configs $METIS_CONFIGS} ${METIS_SCENARIOS:+--scenarios $METIS_SCENARIOS}
+stamp "done"

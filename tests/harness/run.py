@@ -1,0 +1,664 @@
+#!/usr/bin/env python3
+"""QEMU runner for the metis test matrix.
+
+Builds what a scenario needs (kernel, module, guest programs, initramfs,
+emulator), boots a guest with the emulated Metis card attached over
+vfio-user, relays the guest's requests to the card's control socket, and
+judges the run from the guest's TAP lines, the kernel's KUnit KTAP output and
+the kernel log (any splat fails the run).
+
+    run.py demo                                  probe the card once, show the log
+    run.py run --arch x86_64 --iommu translated --scenario probe
+    run.py matrix [--configs ...] [--scenarios ...]
+
+Everything built lives under $METIS_CACHE (default ~/.cache/metis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HARNESS = REPO / "tests" / "harness"
+CACHE = Path(os.environ.get("METIS_CACHE", Path.home() / ".cache" / "metis"))
+
+# name -> (arch, iommu mode)
+CONFIGS = {
+    "x86-none": ("x86_64", "none"),
+    "x86-translated": ("x86_64", "translated"),
+    "x86-pt": ("x86_64", "pt"),
+    "arm64-none": ("arm64", "none"),
+    "arm64-translated": ("arm64", "translated"),
+}
+
+# Kernel log lines that mean the kernel caught a bug. Any of them fails the run.
+SPLAT_PATTERNS = [
+    r"WARNING: ",
+    r"BUG: ",
+    r"Oops",
+    r"general protection fault",
+    r"Kernel panic",
+    r"KASAN: ",
+    r"UBSAN: ",
+    r"possible circular locking dependency",
+    r"possible recursive locking",
+    r"inconsistent lock state",
+    r"suspicious RCU usage",
+    r"rcu: INFO: rcu_.* detected stalls",
+    r"DMA-API: ",
+    r"unreferenced object 0x",
+    r"kmemleak: \d+ new suspected memory leaks",
+    r"ODEBUG: ",
+    r"list_add corruption",
+    r"list_del corruption",
+    r"Call Trace:",
+    r"rust_panic",
+]
+SPLAT_RE = re.compile("|".join(SPLAT_PATTERNS))
+# Splats a scenario provokes on purpose and declares with `@@ALLOW <regex>`.
+TS_RE = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+
+
+def log(msg: str) -> None:
+    print(f"[run] {msg}", file=sys.stderr, flush=True)
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def toolroot(*cmd: str, capture: bool = False) -> str:
+    """Runs a command in the toolchain root (repo at /src/metis)."""
+    res = subprocess.run(
+        ["bash", str(HARNESS / "toolroot.sh"), *cmd],
+        check=True,
+        stdout=subprocess.PIPE if capture else None,
+        text=True,
+    )
+    return res.stdout if capture else ""
+
+
+def kernel_dir(arch: str, flavour: str) -> Path:
+    out = subprocess.run(
+        ["bash", str(HARNESS / "kernel.sh"), arch, flavour],
+        check=True, stdout=subprocess.PIPE, text=True,
+    ).stdout.strip()
+    return Path(out)
+
+
+def kernel_image(arch: str, kdir: Path) -> Path:
+    return kdir / ("arch/x86/boot/bzImage" if arch == "x86_64" else "arch/arm64/boot/Image")
+
+
+def make_args(kdir: Path) -> list[str]:
+    return (kdir / ".metis-make-args").read_text().split()
+
+
+def build_module(kdir: Path, src: str, out: Path, extra: list[str] | None = None) -> None:
+    """Builds an out-of-tree module from /src/metis/<src> into `out` (MO=)."""
+    out.mkdir(parents=True, exist_ok=True)
+    toolroot("make", "-s", "-C", str(kdir), f"M=/src/metis/{src}" if src else "M=/src/metis",
+             f"MO={out}", *make_args(kdir), *(extra or []), "modules")
+
+
+def build_guest_programs(arch: str, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    cc = "gcc" if arch == "x86_64" else "aarch64-linux-gnu-gcc"
+    progs = []
+    for src in sorted((REPO / "tests" / "guest").glob("*.c")):
+        dst = out / src.stem
+        toolroot(cc, "-static", "-O2", "-Wall", "-Werror", "-o", str(dst),
+                 f"/src/metis/tests/guest/{src.name}")
+        progs.append(dst)
+    return progs
+
+
+def build_host_tools() -> Path:
+    """Builds the emulator and firmware tool on the host; returns the binary dir."""
+    sh(["cargo", "build", "--release", "-q", "-p", "metis-emu", "--bins"], cwd=REPO)
+    return REPO / "target" / "release"
+
+
+class Cpio:
+    """Minimal newc writer: enough for an initramfs."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.ino = 1
+        self.seen: set[str] = set()
+
+    def _entry(self, name: str, mode: int, data: bytes = b"") -> None:
+        name = name.lstrip("/")
+        if name in self.seen:
+            return
+        self.seen.add(name)
+        nb = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0))
+        self.ino += 1
+        self.buf += hdr.encode() + nb
+        self.buf += b"\0" * (-len(self.buf) % 4)
+        self.buf += data
+        self.buf += b"\0" * (-len(self.buf) % 4)
+
+    def dir(self, name: str) -> None:
+        parts = name.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            self._entry("/".join(parts[:i]), stat.S_IFDIR | 0o755)
+
+    def file(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        self.dir(os.path.dirname(name.strip("/")) or ".")
+        self._entry(name, stat.S_IFREG | mode, data)
+
+    def symlink(self, name: str, target: str) -> None:
+        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
+
+    def finish(self) -> bytes:
+        self._entry("TRAILER!!!", 0)
+        return gzip.compress(bytes(self.buf), compresslevel=1)
+
+
+@dataclass
+class Build:
+    arch: str
+    flavour: str
+    kdir: Path
+    initrd: Path
+    bins: Path
+
+
+def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
+    kdir = kernel_dir(arch, flavour)
+    tag = f"{arch}-{flavour}{'-kunit' if kunit else ''}"
+    out = CACHE / "build" / tag
+    build_module(kdir, "", out / "metis", ["METIS_KUNIT=1"] if kunit else [])
+    build_module(kdir, "tests/kmod", out / "kmod")
+    progs = build_guest_programs(arch, out / "guest")
+    bins = build_host_tools()
+
+    fw_dir = out / "firmware"
+    fw_dir.mkdir(parents=True, exist_ok=True)
+    fwimg = str(bins / "metis-fwimg")
+    images = {
+        "metis-fw-if1.bin": [],
+        "metis-fw-if2.bin": ["--if-major", "2"],
+        "metis-fw-badcrc.bin": ["--break", "bad-payload-crc"],
+    }
+    for name, args in images.items():
+        sh([fwimg, "build", "--out", str(fw_dir / name), "--payload-size", "262144",
+            "--fw", "1.2.3", *args], stdout=subprocess.DEVNULL)
+
+    root = Path(subprocess.run(["bash", str(HARNESS / "toolroot.sh")], check=True,
+                               stdout=subprocess.PIPE, text=True).stdout.strip())
+    busybox = root / ("bin/busybox" if arch == "x86_64" else "opt/busybox-arm64/bin/busybox")
+    if not busybox.exists():
+        busybox = root / ("usr/bin/busybox" if arch == "x86_64"
+                          else "opt/busybox-arm64/usr/bin/busybox")
+
+    cp = Cpio()
+    for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "etc", "lib/firmware/axelera",
+              "usr/bin", "usr/sbin", "lib/modules"):
+        cp.dir(d)
+    cp.file("bin/busybox", busybox.read_bytes(), 0o755)
+    cp.symlink("bin/sh", "busybox")
+    cp.file("init", (REPO / "tests/guest/init").read_bytes(), 0o755)
+    cp.file("lib/metis/lib.sh", (REPO / "tests/guest/lib.sh").read_bytes())
+    for scen in sorted((REPO / "tests/scenarios").glob("*.sh")):
+        cp.file(f"scenarios/{scen.name}", scen.read_bytes(), 0o755)
+    for ko in (out / "metis").rglob("*.ko"):
+        cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
+    for ko in (out / "kmod").rglob("*.ko"):
+        cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
+    # Upstream modules the scenarios load (dw-edma for the independent engine check).
+    for ko in (kdir / "modinst").rglob("*.ko"):
+        if ko.stem in ("dw-edma", "dw-edma-pcie", "dmatest", "vivid"):
+            cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
+    for p in progs:
+        cp.file(f"usr/bin/{p.name}", p.read_bytes(), 0o755)
+    for fw in sorted(fw_dir.iterdir()):
+        cp.file(f"lib/firmware/axelera/{fw.name}", fw.read_bytes())
+    initrd = out / "initrd.gz"
+    initrd.write_bytes(cp.finish())
+    return Build(arch, flavour, kdir, initrd, bins)
+
+
+@dataclass
+class Result:
+    config: str
+    scenario: str
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    splats: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.splats and bool(self.passed)
+
+
+class Card:
+    """One emulated card process."""
+
+    def __init__(self, bins: Path, rundir: Path, idx: int, args: list[str]) -> None:
+        self.sock = rundir / f"card{idx}.sock"
+        self.ctl = rundir / f"card{idx}.ctl"
+        self.events = rundir / f"card{idx}.events.jsonl"
+        self.stderr = open(rundir / f"card{idx}.stderr", "w")
+        self.proc = subprocess.Popen(
+            [str(bins / "metis-emu"), "--socket", str(self.sock), "--control", str(self.ctl),
+             "--log", str(self.events), *args],
+            stdout=self.stderr, stderr=self.stderr)
+        deadline = time.time() + 30
+        while not (self.sock.exists() and self.ctl.exists()):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"metis-emu did not start: {(rundir / f'card{idx}.stderr').read_text()}")
+            time.sleep(0.05)
+
+    def control(self, line: str) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(self.ctl))
+            s.sendall(line.encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode().strip()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.stderr.close()
+
+
+def qemu_command(arch: str, iommu: str, build: Build, rundir: Path, cards: list[Card],
+                 cmdline_extra: str, mem_mb: int, smp: int) -> list[str]:
+    append = ["console=ttyS0" if arch == "x86_64" else "console=ttyAMA0", "panic=-1",
+              "dma_debug_entries=262144",
+              "kmemleak=on", "loglevel=7", "printk.time=1"]
+    if arch == "x86_64":
+        machine = "q35,accel=tcg,memory-backend=mem"
+        dev = []
+        if iommu == "translated":
+            machine += ",kernel-irqchip=split"
+            dev = ["-device", "intel-iommu,intremap=on,caching-mode=on,device-iotlb=off"]
+            append += ["intel_iommu=on", "iommu.strict=1"]
+        elif iommu == "pt":
+            machine += ",kernel-irqchip=split"
+            dev = ["-device", "intel-iommu,intremap=on,caching-mode=on"]
+            append += ["intel_iommu=on", "iommu=pt"]
+        cmd = ["qemu-system-x86_64", "-machine", machine, "-cpu", "max", "-global",
+               "ICH9-LPC.disable_s3=0"] + dev
+    else:
+        cmd = ["qemu-system-aarch64", "-machine", "virt,gic-version=3,accel=tcg,memory-backend=mem",
+               "-cpu", "cortex-a76"]
+        if iommu == "translated":
+            cmd += ["-device", "virtio-iommu-pci"]
+            append += ["iommu.strict=1"]
+    cmd += [
+        "-m", f"{mem_mb}M", "-smp", str(smp),
+        "-object", f"memory-backend-memfd,id=mem,size={mem_mb}M,share=on",
+        "-nographic", "-no-reboot", "-nodefaults",
+        "-chardev", f"file,id=con,path={rundir / 'console.log'}",
+        "-serial", "chardev:con",
+        # The guest's second serial port (ttyS1 / ttyAMA1) is its line channel to the runner.
+        "-chardev", f"socket,id=hostctl,path={rundir / 'hostctl.sock'},server=on,wait=off",
+        "-serial", "chardev:hostctl",
+        "-qmp", f"unix:{rundir / 'qmp.sock'},server=on,wait=off",
+        "-kernel", str(kernel_image(arch, build.kdir)),
+        "-initrd", str(build.initrd),
+        "-append", " ".join(a for a in append if a) + " " + cmdline_extra,
+    ]
+    for i, card in enumerate(cards):
+        cmd += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot={i + 1}"]
+        cmd += ["-device", json.dumps({"driver": "vfio-user-pci", "id": f"metis{i}", "bus": f"rp{i}",
+                                       "socket": {"path": str(card.sock), "type": "unix"}})]
+    return cmd
+
+
+class Qmp:
+    def __init__(self, path: Path) -> None:
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(30)
+        self.s.connect(str(path))
+        self.f = self.s.makefile("rwb")
+        self._read()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _read(self) -> dict:
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise RuntimeError("QMP closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, name: str, **args) -> dict:
+        self.f.write(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")
+        self.f.flush()
+        return self._read()
+
+
+class HostChannel:
+    """The guest's line channel to the host (its second serial port).
+
+    Requests, one per line:  card N <control command>   -> the card's JSON reply
+                             qmp <command> [json args]   -> the QMP reply
+                             sleep-ms N                  -> "ok" after N ms (host time)
+    """
+
+    def __init__(self, path: Path, cards: list[Card], qmp_path: Path) -> None:
+        self.path = path
+        self.cards = cards
+        self.qmp_path = qmp_path
+        self.qmp: Qmp | None = None
+        self.sock: socket.socket | None = None
+        self.buf = b""
+        self.requests: list[str] = []
+
+    def connect(self) -> bool:
+        if self.sock:
+            return True
+        if not self.path.exists():
+            return False
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(self.path))
+        except OSError:
+            s.close()
+            return False
+        s.setblocking(False)
+        self.sock = s
+        return True
+
+    def handle(self, line: str) -> str:
+        self.requests.append(line)
+        parts = line.split(None, 2)
+        try:
+            if parts[0] == "card":
+                return self.cards[int(parts[1])].control(parts[2] if len(parts) > 2 else "stats")
+            if parts[0] == "qmp":
+                if self.qmp is None:
+                    self.qmp = Qmp(self.qmp_path)
+                rest = line.split(None, 2)
+                args = json.loads(rest[2]) if len(rest) > 2 else {}
+                return json.dumps(self.qmp.cmd(rest[1], **args))
+            if parts[0] == "sleep-ms":
+                time.sleep(int(parts[1]) / 1000)
+                return "ok"
+        except Exception as e:  # the guest gets the error as its answer
+            return json.dumps({"error": str(e)})
+        return json.dumps({"error": f"unknown request {line!r}"})
+
+    def poll(self) -> None:
+        if not self.connect():
+            return
+        assert self.sock
+        try:
+            r, _, _ = select.select([self.sock], [], [], 0)
+            if not r:
+                return
+            data = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return
+        if not data:
+            return
+        self.buf += data
+        while b"\n" in self.buf:
+            raw, self.buf = self.buf.split(b"\n", 1)
+            line = raw.decode(errors="replace").strip()
+            if line:
+                reply = self.handle(line)
+                self.sock.setblocking(True)
+                self.sock.sendall(reply.encode() + b"\n")
+                self.sock.setblocking(False)
+
+
+def parse_console(text: str, res: Result) -> None:
+    allow: list[re.Pattern] = []
+    in_kunit = False
+    for raw in text.splitlines():
+        line = TS_RE.sub("", raw.rstrip("\r"))
+        if line.startswith("@@ALLOW "):
+            allow.append(re.compile(line[len("@@ALLOW "):]))
+            continue
+        if line.startswith("@@TAP "):
+            body = line[len("@@TAP "):]
+            m = re.match(r"(not ok|ok)\s+(\S+)(.*)", body)
+            if m:
+                (res.passed if m.group(1) == "ok" else res.failed).append(
+                    m.group(2) + (m.group(3) if m.group(1) == "not ok" else ""))
+            continue
+        if line.startswith("@@NOTE "):
+            res.notes.append(line[len("@@NOTE "):])
+            continue
+        # KUnit: suites are announced with "# Subtest: name"; cases are indented results.
+        if re.match(r"\s*# Subtest: metis_", line):
+            in_kunit = True
+            continue
+        if in_kunit:
+            m = re.match(r"\s{4,}(not ok|ok) \d+ (\S+)(.*)", line)
+            if m:
+                name = "kunit." + m.group(2)
+                if m.group(1) == "ok" and "# SKIP" not in m.group(3):
+                    res.passed.append(name)
+                elif m.group(1) == "not ok":
+                    res.failed.append(name + m.group(3))
+                continue
+            if re.match(r"(not ok|ok) \d+ metis_", line.strip()) and not line.startswith("    "):
+                in_kunit = False
+        if SPLAT_RE.search(line) and not any(a.search(line) for a in allow):
+            res.splats.append(line.strip())
+
+
+# Cards of a shared boot: card0 is a Metis, card1 presents the Synopsys IDs
+# upstream dw-edma-pcie binds to (tests/scenarios/dw-edma.sh).
+SHARED_CARDS = [[], ["--identity", "synopsys"]]
+
+
+def scenario_header(name: str, key: str) -> str | None:
+    for line in (REPO / "tests" / "scenarios" / f"{name}.sh").read_text().splitlines():
+        if line.startswith(f"# {key}:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def run_boot(build: Build, config: str, scenarios: list[str],
+             card_args: list[list[str]] | None = None, timeout: int = 1800, mem_mb: int = 1024,
+             smp: int = 2, verbose: bool = False, cmdline_extra: str = "") -> Result:
+    """Boots one guest and runs `scenarios` in it, in order."""
+    arch, iommu = CONFIGS[config]
+    assert arch == build.arch
+    label = "+".join(scenarios)
+    res = Result(config, label)
+    rundir = CACHE / "runs" / f"{config}-{label[:60]}-{os.getpid()}"
+    shutil.rmtree(rundir, ignore_errors=True)
+    rundir.mkdir(parents=True)
+    if card_args is None:
+        own = scenario_header(scenarios[0], "cards")
+        card_args = [c.split() for c in own.split("|")] if own is not None else SHARED_CARDS
+    cards = [Card(build.bins, rundir, i, a) for i, a in enumerate(card_args)]
+    cmd = qemu_command(arch, iommu, build, rundir, cards,
+                       f"metis.scenario={','.join(scenarios)} metis.config={config} "
+                       f"kunit.filter_glob=metis* {cmdline_extra}",
+                       mem_mb, smp)
+    (rundir / "qemu.cmd").write_text(" ".join(cmd))
+    t0 = time.time()
+    qemu_log = open(rundir / "qemu.log", "w")
+    qemu = subprocess.Popen(["bash", str(HARNESS / "toolroot.sh"), *cmd],
+                            stdout=qemu_log, stderr=subprocess.STDOUT, start_new_session=True)
+    chan = HostChannel(rundir / "hostctl.sock", cards, rundir / "qmp.sock")
+    console = rundir / "console.log"
+    pos = 0
+    timed_out = False
+    try:
+        while qemu.poll() is None:
+            chan.poll()
+            if verbose and console.exists():
+                with open(console, "rb") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+                    pos += len(chunk)
+                    if chunk:
+                        sys.stdout.write(chunk.decode(errors="replace"))
+                        sys.stdout.flush()
+            if time.time() - t0 > timeout:
+                timed_out = True
+                os.killpg(qemu.pid, signal.SIGKILL)
+                break
+            time.sleep(0.02)
+        qemu.wait()
+    finally:
+        if qemu.poll() is None:
+            os.killpg(qemu.pid, signal.SIGKILL)
+        for c in cards:
+            c.stop()
+        qemu_log.close()
+    res.seconds = time.time() - t0
+    text = console.read_text(errors="replace") if console.exists() else ""
+    if verbose and console.exists():
+        sys.stdout.write(text[pos:] if pos < len(text) else "")
+    parse_console(text, res)
+    if timed_out:
+        res.failed.append(f"timeout after {timeout}s")
+    for scen in scenarios:
+        if f"@@END {scen}" not in text:
+            res.failed.append(f"scenario {scen} did not finish")
+    if "@@DONE" not in text:
+        res.failed.append("guest did not finish the scenario (see console.log)")
+    # The card's own verdict: faults the scenario did not declare fail the run.
+    expected: dict[int, int] = {}
+    for m in re.finditer(r"@@EXPECT-FAULTS (\d+) (\d+)", text):
+        expected[int(m.group(1))] = expected.get(int(m.group(1)), 0) + int(m.group(2))
+    for i, c in enumerate(cards):
+        faults = count_faults(c.events)
+        if faults != expected.get(i, 0):
+            res.failed.append(f"card{i}: {faults} fault events, scenario expected {expected.get(i, 0)}")
+    if not res.ok and not res.failed and not res.splats:
+        res.failed.append("no test result reported")
+    (rundir / "result.json").write_text(json.dumps(res.__dict__, indent=1))
+    res.notes.append(f"logs: {rundir}")
+    return res
+
+
+def count_faults(events: Path) -> int:
+    n = 0
+    if events.exists():
+        for line in events.read_text().splitlines():
+            try:
+                ev = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if ev.get("kind") == "fault" or ev.get("type") == "fault":
+                n += 1
+    return n
+
+
+def print_result(r: Result) -> None:
+    status = "PASS" if r.ok else "FAIL"
+    print(f"== {status} {r.config} {r.scenario}: {len(r.passed)} passed, {len(r.failed)} failed, "
+          f"{len(r.splats)} splats, {r.seconds:.0f} s", flush=True)
+    for f in r.failed:
+        print(f"   not ok {f}")
+    for s in r.splats[:10]:
+        print(f"   splat: {s}")
+    for n in r.notes:
+        print(f"   {n}")
+
+
+def scenarios_for(config: str) -> list[str]:
+    out = []
+    for p in sorted((REPO / "tests" / "scenarios").glob("*.sh")):
+        configs = (scenario_header(p.stem, "configs") or "all").split()
+        if config in configs or "all" in configs:
+            out.append(p.stem)
+    return out
+
+
+def boots_for(scenarios: list[str]) -> list[list[str]]:
+    """Groups scenarios into boots: those with their own cards boot alone."""
+    shared = [s for s in scenarios if scenario_header(s, "cards") is None]
+    own = [[s] for s in scenarios if scenario_header(s, "cards") is not None]
+    return ([shared] if shared else []) + own
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo")
+    d.add_argument("--config", default="x86-translated", choices=CONFIGS)
+    r = sub.add_parser("run")
+    r.add_argument("--config", default="x86-none", choices=CONFIGS)
+    r.add_argument("--scenario", required=True)
+    r.add_argument("--flavour", default=None)
+    r.add_argument("-v", "--verbose", action="store_true")
+    m = sub.add_parser("matrix")
+    m.add_argument("--configs", nargs="*", default=list(CONFIGS))
+    m.add_argument("--scenarios", nargs="*", default=None)
+    m.add_argument("--flavour", default=None)
+    args = ap.parse_args()
+
+    def flavour_for(arch: str, override: str | None) -> str:
+        if override:
+            return override
+        return os.environ.get(f"METIS_FLAVOUR_{arch.upper()}", "debug" if arch == "x86_64" else "release")
+
+    if args.cmd == "demo":
+        arch = CONFIGS[args.config][0]
+        build = build_all(arch, flavour_for(arch, None))
+        res = run_boot(build, args.config, ["demo"], verbose=True)
+        print_result(res)
+        return 0 if res.ok else 1
+    if args.cmd == "run":
+        arch = CONFIGS[args.config][0]
+        build = build_all(arch, flavour_for(arch, args.flavour))
+        res = run_boot(build, args.config, args.scenario.split(","), verbose=args.verbose)
+        print_result(res)
+        return 0 if res.ok else 1
+    results: list[Result] = []
+    builds: dict[str, Build] = {}
+    for config in args.configs:
+        arch = CONFIGS[config][0]
+        if arch not in builds:
+            builds[arch] = build_all(arch, flavour_for(arch, args.flavour))
+        wanted = [s for s in (args.scenarios or scenarios_for(config)) if s != "demo"]
+        for boot in boots_for(wanted):
+            res = run_boot(builds[arch], config, boot)
+            print_result(res)
+            results.append(res)
+    npass = sum(len(r.passed) for r in results)
+    nfail = sum(len(r.failed) + len(r.splats) for r in results)
+    print("\nconfiguration      result  passed failed splats seconds  scenarios")
+    for r in results:
+        print(f"{r.config:18} {'PASS' if r.ok else 'FAIL':7} {len(r.passed):6} "
+              f"{len(r.failed):6} {len(r.splats):6} {r.seconds:7.0f}  {r.scenario}")
+    print(f"\nqemu: {npass} passed, {nfail} failed")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
