@@ -185,14 +185,21 @@ impl ConfigSpace {
         self.ro16(0x02, did);
         // Command: memory space, bus master, parity error response, SERR#,
         // INTx disable. No I/O BAR, so I/O space stays 0.
-        self.rw16(COMMAND, 0, CMD_MEM | CMD_BUS_MASTER | 1 << 6 | 1 << 8 | CMD_INTX_DISABLE);
+        self.rw16(
+            COMMAND,
+            0,
+            CMD_MEM | CMD_BUS_MASTER | 1 << 6 | 1 << 8 | CMD_INTX_DISABLE,
+        );
         self.ro16(STATUS, STATUS_CAP_LIST);
         // master data parity error, signaled/received target abort, received
         // master abort, signaled system error, detected parity error
-        self.w1c16(STATUS, 1 << 8 | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 14 | 1 << 15);
+        self.w1c16(
+            STATUS,
+            1 << 8 | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 14 | 1 << 15,
+        );
         self.ro32(0x08, 0x1200_0000 | 0x02); // class 12:00:00, revision 2
         self.rw32(0x0c, 0, 0xff); // cache line size RW, latency 0, header type 0
-        // BAR0: 64-bit memory, non-prefetchable (type bits 0b100).
+                                  // BAR0: 64-bit memory, non-prefetchable (type bits 0b100).
         self.rw32(BAR0, 0x4, !(l.bar0_size as u32 - 1));
         self.rw32(BAR1, 0, 0xffff_ffff);
         // BAR2: 32-bit memory, non-prefetchable.
@@ -208,13 +215,21 @@ impl ConfigSpace {
         self.data[PM_CAP] = 0x01;
         self.data[PM_CAP + 1] = MSI_CAP as u8;
         self.ro16(PM_CAP + 2, 0x0003 | 1 << 9);
-        let nsr = if l.no_soft_reset { PMC_NO_SOFT_RESET } else { 0 };
+        let nsr = if l.no_soft_reset {
+            PMC_NO_SOFT_RESET
+        } else {
+            0
+        };
         self.rw16(PMCSR, nsr, 0x0003);
 
         // MSI: 32 vectors, 64-bit, per-vector masking.
         self.data[MSI_CAP] = 0x05;
         self.data[MSI_CAP + 1] = PCIE_CAP as u8;
-        self.rw16(MSI_CTRL, MSI_MMC << 1 | 1 << 7 | 1 << 8, MSI_CTRL_ENABLE | 0x7 << 4);
+        self.rw16(
+            MSI_CTRL,
+            MSI_MMC << 1 | 1 << 7 | 1 << 8,
+            MSI_CTRL_ENABLE | 0x7 << 4,
+        );
         self.rw32(MSI_ADDR_LO, 0, 0xffff_fffc);
         self.rw32(MSI_ADDR_HI, 0, 0xffff_ffff);
         self.rw16(MSI_DATA, 0, 0xffff);
@@ -223,11 +238,18 @@ impl ConfigSpace {
 
         // PCIe v2 endpoint.
         self.data[PCIE_CAP] = 0x10;
-        self.data[PCIE_CAP + 1] = if l.msix_vectors > 0 { MSIX_CAP as u8 } else { 0 };
+        self.data[PCIE_CAP + 1] = if l.msix_vectors > 0 {
+            MSIX_CAP as u8
+        } else {
+            0
+        };
         self.ro16(PCIE_CAP + 2, 0x0002);
         // DevCap: MPS 512, extended tags, L0s/L1 acceptable latency no limit,
         // role-based error reporting, FLR.
-        self.ro32(PCIE_DEVCAP, 0x2 | 1 << 5 | 7 << 6 | 7 << 9 | 1 << 15 | DEVCAP_FLR);
+        self.ro32(
+            PCIE_DEVCAP,
+            0x2 | 1 << 5 | 7 << 6 | 7 << 9 | 1 << 15 | DEVCAP_FLR,
+        );
         // DevCtl: relaxed ordering, no snoop, MRRS 512; all but FLR writable.
         self.rw16(PCIE_DEVCTL, 1 << 4 | 1 << 11 | 2 << 12, 0x7fff);
         self.w1c16(PCIE_DEVSTA, 0x000f);
@@ -292,7 +314,10 @@ impl ConfigSpace {
             Identity::Synopsys => 0,
         };
         self.ro32(VSEC_CAP + 8, 1 | bar << 8); // map format 1 = eDMA unrolled
-        self.ro32(VSEC_CAP + 0xc, l.channels as u32 | (l.channels as u32) << 16);
+        self.ro32(
+            VSEC_CAP + 0xc,
+            l.channels as u32 | (l.channels as u32) << 16,
+        );
         self.ro32(VSEC_CAP + 0x10, 0);
         self.ro32(VSEC_CAP + 0x14, 0);
     }

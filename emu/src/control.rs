@@ -188,7 +188,9 @@ pub fn spawn_listener(dev: Arc<Device>, path: &Path) -> std::io::Result<()> {
 }
 
 fn serve_conn(dev: &Device, conn: UnixStream) {
-    let Ok(mut out) = conn.try_clone() else { return };
+    let Ok(mut out) = conn.try_clone() else {
+        return;
+    };
     for line in BufReader::new(conn).lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {

@@ -98,6 +98,8 @@ pub fn reset_card(sh: &Arc<Shared>, st: &mut State, kind: ResetKind) {
     st.edma = Edma::new(sh.opts.channels);
     st.fw = Fw::new();
     st.irq.reset();
+    // Pending MSI messages belonged to the card's state before the reset.
+    crate::msi::set_pending(&mut st.cfg, 0);
     match kind {
         ResetKind::Vfio => st.cfg.reset(false),
         ResetKind::Flr | ResetKind::Register | ResetKind::D3 => st.cfg.reset(true),
@@ -274,7 +276,11 @@ impl Device {
     fn bar_access(&self, region: u32, off: u64, mut acc: Access) {
         let sh = &self.sh;
         let mut st = sh.st.lock().unwrap();
-        let bar = if region == VFIO_PCI_BAR0_REGION_INDEX { 0 } else { 2 };
+        let bar = if region == VFIO_PCI_BAR0_REGION_INDEX {
+            0
+        } else {
+            2
+        };
         if st.cfg.power_state() != 0 {
             sh.obs.fault(
                 Fault::MmioLowPower,
@@ -301,7 +307,7 @@ impl Device {
             (Identity::Metis, _) => {
                 let base = st.fw.win_base;
                 drop(st);
-                self.window_access(base + off - WINDOW_OFFSET, off, acc)
+                self.window_access(base.wrapping_add(off - WINDOW_OFFSET), off, acc)
             }
             (Identity::Synopsys, 0) => {
                 let space = if off < EDMA_BLOCK {
@@ -339,7 +345,10 @@ impl Device {
             };
             sh.obs.fault(
                 f,
-                format!("{what} {} at {off:#x} ({name}): registers take aligned 32-bit accesses only", acc.verb()),
+                format!(
+                    "{what} {} at {off:#x} ({name}): registers take aligned 32-bit accesses only",
+                    acc.verb()
+                ),
             );
             acc.fail();
             return;
@@ -380,7 +389,10 @@ impl Device {
         if !matches!(len, 1 | 2 | 4 | 8) || !off.is_multiple_of(len) {
             sh.obs.fault(
                 Fault::WindowAccess,
-                format!("{len}-byte {} at BAR2 {off:#x}: window takes 1/2/4/8-byte aligned accesses", acc.verb()),
+                format!(
+                    "{len}-byte {} at BAR2 {off:#x}: window takes 1/2/4/8-byte aligned accesses",
+                    acc.verb()
+                ),
             );
             acc.fail();
             return;
@@ -439,7 +451,14 @@ impl Device {
         );
     }
 
-    pub fn set_irqs(&self, index: u32, flags: u32, start: u32, count: u32, fds: Vec<File>) -> io::Result<()> {
+    pub fn set_irqs(
+        &self,
+        index: u32,
+        flags: u32,
+        start: u32,
+        count: u32,
+        fds: Vec<File>,
+    ) -> io::Result<()> {
         let mut st = self.sh.st.lock().unwrap();
         irq::set_irqs(&self.sh, &mut st, index, flags, start, count, fds)
     }
@@ -465,7 +484,11 @@ impl Device {
     }
 
     pub fn cfg_write(&self, off: usize, len: usize, v: u32) {
-        self.region_write(VFIO_PCI_CONFIG_REGION_INDEX, off as u64, &v.to_le_bytes()[..len]);
+        self.region_write(
+            VFIO_PCI_CONFIG_REGION_INDEX,
+            off as u64,
+            &v.to_le_bytes()[..len],
+        );
     }
 
     /// MMIO read of `len` bytes (1..=8) from BAR `bar` (0 or 2).
@@ -507,6 +530,11 @@ impl Device {
 
     pub fn summary_line(&self) -> String {
         self.sh.obs.summary_line()
+    }
+
+    /// Flushes the event log file.
+    pub fn flush_log(&self) {
+        self.sh.obs.flush()
     }
 
     /// Device state summary for `stats`.

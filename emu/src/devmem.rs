@@ -67,7 +67,9 @@ impl DevMem {
             return false;
         }
         // SAFETY: range checked above.
-        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), self.ptr.add(addr as usize), buf.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), self.ptr.add(addr as usize), buf.len())
+        };
         true
     }
 
@@ -89,7 +91,11 @@ impl DevMem {
     pub fn zero_all(&self) {
         // SAFETY: our own private anonymous mapping; DONTNEED on it zero-fills.
         unsafe {
-            libc::madvise(self.ptr as *mut libc::c_void, self.size as usize, libc::MADV_DONTNEED);
+            libc::madvise(
+                self.ptr as *mut libc::c_void,
+                self.size as usize,
+                libc::MADV_DONTNEED,
+            );
         }
     }
 }

@@ -140,7 +140,9 @@ impl Piece {
         assert_eq!(src.len(), self.len);
         assert!(self.off + self.len <= self.region.len);
         // SAFETY: bounds asserted; region mapped while `self.region` lives.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.region.ptr.add(self.off), self.len) }
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.region.ptr.add(self.off), self.len)
+        }
     }
 
     /// Raw pointer for direct device-memory <-> host copies.
@@ -184,7 +186,14 @@ impl GuestMem {
     }
 
     /// Adds a mapping; anything it overlaps is replaced.
-    pub fn map(&self, iova: u64, size: u64, fd_offset: u64, perm: Perm, fd: Option<&File>) -> io::Result<()> {
+    pub fn map(
+        &self,
+        iova: u64,
+        size: u64,
+        fd_offset: u64,
+        perm: Perm,
+        fd: Option<&File>,
+    ) -> io::Result<()> {
         if size == 0 || iova.checked_add(size).is_none() {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
@@ -194,7 +203,14 @@ impl GuestMem {
         };
         let mut m = self.maps.write().unwrap();
         Self::carve(&mut m, iova, size);
-        m.insert(iova, Mapping { len: size, perm, backing });
+        m.insert(
+            iova,
+            Mapping {
+                len: size,
+                perm,
+                backing,
+            },
+        );
         Ok(())
     }
 
@@ -228,7 +244,13 @@ impl GuestMem {
             let vend = k + v.len;
             if *k < start {
                 // keep the head
-                m.insert(*k, Mapping { len: start - k, ..v.clone() });
+                m.insert(
+                    *k,
+                    Mapping {
+                        len: start - k,
+                        ..v.clone()
+                    },
+                );
             }
             if vend > end {
                 // keep the tail, shifting into the same backing
@@ -310,8 +332,14 @@ mod tests {
         let mut b = [0u8; 8];
         p[0].read_into(&mut b);
         assert_eq!(&b, b"ABCDEFGH");
-        assert!(matches!(g.resolve(0x10_0000, 8, Perm::W), Err(DmaError::Perm { .. })));
-        assert!(matches!(g.resolve(0x30, 8, Perm::R), Err(DmaError::Unmapped { addr: 0x30 })));
+        assert!(matches!(
+            g.resolve(0x10_0000, 8, Perm::W),
+            Err(DmaError::Perm { .. })
+        ));
+        assert!(matches!(
+            g.resolve(0x30, 8, Perm::R),
+            Err(DmaError::Unmapped { addr: 0x30 })
+        ));
         // crossing the end of the mapping faults at the first unmapped byte
         assert_eq!(
             g.resolve(0x10_1ff8, 16, Perm::R).err(),

@@ -30,7 +30,8 @@ pub enum Fault {
     ImwrMismatch,
     /// Interrupt message while Bus Master Enable is clear.
     IrqNoBusMaster,
-    /// Interrupt for which QEMU gave no eventfd.
+    /// MSI/MSI-X message for a vector QEMU gave no eventfd for (INTx without
+    /// an eventfd is only logged as a lost interrupt).
     IrqNoEventfd,
     /// Doorbell while the direction's engine is disabled.
     DoorbellEngineDisabled,

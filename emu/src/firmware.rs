@@ -252,7 +252,11 @@ pub fn doorbell(sh: &Arc<Shared>, st: &mut State, v: u32) {
         opcode,
         size: st.fw.cmd_size,
         msg: st.fw.cmd_msg,
-        state: if opcode == op::BOOT { before } else { st.fw.state },
+        state: if opcode == op::BOOT {
+            before
+        } else {
+            st.fw.state
+        },
     };
     if let Some(tx) = sh.fw_tx.lock().unwrap().as_ref() {
         let _ = tx.send(job);
@@ -299,7 +303,11 @@ fn execute(sh: &Arc<Shared>, job: FwJob) {
             }
         }
         op::FILL => {
-            let (addr, len, pat) = (u64_at(&job.msg, 0), u64_at(&job.msg, 8), u32_at(&job.msg, 16));
+            let (addr, len, pat) = (
+                u64_at(&job.msg, 0),
+                u64_at(&job.msg, 8),
+                u32_at(&job.msg, 16),
+            );
             if job.size < 20 || !sh.mem.contains(addr, len) {
                 Outcome::status(status::BAD_ARGS)
             } else {
@@ -312,9 +320,15 @@ fn execute(sh: &Arc<Shared>, job: FwJob) {
         }
         op::RUN => {
             let m = &job.msg;
-            let (inp, outp, len, rop, key) =
-                (u64_at(m, 0), u64_at(m, 8), u64_at(m, 16), u32_at(m, 24), u32_at(m, 28));
-            if job.size < 32 || rop > 3 || !sh.mem.contains(inp, len) || !sh.mem.contains(outp, len) {
+            let (inp, outp, len, rop, key) = (
+                u64_at(m, 0),
+                u64_at(m, 8),
+                u64_at(m, 16),
+                u32_at(m, 24),
+                u32_at(m, 28),
+            );
+            if job.size < 32 || rop > 3 || !sh.mem.contains(inp, len) || !sh.mem.contains(outp, len)
+            {
                 Outcome::status(status::BAD_ARGS)
             } else {
                 work_bytes = 2 * len;
@@ -363,12 +377,18 @@ fn boot(sh: &Shared, job: &FwJob) -> Outcome {
         load_addr: FW_LOAD_ADDR,
         if_major: IF_MAJOR,
     };
-    let n = image_size.min(FW_MAX_SIZE).min(sh.mem.size() - FW_LOAD_ADDR);
+    let n = image_size
+        .min(FW_MAX_SIZE)
+        .min(sh.mem.size() - FW_LOAD_ADDR);
     let mut img = vec![0u8; n as usize];
     sh.mem.read(FW_LOAD_ADDR, &mut img);
     let r = fwimage::validate(&img, image_size, &policy);
     Outcome {
-        status: if r.is_ok() { status::OK } else { status::FAILED },
+        status: if r.is_ok() {
+            status::OK
+        } else {
+            status::FAILED
+        },
         boot: Some(r),
         ..Default::default()
     }
@@ -420,7 +440,15 @@ fn transform(op: u32, key: u32, i: u64, b: u8) -> u8 {
     }
 }
 
-fn run_op(sh: &Shared, inp: u64, outp: u64, len: u64, op: u32, key: u32, live: &dyn Fn() -> bool) -> bool {
+fn run_op(
+    sh: &Shared,
+    inp: u64,
+    outp: u64,
+    len: u64,
+    op: u32,
+    key: u32,
+    live: &dyn Fn() -> bool,
+) -> bool {
     let mut buf = vec![0u8; FW_CHUNK.min(len) as usize];
     // Overlap with output after input: process from the end (memmove rule).
     let backwards = outp > inp && outp < inp + len;

@@ -22,7 +22,10 @@ pub const SLEEP_QUANTUM: Duration = Duration::from_millis(2);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkSpec {
-    Pcie { gen: u8, width: u8 },
+    Pcie {
+        gen: u8,
+        width: u8,
+    },
     /// No modelled delay (tests, benchmarks of the driver's CPU side).
     Unlimited,
 }
@@ -159,7 +162,10 @@ impl Pacer {
     }
 
     pub fn add(&mut self, extra: Duration) {
-        let base = self.deadline.unwrap_or_else(Instant::now).max(Instant::now());
+        let base = self
+            .deadline
+            .unwrap_or_else(Instant::now)
+            .max(Instant::now());
         self.deadline = Some(base + extra);
     }
 

@@ -88,7 +88,10 @@ pub fn msix_loc(st: &State, off: u32) -> Option<MsixReg> {
     let tend = l.msix_table + 16 * l.msix_vectors;
     if (l.msix_table..tend).contains(&off) {
         let rel = off - l.msix_table;
-        return Some(MsixReg::Table((rel / 16) as usize, ((rel % 16) / 4) as usize));
+        return Some(MsixReg::Table(
+            (rel / 16) as usize,
+            ((rel % 16) / 4) as usize,
+        ));
     }
     if (l.msix_pba..l.msix_pba + 8).contains(&off) {
         return Some(MsixReg::Pba(((off - l.msix_pba) / 4) as usize));
@@ -161,8 +164,10 @@ pub fn read(sh: &Shared, st: &State, off: u32) -> u32 {
 }
 
 fn is_read_only(off: u32) -> bool {
-    matches!(off, 0x000..=0x03c | R_CMD_STATUS | R_CMD_SEQ | R_FW_VERSION | R_FW_IF_VERSION)
-        || (R_BOOT_SHARED..R_BOOT_SHARED_END).contains(&off)
+    matches!(
+        off,
+        0x000..=0x03c | R_CMD_STATUS | R_CMD_SEQ | R_FW_VERSION | R_FW_IF_VERSION
+    ) || (R_BOOT_SHARED..R_BOOT_SHARED_END).contains(&off)
 }
 
 pub fn write(sh: &Arc<Shared>, st: &mut State, off: u32, v: u32) {

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: metis-emu --socket PATH [--control PATH] [--log PATH] [--mem-size SIZE] \
+const USAGE: &str =
+    "usage: metis-emu --socket PATH [--control PATH] [--log PATH] [--mem-size SIZE] \
 [--channels N] [--link SPEC] [--msix N] [--identity metis|synopsys] [--d3-loses-state]";
 
 struct Cli {
@@ -95,13 +96,16 @@ fn main() {
         let dev = dev.clone();
         let sock = cli.socket.clone();
         let ctl = cli.control.clone();
-        let mut signals =
-            signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
-                .expect("signal handler");
+        let mut signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+        ])
+        .expect("signal handler");
         std::thread::spawn(move || {
             if let Some(sig) = signals.forever().next() {
                 eprintln!("metis-emu: signal {sig}, exiting");
                 eprintln!("{}", dev.summary_line());
+                dev.flush_log();
                 cleanup(&sock, &ctl);
                 exit(0);
             }
@@ -112,6 +116,7 @@ fn main() {
         eprintln!("metis-emu: listening on {}", sock.display());
     });
     eprintln!("{}", dev.summary_line());
+    dev.flush_log();
     cleanup(&cli.socket, &cli.control);
     match r {
         Ok(()) => {

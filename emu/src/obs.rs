@@ -14,6 +14,8 @@ use std::time::Instant;
 pub const EVENT_CAP: usize = 65536;
 /// At most this many events per `events` reply.
 pub const EVENTS_PER_REPLY: usize = 1000;
+/// Event kinds written to the log without an immediate flush.
+const NOISY: [&str; 5] = ["dma_map", "dma_unmap", "irq", "irq_pending", "set_irqs"];
 /// Faults of one kind printed to stderr before going quiet.
 const STDERR_FAULTS_PER_KIND: u64 = 20;
 
@@ -95,7 +97,11 @@ impl Obs {
         if let Some(log) = &self.log {
             let mut w = log.lock().unwrap();
             let _ = writeln!(w, "{ev}");
-            let _ = w.flush();
+            // Per-buffer DMA maps and interrupts can come by the thousand per
+            // second; everything else is flushed at once so a crash keeps it.
+            if !NOISY.contains(&kind) {
+                let _ = w.flush();
+            }
         }
         if g.events.len() >= EVENT_CAP {
             g.events.pop_front();
@@ -153,6 +159,13 @@ impl Obs {
             "irq_lost",
             json!({"target": target, "source": source, "why": why}),
         );
+    }
+
+    /// Flushes the log file (the process exits without running destructors).
+    pub fn flush(&self) {
+        if let Some(log) = &self.log {
+            let _ = log.lock().unwrap().flush();
+        }
     }
 
     pub fn fault_count(&self, f: Fault) -> u64 {

@@ -94,7 +94,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         _ => (s, 1),
     };
     let v = parse_u64(num)?;
-    v.checked_mul(mult).ok_or_else(|| format!("size '{s}' overflows"))
+    v.checked_mul(mult)
+        .ok_or_else(|| format!("size '{s}' overflows"))
 }
 
 /// Parses a decimal or 0x-prefixed hexadecimal number.

@@ -21,7 +21,7 @@ pub fn build(size: usize, vendor: u16, device: u16, class: u32) -> Vec<u8> {
     r[pcir + 0x10..pcir + 0x12].copy_from_slice(&1u16.to_le_bytes()); // image length
     r[pcir + 0x14] = 0x03; // code type: EFI
     r[pcir + 0x15] = 0x80; // last image
-    // Checksum byte so the 512-byte image sums to 0, as legacy BIOSes expect.
+                           // Checksum byte so the 512-byte image sums to 0, as legacy BIOSes expect.
     let sum: u8 = r[..511].iter().fold(0u8, |a, b| a.wrapping_add(*b));
     r[511] = 0u8.wrapping_sub(sum);
     r

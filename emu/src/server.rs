@@ -49,8 +49,7 @@ impl ServerBackend for Backend {
     }
 
     fn dma_unmap(&mut self, flags: DmaUnmapFlags, address: u64, size: u64) -> io::Result<()> {
-        self.dev
-            .dma_unmap(address, size, flags.contains(DmaUnmapFlags::UNMAP_ALL));
+        self.dev.dma_unmap(address, size, unmap_all(flags.bits()));
         Ok(())
     }
 
@@ -59,9 +58,24 @@ impl ServerBackend for Backend {
         Ok(())
     }
 
-    fn set_irqs(&mut self, index: u32, flags: u32, start: u32, count: u32, fds: Vec<File>) -> io::Result<()> {
+    fn set_irqs(
+        &mut self,
+        index: u32,
+        flags: u32,
+        start: u32,
+        count: u32,
+        fds: Vec<File>,
+    ) -> io::Result<()> {
         self.dev.set_irqs(index, flags, start, count, fds)
     }
+}
+
+/// QEMU sends Linux's VFIO_DMA_UNMAP_FLAG_ALL (bit 1), which the vfio_user
+/// crate 0.1.7 names GET_DIRTY_PAGE_INFO while its own UNMAP_ALL is bit 2.
+/// Dirty-page requests are never sent (QEMU has no vfio-user migration), so
+/// either bit means "everything".
+pub fn unmap_all(bits: u32) -> bool {
+    bits & (1 << 1 | 1 << 2) != 0
 }
 
 /// Region table: BAR0, BAR2, ROM (read-only), config space; the others
@@ -108,7 +122,11 @@ pub fn irqs(dev: &Device) -> Vec<IrqInfo> {
                 }
                 _ => (0, 0),
             };
-            IrqInfo { index, flags, count }
+            IrqInfo {
+                index,
+                flags,
+                count,
+            }
         })
         .collect()
 }

@@ -39,7 +39,11 @@ fn read_only_bits_ignore_writes() {
     assert_eq!(d.cfg_read(STATUS, 2) & 0x10, 0x10);
     let cmd = d.cfg_read(COMMAND, 2);
     assert_eq!(cmd & 1, 0, "no I/O space");
-    assert_eq!(cmd & 0x406, 0x406, "memory, bus master, INTx disable writable");
+    assert_eq!(
+        cmd & 0x406,
+        0x406,
+        "memory, bus master, INTx disable writable"
+    );
     // MSI capability bits (MMC, 64-bit, per-vector mask) are read-only
     d.cfg_write(MSI_CTRL, 2, 0);
     assert_eq!(d.cfg_read(MSI_CTRL, 2), 5 << 1 | 1 << 7 | 1 << 8);
@@ -100,7 +104,7 @@ fn capability_chain_walk() {
     let mut ptr = d.cfg_read(0x34, 1) as usize;
     let mut ids = Vec::new();
     while ptr != 0 {
-        assert!(ptr >= 0x40 && ptr % 4 == 0);
+        assert!(ptr >= 0x40 && ptr.is_multiple_of(4));
         ids.push((ptr, d.cfg_read(ptr, 1)));
         ptr = d.cfg_read(ptr + 1, 1) as usize;
         assert!(ids.len() < 16);
@@ -131,7 +135,12 @@ fn capability_chain_walk() {
     let idset: Vec<(usize, u32)> = ext.iter().map(|e| (e.0, e.1)).collect();
     assert_eq!(
         idset,
-        vec![(0x100, 0x0001), (0x140, 0x0018), (0x150, 0x001e), (0x180, 0x000b)]
+        vec![
+            (0x100, 0x0001),
+            (0x140, 0x0018),
+            (0x150, 0x001e),
+            (0x180, 0x000b)
+        ]
     );
     // Synopsys DMA VSEC as a driver finds it by walking (not by vendor)
     let v = 0x180;
@@ -192,7 +201,11 @@ fn rom_has_valid_header() {
     let p = u16::from_le_bytes([rom[0x18], rom[0x19]]) as usize;
     assert_eq!(&rom[p..p + 4], b"PCIR");
     assert_eq!(u16::from_le_bytes([rom[p + 4], rom[p + 5]]), 0x1f9d);
-    assert_eq!(rom[p + 0x14], 3, "EFI code type: legacy BIOS must not run it");
+    assert_eq!(
+        rom[p + 0x14],
+        3,
+        "EFI code type: legacy BIOS must not run it"
+    );
     assert_eq!(rom[..512].iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
 }
 

@@ -8,9 +8,18 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/toolroot.sh"
 
+# The kernel depends on the compilers and the source, not on the rest of the
+# root: key it on those packages' versions so adding a tool to the root does
+# not force a rebuild.
+kernel_tool_versions() {
+    grep -E '^(gcc-14|gcc-aarch64-linux-gnu|clang-19|lld-19|rustc|rust-src|bindgen|libclang-19-dev|linux-source-7.3|binutils)[[:space:]]' \
+        "$(toolroot_path)/versions.txt"
+}
+
 kernel_dir() {
     local arch=$1 flavour=$2 key
-    key=$( { toolroot_key; cat "$METIS_REPO/kunit/config/common.config" \
+    toolroot_ensure
+    key=$( { kernel_tool_versions; cat "$METIS_REPO/kunit/config/common.config" \
         "$METIS_REPO/kunit/config/$arch.config" "$METIS_REPO/kunit/config/$flavour.config"; } |
         sha256sum | cut -c1-12)
     echo "$METIS_CACHE/linux-$arch-$flavour-$key"

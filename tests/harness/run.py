@@ -59,7 +59,7 @@ SPLAT_PATTERNS = [
     r"inconsistent lock state",
     r"suspicious RCU usage",
     r"rcu: INFO: rcu_.* detected stalls",
-    r"DMA-API: ",
+    r"DMA-API: (?!preallocated|debugging enabled)",
     r"unreferenced object 0x",
     r"kmemleak: \d+ new suspected memory leaks",
     r"ODEBUG: ",

@@ -17,7 +17,11 @@ fn parse_fw(s: &str) -> Result<(u8, u8, u16), String> {
         return Err(format!("--fw '{s}': expected MAJOR.MINOR.PATCH"));
     }
     let e = |_| format!("--fw '{s}': bad number");
-    Ok((p[0].parse().map_err(e)?, p[1].parse().map_err(e)?, p[2].parse().map_err(e)?))
+    Ok((
+        p[0].parse().map_err(e)?,
+        p[1].parse().map_err(e)?,
+        p[2].parse().map_err(e)?,
+    ))
 }
 
 fn build(args: &[String]) -> Result<(), String> {
@@ -25,7 +29,11 @@ fn build(args: &[String]) -> Result<(), String> {
     let mut out = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
         match a.as_str() {
             "--out" => out = Some(val()?),
             "--if-major" => spec.if_major = parse_u64(&val()?)? as u16,

@@ -139,8 +139,10 @@ fn engine_disabled(sh: &Arc<Shared>, st: &mut State, d: Dir) {
         c.hung = false;
     }
     drop(sh.gate.write().unwrap());
-    sh.obs
-        .event("engine", serde_json::json!({"dir": d.name(), "enabled": false}));
+    sh.obs.event(
+        "engine",
+        serde_json::json!({"dir": d.name(), "enabled": false}),
+    );
 }
 
 fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
@@ -155,7 +157,11 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
     if st.edma.dir(d).engine_en & 1 == 0 {
         sh.obs.fault(
             Fault::DoorbellEngineDisabled,
-            format!("{}_doorbell ch{ch} while {}_engine_en is 0", d.name(), d.name()),
+            format!(
+                "{}_doorbell ch{ch} while {}_engine_en is 0",
+                d.name(),
+                d.name()
+            ),
         );
         return;
     }
@@ -169,8 +175,10 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
         c.pending_doorbell = false;
         c.hung = false;
         drop(sh.gate.write().unwrap());
-        sh.obs
-            .event("doorbell_stop", serde_json::json!({"dir": d.name(), "ch": ch}));
+        sh.obs.event(
+            "doorbell_stop",
+            serde_json::json!({"dir": d.name(), "ch": ch}),
+        );
         return;
     }
     if st.edma.dir(d).ch[ch].cs == CS_RUNNING {
@@ -428,7 +436,7 @@ fn transfer(
         }
         let pieces = sh
             .guest
-            .resolve(host + done, n, need)
+            .resolve(host.wrapping_add(done), n, need)
             .map_err(|e| XferErr::Abort(AbortCause::Dma(e)))?;
         let end = sh.link.reserve(ldir, n);
         {

@@ -89,7 +89,8 @@ impl LlCtx {
                         "list pointer at BAR2 offset {off:#x} is inside the register block"
                     ));
                 }
-                self.win_base + off - WINDOW_OFFSET
+                // an absurd WIN_BASE wraps to an address past memory
+                self.win_base.wrapping_add(off - WINDOW_OFFSET)
             }
         };
         self.in_mem(dev)
@@ -99,7 +100,9 @@ impl LlCtx {
     /// Device memory address of the element a list pointer designates.
     pub fn resolve(&self, p: u64) -> Result<u64, String> {
         if !p.is_multiple_of(LL_ALIGN) {
-            return Err(format!("list pointer {p:#x} is not {LL_ALIGN}-byte aligned"));
+            return Err(format!(
+                "list pointer {p:#x} is not {LL_ALIGN}-byte aligned"
+            ));
         }
         match self.identity {
             Identity::Synopsys => {

@@ -71,8 +71,15 @@ impl Rig {
     pub fn new(opts: Options) -> Rig {
         let dev = Device::new(opts).unwrap();
         let ram = memfd(GUEST_SIZE).unwrap();
-        dev.dma_map(true, true, 0, IOVA, GUEST_SIZE, Some(ram.try_clone().unwrap()))
-            .unwrap();
+        dev.dma_map(
+            true,
+            true,
+            0,
+            IOVA,
+            GUEST_SIZE,
+            Some(ram.try_clone().unwrap()),
+        )
+        .unwrap();
         dev.cfg_write(COMMAND, 2, (CMD_MEM | CMD_BUS_MASTER) as u32);
         Rig {
             dev,
@@ -135,10 +142,7 @@ impl Rig {
     }
 
     pub fn ch_reg(dir: Dir, ch: usize, reg: u32) -> u32 {
-        CH_BASE
-            + CH_STRIDE * ch as u32
-            + if dir == Dir::Rd { CH_RD_OFFSET } else { 0 }
-            + reg
+        CH_BASE + CH_STRIDE * ch as u32 + if dir == Dir::Rd { CH_RD_OFFSET } else { 0 } + reg
     }
 
     pub fn cr(&self, dir: Dir, ch: usize, reg: u32) -> u32 {
@@ -154,7 +158,11 @@ impl Rig {
     }
 
     pub fn int_status(&self, dir: Dir) -> u32 {
-        self.er(if dir == Dir::Wr { WR_INT_STATUS } else { RD_INT_STATUS })
+        self.er(if dir == Dir::Wr {
+            WR_INT_STATUS
+        } else {
+            RD_INT_STATUS
+        })
     }
 
     /// dw-edma style channel setup for REMOTE (IMWR) interrupts: engine on,
@@ -162,8 +170,22 @@ impl Rig {
     /// the channel's vector, linked_list_err_en, then CCS|LLE and LLP.
     pub fn setup_channel(&self, dir: Dir, ch: usize, vector: u32, llp: u64) {
         let (en, mask, done, abort, data, llerr) = match dir {
-            Dir::Wr => (WR_ENGINE_EN, WR_INT_MASK, WR_DONE_IMWR, WR_ABORT_IMWR, WR_IMWR_DATA, WR_LL_ERR_EN),
-            Dir::Rd => (RD_ENGINE_EN, RD_INT_MASK, RD_DONE_IMWR, RD_ABORT_IMWR, RD_IMWR_DATA, RD_LL_ERR_EN),
+            Dir::Wr => (
+                WR_ENGINE_EN,
+                WR_INT_MASK,
+                WR_DONE_IMWR,
+                WR_ABORT_IMWR,
+                WR_IMWR_DATA,
+                WR_LL_ERR_EN,
+            ),
+            Dir::Rd => (
+                RD_ENGINE_EN,
+                RD_INT_MASK,
+                RD_DONE_IMWR,
+                RD_ABORT_IMWR,
+                RD_IMWR_DATA,
+                RD_LL_ERR_EN,
+            ),
         };
         self.ew(en, 1);
         self.ew(mask, self.er(mask) | done_bit(ch) | abort_bit(ch));
@@ -182,7 +204,14 @@ impl Rig {
     }
 
     pub fn doorbell(&self, dir: Dir, ch: usize) {
-        self.ew(if dir == Dir::Wr { WR_DOORBELL } else { RD_DOORBELL }, ch as u32);
+        self.ew(
+            if dir == Dir::Wr {
+                WR_DOORBELL
+            } else {
+                RD_DOORBELL
+            },
+            ch as u32,
+        );
     }
 
     pub fn wait_stopped(&self, dir: Dir, ch: usize) -> u32 {
@@ -210,7 +239,10 @@ impl Rig {
         let mut padded = args.to_vec();
         padded.resize(args.len().div_ceil(4) * 4, 0);
         for (i, w) in padded.chunks(4).enumerate() {
-            self.b0w(R_CMD_MSG + 4 * i as u32, u32::from_le_bytes(w.try_into().unwrap()));
+            self.b0w(
+                R_CMD_MSG + 4 * i as u32,
+                u32::from_le_bytes(w.try_into().unwrap()),
+            );
         }
         self.b0w(R_CMD_SIZE, args.len() as u32);
         self.b0w(R_CMD_OPCODE, opcode);
@@ -239,6 +271,11 @@ impl Rig {
 
 pub fn pattern(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u32).wrapping_mul(2654435761).wrapping_add(seed as u32) as u8 ^ (i >> 8) as u8)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2654435761)
+                .wrapping_add(seed as u32) as u8
+                ^ (i >> 8) as u8
+        })
         .collect()
 }

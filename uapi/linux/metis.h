@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Userspace ABI of the metis driver (/dev/metisN).
+ *
+ * This header is the single source of truth: the module's #[repr(C)] copies
+ * are checked against it (size and offset asserts), and the Rust userspace
+ * crate is generated from it with bindgen.
+ *
+ * Versioning: every argument struct starts with `size`, which the caller sets
+ * to sizeof() of the struct it was compiled with. The ioctl number is matched
+ * on type, number and direction only, so a struct may grow at its end in a
+ * later ABI version: the driver accepts any size from the version-1 size up
+ * to PAGE_SIZE, requires every byte it does not know to be zero, and writes
+ * back at most `size` bytes. `flags` fields must only hold defined flags;
+ * reserved fields must be zero. Anything else fails with EINVAL.
+ *
+ * Device memory is reached through handles returned by METIS_IOCTL_MEM_ALLOC:
+ * a file can only name regions it allocated itself, and every offset/length
+ * pair is checked against the region's bounds without overflow.
+ *
+ * Power loss: device memory does not survive a card reset (METIS_IOCTL_RESET,
+ * job-timeout recovery, suspend to RAM, hibernation). Regions allocated before
+ * a reset are kept but marked lost: the next DMA or command that uses one
+ * fails with ESTALE, after which the region is usable again (its contents are
+ * undefined). METIS_INFO_RESET_COUNT tells how many resets happened.
+ */
+#ifndef _UAPI_LINUX_METIS_H
+#define _UAPI_LINUX_METIS_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define METIS_ABI_VERSION 1
+#define METIS_IOCTL_MAGIC 0xBB
+
+/* Largest single DMA transfer (bytes). */
+#define METIS_DMA_MAX_LENGTH (1ULL << 30)
+/* Largest device-memory region (bytes). */
+#define METIS_MEM_MAX_LENGTH (1ULL << 34)
+/* Granule of device-memory allocations (bytes). */
+#define METIS_MEM_ALIGN 4096
+/* Bytes of payload an ECHO command carries. */
+#define METIS_ECHO_MAX 256
+
+enum metis_irq_mode {
+	METIS_IRQ_POLL = 0,	/* no interrupt: completion is polled */
+	METIS_IRQ_INTX = 1,
+	METIS_IRQ_MSI = 2,
+	METIS_IRQ_MSIX = 3,
+};
+
+enum metis_iommu_mode {
+	METIS_IOMMU_NONE = 0,		/* no IOMMU in front of the card */
+	METIS_IOMMU_PASSTHROUGH = 1,	/* identity domain */
+	METIS_IOMMU_TRANSLATED = 2,	/* DMA addresses are IOVAs */
+};
+
+enum metis_fw_state {
+	METIS_FW_OFF = 0,
+	METIS_FW_BOOTLOADER = 1,
+	METIS_FW_BOOTING = 2,
+	METIS_FW_READY = 3,
+	METIS_FW_FAILED = 4,
+};
+
+/* METIS_IOCTL_INFO: what the card and the driver are. */
+struct metis_info {
+	__u32 size;
+	__u32 flags;		/* in: 0 */
+	__u32 abi_version;	/* METIS_ABI_VERSION */
+	__u16 vendor_id;
+	__u16 device_id;
+	__u8 revision;
+	__u8 irq_mode;		/* enum metis_irq_mode */
+	__u8 iommu_mode;	/* enum metis_iommu_mode */
+	__u8 fw_state;		/* enum metis_fw_state */
+	__u32 fw_version;	/* major | minor << 8 | patch << 16 */
+	__u32 fw_if_version;	/* interface major << 16 | minor */
+	__u32 wr_channels;	/* device-to-host DMA channels */
+	__u32 rd_channels;	/* host-to-device DMA channels */
+	__u32 irq_vectors;	/* vectors in use (0 when polling) */
+	__u32 reset_count;	/* card resets since probe */
+	__u64 mem_size;		/* device memory, bytes */
+	__u64 mem_free;		/* bytes not allocated to any file */
+	__u64 bytes_to_device;	/* DMA totals since probe */
+	__u64 bytes_from_device;
+};
+
+/* METIS_IOCTL_MEM_ALLOC: allocate a device-memory region for this file. */
+struct metis_mem_alloc {
+	__u32 size;
+	__u32 flags;		/* in: 0 */
+	__u64 length;		/* in: bytes, 1..METIS_MEM_MAX_LENGTH, rounded up to METIS_MEM_ALIGN */
+	__u64 handle;		/* out: names the region in later calls */
+	__u64 dev_addr;		/* out: device address of the region (informational) */
+};
+
+/* METIS_IOCTL_MEM_FREE: free a region of this file. Fails with EBUSY while a job uses it. */
+struct metis_mem_free {
+	__u32 size;
+	__u32 flags;		/* in: 0 */
+	__u64 handle;
+};
+
+/* Direction flags of struct metis_dma; exactly one must be set. */
+#define METIS_DMA_TO_DEVICE	(1U << 0)	/* host buffer -> device memory */
+#define METIS_DMA_FROM_DEVICE	(1U << 1)	/* device memory -> host buffer */
+/* Return at once with a job id; complete with METIS_IOCTL_WAIT or poll(). */
+#define METIS_DMA_ASYNC		(1U << 2)
+
+/*
+ * METIS_IOCTL_DMA: move bytes between a user buffer (any alignment) and a
+ * region. The buffer is pinned and mapped for exactly the direction given.
+ */
+struct metis_dma {
+	__u32 size;
+	__u32 flags;		/* METIS_DMA_* */
+	__u64 user_addr;	/* host buffer */
+	__u64 length;		/* bytes, 1..METIS_DMA_MAX_LENGTH */
+	__u64 handle;		/* region */
+	__u64 offset;		/* into the region; offset + length <= region length */
+	__u32 timeout_ms;	/* 0: driver default */
+	__u32 reserved;		/* 0 */
+	__u64 job_id;		/* out, with METIS_DMA_ASYNC */
+};
+
+/*
+ * METIS_IOCTL_WAIT: wait for an async job of this file and reap it.
+ * status is 0 or a negative errno: ETIMEDOUT (the job timed out and the
+ * channel was reset), EIO (the card failed the job or was reset under it),
+ * ESHUTDOWN (the job was failed by suspend; retry it), ENODEV (card gone).
+ * The ioctl itself fails with ETIMEDOUT if timeout_ms passes first (the job
+ * stays pending), and with ENOENT for an unknown job id.
+ */
+struct metis_wait {
+	__u32 size;
+	__u32 flags;		/* in: 0 */
+	__u64 job_id;
+	__u32 timeout_ms;	/* 0: wait without limit */
+	__s32 status;		/* out */
+};
+
+enum metis_cmd_opcode {
+	METIS_CMD_ECHO = 2,	/* echo[0..echo_len) comes back unchanged */
+	METIS_CMD_CHECKSUM = 3,	/* result = CRC-32 of (handle_in, offset_in, length) */
+	METIS_CMD_FILL = 4,	/* fill (handle_in, offset_in, length) with the u32 `arg` */
+	METIS_CMD_RUN = 5,	/* transform input range into output range, result = CRC-32 of output */
+};
+
+enum metis_run_op {
+	METIS_RUN_COPY = 0,
+	METIS_RUN_NOT = 1,	/* bitwise NOT */
+	METIS_RUN_XOR = 2,	/* XOR with the low byte of arg */
+	METIS_RUN_ADD_INDEX = 3,	/* out[i] = in[i] + (arg + i) mod 256 */
+};
+
+/* METIS_IOCTL_CMD: run one firmware command and wait for its completion. */
+struct metis_cmd {
+	__u32 size;
+	__u32 flags;		/* in: 0 */
+	__u32 opcode;		/* enum metis_cmd_opcode */
+	__u32 op;		/* RUN: enum metis_run_op; otherwise 0 */
+	__u64 handle_in;
+	__u64 offset_in;
+	__u64 length;
+	__u64 handle_out;	/* RUN only */
+	__u64 offset_out;	/* RUN only */
+	__u32 arg;		/* FILL pattern, RUN key */
+	__u32 result;		/* out: CRC-32 for CHECKSUM and RUN */
+	__u32 echo_len;		/* ECHO: bytes in echo, 0..METIS_ECHO_MAX */
+	__u32 timeout_ms;	/* 0: driver default */
+	__u8 echo[METIS_ECHO_MAX];
+};
+
+/* METIS_IOCTL_RESET: reset the card, reboot its firmware; all regions become lost. */
+struct metis_reset {
+	__u32 size;
+	__u32 flags;		/* in: 0 */
+};
+
+#define METIS_IOCTL_INFO	_IOWR(METIS_IOCTL_MAGIC, 0x00, struct metis_info)
+#define METIS_IOCTL_MEM_ALLOC	_IOWR(METIS_IOCTL_MAGIC, 0x01, struct metis_mem_alloc)
+#define METIS_IOCTL_MEM_FREE	_IOW(METIS_IOCTL_MAGIC, 0x02, struct metis_mem_free)
+#define METIS_IOCTL_DMA		_IOWR(METIS_IOCTL_MAGIC, 0x03, struct metis_dma)
+#define METIS_IOCTL_WAIT	_IOWR(METIS_IOCTL_MAGIC, 0x04, struct metis_wait)
+#define METIS_IOCTL_CMD		_IOWR(METIS_IOCTL_MAGIC, 0x05, struct metis_cmd)
+#define METIS_IOCTL_RESET	_IOW(METIS_IOCTL_MAGIC, 0x06, struct metis_reset)
+
+#endif /* _UAPI_LINUX_METIS_H */
