@@ -370,6 +370,10 @@ pub fn storm(sh: &Arc<Shared>, vector: u32, count: u64) -> u64 {
                 .irq_lost("none", "storm", "no interrupt mechanism enabled");
         }
     }
+    sh.obs.event(
+        "storm",
+        serde_json::json!({"vector": vector, "count": count}),
+    );
     count
 }
 

@@ -148,7 +148,10 @@ impl Obs {
     pub fn irq_sent(&self, target: &str, source: &str) {
         let mut g = self.inner.lock().unwrap();
         *g.c.irqs_sent.entry(target.to_string()).or_insert(0) += 1;
-        self.push_event(&mut g, "irq", json!({"target": target, "source": source}));
+        // A storm is logged once as a whole (irq::storm), not per message.
+        if source != "storm" {
+            self.push_event(&mut g, "irq", json!({"target": target, "source": source}));
+        }
     }
 
     pub fn irq_lost(&self, target: &str, source: &str, why: &str) {
