@@ -225,7 +225,7 @@ def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
         cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
     # Upstream modules the scenarios load (dw-edma for the independent engine check).
     for ko in (kdir / "modinst").rglob("*.ko"):
-        if ko.stem in ("dw-edma", "dw-edma-pcie", "dmatest", "vivid"):
+        if ko.stem in ("virt-dma", "dw-edma", "dw-edma-pcie", "dmatest", "vivid"):
             cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
     for p in progs:
         cp.file(f"usr/bin/{p.name}", p.read_bytes(), 0o755)

@@ -8,6 +8,8 @@
 bdf=$(for d in /sys/bus/pci/devices/*; do
     [ "$(cat $d/vendor)" = 0x16c3 ] && [ "$(cat $d/device)" = 0xedda ] && basename $d; done | head -1)
 check_eq synopsys_identity_enumerated 1 "$([ -n "$bdf" ] && echo 1)"
+# virt-dma is built in on some configurations and a module on others.
+[ -f /lib/metis/virt-dma.ko ] && insmod /lib/metis/virt-dma.ko
 check insmod_dw_edma insmod /lib/metis/dw-edma.ko
 check insmod_dw_edma_pcie insmod /lib/metis/dw-edma-pcie.ko
 check_eq dw_edma_pcie_bound dw-edma-pcie "$(bound_driver $bdf)"
