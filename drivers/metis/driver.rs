@@ -8,20 +8,38 @@ use kernel::{
         Core, //
     },
     dma::{
+        Coherent,
+        CoherentBox,
         Device as _,
         DmaMask, //
     },
     io::Io,
+    irq,
     pci,
-    prelude::*, //
+    prelude::*,
+    sync::Arc,
+    time::Delta,
 };
 
 use crate::{
+    card::{
+        Card,
+        Dir,
+        IrqMode, //
+    },
+    edma::{
+        self,
+        Segment, //
+    },
     glue,
+    irq::{
+        mode_name,
+        MetisIrq, //
+    },
     regs::{
         self,
         bar0,
-        edma, //
+        edma as edma_regs, //
     },
     vsec,
 };
@@ -32,7 +50,12 @@ const PCI_VENDOR_ID_AXELERA: u16 = 0x1f9d;
 const PCI_DEVICE_ID_METIS: u32 = 0x1100;
 
 // SAFETY: `pci::Vendor` is `#[repr(transparent)]` over `u16` and any 16-bit value is a vendor ID.
-const AXELERA: pci::Vendor = unsafe { core::mem::transmute::<u16, pci::Vendor>(PCI_VENDOR_ID_AXELERA) };
+const AXELERA: pci::Vendor =
+    unsafe { core::mem::transmute::<u16, pci::Vendor>(PCI_VENDOR_ID_AXELERA) };
+
+// TIMEOUT: the self-test moves 64 bytes; an interrupt that has not arrived
+// after 200 ms is not coming.
+const SELF_TEST_TIMEOUT: Delta = Delta::from_millis(200);
 
 pub(crate) struct MetisDriver;
 
@@ -42,14 +65,31 @@ kernel::pci_device_table!(
     [(pci::DeviceId::from_id(AXELERA, PCI_DEVICE_ID_METIS), ())]
 );
 
-type Bar0<'bound> = pci::Bar<'bound, { regs::BAR0_SIZE }>;
-type Bar2<'bound> = pci::Bar<'bound, { regs::BAR2_SIZE }>;
+type IrqReg<'bound> = irq::Registration<'bound, MetisIrq>;
 
 /// One bound Metis card.
+///
+/// Fields drop in declaration order; [`Drop`] also releases the interrupt
+/// explicitly before disabling the device.
 pub(crate) struct Metis<'bound> {
+    /// Freed first: `free_irq` waits for a running handler.
+    irq: Option<Pin<KBox<IrqReg<'bound>>>>,
+    /// Borrowed by `irq`, so it must outlive it.
+    vectors: Option<KBox<pci::IrqVectorRegistration<'bound>>>,
+    card: Arc<Card>,
     pdev: &'bound pci::Device<Bound>,
-    bar0: Bar0<'bound>,
-    bar2: Bar2<'bound>,
+    /// Dropped last: the device is disabled once nothing uses it any more.
+    _enabled: Enabled<'bound>,
+}
+
+/// Balances `pci_enable_device_mem()` (and bus mastering) when dropped.
+struct Enabled<'bound>(&'bound pci::Device<Bound>);
+
+impl Drop for Enabled<'_> {
+    fn drop(&mut self) {
+        glue::clear_master(self.0);
+        glue::disable_device(self.0);
+    }
 }
 
 /// Fails with a message that tells the user what to do when a BAR is missing or short.
@@ -77,29 +117,66 @@ fn check_bar(pdev: &pci::Device<Bound>, bar: u32, needed: usize) -> Result {
     Err(ENOSPC)
 }
 
-impl Metis<'_> {
-    /// Masks every eDMA interrupt source and stops both engines.
-    ///
-    /// Used at probe, before anything else touches the engine (a previous
-    /// driver may have left it running), and at unbind, before the IRQs and
-    /// DMA memory go away.
-    fn quiesce_edma(&self) {
-        let all = edma::WR_INT_MASK::zeroed()
-            .with_const_done::<0xff>()
-            .with_const_abort::<0xff>()
-            .into_raw();
-        self.bar2.write_reg(edma::WR_INT_MASK::from_raw(all));
-        self.bar2.write_reg(edma::RD_INT_MASK::from_raw(all));
-        self.bar2.write_reg(edma::WR_INT_CLEAR::from_raw(all));
-        self.bar2.write_reg(edma::RD_INT_CLEAR::from_raw(all));
-        self.bar2.write_reg(edma::WR_ENGINE_EN::zeroed());
-        self.bar2.write_reg(edma::RD_ENGINE_EN::zeroed());
-    }
+/// Interrupt resources chosen at probe.
+struct Irqs<'bound> {
+    irq: Option<Pin<KBox<IrqReg<'bound>>>>,
+    vectors: Option<KBox<pci::IrqVectorRegistration<'bound>>>,
+    mode: IrqMode,
+}
 
-    fn mem_size(&self) -> u64 {
-        let lo = self.bar0.read(bar0::MEM_SIZE_LO).value().get();
-        let hi = self.bar0.read(bar0::MEM_SIZE_HI).value().get();
-        u64::from(hi) << 32 | u64::from(lo)
+/// Allocates one vector of the wanted types and installs the handler.
+fn setup_irq<'bound>(pdev: &'bound pci::Device<Bound>, card: &Arc<Card>) -> Result<Irqs<'bound>> {
+    let none = Irqs { irq: None, vectors: None, mode: IrqMode::Poll };
+    let Some(types) = crate::irq::wanted_types(pdev) else {
+        return Ok(none);
+    };
+    let vectors = match pdev.alloc_irq_vectors(1, 1, types) {
+        Ok(v) => KBox::new(v, GFP_KERNEL)?,
+        Err(e) => {
+            dev_warn!(pdev, "no interrupt vector available ({:?}); completions will be polled\n", e);
+            return Ok(none);
+        }
+    };
+    let mode = crate::irq::mode_of(vectors.irq_type());
+    // SAFETY: The registration lives in the box, which is moved into `Metis` together with the
+    // IRQ registration borrowing it; `Metis` drops the registration first (see its `Drop`), so
+    // the reference never outlives the box. The box's heap address does not change on moves.
+    let vref: &'bound pci::IrqVectorRegistration<'bound> =
+        unsafe { &*core::ptr::from_ref::<pci::IrqVectorRegistration<'bound>>(&*vectors) };
+    let flags = if mode == IrqMode::Intx { irq::Flags::SHARED } else { irq::Flags::TRIGGER_NONE };
+    let handler = MetisIrq { card: card.clone() };
+    // SAFETY: The registration is stored in `Metis` and dropped normally, never forgotten.
+    let reg = unsafe { irq::Registration::new(vref.index(0)?.into(), flags, c"metis", Ok::<_, Error>(handler)) };
+    let irq = KBox::pin_init(reg, GFP_KERNEL)?;
+    Ok(Irqs { irq: Some(irq), vectors: Some(vectors), mode })
+}
+
+/// Moves a pattern to the card and back through the engine, completing by
+/// interrupt in `mode` (or by polling), and checks it.
+fn self_test(pdev: &pci::Device<Bound>, card: &Card) -> Result {
+    let dev = pdev.as_ref();
+    let mut pattern = [0u8; 64];
+    for (i, b) in pattern.iter_mut().enumerate() {
+        // CAST: truncation to a byte is the pattern.
+        *b = (i as u8) ^ 0xa5;
+    }
+    let out: Coherent<[u8]> = CoherentBox::from_slice(dev, &pattern, GFP_KERNEL)?.into();
+    let back: Coherent<[u8]> = CoherentBox::<[u8]>::zeroed_slice(dev, 64, GFP_KERNEL)?.into();
+    card.transfer(dev, Dir::Rd, &[Segment { addr: out.dma_address(), len: 64 }], edma::SCRATCH_ADDR, SELF_TEST_TIMEOUT)?;
+    card.transfer(dev, Dir::Wr, &[Segment { addr: back.dma_address(), len: 64 }], edma::SCRATCH_ADDR, SELF_TEST_TIMEOUT)?;
+    // SAFETY: Both transfers completed, so the card no longer accesses `back`.
+    if unsafe { back.as_ref() } != &pattern[..] {
+        dev_err!(pdev, "eDMA self-test read back different data: the card's DMA path is broken\n");
+        return Err(EIO);
+    }
+    Ok(())
+}
+
+impl Metis<'_> {
+    /// Stops everything that can raise an interrupt or do DMA.
+    fn quiesce(&self) {
+        let _ = self.card.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x3)));
+        let _ = self.card.edma_off();
     }
 }
 
@@ -117,84 +194,147 @@ impl pci::Driver for MetisDriver {
         check_bar(pdev, 2, regs::BAR2_SIZE)?;
 
         let loc = vsec::find_edma(pdev)?;
-        if loc.map != vsec::MapFormat::Unrolled || loc.bar != 2 || loc.offset != 0 {
+        if loc.map != vsec::MapFormat::Unrolled || loc.bar != 2 || loc.offset != 0 || loc.rd_channels < 2 {
             dev_err!(
                 pdev,
-                "unsupported eDMA layout {:?} in BAR{} at {:#x}: this driver handles the unrolled \
-                 eDMA map at the start of BAR2\n",
+                "unsupported eDMA layout {:?} in BAR{} at {:#x} with {} read channels: this \
+                 driver handles the unrolled eDMA map at the start of BAR2\n",
                 loc.map,
                 loc.bar,
-                loc.offset
+                loc.offset,
+                loc.rd_channels
             );
             return Err(ENODEV);
         }
 
         pdev.enable_device_mem()?;
-        // SAFETY: Nothing allocates or maps DMA memory for this device yet, so the mask can't
-        // change under a concurrent mapping.
-        let mask = unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>()) };
-        if let Err(e) = mask {
-            dev_err!(pdev, "the platform can't give the card 64-bit DMA\n");
-            glue::disable_device(pdev);
-            return Err(e);
-        }
+        probe_enabled(pdev, Enabled(pdev), loc)
+    }
 
-        let bars = pdev
-            .iomap_region_sized::<{ regs::BAR0_SIZE }>(0, c"metis-bar0")
-            .and_then(|b0| Ok((b0, pdev.iomap_region_sized::<{ regs::BAR2_SIZE }>(2, c"metis-bar2")?)));
-        let (bar0, bar2) = match bars {
-            Ok(b) => b,
-            Err(e) => {
-                dev_err!(pdev, "can't map the BARs ({:?}); another driver may own them\n", e);
-                glue::disable_device(pdev);
-                return Err(e);
-            }
-        };
-        let metis = Metis { pdev, bar0, bar2 };
-        metis.quiesce_edma();
-        pdev.set_master();
+    fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        // Order matters (field report R2.4): stop the card raising interrupts and doing DMA
+        // here; the IRQ is freed and memory released only afterwards, in `Drop`.
+        this.quiesce();
+    }
+}
 
-        let magic = metis.bar0.read(bar0::MAGIC).magic().get();
-        if magic != regs::INTERFACE_MAGIC {
-            dev_err!(
-                pdev,
-                "interface area magic is {:#06x}, expected {:#06x}: the card did not come out of \
-                 reset; power-cycle the machine\n",
-                magic,
-                regs::INTERFACE_MAGIC
-            );
-            glue::clear_master(pdev);
-            return Err(EIO);
-        }
+/// Everything after `pci_enable_device_mem`; dropping `enabled` undoes it on failure.
+fn probe_enabled<'bound>(
+    pdev: &'bound pci::Device<Core<'_>>,
+    enabled: Enabled<'bound>,
+    loc: vsec::EdmaLocation,
+) -> Result<Metis<'bound>> {
+    // SAFETY: Nothing allocates or maps DMA memory for this device yet, so the mask can't
+    // change under a concurrent mapping.
+    unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>()) }
+        .inspect_err(|_| dev_err!(pdev, "the platform can't give the card 64-bit DMA\n"))?;
 
-        let ctrl = metis.bar2.read(edma::CTRL);
-        dev_info!(
+    let bar0 = pdev.iomap_region_sized::<{ regs::BAR0_SIZE }>(0, c"metis-bar0")?;
+    let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_SIZE }>(2, c"metis-bar2")?;
+    let magic = bar0.read(bar0::MAGIC).magic().get();
+    if u32::from(magic) != regs::INTERFACE_MAGIC {
+        dev_err!(
             pdev,
-            "Metis rev {:#04x}: eDMA {:?} wr {} rd {} (engine reports wr {} rd {}), {} MiB device \
-             memory, card state {}\n",
-            pdev.revision_id(),
-            loc.map,
-            loc.wr_channels,
-            loc.rd_channels,
-            ctrl.wr_channels().get(),
-            ctrl.rd_channels().get(),
-            metis.mem_size() >> 20,
-            metis.bar0.read(bar0::STATE).state().get()
+            "interface area magic is {:#06x}, expected {:#06x}: the card did not come out of \
+             reset; power-cycle the machine\n",
+            magic,
+            regs::INTERFACE_MAGIC
         );
-        Ok(metis)
+        return Err(EIO);
+    }
+    let ctrl = bar2.read(edma_regs::CTRL);
+    let (hw_wr, hw_rd) = (u32::from(ctrl.wr_channels().get()), u32::from(ctrl.rd_channels().get()));
+    let card = Card::new(
+        pdev,
+        bar0.into_devres()?,
+        bar2.into_devres()?,
+        loc.wr_channels.min(hw_wr).min(8),
+        loc.rd_channels.min(hw_rd).min(8),
+    )?;
+    card.edma_off()?;
+    pdev.set_master();
+
+    let mut metis = Metis { irq: None, vectors: None, card: card.clone(), pdev, _enabled: enabled };
+    let irqs = setup_irq(pdev, &card)?;
+    metis.irq = irqs.irq;
+    metis.vectors = irqs.vectors;
+    let mut mode = irqs.mode;
+    let msi = match mode {
+        IrqMode::Msi | IrqMode::MsiX => Some(glue::msi_msg(pdev, 0)?),
+        _ => None,
+    };
+    card.edma_on(mode, msi)?;
+    if mode != IrqMode::Poll {
+        card.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x2)))?;
     }
 
-    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        this.quiesce_edma();
-        glue::clear_master(pdev);
+    if mode != IrqMode::Poll {
+        match self_test(pdev, &card) {
+            Ok(()) => dev_info!(pdev, "interrupt self-test passed ({})\n", mode_name(mode)),
+            Err(e) if e == ETIMEDOUT => {
+                // The engine finished but the interrupt never came: typical of a VM whose
+                // interrupt remapping drops the card's IMWR writes (field report R3).
+                dev_warn!(
+                    pdev,
+                    "interrupt self-test: no {} interrupt within {} ms; falling back to polling \
+                     (DMA works, at some CPU cost). Check interrupt remapping / VFIO setup, or \
+                     load with irq_mode=4 to skip this test\n",
+                    mode_name(mode),
+                    SELF_TEST_TIMEOUT.as_millis()
+                );
+                metis.quiesce();
+                metis.irq = None;
+                metis.vectors = None;
+                mode = IrqMode::Poll;
+                card.edma_on(mode, None)?;
+                *card.events.lock() = Default::default();
+            }
+            Err(e) => return Err(e),
+        }
     }
+    if mode == IrqMode::Poll {
+        self_test(pdev, &card)
+            .inspect_err(|e| dev_err!(pdev, "eDMA self-test failed in polling mode too ({:?})\n", e))?;
+    }
+
+    let fw = card.load_firmware(pdev.as_ref())?;
+    let iommu = match glue::iommu_mode(pdev) {
+        0 => "no IOMMU",
+        1 => "IOMMU passthrough",
+        _ => "IOMMU translated",
+    };
+    let mem = card.with_bar0(|b0| {
+        u64::from(b0.read(bar0::MEM_SIZE_HI).value().get()) << 32
+            | u64::from(b0.read(bar0::MEM_SIZE_LO).value().get())
+    })?;
+    dev_info!(
+        pdev,
+        "Metis rev {:#04x}: eDMA {:?} wr {} rd {}, {} MiB device memory, firmware {}.{}.{} \
+         (interface {}.{}), {}, {}\n",
+        pdev.revision_id(),
+        loc.map,
+        card.wr_channels,
+        card.rd_channels,
+        mem >> 20,
+        fw.version & 0xff,
+        (fw.version >> 8) & 0xff,
+        fw.version >> 16,
+        fw.if_version >> 16,
+        fw.if_version & 0xffff,
+        mode_name(mode),
+        iommu
+    );
+    Ok(metis)
 }
 
 impl Drop for Metis<'_> {
     fn drop(&mut self) {
-        // The BARs are unmapped after this returns (field drop order); nothing touches them in
-        // between, and the device no longer masters the bus, so disabling it first is safe.
-        glue::disable_device(self.pdev);
+        // After `unbind` this finds the card already quiet; after a failed probe it is not.
+        // Either way: no interrupt source or DMA left, then free the IRQ (waiting for a running
+        // handler) and the vectors; `_enabled` disables the device last.
+        self.quiesce();
+        self.irq = None;
+        self.vectors = None;
         dev_info!(self.pdev, "card released\n");
     }
 }

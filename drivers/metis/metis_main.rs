@@ -6,8 +6,15 @@
 //! DesignWare eDMA engine plus a device-memory window in BAR2. The register
 //! contract this driver follows is documented in `docs/hw-interface.md`.
 
+mod card;
+mod crc32;
 mod driver;
+mod edma;
+mod fw;
+mod fw_image;
 mod glue;
+mod irq;
+mod ll;
 mod regs;
 mod vsec;
 
@@ -17,4 +24,5 @@ kernel::module_pci_driver! {
     authors: ["The metis developers"],
     description: "Axelera Metis AIPU PCIe driver",
     license: "GPL",
+    firmware: ["axelera/metis-fw-if1.bin"],
 }

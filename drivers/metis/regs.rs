@@ -16,6 +16,17 @@ pub(crate) const BAR2_SIZE: usize = kernel::sizes::SZ_32M;
 /// Value of [`bar0::MAGIC`] on a card whose interface area is present.
 pub(crate) const INTERFACE_MAGIC: u32 = 0xfd1f;
 
+/// Card boot states in [`bar0::STATE`].
+pub(crate) mod fw_state {
+    pub(crate) const READY: u32 = 3;
+}
+
+/// Command opcodes and statuses of the mailbox.
+pub(crate) mod cmd {
+    pub(crate) const BOOT: u32 = 1;
+    pub(crate) const STATUS_OK: u32 = 0;
+}
+
 /// Host interface area (BAR0).
 pub(crate) mod bar0 {
     use super::register;
@@ -46,6 +57,77 @@ pub(crate) mod bar0 {
             31:0 value;
         }
 
+        /// Heartbeat of the running firmware.
+        pub(crate) HEARTBEAT(u32) @ 0x030 {
+            31:0 value;
+        }
+
+        /// Device address where the host must place a firmware image, low half.
+        pub(crate) FW_LOAD_ADDR_LO(u32) @ 0x01c {
+            31:0 value;
+        }
+
+        /// Device address where the host must place a firmware image, high half.
+        pub(crate) FW_LOAD_ADDR_HI(u32) @ 0x020 {
+            31:0 value;
+        }
+
+        /// Largest firmware image the bootloader accepts.
+        pub(crate) FW_MAX_SIZE(u32) @ 0x024 {
+            31:0 value;
+        }
+
+        /// Interface major version the bootloader can boot.
+        pub(crate) IF_VERSION_SUPPORTED(u32) @ 0x034 {
+            31:16 major;
+        }
+
+        /// First device address free for host allocations, low half.
+        pub(crate) USER_MEM_BASE_LO(u32) @ 0x038 {
+            31:0 value;
+        }
+
+        /// First device address free for host allocations, high half.
+        pub(crate) USER_MEM_BASE_HI(u32) @ 0x03c {
+            31:0 value;
+        }
+
+        /// Command opcode.
+        pub(crate) CMD_OPCODE(u32) @ 0x0b0 {
+            31:0 value;
+        }
+
+        /// Bytes of argument in the command message.
+        pub(crate) CMD_SIZE(u32) @ 0x0b4 {
+            31:0 value;
+        }
+
+        /// Command message, 64 words of arguments in and results out.
+        pub(crate) CMD_MSG(u32)[64] @ 0x0b8 {
+            31:0 value;
+        }
+
+        /// Status of the last command.
+        pub(crate) CMD_STATUS(u32) @ 0x1b8 {
+            31:0 value;
+        }
+
+        /// Incremented when a command completes.
+        pub(crate) CMD_SEQ(u32) @ 0x1bc {
+            31:0 value;
+        }
+
+        /// Interface version of the running firmware.
+        pub(crate) FW_IF_VERSION(u32) @ 0x204 {
+            31:16 major;
+            15:0 minor;
+        }
+
+        /// Executes the command in the slot.
+        pub(crate) DOORBELL(u32) @ 0xf00 {
+            31:0 value;
+        }
+
         /// Version of the running firmware.
         pub(crate) FW_VERSION(u32) @ 0x200 {
             31:16 patch;
@@ -67,9 +149,77 @@ pub(crate) mod bar0 {
     }
 }
 
-/// DesignWare eDMA v0 global registers (BAR2, unrolled map).
+/// DesignWare eDMA v0 registers (BAR2, unrolled map).
+///
+/// The write (device to host) and read (host to device) halves of the
+/// engine have the same registers at direction-specific offsets. Each group
+/// of registers whose write/read spacing is the same shares a base family,
+/// and the [`Wr`] and [`Rd`] markers give the base of each group, so the
+/// engine code is written once over a [`Direction`].
 pub(crate) mod edma {
-    use super::register;
+    use kernel::io::{
+        register,
+        register::RegisterBase, //
+    };
+
+    /// Engine enable and doorbell.
+    pub(crate) struct EngBase;
+    /// Interrupt status, mask and clear.
+    pub(crate) struct IntBase;
+    /// IMWR (interrupt memory write) address and data.
+    pub(crate) struct ImwrBase;
+    /// Linked-list error enable.
+    pub(crate) struct LlErrBase;
+    /// Per-channel register blocks.
+    pub(crate) struct ChBase;
+
+    /// The write (device to host) half of the engine.
+    pub(crate) struct Wr;
+    /// The read (host to device) half of the engine.
+    pub(crate) struct Rd;
+
+    impl RegisterBase<EngBase> for Wr {
+        const BASE: usize = 0x000;
+    }
+    impl RegisterBase<EngBase> for Rd {
+        const BASE: usize = 0x020;
+    }
+    impl RegisterBase<IntBase> for Wr {
+        const BASE: usize = 0x000;
+    }
+    impl RegisterBase<IntBase> for Rd {
+        const BASE: usize = 0x054;
+    }
+    impl RegisterBase<ImwrBase> for Wr {
+        const BASE: usize = 0x000;
+    }
+    impl RegisterBase<ImwrBase> for Rd {
+        const BASE: usize = 0x06c;
+    }
+    impl RegisterBase<LlErrBase> for Wr {
+        const BASE: usize = 0x000;
+    }
+    impl RegisterBase<LlErrBase> for Rd {
+        const BASE: usize = 0x034;
+    }
+    impl RegisterBase<ChBase> for Wr {
+        const BASE: usize = 0x200;
+    }
+    impl RegisterBase<ChBase> for Rd {
+        const BASE: usize = 0x300;
+    }
+
+    /// One half of the engine.
+    pub(crate) trait Direction:
+        RegisterBase<EngBase>
+        + RegisterBase<IntBase>
+        + RegisterBase<ImwrBase>
+        + RegisterBase<LlErrBase>
+        + RegisterBase<ChBase>
+    {
+    }
+    impl Direction for Wr {}
+    impl Direction for Rd {}
 
     register! {
         /// Channel counts implemented by the engine.
@@ -78,38 +228,115 @@ pub(crate) mod edma {
             3:0 wr_channels;
         }
 
-        /// Write (device to host) engine enable.
-        pub(crate) WR_ENGINE_EN(u32) @ 0x00c {
+        /// Engine enable.
+        pub(crate) ENGINE_EN(u32) @ EngBase + 0x00c {
             0:0 enable;
         }
 
-        /// Read (host to device) engine enable.
-        pub(crate) RD_ENGINE_EN(u32) @ 0x02c {
-            0:0 enable;
+        /// Doorbell: starts (or, with `stop`, halts) a channel.
+        pub(crate) DOORBELL(u32) @ EngBase + 0x010 {
+            31:31 stop;
+            2:0 ch;
         }
 
-        /// Write channel interrupt mask (1 = masked).
-        pub(crate) WR_INT_MASK(u32) @ 0x054 {
+        /// Interrupt status (done per channel in [7:0], abort in [23:16]).
+        pub(crate) INT_STATUS(u32) @ IntBase + 0x04c {
             23:16 abort;
             7:0 done;
         }
 
-        /// Write channel interrupt clear (write 1 to clear).
-        pub(crate) WR_INT_CLEAR(u32) @ 0x058 {
+        /// Interrupt mask (1 = masked); gates local (INTx) delivery only.
+        pub(crate) INT_MASK(u32) @ IntBase + 0x054 {
             23:16 abort;
             7:0 done;
         }
 
-        /// Read channel interrupt mask (1 = masked).
-        pub(crate) RD_INT_MASK(u32) @ 0x0a8 {
+        /// Interrupt clear (write 1 to clear).
+        pub(crate) INT_CLEAR(u32) @ IntBase + 0x058 {
             23:16 abort;
             7:0 done;
         }
 
-        /// Read channel interrupt clear (write 1 to clear).
-        pub(crate) RD_INT_CLEAR(u32) @ 0x0ac {
-            23:16 abort;
-            7:0 done;
+        /// Done IMWR address, low half.
+        pub(crate) DONE_IMWR_LO(u32) @ ImwrBase + 0x060 {
+            31:0 value;
+        }
+
+        /// Done IMWR address, high half.
+        pub(crate) DONE_IMWR_HI(u32) @ ImwrBase + 0x064 {
+            31:0 value;
+        }
+
+        /// Abort IMWR address, low half.
+        pub(crate) ABORT_IMWR_LO(u32) @ ImwrBase + 0x068 {
+            31:0 value;
+        }
+
+        /// Abort IMWR address, high half.
+        pub(crate) ABORT_IMWR_HI(u32) @ ImwrBase + 0x06c {
+            31:0 value;
+        }
+
+        /// IMWR data of a channel pair: even channel in [15:0], odd in [31:16].
+        pub(crate) CH_IMWR_DATA(u32)[4] @ ImwrBase + 0x070 {
+            31:16 odd;
+            15:0 even;
+        }
+
+        /// Linked-list error enable, one bit per channel.
+        pub(crate) LL_ERR_EN(u32) @ LlErrBase + 0x090 {
+            7:0 ch;
+        }
+
+        /// Channel control.
+        pub(crate) CH_CONTROL1(u32)[8, stride = 0x200] @ ChBase + 0x00 {
+            16:12 func;
+            9:9 lle;
+            8:8 ccs;
+            6:5 cs;
+            4:4 rie;
+            3:3 lie;
+            2:2 llp;
+            1:1 tcb;
+            0:0 cb;
+        }
+
+        /// Bytes of a non-linked-list transfer.
+        pub(crate) CH_TRANSFER_SIZE(u32)[8, stride = 0x200] @ ChBase + 0x08 {
+            31:0 value;
+        }
+
+        /// Source address, low half.
+        pub(crate) CH_SAR_LO(u32)[8, stride = 0x200] @ ChBase + 0x0c {
+            31:0 value;
+        }
+
+        /// Source address, high half.
+        pub(crate) CH_SAR_HI(u32)[8, stride = 0x200] @ ChBase + 0x10 {
+            31:0 value;
+        }
+
+        /// Destination address, low half.
+        pub(crate) CH_DAR_LO(u32)[8, stride = 0x200] @ ChBase + 0x14 {
+            31:0 value;
+        }
+
+        /// Destination address, high half.
+        pub(crate) CH_DAR_HI(u32)[8, stride = 0x200] @ ChBase + 0x18 {
+            31:0 value;
+        }
+
+        /// Linked-list pointer, low half.
+        pub(crate) CH_LLP_LO(u32)[8, stride = 0x200] @ ChBase + 0x1c {
+            31:0 value;
+        }
+
+        /// Linked-list pointer, high half.
+        pub(crate) CH_LLP_HI(u32)[8, stride = 0x200] @ ChBase + 0x20 {
+            31:0 value;
         }
     }
+
+    /// Channel status in [`CH_CONTROL1::cs`]: stopped.
+    pub(crate) const CS_STOPPED: u32 = 3;
 }

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! State of one card shared by the probe path, the interrupt handler and
+//! (later) open files, which may all outlive each other.
+//!
+//! The BARs are device-managed: once the card is unbound every access path
+//! sees `ENODEV` instead of touching unmapped registers. Register bursts run
+//! under the RCU guard of the BAR and never sleep; waits happen outside it.
+
+use kernel::{
+    device::Bound,
+    io::{
+        register::WithBase,
+        Io, //
+    },
+    pci,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        new_condvar,
+        new_mutex,
+        new_spinlock_irq,
+        Arc,
+        CondVar,
+        Mutex,
+        SpinLockIrq, //
+    },
+    time::{
+        delay::fsleep,
+        msecs_to_jiffies,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+};
+
+use crate::regs::{
+    self,
+    edma, //
+};
+
+pub(crate) type Bar0<'a> = pci::Bar<'a, { regs::BAR0_SIZE }>;
+pub(crate) type Bar2<'a> = pci::Bar<'a, { regs::BAR2_SIZE }>;
+
+/// How the card tells the host that something completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum IrqMode {
+    /// No interrupt: waiters read the status registers.
+    Poll = 0,
+    /// Legacy line interrupt; the engine's local interrupt is unmasked.
+    Intx = 1,
+    /// MSI; the engine signals with IMWR writes of the MSI message.
+    Msi = 2,
+    /// MSI-X; as MSI.
+    MsiX = 3,
+}
+
+impl IrqMode {
+    fn from_raw(v: u32) -> Self {
+        match v {
+            1 => Self::Intx,
+            2 => Self::Msi,
+            3 => Self::MsiX,
+            _ => Self::Poll,
+        }
+    }
+}
+
+/// Engine direction at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// Device to host.
+    Wr = 0,
+    /// Host to device.
+    Rd = 1,
+}
+
+/// Completion events latched from the status registers, one bit per channel.
+#[derive(Default)]
+pub(crate) struct Events {
+    pub(crate) done: [u8; 2],
+    pub(crate) abort: [u8; 2],
+    pub(crate) mailbox: bool,
+}
+
+/// One bound card.
+#[pin_data]
+pub(crate) struct Card {
+    pub(crate) pdev: ARef<pci::Device>,
+    pub(crate) bar0: pci::DevresBar<{ regs::BAR0_SIZE }>,
+    pub(crate) bar2: pci::DevresBar<{ regs::BAR2_SIZE }>,
+    /// Events the interrupt handler (or a poller) took off the card.
+    #[pin]
+    pub(crate) events: SpinLockIrq<Events>,
+    /// Signalled whenever `events` gains a bit.
+    #[pin]
+    pub(crate) event_cv: CondVar,
+    /// Busy data channels, one bit per channel and direction.
+    #[pin]
+    pub(crate) busy: Mutex<[u8; 2]>,
+    #[pin]
+    pub(crate) busy_cv: CondVar,
+    /// Serialises use of the descriptor channel (read channel 3).
+    #[pin]
+    pub(crate) desc_chan: Mutex<()>,
+    /// Serialises the firmware command slot.
+    #[pin]
+    pub(crate) mailbox: Mutex<()>,
+    /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
+    irq_mode: Atomic<u32>,
+    /// Interrupts that found work, for diagnostics.
+    pub(crate) irqs: Atomic<u64>,
+    pub(crate) wr_channels: u32,
+    pub(crate) rd_channels: u32,
+}
+
+impl Card {
+    pub(crate) fn new(
+        pdev: &pci::Device<Bound>,
+        bar0: pci::DevresBar<{ regs::BAR0_SIZE }>,
+        bar2: pci::DevresBar<{ regs::BAR2_SIZE }>,
+        wr_channels: u32,
+        rd_channels: u32,
+    ) -> Result<Arc<Self>> {
+        let pdev: &pci::Device = pdev;
+        Arc::pin_init(
+            pin_init!(Self {
+                pdev: pdev.into(),
+                bar0,
+                bar2,
+                events <- new_spinlock_irq!(Events::default(), "metis_events"),
+                event_cv <- new_condvar!("metis_event_cv"),
+                busy <- new_mutex!([0u8; 2], "metis_busy"),
+                busy_cv <- new_condvar!("metis_busy_cv"),
+                desc_chan <- new_mutex!((), "metis_desc_chan"),
+                mailbox <- new_mutex!((), "metis_mailbox"),
+                irq_mode: Atomic::new(IrqMode::Poll as u32),
+                irqs: Atomic::new(0),
+                wr_channels,
+                rd_channels,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(crate) fn irq_mode(&self) -> IrqMode {
+        IrqMode::from_raw(self.irq_mode.load(Relaxed))
+    }
+
+    pub(crate) fn set_irq_mode(&self, mode: IrqMode) {
+        self.irq_mode.store(mode as u32, Relaxed);
+    }
+
+    /// Runs a register burst on BAR0; `ENODEV` once the card is unbound.
+    pub(crate) fn with_bar0<R>(&self, f: impl for<'a> FnOnce(&Bar0<'a>) -> R) -> Result<R> {
+        let bar = self.bar0.try_access().ok_or(ENODEV)?;
+        Ok(f(&bar))
+    }
+
+    /// Runs a register burst on BAR2; `ENODEV` once the card is unbound.
+    pub(crate) fn with_bar2<R>(&self, f: impl for<'a> FnOnce(&Bar2<'a>) -> R) -> Result<R> {
+        let bar = self.bar2.try_access().ok_or(ENODEV)?;
+        Ok(f(&bar))
+    }
+
+    /// Takes pending events off the card: reads each status register once,
+    /// clears what it saw and latches it. Returns whether anything was pending.
+    ///
+    /// Called from the interrupt handler and by pollers; safe in atomic context.
+    pub(crate) fn service(&self) -> bool {
+        let seen = self.with_bar2(|b2| {
+            let wr = service_dir::<edma::Wr>(b2);
+            let rd = service_dir::<edma::Rd>(b2);
+            (wr, rd)
+        });
+        let mbox = self.with_bar0(|b0| {
+            let st = b0.read(regs::bar0::FW_IRQ_STATUS);
+            if st.into_raw() != 0 {
+                b0.write_reg(st);
+            }
+            st.command_complete().get() != 0
+        });
+        let (Ok(((wd, wa), (rd, ra))), Ok(mbox)) = (seen, mbox) else {
+            return false;
+        };
+        if wd | wa | rd | ra == 0 && !mbox {
+            return false;
+        }
+        let mut ev = self.events.lock();
+        ev.done[Dir::Wr as usize] |= wd;
+        ev.abort[Dir::Wr as usize] |= wa;
+        ev.done[Dir::Rd as usize] |= rd;
+        ev.abort[Dir::Rd as usize] |= ra;
+        ev.mailbox |= mbox;
+        drop(ev);
+        self.event_cv.notify_all();
+        true
+    }
+
+    /// Waits until `take` finds its event in the latched events, up to `timeout`.
+    ///
+    /// In polling mode the status registers are read here; otherwise the
+    /// interrupt handler latches events and this only sleeps. A pending signal
+    /// ends the wait early with `EINTR`; the caller must then stop whatever it
+    /// started before it lets go of the memory involved.
+    pub(crate) fn wait_event<T>(
+        &self,
+        timeout: Delta,
+        mut take: impl FnMut(&mut Events) -> Option<T>,
+    ) -> Result<T> {
+        let start = Instant::<Monotonic>::now();
+        let mut poll_sleep = Delta::from_micros(20);
+        loop {
+            let polling = self.irq_mode() == IrqMode::Poll;
+            if polling {
+                self.service();
+            }
+            let mut ev = self.events.lock();
+            if let Some(v) = take(&mut ev) {
+                return Ok(v);
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= timeout {
+                return Err(ETIMEDOUT);
+            }
+            if polling {
+                drop(ev);
+                fsleep(poll_sleep);
+                // Back off to 1 ms so a long transfer does not hog a CPU.
+                poll_sleep = Delta::from_micros((poll_sleep.as_micros_ceil() * 2).min(1000));
+                continue;
+            }
+            let left = timeout - elapsed;
+            let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
+            if let kernel::sync::CondVarTimeoutResult::Signal { .. } =
+                self.event_cv
+                    .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(ms))
+            {
+                return Err(EINTR);
+            }
+        }
+    }
+
+    /// Waits for a free data channel of `dir` and marks it busy.
+    pub(crate) fn acquire_channel(&self, dir: Dir) -> Result<u32> {
+        let count = self.data_channels(dir);
+        let mut busy = self.busy.lock();
+        loop {
+            let free = (0..count).find(|ch| busy[dir as usize] & (1 << ch) == 0);
+            if let Some(ch) = free {
+                busy[dir as usize] |= 1 << ch;
+                return Ok(ch);
+            }
+            if self.busy_cv.wait_interruptible(&mut busy) {
+                return Err(EINTR);
+            }
+        }
+    }
+
+    pub(crate) fn release_channel(&self, dir: Dir, ch: u32) {
+        self.busy.lock()[dir as usize] &= !(1 << ch);
+        self.busy_cv.notify_all();
+    }
+
+    /// Channels usable for data; read channel 3 carries descriptor lists.
+    pub(crate) fn data_channels(&self, dir: Dir) -> u32 {
+        match dir {
+            Dir::Wr => self.wr_channels,
+            Dir::Rd => self.rd_channels - 1,
+        }
+    }
+}
+
+fn service_dir<D: edma::Direction>(b2: &Bar2<'_>) -> (u8, u8) {
+    let st = b2.read(edma::INT_STATUS::of::<D>());
+    if st.into_raw() == 0 || st.into_raw() == u32::MAX {
+        return (0, 0);
+    }
+    b2.write(WithBase::of::<D>(), edma::INT_CLEAR::from_raw(st.into_raw()));
+    // CAST: both fields are 8 bits wide.
+    (st.done().get() as u8, st.abort().get() as u8)
+}

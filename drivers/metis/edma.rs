@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The card's DesignWare eDMA engine, driven from the host.
+//!
+//! A transfer is a linked list of data elements, one per contiguous run of
+//! DMA addresses, built in host memory and copied into the channel's list
+//! area in device memory by read channel 3 (the descriptor channel, in
+//! non-list mode). Lists longer than the area are run in windows, each
+//! ending with a link element back to the start that flips the cycle bit,
+//! as upstream dw-edma does.
+//!
+//! Device memory below the firmware load address belongs to the driver:
+//! list areas of [`LL_AREA_SIZE`] per channel from address 0, and a scratch
+//! page at [`SCRATCH_ADDR`] for the interrupt self-test.
+
+use kernel::{
+    device::{
+        Bound,
+        Device, //
+    },
+    dma::{
+        Coherent,
+        CoherentBox,
+        DmaAddress, //
+    },
+    io::{
+        register::WithBase,
+        Io, //
+    },
+    prelude::*,
+    time::Delta,
+};
+
+use crate::{
+    card::{
+        Bar2,
+        Card,
+        Dir,
+        IrqMode, //
+    },
+    ll,
+    regs::edma::{
+        self,
+        Direction, //
+    },
+};
+
+/// Bytes of device memory holding one channel's linked list.
+pub(crate) const LL_AREA_SIZE: u64 = 0x2_0000;
+/// Data elements per window: the area's slots less one for the link.
+pub(crate) const LL_WINDOW: usize = (LL_AREA_SIZE as usize / ll::ELEMENT_SIZE) - 1;
+/// Device page used by the interrupt self-test.
+pub(crate) const SCRATCH_ADDR: u64 = 0x00f0_0000;
+/// Read channel that copies lists into device memory.
+pub(crate) const DESC_CHANNEL: u32 = 3;
+
+/// A contiguous run of host DMA addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub(crate) addr: DmaAddress,
+    pub(crate) len: u32,
+}
+
+/// Device address of the list area of `dir`'s channel `ch`.
+pub(crate) fn ll_area(dir: Dir, ch: u32) -> u64 {
+    let index = match dir {
+        Dir::Wr => u64::from(ch),
+        Dir::Rd => 8 + u64::from(ch),
+    };
+    index * LL_AREA_SIZE
+}
+
+/// Control bits of data elements that must raise the done interrupt.
+fn irq_bits(mode: IrqMode) -> u32 {
+    match mode {
+        // IMWR goes out only for RIE; LIE latches the status we read back.
+        IrqMode::Msi | IrqMode::MsiX => ll::CTRL_LIE | ll::CTRL_RIE,
+        IrqMode::Intx | IrqMode::Poll => ll::CTRL_LIE,
+    }
+}
+
+fn ring<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result {
+    b2.write(WithBase::of::<D>(), edma::DOORBELL::zeroed().try_with_ch(ch)?);
+    Ok(())
+}
+
+fn stop<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result {
+    b2.write(WithBase::of::<D>(), edma::DOORBELL::zeroed().try_with_ch(ch)?.with_stop(true));
+    Ok(())
+}
+
+/// Programs a channel for list mode at `llp` (cycle state 1) and rings it.
+fn start_list<D: Direction>(b2: &Bar2<'_>, ch: u32, llp: u64) -> Result {
+    let idx = usize::try_from(ch)?;
+    b2.write(
+        edma::CH_CONTROL1::of::<D>().try_at(idx).ok_or(EINVAL)?,
+        edma::CH_CONTROL1::zeroed().with_ccs(true).with_lle(true),
+    );
+    write_addr::<D>(b2, idx, Reg::Llp, llp)?;
+    ring::<D>(b2, ch)
+}
+
+#[derive(Clone, Copy)]
+enum Reg {
+    Sar,
+    Dar,
+    Llp,
+}
+
+/// Writes a 64-bit channel register as two halves, low first.
+fn write_addr<D: Direction>(b2: &Bar2<'_>, idx: usize, reg: Reg, v: u64) -> Result {
+    // CAST: deliberate split into halves.
+    let (lo, hi) = (v as u32, (v >> 32) as u32);
+    match reg {
+        Reg::Sar => {
+            b2.write(edma::CH_SAR_LO::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_SAR_LO::from_raw(lo));
+            b2.write(edma::CH_SAR_HI::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_SAR_HI::from_raw(hi));
+        }
+        Reg::Dar => {
+            b2.write(edma::CH_DAR_LO::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_DAR_LO::from_raw(lo));
+            b2.write(edma::CH_DAR_HI::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_DAR_HI::from_raw(hi));
+        }
+        Reg::Llp => {
+            b2.write(edma::CH_LLP_LO::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_LLP_LO::from_raw(lo));
+            b2.write(edma::CH_LLP_HI::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_LLP_HI::from_raw(hi));
+        }
+    }
+    Ok(())
+}
+
+/// Channel status (`CS`) of `dir`'s channel `ch`.
+fn channel_status<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result<u32> {
+    let idx = usize::try_from(ch)?;
+    Ok(u32::from(b2.read(edma::CH_CONTROL1::of::<D>().try_at(idx).ok_or(EINVAL)?).cs().get()))
+}
+
+impl Card {
+    /// Puts the engine into a known idle state: every interrupt source masked
+    /// and cleared, both halves disabled.
+    pub(crate) fn edma_off(&self) -> Result {
+        self.with_bar2(|b2| {
+            off::<edma::Wr>(b2);
+            off::<edma::Rd>(b2);
+        })
+    }
+
+    /// Enables the engine and its interrupt signalling for `mode`, with the
+    /// IMWR message `msi` (address, data) when `mode` is MSI or MSI-X.
+    pub(crate) fn edma_on(&self, mode: IrqMode, msi: Option<(u64, u32)>) -> Result {
+        self.set_irq_mode(mode);
+        self.with_bar2(|b2| {
+            on::<edma::Wr>(b2, self.wr_channels, mode, msi);
+            on::<edma::Rd>(b2, self.rd_channels, mode, msi);
+        })
+    }
+
+    /// Copies `words` (a list in host memory at `src`) to device address `dst`
+    /// with the descriptor channel in non-list mode, and waits for it.
+    fn copy_to_device(&self, src: DmaAddress, len: u32, dst: u64, timeout: Delta) -> Result {
+        let _guard = self.desc_chan.lock();
+        let mode = self.irq_mode();
+        let ctl = edma::CH_CONTROL1::from_raw(irq_bits(mode));
+        let idx = usize::try_from(DESC_CHANNEL)?;
+        self.with_bar2(|b2| -> Result {
+            b2.write(edma::CH_CONTROL1::of::<edma::Rd>().try_at(idx).ok_or(EINVAL)?, ctl);
+            b2.write(
+                edma::CH_TRANSFER_SIZE::of::<edma::Rd>().try_at(idx).ok_or(EINVAL)?,
+                edma::CH_TRANSFER_SIZE::from_raw(len),
+            );
+            write_addr::<edma::Rd>(b2, idx, Reg::Sar, src)?;
+            write_addr::<edma::Rd>(b2, idx, Reg::Dar, dst)?;
+            ring::<edma::Rd>(b2, DESC_CHANNEL)
+        })??;
+        self.wait_channel(Dir::Rd, DESC_CHANNEL, timeout)
+    }
+
+    /// Waits for the done (or abort) event of a channel; stops it on failure.
+    fn wait_channel(&self, dir: Dir, ch: u32, timeout: Delta) -> Result {
+        let bit = 1u8 << ch;
+        let res = self.wait_event(timeout, |ev| {
+            if ev.abort[dir as usize] & bit != 0 {
+                ev.abort[dir as usize] &= !bit;
+                ev.done[dir as usize] &= !bit;
+                return Some(Err(EIO));
+            }
+            if ev.done[dir as usize] & bit != 0 {
+                ev.done[dir as usize] &= !bit;
+                return Some(Ok(()));
+            }
+            None
+        });
+        match res {
+            Ok(r) => r,
+            Err(e) => {
+                // Timed out or interrupted: the channel may still be moving
+                // data into memory the caller is about to release.
+                self.stop_channel(dir, ch);
+                if e == ETIMEDOUT {
+                    let lost = self.channel_stopped(dir, ch);
+                    dev_warn!(
+                        self.pdev,
+                        "eDMA {} channel {} timed out after {} ms{}\n",
+                        match dir {
+                            Dir::Wr => "write",
+                            Dir::Rd => "read",
+                        },
+                        ch,
+                        timeout.as_millis(),
+                        if lost { " (channel had stopped: completion interrupt lost)" } else { "" }
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn channel_stopped(&self, dir: Dir, ch: u32) -> bool {
+        let cs = self.with_bar2(|b2| match dir {
+            Dir::Wr => channel_status::<edma::Wr>(b2, ch),
+            Dir::Rd => channel_status::<edma::Rd>(b2, ch),
+        });
+        matches!(cs, Ok(Ok(edma::CS_STOPPED)))
+    }
+
+    /// Halts a channel and forgets any event it raised.
+    pub(crate) fn stop_channel(&self, dir: Dir, ch: u32) {
+        let _ = self.with_bar2(|b2| match dir {
+            Dir::Wr => stop::<edma::Wr>(b2, ch),
+            Dir::Rd => stop::<edma::Rd>(b2, ch),
+        });
+        let mut ev = self.events.lock();
+        ev.done[dir as usize] &= !(1 << ch);
+        ev.abort[dir as usize] &= !(1 << ch);
+    }
+
+    /// Moves data between host segments and device memory at `dev_addr` on a
+    /// free channel of `dir`, in windows of at most [`LL_WINDOW`] elements.
+    ///
+    /// `dev` must be the card's device; the host-side list is allocated for it.
+    pub(crate) fn transfer(
+        &self,
+        dev: &Device<Bound>,
+        dir: Dir,
+        segs: &[Segment],
+        dev_addr: u64,
+        timeout: Delta,
+    ) -> Result {
+        if segs.is_empty() {
+            return Err(EINVAL);
+        }
+        let ch = self.acquire_channel(dir)?;
+        let res = self.transfer_on(dev, dir, ch, segs, dev_addr, timeout);
+        self.release_channel(dir, ch);
+        res
+    }
+
+    fn transfer_on(
+        &self,
+        dev: &Device<Bound>,
+        dir: Dir,
+        ch: u32,
+        segs: &[Segment],
+        mut dev_addr: u64,
+        timeout: Delta,
+    ) -> Result {
+        let area = ll_area(dir, ch);
+        let irq = irq_bits(self.irq_mode());
+        let mut cycle = true;
+        for (w, window) in segs.chunks(LL_WINDOW).enumerate() {
+            let words = (window.len() + 1) * ll::ELEMENT_WORDS;
+            let mut list = CoherentBox::<[u32]>::zeroed_slice(dev, words, GFP_KERNEL)?;
+            let used = ll::build_window(&mut list, window, dir, &mut dev_addr, cycle, irq, area)?;
+            let list: Coherent<[u32]> = list.into();
+            let list_dma = list.dma_address();
+            // The descriptor channel reads the list through the same coherent buffer.
+            let bytes = u32::try_from(used * ll::ELEMENT_SIZE)?;
+            self.copy_to_device(list_dma, bytes, area, timeout)?;
+            self.with_bar2(|b2| -> Result {
+                match (dir, w) {
+                    (Dir::Wr, 0) => start_list::<edma::Wr>(b2, ch, area),
+                    (Dir::Rd, 0) => start_list::<edma::Rd>(b2, ch, area),
+                    // Later windows resume where the engine stopped: at the
+                    // start of the area, now holding elements of the new cycle.
+                    (Dir::Wr, _) => ring::<edma::Wr>(b2, ch),
+                    (Dir::Rd, _) => ring::<edma::Rd>(b2, ch),
+                }
+            })??;
+            self.wait_channel(dir, ch, timeout)?;
+            cycle = !cycle;
+        }
+        Ok(())
+    }
+}
+
+fn off<D: Direction>(b2: &Bar2<'_>) {
+    let all = edma::INT_MASK::zeroed().with_done(0xff).with_abort(0xff);
+    b2.write(WithBase::of::<D>(), all);
+    b2.write(WithBase::of::<D>(), edma::INT_CLEAR::from_raw(all.into_raw()));
+    b2.write(WithBase::of::<D>(), edma::ENGINE_EN::zeroed());
+}
+
+fn on<D: Direction>(b2: &Bar2<'_>, channels: u32, mode: IrqMode, msi: Option<(u64, u32)>) {
+    let chans = ((1u32 << channels) - 1) as u8;
+    b2.write(WithBase::of::<D>(), edma::ENGINE_EN::zeroed().with_enable(true));
+    // Local interrupts (INTx) need the status unmasked; with IMWR they stay
+    // masked so the card does not also raise its line.
+    let mask = match mode {
+        IrqMode::Intx => edma::INT_MASK::zeroed().with_done(!chans).with_abort(!chans),
+        _ => edma::INT_MASK::zeroed().with_done(0xff).with_abort(0xff),
+    };
+    b2.write(WithBase::of::<D>(), mask);
+    b2.write(WithBase::of::<D>(), edma::LL_ERR_EN::zeroed().with_ch(chans));
+    if let Some((addr, data)) = msi {
+        // CAST: deliberate split into halves; the card keeps 16 bits of data.
+        let (lo, hi, d) = (addr as u32, (addr >> 32) as u32, data as u16);
+        b2.write(WithBase::of::<D>(), edma::DONE_IMWR_LO::from_raw(lo));
+        b2.write(WithBase::of::<D>(), edma::DONE_IMWR_HI::from_raw(hi));
+        b2.write(WithBase::of::<D>(), edma::ABORT_IMWR_LO::from_raw(lo));
+        b2.write(WithBase::of::<D>(), edma::ABORT_IMWR_HI::from_raw(hi));
+        for pair in 0..4 {
+            if let Some(loc) = edma::CH_IMWR_DATA::of::<D>().try_at(pair) {
+                b2.write(loc, edma::CH_IMWR_DATA::zeroed().with_even(d).with_odd(d));
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! eDMA linked-list elements (`docs/hw-interface.md`, dw-edma v0 layout).
+//!
+//! A data element is 24 bytes: control, size, source (64-bit), destination
+//! (64-bit). A link element sits in a 24-byte slot: control, reserved, next
+//! list address (64-bit). Elements are stored little-endian as 32-bit words,
+//! the width every other access to the card has.
+
+use kernel::prelude::*;
+
+use crate::{
+    card::Dir,
+    edma::Segment,
+};
+
+/// Bytes per element slot.
+pub(crate) const ELEMENT_SIZE: usize = 24;
+/// 32-bit words per element slot.
+pub(crate) const ELEMENT_WORDS: usize = ELEMENT_SIZE / 4;
+
+/// Cycle bit: the element belongs to the engine when it equals CCS.
+pub(crate) const CTRL_CB: u32 = 1 << 0;
+/// Toggle cycle bit (link elements): flip CCS when following the link.
+pub(crate) const CTRL_TCB: u32 = 1 << 1;
+/// Marks a link element.
+pub(crate) const CTRL_LLP: u32 = 1 << 2;
+/// Local interrupt (status latch, INTx) when this element completes.
+pub(crate) const CTRL_LIE: u32 = 1 << 3;
+/// Remote interrupt (IMWR) when this element completes.
+pub(crate) const CTRL_RIE: u32 = 1 << 4;
+
+fn put(words: &mut [u32], slot: usize, control: u32, size: u32, a: u64, b: u64) -> Result {
+    let w = words.get_mut(slot * ELEMENT_WORDS..(slot + 1) * ELEMENT_WORDS).ok_or(EINVAL)?;
+    // CAST: deliberate split into 32-bit halves.
+    let v = [control, size, a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
+    for (dst, src) in w.iter_mut().zip(v) {
+        *dst = src.to_le();
+    }
+    Ok(())
+}
+
+/// Fills `words` with one window: a data element per segment (the last one
+/// raising `irq`), then a link element back to `area`. `dev_addr` advances
+/// past the bytes this window moves. Returns the number of slots used.
+///
+/// The link element carries the opposite cycle bit to the data elements, so
+/// the engine, after following it and flipping CCS, stops at slot 0 until the
+/// next window is written with the new cycle.
+pub(crate) fn build_window(
+    words: &mut [u32],
+    segs: &[Segment],
+    dir: Dir,
+    dev_addr: &mut u64,
+    cycle: bool,
+    irq: u32,
+    area: u64,
+) -> Result<usize> {
+    let cb = if cycle { CTRL_CB } else { 0 };
+    for (i, s) in segs.iter().enumerate() {
+        if s.len == 0 {
+            return Err(EINVAL);
+        }
+        let ctl = cb | if i + 1 == segs.len() { irq } else { 0 };
+        let (sar, dar) = match dir {
+            Dir::Wr => (*dev_addr, s.addr),
+            Dir::Rd => (s.addr, *dev_addr),
+        };
+        put(words, i, ctl, s.len, sar, dar)?;
+        *dev_addr = dev_addr.checked_add(u64::from(s.len)).ok_or(EOVERFLOW)?;
+    }
+    let link_cb = if cycle { 0 } else { CTRL_CB };
+    put(words, segs.len(), CTRL_LLP | CTRL_TCB | link_cb, 0, area, 0)?;
+    // The link's address sits at +8 in its slot; words 4-5 stay zero.
+    Ok(segs.len() + 1)
+}
+
+#[cfg(metis_kunit)]
+#[kernel::prelude::kunit_tests(metis_ll)]
+mod tests {
+    use super::*;
+
+    fn seg(addr: u64, len: u32) -> Segment {
+        Segment { addr, len }
+    }
+
+    #[test]
+    fn read_window_layout() -> Result {
+        let mut w = [0u32; 3 * ELEMENT_WORDS];
+        let mut dev = 0x2000_0000u64;
+        let segs = [seg(0x1_0000_1000, 0x800), seg(0x2000, 0x100)];
+        let n = build_window(&mut w, &segs, Dir::Rd, &mut dev, true, CTRL_LIE | CTRL_RIE, 0x4_0000)?;
+        assert_eq!(n, 3);
+        // First element: CB only, host source, device destination.
+        assert_eq!(&w[0..6], &[CTRL_CB, 0x800, 0x1000, 0x1, 0x2000_0000, 0]);
+        // Last data element raises the interrupt; device address advanced.
+        assert_eq!(&w[6..12], &[CTRL_CB | CTRL_LIE | CTRL_RIE, 0x100, 0x2000, 0, 0x2000_0800, 0]);
+        // Link: LLP|TCB with the opposite cycle bit, back to the area.
+        assert_eq!(&w[12..16], &[CTRL_LLP | CTRL_TCB, 0, 0x4_0000, 0]);
+        assert_eq!(dev, 0x2000_0900);
+        Ok(())
+    }
+
+    #[test]
+    fn write_window_swaps_addresses_and_cycle() -> Result {
+        let mut w = [0u32; 2 * ELEMENT_WORDS];
+        let mut dev = 0x100u64;
+        let n = build_window(&mut w, &[seg(0xabc0, 4)], Dir::Wr, &mut dev, false, CTRL_LIE, 0)?;
+        assert_eq!(n, 2);
+        assert_eq!(&w[0..6], &[CTRL_LIE, 4, 0x100, 0, 0xabc0, 0]);
+        assert_eq!(w[6], CTRL_LLP | CTRL_TCB | CTRL_CB);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let mut w = [0u32; 2 * ELEMENT_WORDS];
+        let mut dev = 0u64;
+        // No room for the link element.
+        assert_eq!(
+            build_window(&mut w, &[seg(0, 4), seg(8, 4)], Dir::Rd, &mut dev, true, 0, 0),
+            Err(EINVAL)
+        );
+        let mut dev = u64::MAX - 2;
+        assert_eq!(build_window(&mut w, &[seg(0, 4)], Dir::Rd, &mut dev, true, 0, 0), Err(EOVERFLOW));
+        let mut dev = 0;
+        assert_eq!(build_window(&mut w, &[seg(0, 0)], Dir::Rd, &mut dev, true, 0, 0), Err(EINVAL));
+    }
+}

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C glue for the metis driver: the kernel APIs that the 7.3 Rust
+ * abstractions do not reach (static inlines, macros, or types bindgen left
+ * opaque). Every function takes and returns scalars or pointers to types the
+ * Rust `kernel::bindings` already knows, so there is one definition of every
+ * struct. The Rust side is drivers/metis/glue.rs.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/moduleparam.h>
+#include <linux/iommu.h>
+#include <linux/mm.h>
+#include <linux/msi.h>
+#include <linux/pci.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+
+#include "metis_shim.h"
+
+/*
+ * Module parameters that can't be declared in Rust (strings) or whose
+ * description reads better next to each other.
+ */
+static char *firmware;
+module_param(firmware, charp, 0444);
+MODULE_PARM_DESC(firmware, "Firmware file under /lib/firmware (default axelera/metis-fw-if1.bin)");
+
+static int irq_mode;
+module_param(irq_mode, int, 0444);
+MODULE_PARM_DESC(irq_mode, "Interrupt mode: 0 auto (MSI-X, MSI, INTx, polling), 1 MSI-X, 2 MSI, 3 INTx, 4 polling");
+
+const char *metis_shim_firmware_name(void)
+{
+	return firmware;
+}
+
+int metis_shim_irq_mode_param(void)
+{
+	return irq_mode;
+}
+
+/* The MSI message the kernel composed for vector `vec` (the IMWR target). */
+int metis_shim_msi_msg(struct pci_dev *pdev, unsigned int vec, u64 *addr, u32 *data)
+{
+	struct msi_msg msg;
+	int irq = pci_irq_vector(pdev, vec);
+
+	if (irq < 0)
+		return irq;
+	get_cached_msi_msg(irq, &msg);
+	*addr = ((u64)msg.address_hi << 32) | msg.address_lo;
+	*data = msg.data;
+	return 0;
+}
+
+/* 0: no IOMMU, 1: identity (passthrough) domain, 2: translating domain. */
+int metis_shim_iommu_mode(struct device *dev)
+{
+	struct iommu_domain *dom;
+
+	if (!device_iommu_mapped(dev))
+		return 0;
+	dom = iommu_get_domain_for_dev(dev);
+	if (!dom || dom->type == IOMMU_DOMAIN_IDENTITY)
+		return 1;
+	return 2;
+}
+
+/*
+ * A pinned, DMA-mapped user buffer. Pages are pinned FOLL_LONGTERM (the card
+ * may hold them for a while) and FOLL_WRITE when the device writes them.
+ */
+struct metis_umap {
+	struct device *dev;
+	struct page **pages;
+	unsigned long npages;
+	struct sg_table sgt;
+	enum dma_data_direction dir;
+	bool mapped;
+};
+
+void metis_shim_umap_destroy(struct metis_umap *um)
+{
+	if (!um)
+		return;
+	if (um->mapped)
+		dma_unmap_sgtable(um->dev, &um->sgt, um->dir, 0);
+	if (um->sgt.sgl)
+		sg_free_table(&um->sgt);
+	if (um->npages)
+		unpin_user_pages_dirty_lock(um->pages, um->npages, um->dir == DMA_FROM_DEVICE);
+	kvfree(um->pages);
+	put_device(um->dev);
+	kfree(um);
+}
+
+/*
+ * Pins [uaddr, uaddr + len) and maps it for `to_device` (true: the card reads
+ * it, DMA_TO_DEVICE) or not (the card writes it, DMA_FROM_DEVICE).
+ */
+struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uaddr, size_t len,
+					  bool to_device, int *err)
+{
+	unsigned long first = uaddr >> PAGE_SHIFT;
+	unsigned long last, npages, done = 0;
+	unsigned int gup = FOLL_LONGTERM | (to_device ? 0 : FOLL_WRITE);
+	struct metis_umap *um;
+	int ret;
+
+	if (!len || uaddr + len < uaddr) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	last = (uaddr + len - 1) >> PAGE_SHIFT;
+	npages = last - first + 1;
+	if (npages > INT_MAX) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	um = kzalloc(sizeof(*um), GFP_KERNEL);
+	if (!um) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	um->dev = get_device(dev);
+	um->dir = to_device ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+	um->pages = kvmalloc_array(npages, sizeof(*um->pages), GFP_KERNEL);
+	if (!um->pages) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	while (done < npages) {
+		ret = pin_user_pages_fast((first + done) << PAGE_SHIFT, npages - done, gup,
+					  um->pages + done);
+		if (ret <= 0) {
+			ret = ret ? ret : -EFAULT;
+			goto fail;
+		}
+		done += ret;
+		um->npages = done;
+	}
+	ret = sg_alloc_table_from_pages_segment(&um->sgt, um->pages, npages, offset_in_page(uaddr),
+						len, dma_max_mapping_size(dev), GFP_KERNEL);
+	if (ret)
+		goto fail;
+	ret = dma_map_sgtable(dev, &um->sgt, um->dir, 0);
+	if (ret)
+		goto fail;
+	um->mapped = true;
+	return um;
+fail:
+	metis_shim_umap_destroy(um);
+	*err = ret;
+	return NULL;
+}
+
+struct sg_table *metis_shim_umap_sgt(struct metis_umap *um)
+{
+	return &um->sgt;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Functions of metis_shim.c called from Rust (declared by hand in
+ * drivers/metis/glue.rs; keep the two in sync).
+ */
+#ifndef METIS_SHIM_H
+#define METIS_SHIM_H
+
+#include <linux/types.h>
+
+struct device;
+struct pci_dev;
+struct sg_table;
+struct metis_umap;
+
+const char *metis_shim_firmware_name(void);
+int metis_shim_irq_mode_param(void);
+int metis_shim_msi_msg(struct pci_dev *pdev, unsigned int vec, u64 *addr, u32 *data);
+int metis_shim_iommu_mode(struct device *dev);
+struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uaddr, size_t len,
+					  bool to_device, int *err);
+struct sg_table *metis_shim_umap_sgt(struct metis_umap *um);
+void metis_shim_umap_destroy(struct metis_umap *um);
+
+#endif
