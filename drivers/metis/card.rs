@@ -38,9 +38,12 @@ use kernel::{
     },
 };
 
-use crate::regs::{
-    self,
-    edma, //
+use crate::{
+    mem::DevMem,
+    regs::{
+        self,
+        edma, //
+    },
 };
 
 pub(crate) type Bar0<'a> = pci::Bar<'a, { regs::BAR0_SIZE }>;
@@ -86,6 +89,45 @@ pub(crate) struct Events {
     pub(crate) done: [u8; 2],
     pub(crate) abort: [u8; 2],
     pub(crate) mailbox: bool,
+    /// The card is going away: every waiter fails with `ENODEV`.
+    pub(crate) dead: bool,
+}
+
+/// Admission of work from open files.
+///
+/// # Invariants
+///
+/// While `users` > 0 the device is bound: [`Card::close`] (called at unbind)
+/// waits for `users` to reach 0 after clearing `open`.
+struct Gate {
+    open: bool,
+    users: u32,
+}
+
+/// Holds the card's gate; see [`Card::enter`].
+pub(crate) struct GateGuard<'a>(&'a Card);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        let mut g = self.0.gate.lock();
+        g.users -= 1;
+        if g.users == 0 {
+            self.0.gate_cv.notify_all();
+        }
+    }
+}
+
+/// What probe learned, for `METIS_IOCTL_INFO`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Status {
+    pub(crate) mem_size: u64,
+    pub(crate) fw_state: u32,
+    pub(crate) fw_version: u32,
+    pub(crate) fw_if_version: u32,
+    pub(crate) iommu_mode: u32,
+    pub(crate) irq_vectors: u32,
+    /// Card resets since probe; also the generation of device-memory contents.
+    pub(crate) reset_count: u32,
 }
 
 /// One bound card.
@@ -111,6 +153,17 @@ pub(crate) struct Card {
     /// Serialises the firmware command slot.
     #[pin]
     pub(crate) mailbox: Mutex<()>,
+    #[pin]
+    gate: Mutex<Gate>,
+    #[pin]
+    gate_cv: CondVar,
+    /// Device memory handed out to files.
+    #[pin]
+    pub(crate) mem: Mutex<DevMem>,
+    #[pin]
+    pub(crate) status: Mutex<Status>,
+    pub(crate) bytes_to_device: Atomic<u64>,
+    pub(crate) bytes_from_device: Atomic<u64>,
     /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
     irq_mode: Atomic<u32>,
     /// Interrupts that found work, for diagnostics.
@@ -139,6 +192,12 @@ impl Card {
                 busy_cv <- new_condvar!("metis_busy_cv"),
                 desc_chan <- new_mutex!((), "metis_desc_chan"),
                 mailbox <- new_mutex!((), "metis_mailbox"),
+                gate <- new_mutex!(Gate { open: false, users: 0 }, "metis_gate"),
+                gate_cv <- new_condvar!("metis_gate_cv"),
+                mem <- new_mutex!(DevMem::new(0, 0), "metis_mem"),
+                status <- new_mutex!(Status::default(), "metis_status"),
+                bytes_to_device: Atomic::new(0),
+                bytes_from_device: Atomic::new(0),
                 irq_mode: Atomic::new(IrqMode::Poll as u32),
                 irqs: Atomic::new(0),
                 wr_channels,
@@ -221,6 +280,9 @@ impl Card {
                 self.service();
             }
             let mut ev = self.events.lock();
+            if ev.dead {
+                return Err(ENODEV);
+            }
             if let Some(v) = take(&mut ev) {
                 return Ok(v);
             }
@@ -251,6 +313,9 @@ impl Card {
         let count = self.data_channels(dir);
         let mut busy = self.busy.lock();
         loop {
+            if self.events.lock().dead {
+                return Err(ENODEV);
+            }
             let free = (0..count).find(|ch| busy[dir as usize] & (1 << ch) == 0);
             if let Some(ch) = free {
                 busy[dir as usize] |= 1 << ch;
@@ -265,6 +330,36 @@ impl Card {
     pub(crate) fn release_channel(&self, dir: Dir, ch: u32) {
         self.busy.lock()[dir as usize] &= !(1 << ch);
         self.busy_cv.notify_all();
+    }
+
+    /// Lets files submit work (end of probe).
+    pub(crate) fn open_gate(&self) {
+        self.events.lock().dead = false;
+        self.gate.lock().open = true;
+    }
+
+    /// Admits one operation from a file, or fails with `ENODEV` once the card
+    /// is going away. The device stays bound while the guard lives.
+    pub(crate) fn enter(&self) -> Result<GateGuard<'_>> {
+        let mut g = self.gate.lock();
+        if !g.open {
+            return Err(ENODEV);
+        }
+        g.users += 1;
+        Ok(GateGuard(self))
+    }
+
+    /// Refuses new work, fails what is in flight and waits until no file
+    /// operation uses the hardware any more.
+    pub(crate) fn close(&self) {
+        self.gate.lock().open = false;
+        self.events.lock().dead = true;
+        self.event_cv.notify_all();
+        self.busy_cv.notify_all();
+        let mut g = self.gate.lock();
+        while g.users > 0 {
+            self.gate_cv.wait(&mut g);
+        }
     }
 
     /// Channels usable for data; read channel 3 carries descriptor lists.

@@ -13,7 +13,10 @@ use kernel::{
         Device as _,
         DmaMask, //
     },
-    io::Io,
+    io::{
+        poll::read_poll_timeout,
+        Io, //
+    },
     irq,
     pci,
     prelude::*,
@@ -56,6 +59,8 @@ const AXELERA: pci::Vendor =
 // TIMEOUT: the self-test moves 64 bytes; an interrupt that has not arrived
 // after 200 ms is not coming.
 const SELF_TEST_TIMEOUT: Delta = Delta::from_millis(200);
+// TIMEOUT: the bootloader is up as soon as the reset completes; allow slow hosts a second.
+const RESET_TIMEOUT: Delta = Delta::from_secs(1);
 
 pub(crate) struct MetisDriver;
 
@@ -72,7 +77,9 @@ type IrqReg<'bound> = irq::Registration<'bound, MetisIrq>;
 /// Fields drop in declaration order; [`Drop`] also releases the interrupt
 /// explicitly before disabling the device.
 pub(crate) struct Metis<'bound> {
-    /// Freed first: `free_irq` waits for a running handler.
+    /// Removed first: no new opens; files already open fail with `ENODEV`.
+    cdev: Option<glue::Cdev>,
+    /// Freed next: `free_irq` waits for a running handler.
     irq: Option<Pin<KBox<IrqReg<'bound>>>>,
     /// Borrowed by `irq`, so it must outlive it.
     vectors: Option<KBox<pci::IrqVectorRegistration<'bound>>>,
@@ -212,8 +219,10 @@ impl pci::Driver for MetisDriver {
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        // Order matters (field report R2.4): stop the card raising interrupts and doing DMA
-        // here; the IRQ is freed and memory released only afterwards, in `Drop`.
+        // Order matters (field report R2.4): refuse new work and fail what is in flight, then
+        // stop the card raising interrupts and doing DMA; the IRQ is freed and memory released
+        // only afterwards, in `Drop`.
+        this.card.close();
         this.quiesce();
     }
 }
@@ -228,6 +237,9 @@ fn probe_enabled<'bound>(
     // change under a concurrent mapping.
     unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>()) }
         .inspect_err(|_| dev_err!(pdev, "the platform can't give the card 64-bit DMA\n"))?;
+    // SAFETY: As above. A list element moves up to 4 GiB - 1; the transfer code splits longer
+    // runs at 2 GiB, so that is the largest segment the DMA layer should build.
+    unsafe { pdev.dma_set_max_seg_size(1 << 31) };
 
     let bar0 = pdev.iomap_region_sized::<{ regs::BAR0_SIZE }>(0, c"metis-bar0")?;
     let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_SIZE }>(2, c"metis-bar2")?;
@@ -242,6 +254,19 @@ fn probe_enabled<'bound>(
         );
         return Err(EIO);
     }
+    // A card whose firmware already runs (driver reloaded, kexec) is reset so that it boots
+    // exactly the firmware this driver validates, from a clean state.
+    if u32::from(bar0.read(bar0::STATE).state().get()) != regs::fw_state::BOOTLOADER {
+        glue::reset_function_locked(pdev)
+            .inspect_err(|e| dev_err!(pdev, "card reset failed ({:?}); power-cycle the machine\n", e))?;
+        read_poll_timeout(
+            || Ok(bar0.read(bar0::STATE).state().get()),
+            |s| u32::from(*s) == regs::fw_state::BOOTLOADER,
+            Delta::from_millis(1),
+            RESET_TIMEOUT,
+        )
+        .inspect_err(|_| dev_err!(pdev, "card did not return to its bootloader after reset\n"))?;
+    }
     let ctrl = bar2.read(edma_regs::CTRL);
     let (hw_wr, hw_rd) = (u32::from(ctrl.wr_channels().get()), u32::from(ctrl.rd_channels().get()));
     let card = Card::new(
@@ -254,7 +279,7 @@ fn probe_enabled<'bound>(
     card.edma_off()?;
     pdev.set_master();
 
-    let mut metis = Metis { irq: None, vectors: None, card: card.clone(), pdev, _enabled: enabled };
+    let mut metis = Metis { cdev: None, irq: None, vectors: None, card: card.clone(), pdev, _enabled: enabled };
     let irqs = setup_irq(pdev, &card)?;
     metis.irq = irqs.irq;
     metis.vectors = irqs.vectors;
@@ -303,14 +328,33 @@ fn probe_enabled<'bound>(
         1 => "IOMMU passthrough",
         _ => "IOMMU translated",
     };
-    let mem = card.with_bar0(|b0| {
-        u64::from(b0.read(bar0::MEM_SIZE_HI).value().get()) << 32
-            | u64::from(b0.read(bar0::MEM_SIZE_LO).value().get())
+    let (mem, user_base) = card.with_bar0(|b0| {
+        (
+            u64::from(b0.read(bar0::MEM_SIZE_HI).value().get()) << 32
+                | u64::from(b0.read(bar0::MEM_SIZE_LO).value().get()),
+            u64::from(b0.read(bar0::USER_MEM_BASE_HI).value().get()) << 32
+                | u64::from(b0.read(bar0::USER_MEM_BASE_LO).value().get()),
+        )
     })?;
+    *card.mem.lock() = crate::mem::DevMem::new(user_base, mem);
+    *card.status.lock() = crate::card::Status {
+        mem_size: mem,
+        fw_state: regs::fw_state::READY,
+        fw_version: fw.version,
+        fw_if_version: fw.if_version,
+        iommu_mode: glue::iommu_mode(pdev),
+        irq_vectors: u32::from(metis.vectors.is_some()),
+        reset_count: 0,
+    };
+    card.open_gate();
+    let cdev = glue::Cdev::register(pdev, card.clone())?;
+    let index = cdev.index();
+    metis.cdev = Some(cdev);
     dev_info!(
         pdev,
-        "Metis rev {:#04x}: eDMA {:?} wr {} rd {}, {} MiB device memory, firmware {}.{}.{} \
+        "metis{}: Metis rev {:#04x}: eDMA {:?} wr {} rd {}, {} MiB device memory, firmware {}.{}.{} \
          (interface {}.{}), {}, {}\n",
+        index,
         pdev.revision_id(),
         loc.map,
         card.wr_channels,
@@ -329,6 +373,8 @@ fn probe_enabled<'bound>(
 
 impl Drop for Metis<'_> {
     fn drop(&mut self) {
+        self.cdev = None;
+        self.card.close();
         // After `unbind` this finds the card already quiet; after a failed probe it is not.
         // Either way: no interrupt source or DMA left, then free the IRQ (waiting for a running
         // handler) and the vectors; `_enabled` disables the device last.

@@ -149,11 +149,17 @@ impl Card {
         Ok(FwInfo { version, if_version })
     }
 
-    /// Runs one mailbox command with argument words `args`; returns its status.
-    pub(crate) fn command(&self, opcode: u32, args: &[u32], timeout: Delta) -> Result<u32> {
+    /// Runs one mailbox command with argument words `args`.
+    pub(crate) fn command(&self, opcode: u32, args: &[u32], timeout: Delta) -> Result {
         let _slot = self.mailbox.lock();
+        self.command_locked(opcode, args, args.len() * 4, timeout)
+    }
+
+    /// Runs one command with `size` bytes of arguments in `args`; the caller
+    /// holds the mailbox lock (and reads any result from `CMD_MSG` under it).
+    pub(crate) fn command_locked(&self, opcode: u32, args: &[u32], size: usize, timeout: Delta) -> Result {
         self.events.lock().mailbox = false;
-        let size = u32::try_from(args.len() * 4)?;
+        let size = u32::try_from(size)?;
         self.with_bar0(|b0| -> Result {
             b0.write_reg(bar0::CMD_OPCODE::from_raw(opcode));
             b0.write_reg(bar0::CMD_SIZE::from_raw(size));
@@ -164,11 +170,11 @@ impl Card {
             Ok(())
         })??;
         self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()))?;
-        let status = self.with_bar0(|b0| b0.read(bar0::CMD_STATUS).value().get())?;
-        if status == regs::cmd::STATUS_OK {
-            Ok(status)
-        } else {
-            Err(EIO)
+        match self.with_bar0(|b0| b0.read(bar0::CMD_STATUS).value().get())? {
+            regs::cmd::STATUS_OK => Ok(()),
+            // Arguments the card refused (bounds it checks itself).
+            2 => Err(EINVAL),
+            _ => Err(EIO),
         }
     }
 }

@@ -8,10 +8,25 @@
 
 use kernel::{
     bindings,
-    device::Bound,
+    device::{
+        Bound,
+        Device, //
+    },
+    error::to_result,
+    ffi::{
+        c_int,
+        c_void, //
+    },
     pci,
-    prelude::*, //
+    prelude::*,
+    scatterlist::SGTable,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
 };
+
+use crate::card::Card;
 
 mod shim {
     use kernel::ffi::{
@@ -33,7 +48,28 @@ mod shim {
         pub(super) fn metis_shim_iommu_mode(dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_firmware_name() -> *const c_char;
         pub(super) fn metis_shim_irq_mode_param() -> c_int;
+        pub(super) fn metis_shim_umap_create(
+            dev: *mut c_void,
+            uaddr: usize,
+            len: usize,
+            to_device: bool,
+            err: *mut c_int,
+        ) -> *mut c_void;
+        pub(super) fn metis_shim_umap_sgt(um: *mut c_void) -> *mut c_void;
+        pub(super) fn metis_shim_umap_destroy(um: *mut c_void);
+        pub(super) fn metis_shim_cdev_register(
+            parent: *mut c_void,
+            card: *const c_void,
+            err: *mut c_int,
+        ) -> *mut c_void;
+        pub(super) fn metis_shim_cdev_unregister(cd: *mut c_void);
+        pub(super) fn metis_shim_cdev_index(cd: *mut c_void) -> c_int;
     }
+}
+
+fn raw_dev(dev: &Device<Bound>) -> *mut c_void {
+    // CAST: `device::Device` is `#[repr(transparent)]` over `Opaque<bindings::device>`.
+    core::ptr::from_ref(dev).cast_mut().cast::<c_void>()
 }
 
 fn raw(pdev: &pci::Device<Bound>) -> *mut bindings::pci_dev {
@@ -69,18 +105,15 @@ pub(crate) fn msi_msg(pdev: &pci::Device<Bound>, vec: u32) -> Result<(u64, u32)>
     // SAFETY: `raw` is a valid `pci_dev` while `pdev` is borrowed; the out pointers are valid
     // for writes for the duration of the call.
     let ret = unsafe { shim::metis_shim_msi_msg(raw(pdev).cast(), vec, &mut addr, &mut data) };
-    kernel::error::to_result(ret)?;
+    to_result(ret)?;
     Ok((addr, data))
 }
 
 /// What stands between the card's DMA and memory: 0 nothing, 1 an identity
 /// (passthrough) IOMMU domain, 2 a translating domain.
 pub(crate) fn iommu_mode(pdev: &pci::Device<Bound>) -> u32 {
-    let dev: &kernel::device::Device = pdev.as_ref();
-    // CAST: `device::Device` is a transparent wrapper over `bindings::device`.
-    let raw_dev = core::ptr::from_ref(dev).cast_mut().cast::<kernel::ffi::c_void>();
-    // SAFETY: `raw_dev` is valid while `pdev` is borrowed.
-    let mode = unsafe { shim::metis_shim_iommu_mode(raw_dev) };
+    // SAFETY: The device pointer is valid while `pdev` is borrowed.
+    let mode = unsafe { shim::metis_shim_iommu_mode(raw_dev(pdev.as_ref())) };
     u32::try_from(mode).unwrap_or(0)
 }
 
@@ -102,4 +135,117 @@ pub(crate) fn firmware_param() -> Option<&'static CStr> {
 pub(crate) fn irq_mode_param() -> i32 {
     // SAFETY: Reads an int module parameter.
     unsafe { shim::metis_shim_irq_mode_param() }
+}
+
+/// A user buffer pinned and DMA-mapped for the card.
+///
+/// # Invariants
+///
+/// `raw` is a live `struct metis_umap` from `metis_shim_umap_create`, destroyed exactly once
+/// in `Drop`.
+pub(crate) struct UserMap {
+    raw: *mut c_void,
+}
+
+impl UserMap {
+    /// Pins `[uaddr, uaddr + len)` of the current process and maps it for
+    /// `dev`: readable by the card if `to_device`, writable by it otherwise.
+    pub(crate) fn new(dev: &Device<Bound>, uaddr: usize, len: usize, to_device: bool) -> Result<Self> {
+        let mut err: c_int = 0;
+        // SAFETY: The device is bound while `dev` is borrowed; `err` is valid for writes.
+        let raw = unsafe { shim::metis_shim_umap_create(raw_dev(dev), uaddr, len, to_device, &mut err) };
+        if raw.is_null() {
+            return Err(Error::from_errno(err));
+        }
+        // INVARIANT: `raw` was just created.
+        Ok(Self { raw })
+    }
+
+    /// The mapped scatter-gather table (DMA addresses and lengths).
+    pub(crate) fn sgt(&self) -> &SGTable {
+        // SAFETY: By the type invariant `raw` is live; its table stays valid and unmodified until
+        // `Drop`, which can't run while the returned borrow of `self` exists.
+        unsafe { SGTable::from_raw(shim::metis_shim_umap_sgt(self.raw).cast()) }
+    }
+}
+
+impl Drop for UserMap {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `raw` is live and this is the only destroy.
+        unsafe { shim::metis_shim_umap_destroy(self.raw) };
+    }
+}
+
+// SAFETY: The mapping is not tied to the creating thread; unmap and unpin may run anywhere.
+unsafe impl Send for UserMap {}
+
+/// The `/dev/metisN` node of one card.
+///
+/// # Invariants
+///
+/// `raw` is a registered `struct metis_cdev` whose `card` holds one reference of an
+/// `Arc<Card>` obtained with `Arc::into_raw`; both are released exactly once in `Drop`.
+pub(crate) struct Cdev {
+    raw: *mut c_void,
+    card: *const Card,
+}
+
+impl Cdev {
+    pub(crate) fn register(pdev: &pci::Device<Bound>, card: Arc<Card>) -> Result<Self> {
+        let card = Arc::into_raw(card);
+        let mut err: c_int = 0;
+        // SAFETY: The parent device is bound; `card` stays valid until `Drop` (we hold the
+        // reference); `err` is valid for writes.
+        let raw = unsafe { shim::metis_shim_cdev_register(raw_dev(pdev.as_ref()), card.cast(), &mut err) };
+        if raw.is_null() {
+            // SAFETY: `card` came from `Arc::into_raw` above and the shim did not keep it.
+            drop(unsafe { Arc::from_raw(card) });
+            return Err(Error::from_errno(err));
+        }
+        // INVARIANT: Registered, with the reference from `into_raw`.
+        Ok(Self { raw, card })
+    }
+
+    pub(crate) fn index(&self) -> i32 {
+        // SAFETY: `raw` is registered by the type invariant.
+        unsafe { shim::metis_shim_cdev_index(self.raw) }
+    }
+}
+
+impl Drop for Cdev {
+    fn drop(&mut self) {
+        // SAFETY: Registered by the type invariant; unregistered once here. After this returns
+        // no `open` runs or can start, so nothing reads `card` through the cdev any more.
+        unsafe { shim::metis_shim_cdev_unregister(self.raw) };
+        // SAFETY: The reference taken with `Arc::into_raw` in `register`, released once.
+        drop(unsafe { Arc::from_raw(self.card) });
+    }
+}
+
+// SAFETY: Registration and unregistration may happen on different threads.
+unsafe impl Send for Cdev {}
+// SAFETY: `&Cdev` only reads the index.
+unsafe impl Sync for Cdev {}
+
+/// The card's device as bound, for DMA allocations and mappings from file context.
+///
+/// # Safety
+///
+/// The caller must hold the card's gate (see [`Card::enter`]) for as long as the
+/// returned reference is used: unbind waits for the gate to empty, so the
+/// device stays bound meanwhile.
+pub(crate) unsafe fn bound_device(pdev: &ARef<pci::Device>) -> &Device<Bound> {
+    let dev: &Device = (**pdev).as_ref();
+    // SAFETY: `dev` is a valid, referenced device; bound per this function's safety contract.
+    unsafe { Device::<Bound>::from_raw(core::ptr::from_ref(dev).cast_mut().cast()) }
+}
+
+/// Resets the function (FLR or the next best method the PCI core knows),
+/// saving and restoring its configuration space around the reset.
+///
+/// For use in probe, where the driver core already holds the device lock.
+pub(crate) fn reset_function_locked(pdev: &pci::Device<Bound>) -> Result {
+    // SAFETY: `raw` is valid while `pdev` is borrowed; probe runs with the device lock held, as
+    // `pci_reset_function_locked` requires.
+    to_result(unsafe { bindings::pci_reset_function_locked(raw(pdev)) })
 }

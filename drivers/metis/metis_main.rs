@@ -10,12 +10,15 @@ mod card;
 mod crc32;
 mod driver;
 mod edma;
+mod file;
 mod fw;
 mod fw_image;
 mod glue;
 mod irq;
 mod ll;
+mod mem;
 mod regs;
+mod uapi;
 mod vsec;
 
 kernel::module_pci_driver! {

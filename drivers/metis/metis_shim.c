@@ -8,7 +8,10 @@
  */
 #include <linux/dma-mapping.h>
 #include <linux/moduleparam.h>
+#include <linux/fs.h>
+#include <linux/idr.h>
 #include <linux/iommu.h>
+#include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/msi.h>
 #include <linux/pci.h>
@@ -140,7 +143,7 @@ struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uadd
 		um->npages = done;
 	}
 	ret = sg_alloc_table_from_pages_segment(&um->sgt, um->pages, npages, offset_in_page(uaddr),
-						len, dma_max_mapping_size(dev), GFP_KERNEL);
+						len, dma_get_max_seg_size(dev), GFP_KERNEL);
 	if (ret)
 		goto fail;
 	ret = dma_map_sgtable(dev, &um->sgt, um->dir, 0);
@@ -157,4 +160,96 @@ fail:
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um)
 {
 	return &um->sgt;
+}
+
+/*
+ * The character device /dev/metisN. The file operations are thin: each
+ * forwards to the Rust implementation in drivers/metis/file.rs, which owns
+ * the per-open state (file->private_data after open).
+ */
+struct metis_cdev {
+	struct miscdevice misc;
+	char name[16];
+	int index;
+	const void *card;	/* an Arc<Card> reference owned by the Rust side */
+};
+
+static DEFINE_IDA(metis_ida);
+
+static int metis_fop_open(struct inode *inode, struct file *file)
+{
+	/* misc_open() set private_data to our miscdevice and holds misc_mtx. */
+	struct metis_cdev *cd = container_of(file->private_data, struct metis_cdev, misc);
+	int err = 0;
+	void *priv = metis_rust_open(cd->card, &err);
+
+	if (!priv)
+		return err;
+	file->private_data = priv;
+	return 0;
+}
+
+static int metis_fop_release(struct inode *inode, struct file *file)
+{
+	metis_rust_release(file->private_data);
+	return 0;
+}
+
+static long metis_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return metis_rust_ioctl(file->private_data, cmd, arg);
+}
+
+static const struct file_operations metis_fops = {
+	.owner = THIS_MODULE,
+	.open = metis_fop_open,
+	.release = metis_fop_release,
+	.unlocked_ioctl = metis_fop_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+struct metis_cdev *metis_shim_cdev_register(struct device *parent, const void *card, int *err)
+{
+	struct metis_cdev *cd = kzalloc(sizeof(*cd), GFP_KERNEL);
+	int ret;
+
+	if (!cd) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	ret = ida_alloc_max(&metis_ida, 255, GFP_KERNEL);
+	if (ret < 0)
+		goto free;
+	cd->index = ret;
+	snprintf(cd->name, sizeof(cd->name), "metis%d", cd->index);
+	cd->card = card;
+	cd->misc.minor = MISC_DYNAMIC_MINOR;
+	cd->misc.name = cd->name;
+	cd->misc.fops = &metis_fops;
+	cd->misc.parent = parent;
+	cd->misc.mode = 0660;
+	ret = misc_register(&cd->misc);
+	if (ret)
+		goto ida;
+	return cd;
+ida:
+	ida_free(&metis_ida, cd->index);
+free:
+	kfree(cd);
+	*err = ret;
+	return NULL;
+}
+
+/* After this returns no open() is running and none can start. */
+void metis_shim_cdev_unregister(struct metis_cdev *cd)
+{
+	misc_deregister(&cd->misc);
+	ida_free(&metis_ida, cd->index);
+	kfree(cd);
+}
+
+int metis_shim_cdev_index(struct metis_cdev *cd)
+{
+	return cd->index;
 }

@@ -22,4 +22,14 @@ struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uadd
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um);
 void metis_shim_umap_destroy(struct metis_umap *um);
 
+struct metis_cdev;
+struct metis_cdev *metis_shim_cdev_register(struct device *parent, const void *card, int *err);
+void metis_shim_cdev_unregister(struct metis_cdev *cd);
+int metis_shim_cdev_index(struct metis_cdev *cd);
+
+/* Implemented in Rust (drivers/metis/file.rs). */
+void *metis_rust_open(const void *card, int *err);
+void metis_rust_release(void *priv);
+long metis_rust_ioctl(void *priv, unsigned int cmd, unsigned long arg);
+
 #endif

@@ -18,6 +18,7 @@ pub(crate) const INTERFACE_MAGIC: u32 = 0xfd1f;
 
 /// Card boot states in [`bar0::STATE`].
 pub(crate) mod fw_state {
+    pub(crate) const BOOTLOADER: u32 = 1;
     pub(crate) const READY: u32 = 3;
 }
 

@@ -28,15 +28,29 @@ host_port() {
 
 # host REQUEST: sends one request line to the runner and prints its reply.
 # Requests: "card N <control command>", "qmp <command> [json]", "sleep-ms N".
+# Each request carries a sequence number that the reply repeats, so a retry
+# after a lost line can't pair a request with a stale answer.
+HOST_SEQ=0
 host() {
     port=$(host_port)
     [ -n "$port" ] || { echo '{"error":"no host port"}'; return 1; }
     stty -F "$port" raw -echo 2>/dev/null
     exec 9<>"$port"
-    echo "$*" >&9
-    read -r reply <&9
+    for try in 1 2 3 4 5; do
+        HOST_SEQ=$((HOST_SEQ + 1))
+        echo "@$HOST_SEQ $*" >&9
+        while read -r -t 20 tag reply <&9; do
+            if [ "$tag" = "@$HOST_SEQ" ]; then
+                exec 9<&-
+                echo "$reply"
+                return 0
+            fi
+        done
+        echo "@@NOTE host request '$*' got no answer (try $try)" >/dev/console
+    done
     exec 9<&-
-    echo "$reply"
+    echo '{"error":"host did not answer"}'
+    return 1
 }
 
 # json_num KEY: prints the first number stored under "KEY" in the JSON on stdin.

@@ -15,6 +15,12 @@ cd "$REPO"
 t0=$SECONDS
 stamp() { printf '[check %4ds] %s\n' $((SECONDS - t0)) "$*"; }
 
+stamp "host prerequisites"
+# bindgen (userspace/metis/build.rs) needs libclang on the host.
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
+fi
+
 stamp "toolchain root"
 bash "$HERE/toolroot.sh" >/dev/null
 

@@ -121,7 +121,7 @@ def build_guest_programs(arch: str, out: Path) -> list[Path]:
     progs = []
     for src in sorted((REPO / "tests" / "guest").glob("*.c")):
         dst = out / src.stem
-        toolroot(cc, "-static", "-O2", "-Wall", "-Werror", "-o", str(dst),
+        toolroot(cc, "-static", "-pthread", "-O2", "-Wall", "-Werror", "-o", str(dst),
                  f"/src/metis/tests/guest/{src.name}")
         progs.append(dst)
     return progs
@@ -188,6 +188,10 @@ def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
     build_module(kdir, "", out / "metis", ["METIS_KUNIT=1"] if kunit else [])
     build_module(kdir, "tests/kmod", out / "kmod")
     progs = build_guest_programs(arch, out / "guest")
+    # metisctl, static for the guest (userspace/build-guest.sh).
+    sh(["bash", str(REPO / "userspace" / "build-guest.sh"), arch, str(out / "guest")],
+       stdout=subprocess.DEVNULL)
+    progs.append(out / "guest" / "metisctl")
     bins = build_host_tools()
 
     fw_dir = out / "firmware"
@@ -412,6 +416,14 @@ class HostChannel:
             return json.dumps({"error": str(e)})
         return json.dumps({"error": f"unknown request {line!r}"})
 
+    def _drop(self) -> None:
+        # QEMU closed the connection (it can drop an early client while it
+        # starts up): forget it and connect again on the next poll.
+        if self.sock:
+            self.sock.close()
+        self.sock = None
+        self.buf = b""
+
     def poll(self) -> None:
         if not self.connect():
             return
@@ -424,18 +436,26 @@ class HostChannel:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
+            self._drop()
             return
         if not data:
+            self._drop()
             return
         self.buf += data
         while b"\n" in self.buf:
             raw, self.buf = self.buf.split(b"\n", 1)
             line = raw.decode(errors="replace").strip()
-            if line:
-                reply = self.handle(line)
+            if not line.startswith("@"):
+                continue
+            tag, _, request = line.partition(" ")
+            reply = self.handle(request)
+            try:
                 self.sock.setblocking(True)
-                self.sock.sendall(reply.encode() + b"\n")
+                self.sock.sendall(f"{tag} {reply}\n".encode())
                 self.sock.setblocking(False)
+            except OSError:
+                self._drop()
+                return
 
 
 def parse_console(text: str, res: Result) -> None:
@@ -539,6 +559,7 @@ def run_boot(build: Build, config: str, scenarios: list[str],
             c.stop()
         qemu_log.close()
     res.seconds = time.time() - t0
+    (rundir / "host-requests.log").write_text("\n".join(chan.requests) + "\n")
     text = console.read_text(errors="replace") if console.exists() else ""
     if verbose and console.exists():
         sys.stdout.write(text[pos:] if pos < len(text) else "")

@@ -16,8 +16,8 @@ MIRROR=${METIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 TOOLROOT_PKGS_BPO="rustc rust-src rustfmt rust-clippy bindgen libclang-19-dev llvm-19 gcc make \
 flex bison bc libelf-dev libssl-dev cpio python3 xz-utils kmod qemu-system-x86 qemu-system-arm \
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross device-tree-compiler busybox-static linux-source-7.3 \
-dkms dpkg-dev debhelper pahole ca-certificates zstd clang-19 lld-19"
-TOOLROOT_VERSION=4
+dkms dpkg-dev debhelper pahole ca-certificates zstd clang-19 lld-19 cargo file"
+TOOLROOT_VERSION=5
 
 toolroot_key() {
     printf '%s\n%s\n%s\n' "$TOOLROOT_VERSION" "$TOOLROOT_PKGS_BPO" "$MIRROR" | sha256sum | cut -c1-12
@@ -50,8 +50,9 @@ APT
     _chroot_exec "$tmp" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq -t trixie-backports $TOOLROOT_PKGS_BPO" \
         >"$METIS_CACHE/apt.log" 2>&1 || { tail -30 "$METIS_CACHE/apt.log" >&2; return 1; }
-    log "fetching busybox-static:arm64"
+    log "installing libstd-rust-dev:arm64, fetching busybox-static:arm64"
     _chroot_exec "$tmp" sh -c "dpkg --add-architecture arm64 && apt-get update -qq && \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie-backports libstd-rust-dev:arm64 && \
         cd /tmp && apt-get download -qq busybox-static:arm64 && \
         mkdir -p /opt/busybox-arm64 && dpkg-deb -x busybox-static_*_arm64.deb /opt/busybox-arm64 && \
         rm -f busybox-static_*_arm64.deb" >>"$METIS_CACHE/apt.log" 2>&1 ||

@@ -80,6 +80,7 @@ struct metis_info {
 	__u32 rd_channels;	/* host-to-device DMA channels */
 	__u32 irq_vectors;	/* vectors in use (0 when polling) */
 	__u32 reset_count;	/* card resets since probe */
+	__u32 reserved;		/* 0 */
 	__u64 mem_size;		/* device memory, bytes */
 	__u64 mem_free;		/* bytes not allocated to any file */
 	__u64 bytes_to_device;	/* DMA totals since probe */

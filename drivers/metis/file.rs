@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/dev/metisN`: per-open state and the ioctl ABI of `uapi/linux/metis.h`.
+//!
+//! Every argument is validated before anything happens: the struct size and
+//! version, flags and reserved fields, lengths, offsets (without overflow)
+//! and region ownership. Files outlive the card: once it is unbound every
+//! call fails with `ENODEV`.
+
+use kernel::{
+    ffi::{
+        c_int,
+        c_long,
+        c_uint,
+        c_ulong,
+        c_void, //
+    },
+    io::{
+        register::Array,
+        Io, //
+    },
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        ArcBorrow, //
+    },
+    time::Delta,
+    transmute::FromBytes,
+    uaccess::{
+        UserPtr,
+        UserSlice,
+        UserSliceReader, //
+    },
+};
+
+use crate::{
+    card::{
+        Card,
+        Dir, //
+    },
+    edma::Segment,
+    glue,
+    regs::bar0,
+    uapi::{
+        self,
+        Ioctl, //
+    },
+};
+
+/// Default and largest job timeouts.
+// TIMEOUT: 1 GiB at a tenth of a Gen3 x4 link takes about 3 s; 30 s leaves room for slow hosts.
+const DEFAULT_TIMEOUT_MS: u32 = 30_000;
+const MAX_TIMEOUT_MS: u32 = 600_000;
+
+static NEXT_FILE_ID: Atomic<u64> = Atomic::new(1);
+
+/// One open file.
+pub(crate) struct OpenFile {
+    card: Arc<Card>,
+    /// Owner tag of the regions this file allocates.
+    id: u64,
+}
+
+fn timeout(ms: u32) -> Result<Delta> {
+    match ms {
+        0 => Ok(Delta::from_millis(i64::from(DEFAULT_TIMEOUT_MS))),
+        ms if ms <= MAX_TIMEOUT_MS => Ok(Delta::from_millis(i64::from(ms))),
+        _ => Err(EINVAL),
+    }
+}
+
+/// Reads an argument struct and checks the versioning rules of the ABI.
+fn read_arg<T: FromBytes>(reader: &mut UserSliceReader, size: usize, base: usize) -> Result<T> {
+    let v: T = reader.read()?;
+    // Bytes of a newer struct version this driver does not know must be zero.
+    let mut rest = size - base;
+    let mut chunk = [0u8; 64];
+    while rest > 0 {
+        let n = rest.min(chunk.len());
+        reader.read_slice(&mut chunk[..n])?;
+        if chunk[..n].iter().any(|&b| b != 0) {
+            return Err(EINVAL);
+        }
+        rest -= n;
+    }
+    Ok(v)
+}
+
+fn check_header(size_field: u32, flags: u32, size: usize, allowed: u32) -> Result {
+    if usize::try_from(size_field)? != size || flags & !allowed != 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+impl OpenFile {
+    fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        let (which, size) = Ioctl::decode(cmd).ok_or(ENOTTY)?;
+        let base = which.base_size();
+        if size < base || size > PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let (mut reader, mut writer) = UserSlice::new(UserPtr::from_addr(arg), size).reader_writer();
+        match which {
+            Ioctl::Info => {
+                let mut a: uapi::Info = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, 0)?;
+                self.info(&mut a)?;
+                writer.write(&a)?;
+            }
+            Ioctl::MemAlloc => {
+                let mut a: uapi::MemAlloc = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, 0)?;
+                let _gate = self.card.enter()?;
+                let generation = self.card.status.lock().reset_count;
+                let (handle, dev_addr) = self.card.mem.lock().alloc(a.length, self.id, generation)?;
+                a.handle = handle;
+                a.dev_addr = dev_addr;
+                if let Err(e) = writer.write(&a) {
+                    // The caller can't learn the handle: don't leak the region.
+                    let _ = self.card.mem.lock().free(handle, self.id);
+                    return Err(e);
+                }
+            }
+            Ioctl::MemFree => {
+                let a: uapi::MemFree = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, 0)?;
+                self.card.mem.lock().free(a.handle, self.id)?;
+            }
+            Ioctl::Dma => {
+                let a: uapi::Dma = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_ASYNC)?;
+                self.dma(&a)?;
+            }
+            Ioctl::Wait => {
+                let a: uapi::Wait = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, 0)?;
+                // Jobs run synchronously in this version, so no job is ever pending.
+                return Err(ENOENT);
+            }
+            Ioctl::Cmd => {
+                let mut a: uapi::Cmd = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, 0)?;
+                self.cmd(&mut a)?;
+                writer.write(&a)?;
+            }
+            Ioctl::Reset => {
+                let a: uapi::Reset = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, 0)?;
+                // Card reset and recovery belong to the power-management work; until then the
+                // request is refused rather than half done.
+                return Err(EOPNOTSUPP);
+            }
+        }
+        Ok(0)
+    }
+
+    fn info(&self, a: &mut uapi::Info) -> Result {
+        let card = &self.card;
+        let st = *card.status.lock();
+        a.abi_version = uapi::ABI_VERSION;
+        a.vendor_id = card.pdev.vendor_id().as_raw();
+        a.device_id = card.pdev.device_id();
+        a.revision = card.pdev.revision_id();
+        // CAST: small enum values.
+        a.irq_mode = card.irq_mode() as u8;
+        a.iommu_mode = st.iommu_mode as u8;
+        a.fw_state = st.fw_state as u8;
+        a.fw_version = st.fw_version;
+        a.fw_if_version = st.fw_if_version;
+        a.wr_channels = card.wr_channels;
+        a.rd_channels = card.rd_channels;
+        a.irq_vectors = st.irq_vectors;
+        a.reset_count = st.reset_count;
+        a.reserved = 0;
+        a.mem_size = st.mem_size;
+        a.mem_free = card.mem.lock().free_bytes();
+        a.bytes_to_device = card.bytes_to_device.load(Relaxed);
+        a.bytes_from_device = card.bytes_from_device.load(Relaxed);
+        Ok(())
+    }
+
+    fn dma(&self, a: &uapi::Dma) -> Result {
+        let dir = match a.flags & (uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE) {
+            uapi::DMA_TO_DEVICE => Dir::Rd,
+            uapi::DMA_FROM_DEVICE => Dir::Wr,
+            _ => return Err(EINVAL),
+        };
+        if a.flags & uapi::DMA_ASYNC != 0 {
+            // Asynchronous jobs are not implemented yet; say so instead of running synchronously.
+            return Err(EOPNOTSUPP);
+        }
+        if a.reserved != 0 || a.length == 0 || a.length > uapi::DMA_MAX_LENGTH {
+            return Err(EINVAL);
+        }
+        a.user_addr.checked_add(a.length).ok_or(EINVAL)?;
+        let timeout = timeout(a.timeout_ms)?;
+        let card = &self.card;
+        let _gate = card.enter()?;
+        let generation = card.status.lock().reset_count;
+        let dev_addr = card.mem.lock().resolve(a.handle, self.id, a.offset, a.length, generation)?;
+        let res = self.dma_mapped(dir, a, dev_addr, timeout);
+        card.mem.lock().put(a.handle, self.id);
+        res?;
+        let counter = match dir {
+            Dir::Rd => &card.bytes_to_device,
+            Dir::Wr => &card.bytes_from_device,
+        };
+        counter.fetch_add(a.length, Relaxed);
+        Ok(())
+    }
+
+    /// Pins and maps the user buffer, builds the segments and runs the transfer.
+    /// The caller holds the gate.
+    fn dma_mapped(&self, dir: Dir, a: &uapi::Dma, dev_addr: u64, timeout: Delta) -> Result {
+        // SAFETY: The caller holds the card's gate for the duration of this call.
+        let dev = unsafe { glue::bound_device(&self.card.pdev) };
+        let umap = glue::UserMap::new(
+            dev,
+            usize::try_from(a.user_addr)?,
+            usize::try_from(a.length)?,
+            dir == Dir::Rd,
+        )?;
+        let mut segs = KVec::new();
+        for e in umap.sgt().iter() {
+            let (mut addr, mut len) = (e.dma_address(), u64::from(e.dma_len()));
+            // An element moves at most 4 GiB - 1; split longer runs.
+            while len > 0 {
+                let n = len.min(1 << 31);
+                segs.push(Segment { addr, len: u32::try_from(n)? }, GFP_KERNEL)?;
+                addr += n;
+                len -= n;
+            }
+        }
+        self.card.transfer(dev, dir, &segs, dev_addr, timeout)
+        // `umap` drops here: unmapped (syncing for the CPU) and unpinned after the card is done.
+    }
+
+    fn cmd(&self, a: &mut uapi::Cmd) -> Result {
+        let card = &self.card;
+        let timeout = timeout(a.timeout_ms)?;
+        let _gate = card.enter()?;
+        let generation = card.status.lock().reset_count;
+        let mut args = [0u32; 9];
+        let mut held: KVec<u64> = KVec::new();
+        let res = (|| -> Result<(u32, usize)> {
+            let mut resolve = |handle: u64, offset: u64, len: u64| -> Result<u64> {
+                let addr = card.mem.lock().resolve(handle, self.id, offset, len, generation)?;
+                held.push(handle, GFP_KERNEL)?;
+                Ok(addr)
+            };
+            let split = |v: u64| -> (u32, u32) {
+                // CAST: deliberate split into halves.
+                (v as u32, (v >> 32) as u32)
+            };
+            let n = match a.opcode {
+                uapi::CMD_ECHO => {
+                    let len = usize::try_from(a.echo_len)?;
+                    if len > uapi::ECHO_MAX || a.op != 0 || a.length != 0 {
+                        return Err(EINVAL);
+                    }
+                    return card.echo(&mut a.echo[..len], timeout).map(|_| (0, 0));
+                }
+                uapi::CMD_CHECKSUM | uapi::CMD_FILL => {
+                    if a.op != 0 || a.echo_len != 0 {
+                        return Err(EINVAL);
+                    }
+                    let addr = resolve(a.handle_in, a.offset_in, a.length)?;
+                    (args[0], args[1]) = split(addr);
+                    (args[2], args[3]) = split(a.length);
+                    args[4] = a.arg;
+                    if a.opcode == uapi::CMD_FILL { 5 } else { 4 }
+                }
+                uapi::CMD_RUN => {
+                    if a.op > 3 || a.echo_len != 0 {
+                        return Err(EINVAL);
+                    }
+                    let input = resolve(a.handle_in, a.offset_in, a.length)?;
+                    let output = resolve(a.handle_out, a.offset_out, a.length)?;
+                    (args[0], args[1]) = split(input);
+                    (args[2], args[3]) = split(output);
+                    (args[4], args[5]) = split(a.length);
+                    args[6] = a.op;
+                    args[7] = a.arg;
+                    8
+                }
+                _ => return Err(EINVAL),
+            };
+            let result = card.command_with_result(a.opcode, &args[..n], timeout)?;
+            Ok((result, n))
+        })();
+        let mut mem = card.mem.lock();
+        for h in held.iter() {
+            mem.put(*h, self.id);
+        }
+        drop(mem);
+        let (result, _) = res?;
+        a.result = result;
+        Ok(())
+    }
+}
+
+impl Card {
+    /// Runs a command and returns the first result word of the message.
+    pub(crate) fn command_with_result(&self, opcode: u32, args: &[u32], timeout: Delta) -> Result<u32> {
+        let _slot = self.mailbox.lock();
+        self.command_locked(opcode, args, args.len() * 4, timeout)?;
+        self.with_bar0(|b0| b0.read(bar0::CMD_MSG::at(0)).value().get())
+    }
+
+    /// ECHO: sends `buf` and replaces it with what the card sent back.
+    fn echo(&self, buf: &mut [u8], timeout: Delta) -> Result {
+        let mut words = [0u32; uapi::ECHO_MAX / 4];
+        for (i, b) in buf.iter().enumerate() {
+            words[i / 4] |= u32::from(*b) << (8 * (i % 4));
+        }
+        let _slot = self.mailbox.lock();
+        self.command_locked(uapi::CMD_ECHO, &words[..buf.len().div_ceil(4)], buf.len(), timeout)?;
+        self.with_bar0(|b0| -> Result {
+            for (i, chunk) in buf.chunks_mut(4).enumerate() {
+                let w = b0.read(bar0::CMD_MSG::try_at(i).ok_or(EINVAL)?).value().get();
+                for (j, b) in chunk.iter_mut().enumerate() {
+                    // CAST: byte extraction.
+                    *b = (w >> (8 * j)) as u8;
+                }
+            }
+            Ok(())
+        })?
+    }
+}
+
+/// `open` of `/dev/metisN`: returns the new file's state, or NULL with `*err` set.
+///
+/// # Safety
+///
+/// `card` must be the `Arc<Card>` pointer registered with the cdev, which keeps
+/// its reference until after `misc_deregister` (so it is live during `open`).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_open(card: *const c_void, err: *mut c_int) -> *mut c_void {
+    // SAFETY: Live per this function's safety contract.
+    let card: Arc<Card> = unsafe { ArcBorrow::<Card>::from_raw(card.cast()) }.into();
+    let res = card.enter().map(drop).and_then(|()| {
+        let f = OpenFile { card: card.clone(), id: NEXT_FILE_ID.fetch_add(1, Relaxed) };
+        Ok(KBox::new(f, GFP_KERNEL)?)
+    });
+    match res {
+        Ok(b) => KBox::into_raw(b).cast(),
+        Err(e) => {
+            // SAFETY: The shim passes a valid pointer.
+            unsafe { *err = e.to_errno() };
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// `release`: frees the file's regions and state.
+///
+/// # Safety
+///
+/// `priv_` must come from [`metis_rust_open`] and is not used afterwards.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_release(priv_: *mut c_void) {
+    // SAFETY: Per this function's safety contract.
+    let f = unsafe { KBox::from_raw(priv_.cast::<OpenFile>()) };
+    f.card.mem.lock().free_owner(f.id);
+}
+
+/// `unlocked_ioctl` and `compat_ioctl` (the structs have one layout on every ABI).
+///
+/// # Safety
+///
+/// `priv_` must come from [`metis_rust_open`] and not be released yet (the VFS
+/// guarantees this for the duration of an ioctl).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_ioctl(priv_: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: Per this function's safety contract.
+    let f = unsafe { &*priv_.cast::<OpenFile>() };
+    match f.ioctl(cmd, arg as usize) {
+        Ok(v) => v as c_long,
+        // CAST: errno values are small negative numbers.
+        Err(e) => e.to_errno() as c_long,
+    }
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device-memory regions handed to open files.
+//!
+//! A region is named by an opaque handle and owned by one file; every lookup
+//! checks the owner and the bounds, so a file can only reach memory it
+//! allocated (and never the driver's list areas or the firmware).
+
+use kernel::prelude::*;
+
+use crate::uapi;
+
+/// One allocated region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Region {
+    pub(crate) handle: u64,
+    pub(crate) owner: u64,
+    pub(crate) start: u64,
+    pub(crate) len: u64,
+    /// Card reset count when the region was last known good.
+    pub(crate) generation: u32,
+    /// Jobs using the region right now.
+    pub(crate) busy: u32,
+}
+
+/// First-fit allocator over `[base, end)` in [`uapi::MEM_ALIGN`] granules.
+///
+/// # Invariants
+///
+/// `regions` is sorted by `start`, regions do not overlap and lie in `[base, end)`.
+pub(crate) struct DevMem {
+    base: u64,
+    end: u64,
+    regions: KVec<Region>,
+    next_handle: u64,
+}
+
+impl DevMem {
+    pub(crate) fn new(base: u64, end: u64) -> Self {
+        // INVARIANT: No regions yet.
+        Self { base, end: end.max(base), regions: KVec::new(), next_handle: 1 }
+    }
+
+    pub(crate) fn free_bytes(&self) -> u64 {
+        let used: u64 = self.regions.iter().map(|r| r.len).sum();
+        self.end - self.base - used
+    }
+
+    /// Allocates `len` bytes (rounded up) for `owner`; returns (handle, device address).
+    pub(crate) fn alloc(&mut self, len: u64, owner: u64, generation: u32) -> Result<(u64, u64)> {
+        if len == 0 || len > uapi::MEM_MAX_LENGTH {
+            return Err(EINVAL);
+        }
+        let len = len.checked_next_multiple_of(uapi::MEM_ALIGN).ok_or(EINVAL)?;
+        let mut prev_end = self.base;
+        let mut at = self.regions.len();
+        for (i, r) in self.regions.iter().enumerate() {
+            if r.start - prev_end >= len {
+                at = i;
+                break;
+            }
+            prev_end = r.start + r.len;
+        }
+        if at == self.regions.len() && self.end - prev_end < len {
+            return Err(ENOSPC);
+        }
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        self.regions.reserve(1, GFP_KERNEL)?;
+        // INVARIANT: Inserted at its sorted position, inside the gap found above.
+        self.regions
+            .insert_within_capacity(at, Region { handle, owner, start: prev_end, len, generation, busy: 0 })
+            .map_err(|_| ENOMEM)?;
+        Ok((handle, prev_end))
+    }
+
+    fn index(&self, handle: u64, owner: u64) -> Result<usize> {
+        self.regions
+            .iter()
+            .position(|r| r.handle == handle && r.owner == owner)
+            .ok_or(ENOENT)
+    }
+
+    pub(crate) fn free(&mut self, handle: u64, owner: u64) -> Result {
+        let i = self.index(handle, owner)?;
+        if self.regions[i].busy > 0 {
+            return Err(EBUSY);
+        }
+        self.regions.remove(i).map_err(|_| EINVAL)?;
+        Ok(())
+    }
+
+    /// Marks the end of a job that [`Self::resolve`] admitted.
+    pub(crate) fn put(&mut self, handle: u64, owner: u64) {
+        if let Ok(i) = self.index(handle, owner) {
+            self.regions[i].busy = self.regions[i].busy.saturating_sub(1);
+        }
+    }
+
+    /// Frees everything `owner` holds (its file is closed: no job can run).
+    pub(crate) fn free_owner(&mut self, owner: u64) {
+        self.regions.retain(|r| r.owner != owner);
+    }
+
+    /// Device address of `[offset, offset + length)` inside the region, after the
+    /// bounds check; the region counts as busy until [`Self::put`]. A region from
+    /// before the last card reset fails once with `ESTALE` (its contents are
+    /// gone) and is usable again afterwards.
+    pub(crate) fn resolve(&mut self, handle: u64, owner: u64, offset: u64, length: u64, generation: u32) -> Result<u64> {
+        let i = self.index(handle, owner)?;
+        let r = &mut self.regions[i];
+        let end = offset.checked_add(length).ok_or(EINVAL)?;
+        if length == 0 || end > r.len {
+            return Err(EINVAL);
+        }
+        if r.generation != generation {
+            r.generation = generation;
+            return Err(ESTALE);
+        }
+        r.busy += 1;
+        Ok(r.start + offset)
+    }
+}
+
+#[cfg(metis_kunit)]
+#[kernel::prelude::kunit_tests(metis_mem)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_fit_and_reuse() -> Result {
+        let mut m = DevMem::new(0x10000, 0x20000);
+        let (a, da) = m.alloc(1, 1, 0)?;
+        let (b, db) = m.alloc(0x2000, 1, 0)?;
+        assert_eq!((da, db), (0x10000, 0x11000));
+        m.free(a, 1)?;
+        let (_, dc) = m.alloc(0x1000, 2, 0)?;
+        assert_eq!(dc, 0x10000);
+        assert_eq!(m.free_bytes(), 0x10000 - 0x3000);
+        assert_eq!(m.alloc(0x10000, 1, 0), Err(ENOSPC));
+        assert_eq!(m.alloc(0, 1, 0), Err(EINVAL));
+        assert_eq!(m.alloc(u64::MAX, 1, 0), Err(EINVAL));
+        m.free(b, 1)?;
+        Ok(())
+    }
+
+    #[test]
+    fn owner_and_bounds_are_enforced() -> Result {
+        let mut m = DevMem::new(0, 0x100000);
+        let (h, d) = m.alloc(0x1000, 7, 0)?;
+        assert_eq!(m.resolve(h, 7, 0x800, 0x800, 0), Ok(d + 0x800));
+        assert_eq!(m.resolve(h, 8, 0, 1, 0), Err(ENOENT));
+        assert_eq!(m.resolve(h, 7, 0x800, 0x801, 0), Err(EINVAL));
+        assert_eq!(m.resolve(h, 7, u64::MAX, 2, 0), Err(EINVAL));
+        assert_eq!(m.resolve(h, 7, 0, 0, 0), Err(EINVAL));
+        assert_eq!(m.free(h, 8), Err(ENOENT));
+        // Busy from the successful resolve above until put.
+        assert_eq!(m.free(h, 7), Err(EBUSY));
+        m.put(h, 7);
+        m.free_owner(7);
+        assert_eq!(m.resolve(h, 7, 0, 1, 0), Err(ENOENT));
+        Ok(())
+    }
+
+    #[test]
+    fn reset_marks_regions_lost_once() -> Result {
+        let mut m = DevMem::new(0, 0x100000);
+        let (h, _) = m.alloc(0x1000, 1, 0)?;
+        assert_eq!(m.resolve(h, 1, 0, 1, 1), Err(ESTALE));
+        assert!(m.resolve(h, 1, 0, 1, 1).is_ok());
+        Ok(())
+    }
+}

@@ -1,0 +1,44 @@
+#!/bin/sh
+# configs: all
+# Firmware checks happen before the card sees anything (R1.4): a file built
+# for another interface version or with a bad checksum is refused with one
+# line naming the problem, and the card's bootloader never gets a BOOT
+# command. A card whose firmware never reports ready fails probe cleanly.
+. /lib/metis/lib.sh
+bdf=$(metis_bdfs | head -1)
+boots() { n=$(host card 0 stats | grep -o '"fw_commands":{[^}]*}' | grep -o '"BOOT":[0-9]*' | cut -d: -f2); echo "${n:-0}"; }
+b0=$(boots)
+
+dmesg -c >/dev/null
+insmod /lib/metis/metis.ko firmware=axelera/metis-fw-if2.bin
+check_eq mismatch_not_bound none "$(bound_driver $bdf)"
+check mismatch_names_both_versions dmesg_has "implements interface 2.0 but this driver implements interface 1.x"
+check_eq mismatch_never_sent_to_card "$b0" "$(boots)"
+rmmod metis
+
+dmesg -c >/dev/null
+insmod /lib/metis/metis.ko firmware=axelera/metis-fw-badcrc.bin
+check_eq badcrc_not_bound none "$(bound_driver $bdf)"
+check badcrc_explained dmesg_has "is not a valid Metis image (BadPayloadCrc)"
+check_eq badcrc_never_sent_to_card "$b0" "$(boots)"
+rmmod metis
+
+dmesg -c >/dev/null
+insmod /lib/metis/metis.ko firmware=axelera/does-not-exist.bin
+check_eq missing_not_bound none "$(bound_driver $bdf)"
+check missing_explained dmesg_has "can't load firmware axelera/does-not-exist.bin"
+rmmod metis
+
+dmesg -c >/dev/null
+host card 0 inject fw-no-ready >/dev/null
+insmod /lib/metis/metis.ko
+check_eq no_ready_not_bound none "$(bound_driver $bdf)"
+check no_ready_explained dmesg_has "firmware did not start"
+rmmod metis
+
+# After all that, a good image still boots.
+dmesg -c >/dev/null
+insmod /lib/metis/metis.ko
+check_eq good_bound metis "$(bound_driver $bdf)"
+check good_booted dmesg_has "firmware 1.2.3 (interface 1.0)"
+rmmod metis

@@ -1,0 +1,31 @@
+#!/bin/sh
+# configs: all
+# Interrupt selection: automatic, forced INTx, forced polling, and the
+# fallback to polling when the self-test interrupt never arrives (what a VM
+# with broken interrupt remapping looks like, R3). Each mode must boot the
+# firmware, which needs working DMA completions.
+. /lib/metis/lib.sh
+bdf=$(metis_bdfs | head -1)
+
+probe_with() {  # NAME EXPECTED-MODE ARGS...
+    name=$1 mode=$2; shift 2
+    dmesg -c >/dev/null
+    insmod /lib/metis/metis.ko "$@"
+    check_eq "${name}_bound" metis "$(bound_driver $bdf)"
+    check "${name}_mode_${mode}" dmesg_has "(interface 1.0), $mode,"
+    rmmod metis
+}
+
+case $METIS_CONFIG in
+    arm64-*) auto=MSI ;;  # GICv3 ITS
+    *) auto=MSI ;;
+esac
+probe_with auto "$auto"
+probe_with intx INTx irq_mode=3
+probe_with msi MSI irq_mode=2
+probe_with poll polling irq_mode=4
+
+# The card drops the next interrupt: the self-test notices and falls back.
+host card 0 inject drop-irq 1 >/dev/null
+probe_with fallback polling
+check fallback_explained dmesg_has "falling back to polling"
