@@ -515,7 +515,8 @@ def run_boot(build: Build, config: str, scenarios: list[str],
     assert arch == build.arch
     label = "+".join(scenarios)
     res = Result(config, label)
-    rundir = CACHE / "runs" / f"{config}-{label[:60]}-{os.getpid()}"
+    # Socket paths must fit in sun_path (108 bytes): keep the directory name short.
+    rundir = CACHE / "runs" / f"{config}-{label[:20]}-{os.getpid()}"
     shutil.rmtree(rundir, ignore_errors=True)
     rundir.mkdir(parents=True)
     if card_args is None:
