@@ -299,9 +299,9 @@ impl Card {
             }
             let left = timeout - elapsed;
             let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
-            if let kernel::sync::CondVarTimeoutResult::Signal { .. } =
-                self.event_cv
-                    .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(ms))
+            if let kernel::sync::CondVarTimeoutResult::Signal { .. } = self
+                .event_cv
+                .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(ms))
             {
                 return Err(EINTR);
             }
@@ -376,7 +376,10 @@ fn service_dir<D: edma::Direction>(b2: &Bar2<'_>) -> (u8, u8) {
     if st.into_raw() == 0 || st.into_raw() == u32::MAX {
         return (0, 0);
     }
-    b2.write(WithBase::of::<D>(), edma::INT_CLEAR::from_raw(st.into_raw()));
+    b2.write(
+        WithBase::of::<D>(),
+        edma::INT_CLEAR::from_raw(st.into_raw()),
+    );
     // CAST: both fields are 8 bits wide.
     (st.done().get() as u8, st.abort().get() as u8)
 }

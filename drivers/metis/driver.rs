@@ -17,8 +17,7 @@ use kernel::{
         poll::read_poll_timeout,
         Io, //
     },
-    irq,
-    pci,
+    irq, pci,
     prelude::*,
     sync::Arc,
     time::Delta,
@@ -133,14 +132,22 @@ struct Irqs<'bound> {
 
 /// Allocates one vector of the wanted types and installs the handler.
 fn setup_irq<'bound>(pdev: &'bound pci::Device<Bound>, card: &Arc<Card>) -> Result<Irqs<'bound>> {
-    let none = Irqs { irq: None, vectors: None, mode: IrqMode::Poll };
+    let none = Irqs {
+        irq: None,
+        vectors: None,
+        mode: IrqMode::Poll,
+    };
     let Some(types) = crate::irq::wanted_types(pdev) else {
         return Ok(none);
     };
     let vectors = match pdev.alloc_irq_vectors(1, 1, types) {
         Ok(v) => KBox::new(v, GFP_KERNEL)?,
         Err(e) => {
-            dev_warn!(pdev, "no interrupt vector available ({:?}); completions will be polled\n", e);
+            dev_warn!(
+                pdev,
+                "no interrupt vector available ({:?}); completions will be polled\n",
+                e
+            );
             return Ok(none);
         }
     };
@@ -150,12 +157,27 @@ fn setup_irq<'bound>(pdev: &'bound pci::Device<Bound>, card: &Arc<Card>) -> Resu
     // the reference never outlives the box. The box's heap address does not change on moves.
     let vref: &'bound pci::IrqVectorRegistration<'bound> =
         unsafe { &*core::ptr::from_ref::<pci::IrqVectorRegistration<'bound>>(&*vectors) };
-    let flags = if mode == IrqMode::Intx { irq::Flags::SHARED } else { irq::Flags::TRIGGER_NONE };
+    let flags = if mode == IrqMode::Intx {
+        irq::Flags::SHARED
+    } else {
+        irq::Flags::TRIGGER_NONE
+    };
     let handler = MetisIrq { card: card.clone() };
     // SAFETY: The registration is stored in `Metis` and dropped normally, never forgotten.
-    let reg = unsafe { irq::Registration::new(vref.index(0)?.into(), flags, c"metis", Ok::<_, Error>(handler)) };
+    let reg = unsafe {
+        irq::Registration::new(
+            vref.index(0)?.into(),
+            flags,
+            c"metis",
+            Ok::<_, Error>(handler),
+        )
+    };
     let irq = KBox::pin_init(reg, GFP_KERNEL)?;
-    Ok(Irqs { irq: Some(irq), vectors: Some(vectors), mode })
+    Ok(Irqs {
+        irq: Some(irq),
+        vectors: Some(vectors),
+        mode,
+    })
 }
 
 /// Moves a pattern to the card and back through the engine, completing by
@@ -169,11 +191,32 @@ fn self_test(pdev: &pci::Device<Bound>, card: &Card) -> Result {
     }
     let out: Coherent<[u8]> = CoherentBox::from_slice(dev, &pattern, GFP_KERNEL)?.into();
     let back: Coherent<[u8]> = CoherentBox::<[u8]>::zeroed_slice(dev, 64, GFP_KERNEL)?.into();
-    card.transfer(dev, Dir::Rd, &[Segment { addr: out.dma_address(), len: 64 }], edma::SCRATCH_ADDR, SELF_TEST_TIMEOUT)?;
-    card.transfer(dev, Dir::Wr, &[Segment { addr: back.dma_address(), len: 64 }], edma::SCRATCH_ADDR, SELF_TEST_TIMEOUT)?;
+    card.transfer(
+        dev,
+        Dir::Rd,
+        &[Segment {
+            addr: out.dma_address(),
+            len: 64,
+        }],
+        edma::SCRATCH_ADDR,
+        SELF_TEST_TIMEOUT,
+    )?;
+    card.transfer(
+        dev,
+        Dir::Wr,
+        &[Segment {
+            addr: back.dma_address(),
+            len: 64,
+        }],
+        edma::SCRATCH_ADDR,
+        SELF_TEST_TIMEOUT,
+    )?;
     // SAFETY: Both transfers completed, so the card no longer accesses `back`.
     if unsafe { back.as_ref() } != &pattern[..] {
-        dev_err!(pdev, "eDMA self-test read back different data: the card's DMA path is broken\n");
+        dev_err!(
+            pdev,
+            "eDMA self-test read back different data: the card's DMA path is broken\n"
+        );
         return Err(EIO);
     }
     Ok(())
@@ -182,7 +225,9 @@ fn self_test(pdev: &pci::Device<Bound>, card: &Card) -> Result {
 impl Metis<'_> {
     /// Stops everything that can raise an interrupt or do DMA.
     fn quiesce(&self) {
-        let _ = self.card.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x3)));
+        let _ = self
+            .card
+            .with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x3)));
         let _ = self.card.edma_off();
     }
 }
@@ -201,7 +246,11 @@ impl pci::Driver for MetisDriver {
         check_bar(pdev, 2, regs::BAR2_SIZE)?;
 
         let loc = vsec::find_edma(pdev)?;
-        if loc.map != vsec::MapFormat::Unrolled || loc.bar != 2 || loc.offset != 0 || loc.rd_channels < 2 {
+        if loc.map != vsec::MapFormat::Unrolled
+            || loc.bar != 2
+            || loc.offset != 0
+            || loc.rd_channels < 2
+        {
             dev_err!(
                 pdev,
                 "unsupported eDMA layout {:?} in BAR{} at {:#x} with {} read channels: this \
@@ -244,7 +293,7 @@ fn probe_enabled<'bound>(
     let bar0 = pdev.iomap_region_sized::<{ regs::BAR0_SIZE }>(0, c"metis-bar0")?;
     let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_SIZE }>(2, c"metis-bar2")?;
     let magic = bar0.read(bar0::MAGIC).magic().get();
-    if u32::from(magic) != regs::INTERFACE_MAGIC {
+    if magic != regs::INTERFACE_MAGIC {
         dev_err!(
             pdev,
             "interface area magic is {:#06x}, expected {:#06x}: the card did not come out of \
@@ -256,19 +305,24 @@ fn probe_enabled<'bound>(
     }
     // A card whose firmware already runs (driver reloaded, kexec) is reset so that it boots
     // exactly the firmware this driver validates, from a clean state.
-    if u32::from(bar0.read(bar0::STATE).state().get()) != regs::fw_state::BOOTLOADER {
-        glue::reset_function_locked(pdev)
-            .inspect_err(|e| dev_err!(pdev, "card reset failed ({:?}); power-cycle the machine\n", e))?;
+    if bar0.read(bar0::STATE).state().get() != regs::fw_state::BOOTLOADER {
+        glue::reset_function_locked(pdev).inspect_err(|e| {
+            dev_err!(
+                pdev,
+                "card reset failed ({:?}); power-cycle the machine\n",
+                e
+            )
+        })?;
         read_poll_timeout(
             || Ok(bar0.read(bar0::STATE).state().get()),
-            |s| u32::from(*s) == regs::fw_state::BOOTLOADER,
+            |s| *s == regs::fw_state::BOOTLOADER,
             Delta::from_millis(1),
             RESET_TIMEOUT,
         )
         .inspect_err(|_| dev_err!(pdev, "card did not return to its bootloader after reset\n"))?;
     }
     let ctrl = bar2.read(edma_regs::CTRL);
-    let (hw_wr, hw_rd) = (u32::from(ctrl.wr_channels().get()), u32::from(ctrl.rd_channels().get()));
+    let (hw_wr, hw_rd) = (ctrl.wr_channels().get(), ctrl.rd_channels().get());
     let card = Card::new(
         pdev,
         bar0.into_devres()?,
@@ -279,7 +333,14 @@ fn probe_enabled<'bound>(
     card.edma_off()?;
     pdev.set_master();
 
-    let mut metis = Metis { cdev: None, irq: None, vectors: None, card: card.clone(), pdev, _enabled: enabled };
+    let mut metis = Metis {
+        cdev: None,
+        irq: None,
+        vectors: None,
+        card: card.clone(),
+        pdev,
+        _enabled: enabled,
+    };
     let irqs = setup_irq(pdev, &card)?;
     metis.irq = irqs.irq;
     metis.vectors = irqs.vectors;
@@ -318,8 +379,13 @@ fn probe_enabled<'bound>(
         }
     }
     if mode == IrqMode::Poll {
-        self_test(pdev, &card)
-            .inspect_err(|e| dev_err!(pdev, "eDMA self-test failed in polling mode too ({:?})\n", e))?;
+        self_test(pdev, &card).inspect_err(|e| {
+            dev_err!(
+                pdev,
+                "eDMA self-test failed in polling mode too ({:?})\n",
+                e
+            )
+        })?;
     }
 
     let fw = card.load_firmware(pdev.as_ref())?;

@@ -80,12 +80,18 @@ fn irq_bits(mode: IrqMode) -> u32 {
 }
 
 fn ring<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result {
-    b2.write(WithBase::of::<D>(), edma::DOORBELL::zeroed().try_with_ch(ch)?);
+    b2.write(
+        WithBase::of::<D>(),
+        edma::DOORBELL::zeroed().try_with_ch(ch)?,
+    );
     Ok(())
 }
 
 fn stop<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result {
-    b2.write(WithBase::of::<D>(), edma::DOORBELL::zeroed().try_with_ch(ch)?.with_stop(true));
+    b2.write(
+        WithBase::of::<D>(),
+        edma::DOORBELL::zeroed().try_with_ch(ch)?.with_stop(true),
+    );
     Ok(())
 }
 
@@ -113,16 +119,34 @@ fn write_addr<D: Direction>(b2: &Bar2<'_>, idx: usize, reg: Reg, v: u64) -> Resu
     let (lo, hi) = (v as u32, (v >> 32) as u32);
     match reg {
         Reg::Sar => {
-            b2.write(edma::CH_SAR_LO::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_SAR_LO::from_raw(lo));
-            b2.write(edma::CH_SAR_HI::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_SAR_HI::from_raw(hi));
+            b2.write(
+                edma::CH_SAR_LO::of::<D>().try_at(idx).ok_or(EINVAL)?,
+                edma::CH_SAR_LO::from_raw(lo),
+            );
+            b2.write(
+                edma::CH_SAR_HI::of::<D>().try_at(idx).ok_or(EINVAL)?,
+                edma::CH_SAR_HI::from_raw(hi),
+            );
         }
         Reg::Dar => {
-            b2.write(edma::CH_DAR_LO::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_DAR_LO::from_raw(lo));
-            b2.write(edma::CH_DAR_HI::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_DAR_HI::from_raw(hi));
+            b2.write(
+                edma::CH_DAR_LO::of::<D>().try_at(idx).ok_or(EINVAL)?,
+                edma::CH_DAR_LO::from_raw(lo),
+            );
+            b2.write(
+                edma::CH_DAR_HI::of::<D>().try_at(idx).ok_or(EINVAL)?,
+                edma::CH_DAR_HI::from_raw(hi),
+            );
         }
         Reg::Llp => {
-            b2.write(edma::CH_LLP_LO::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_LLP_LO::from_raw(lo));
-            b2.write(edma::CH_LLP_HI::of::<D>().try_at(idx).ok_or(EINVAL)?, edma::CH_LLP_HI::from_raw(hi));
+            b2.write(
+                edma::CH_LLP_LO::of::<D>().try_at(idx).ok_or(EINVAL)?,
+                edma::CH_LLP_LO::from_raw(lo),
+            );
+            b2.write(
+                edma::CH_LLP_HI::of::<D>().try_at(idx).ok_or(EINVAL)?,
+                edma::CH_LLP_HI::from_raw(hi),
+            );
         }
     }
     Ok(())
@@ -131,7 +155,10 @@ fn write_addr<D: Direction>(b2: &Bar2<'_>, idx: usize, reg: Reg, v: u64) -> Resu
 /// Channel status (`CS`) of `dir`'s channel `ch`.
 fn channel_status<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result<u32> {
     let idx = usize::try_from(ch)?;
-    Ok(u32::from(b2.read(edma::CH_CONTROL1::of::<D>().try_at(idx).ok_or(EINVAL)?).cs().get()))
+    Ok(b2
+        .read(edma::CH_CONTROL1::of::<D>().try_at(idx).ok_or(EINVAL)?)
+        .cs()
+        .get())
 }
 
 impl Card {
@@ -162,9 +189,16 @@ impl Card {
         let ctl = edma::CH_CONTROL1::from_raw(irq_bits(mode));
         let idx = usize::try_from(DESC_CHANNEL)?;
         self.with_bar2(|b2| -> Result {
-            b2.write(edma::CH_CONTROL1::of::<edma::Rd>().try_at(idx).ok_or(EINVAL)?, ctl);
             b2.write(
-                edma::CH_TRANSFER_SIZE::of::<edma::Rd>().try_at(idx).ok_or(EINVAL)?,
+                edma::CH_CONTROL1::of::<edma::Rd>()
+                    .try_at(idx)
+                    .ok_or(EINVAL)?,
+                ctl,
+            );
+            b2.write(
+                edma::CH_TRANSFER_SIZE::of::<edma::Rd>()
+                    .try_at(idx)
+                    .ok_or(EINVAL)?,
                 edma::CH_TRANSFER_SIZE::from_raw(len),
             );
             write_addr::<edma::Rd>(b2, idx, Reg::Sar, src)?;
@@ -206,7 +240,11 @@ impl Card {
                         },
                         ch,
                         timeout.as_millis(),
-                        if lost { " (channel had stopped: completion interrupt lost)" } else { "" }
+                        if lost {
+                            " (channel had stopped: completion interrupt lost)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 Err(e)
@@ -295,21 +333,32 @@ impl Card {
 fn off<D: Direction>(b2: &Bar2<'_>) {
     let all = edma::INT_MASK::zeroed().with_done(0xff).with_abort(0xff);
     b2.write(WithBase::of::<D>(), all);
-    b2.write(WithBase::of::<D>(), edma::INT_CLEAR::from_raw(all.into_raw()));
+    b2.write(
+        WithBase::of::<D>(),
+        edma::INT_CLEAR::from_raw(all.into_raw()),
+    );
     b2.write(WithBase::of::<D>(), edma::ENGINE_EN::zeroed());
 }
 
 fn on<D: Direction>(b2: &Bar2<'_>, channels: u32, mode: IrqMode, msi: Option<(u64, u32)>) {
     let chans = ((1u32 << channels) - 1) as u8;
-    b2.write(WithBase::of::<D>(), edma::ENGINE_EN::zeroed().with_enable(true));
+    b2.write(
+        WithBase::of::<D>(),
+        edma::ENGINE_EN::zeroed().with_enable(true),
+    );
     // Local interrupts (INTx) need the status unmasked; with IMWR they stay
     // masked so the card does not also raise its line.
     let mask = match mode {
-        IrqMode::Intx => edma::INT_MASK::zeroed().with_done(!chans).with_abort(!chans),
+        IrqMode::Intx => edma::INT_MASK::zeroed()
+            .with_done(!chans)
+            .with_abort(!chans),
         _ => edma::INT_MASK::zeroed().with_done(0xff).with_abort(0xff),
     };
     b2.write(WithBase::of::<D>(), mask);
-    b2.write(WithBase::of::<D>(), edma::LL_ERR_EN::zeroed().with_ch(chans));
+    b2.write(
+        WithBase::of::<D>(),
+        edma::LL_ERR_EN::zeroed().with_ch(chans),
+    );
     if let Some((addr, data)) = msi {
         // CAST: deliberate split into halves; the card keeps 16 bits of data.
         let (lo, hi, d) = (addr as u32, (addr >> 32) as u32, data as u16);

@@ -105,7 +105,8 @@ impl OpenFile {
         if size < base || size > PAGE_SIZE {
             return Err(EINVAL);
         }
-        let (mut reader, mut writer) = UserSlice::new(UserPtr::from_addr(arg), size).reader_writer();
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), size).reader_writer();
         match which {
             Ioctl::Info => {
                 let mut a: uapi::Info = read_arg(&mut reader, size, base)?;
@@ -118,7 +119,8 @@ impl OpenFile {
                 check_header(a.size, a.flags, size, 0)?;
                 let _gate = self.card.enter()?;
                 let generation = self.card.status.lock().reset_count;
-                let (handle, dev_addr) = self.card.mem.lock().alloc(a.length, self.id, generation)?;
+                let (handle, dev_addr) =
+                    self.card.mem.lock().alloc(a.length, self.id, generation)?;
                 a.handle = handle;
                 a.dev_addr = dev_addr;
                 if let Err(e) = writer.write(&a) {
@@ -134,7 +136,12 @@ impl OpenFile {
             }
             Ioctl::Dma => {
                 let a: uapi::Dma = read_arg(&mut reader, size, base)?;
-                check_header(a.size, a.flags, size, uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_ASYNC)?;
+                check_header(
+                    a.size,
+                    a.flags,
+                    size,
+                    uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_ASYNC,
+                )?;
                 self.dma(&a)?;
             }
             Ioctl::Wait => {
@@ -203,7 +210,10 @@ impl OpenFile {
         let card = &self.card;
         let _gate = card.enter()?;
         let generation = card.status.lock().reset_count;
-        let dev_addr = card.mem.lock().resolve(a.handle, self.id, a.offset, a.length, generation)?;
+        let dev_addr = card
+            .mem
+            .lock()
+            .resolve(a.handle, self.id, a.offset, a.length, generation)?;
         let res = self.dma_mapped(dir, a, dev_addr, timeout);
         card.mem.lock().put(a.handle, self.id);
         res?;
@@ -228,11 +238,17 @@ impl OpenFile {
         )?;
         let mut segs = KVec::new();
         for e in umap.sgt().iter() {
-            let (mut addr, mut len) = (e.dma_address(), u64::from(e.dma_len()));
+            let (mut addr, mut len) = (e.dma_address(), e.dma_len());
             // An element moves at most 4 GiB - 1; split longer runs.
             while len > 0 {
                 let n = len.min(1 << 31);
-                segs.push(Segment { addr, len: u32::try_from(n)? }, GFP_KERNEL)?;
+                segs.push(
+                    Segment {
+                        addr,
+                        len: u32::try_from(n)?,
+                    },
+                    GFP_KERNEL,
+                )?;
                 addr += n;
                 len -= n;
             }
@@ -250,7 +266,10 @@ impl OpenFile {
         let mut held: KVec<u64> = KVec::new();
         let res = (|| -> Result<(u32, usize)> {
             let mut resolve = |handle: u64, offset: u64, len: u64| -> Result<u64> {
-                let addr = card.mem.lock().resolve(handle, self.id, offset, len, generation)?;
+                let addr = card
+                    .mem
+                    .lock()
+                    .resolve(handle, self.id, offset, len, generation)?;
                 held.push(handle, GFP_KERNEL)?;
                 Ok(addr)
             };
@@ -264,7 +283,7 @@ impl OpenFile {
                     if len > uapi::ECHO_MAX || a.op != 0 || a.length != 0 {
                         return Err(EINVAL);
                     }
-                    return card.echo(&mut a.echo[..len], timeout).map(|_| (0, 0));
+                    return card.echo(&mut a.echo[..len], timeout).map(|()| (0, 0));
                 }
                 uapi::CMD_CHECKSUM | uapi::CMD_FILL => {
                     if a.op != 0 || a.echo_len != 0 {
@@ -274,7 +293,11 @@ impl OpenFile {
                     (args[0], args[1]) = split(addr);
                     (args[2], args[3]) = split(a.length);
                     args[4] = a.arg;
-                    if a.opcode == uapi::CMD_FILL { 5 } else { 4 }
+                    if a.opcode == uapi::CMD_FILL {
+                        5
+                    } else {
+                        4
+                    }
                 }
                 uapi::CMD_RUN => {
                     if a.op > 3 || a.echo_len != 0 {
@@ -307,7 +330,12 @@ impl OpenFile {
 
 impl Card {
     /// Runs a command and returns the first result word of the message.
-    pub(crate) fn command_with_result(&self, opcode: u32, args: &[u32], timeout: Delta) -> Result<u32> {
+    pub(crate) fn command_with_result(
+        &self,
+        opcode: u32,
+        args: &[u32],
+        timeout: Delta,
+    ) -> Result<u32> {
         let _slot = self.mailbox.lock();
         self.command_locked(opcode, args, args.len() * 4, timeout)?;
         self.with_bar0(|b0| b0.read(bar0::CMD_MSG::at(0)).value().get())
@@ -320,10 +348,18 @@ impl Card {
             words[i / 4] |= u32::from(*b) << (8 * (i % 4));
         }
         let _slot = self.mailbox.lock();
-        self.command_locked(uapi::CMD_ECHO, &words[..buf.len().div_ceil(4)], buf.len(), timeout)?;
+        self.command_locked(
+            uapi::CMD_ECHO,
+            &words[..buf.len().div_ceil(4)],
+            buf.len(),
+            timeout,
+        )?;
         self.with_bar0(|b0| -> Result {
             for (i, chunk) in buf.chunks_mut(4).enumerate() {
-                let w = b0.read(bar0::CMD_MSG::try_at(i).ok_or(EINVAL)?).value().get();
+                let w = b0
+                    .read(bar0::CMD_MSG::try_at(i).ok_or(EINVAL)?)
+                    .value()
+                    .get();
                 for (j, b) in chunk.iter_mut().enumerate() {
                     // CAST: byte extraction.
                     *b = (w >> (8 * j)) as u8;
@@ -341,11 +377,17 @@ impl Card {
 /// `card` must be the `Arc<Card>` pointer registered with the cdev, which keeps
 /// its reference until after `misc_deregister` (so it is live during `open`).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_open(card: *const c_void, err: *mut c_int) -> *mut c_void {
+pub(crate) unsafe extern "C" fn metis_rust_open(
+    card: *const c_void,
+    err: *mut c_int,
+) -> *mut c_void {
     // SAFETY: Live per this function's safety contract.
     let card: Arc<Card> = unsafe { ArcBorrow::<Card>::from_raw(card.cast()) }.into();
     let res = card.enter().map(drop).and_then(|()| {
-        let f = OpenFile { card: card.clone(), id: NEXT_FILE_ID.fetch_add(1, Relaxed) };
+        let f = OpenFile {
+            card: card.clone(),
+            id: NEXT_FILE_ID.fetch_add(1, Relaxed),
+        };
         Ok(KBox::new(f, GFP_KERNEL)?)
     });
     match res {
@@ -377,10 +419,14 @@ pub(crate) unsafe extern "C" fn metis_rust_release(priv_: *mut c_void) {
 /// `priv_` must come from [`metis_rust_open`] and not be released yet (the VFS
 /// guarantees this for the duration of an ioctl).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_ioctl(priv_: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
+pub(crate) unsafe extern "C" fn metis_rust_ioctl(
+    priv_: *mut c_void,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
     // SAFETY: Per this function's safety contract.
     let f = unsafe { &*priv_.cast::<OpenFile>() };
-    match f.ioctl(cmd, arg as usize) {
+    match f.ioctl(cmd, arg) {
         Ok(v) => v as c_long,
         // CAST: errno values are small negative numbers.
         Err(e) => e.to_errno() as c_long,

@@ -81,7 +81,10 @@ impl Card {
         self.with_bar0(|b0| {
             let lo = b0.read(bar0::FW_LOAD_ADDR_LO).value().get();
             let hi = b0.read(bar0::FW_LOAD_ADDR_HI).value().get();
-            (u64::from(hi) << 32 | u64::from(lo), b0.read(bar0::FW_MAX_SIZE).value().get())
+            (
+                u64::from(hi) << 32 | u64::from(lo),
+                b0.read(bar0::FW_MAX_SIZE).value().get(),
+            )
         })
     }
 
@@ -100,7 +103,12 @@ impl Card {
     }
 
     /// Validates `image`, DMAs it to the card and runs the boot handshake.
-    pub(crate) fn boot_image(&self, dev: &Device<Bound>, name: &CStr, image: &[u8]) -> Result<FwInfo> {
+    pub(crate) fn boot_image(
+        &self,
+        dev: &Device<Bound>,
+        name: &CStr,
+        image: &[u8],
+    ) -> Result<FwInfo> {
         let (load_addr, max_size) = self.fw_params()?;
         fw_image::validate(image, load_addr, max_size).map_err(|r| {
             explain(dev, name, r);
@@ -124,7 +132,7 @@ impl Card {
                 b0.read(bar0::FW_IF_VERSION).into_raw(),
             )
         })?;
-        if u32::from(state) != regs::fw_state::READY {
+        if state != regs::fw_state::READY {
             dev_err!(
                 dev,
                 "firmware did not start: card state {}, reason {}, command {:?}; \
@@ -146,7 +154,10 @@ impl Card {
             );
             return Err(EPROTO);
         }
-        Ok(FwInfo { version, if_version })
+        Ok(FwInfo {
+            version,
+            if_version,
+        })
     }
 
     /// Runs one mailbox command with argument words `args`.
@@ -157,14 +168,23 @@ impl Card {
 
     /// Runs one command with `size` bytes of arguments in `args`; the caller
     /// holds the mailbox lock (and reads any result from `CMD_MSG` under it).
-    pub(crate) fn command_locked(&self, opcode: u32, args: &[u32], size: usize, timeout: Delta) -> Result {
+    pub(crate) fn command_locked(
+        &self,
+        opcode: u32,
+        args: &[u32],
+        size: usize,
+        timeout: Delta,
+    ) -> Result {
         self.events.lock().mailbox = false;
         let size = u32::try_from(size)?;
         self.with_bar0(|b0| -> Result {
             b0.write_reg(bar0::CMD_OPCODE::from_raw(opcode));
             b0.write_reg(bar0::CMD_SIZE::from_raw(size));
             for (i, a) in args.iter().enumerate() {
-                b0.write(bar0::CMD_MSG::try_at(i).ok_or(EINVAL)?, bar0::CMD_MSG::from_raw(*a));
+                b0.write(
+                    bar0::CMD_MSG::try_at(i).ok_or(EINVAL)?,
+                    bar0::CMD_MSG::from_raw(*a),
+                );
             }
             b0.write_reg(bar0::DOORBELL::from_raw(1));
             Ok(())

@@ -38,14 +38,25 @@ pub(crate) enum Reject {
     BadHeaderVersion(u16, u16),
     BadHeaderCrc,
     /// File size does not match header + payload.
-    BadSize { file: usize, header: u32 },
+    BadSize {
+        file: usize,
+        header: u32,
+    },
     /// Larger than the card accepts.
-    TooLarge { size: usize, max: u32 },
+    TooLarge {
+        size: usize,
+        max: u32,
+    },
     BadPayloadCrc,
     /// Built for another interface major version.
-    Interface { image: (u16, u16) },
+    Interface {
+        image: (u16, u16),
+    },
     /// Must be loaded where the card's bootloader expects it.
-    LoadAddr { image: u64, card: u64 },
+    LoadAddr {
+        image: u64,
+        card: u64,
+    },
 }
 
 fn le16(b: &[u8], off: usize) -> u16 {
@@ -80,10 +91,16 @@ pub(crate) fn validate(image: &[u8], load_addr: u64, max_size: u32) -> Result<He
     let payload_size = le32(h, 0x10);
     let payload = &image[HEADER_SIZE..];
     if usize::try_from(payload_size).ok() != Some(payload.len()) {
-        return Err(Reject::BadSize { file: image.len(), header: payload_size });
+        return Err(Reject::BadSize {
+            file: image.len(),
+            header: payload_size,
+        });
     }
-    if usize::try_from(max_size).map_or(false, |max| image.len() > max) {
-        return Err(Reject::TooLarge { size: image.len(), max: max_size });
+    if usize::try_from(max_size).is_ok_and(|max| image.len() > max) {
+        return Err(Reject::TooLarge {
+            size: image.len(),
+            max: max_size,
+        });
     }
     if crc32(payload) != le32(h, 0x20) {
         return Err(Reject::BadPayloadCrc);
@@ -98,10 +115,15 @@ pub(crate) fn validate(image: &[u8], load_addr: u64, max_size: u32) -> Result<He
         load_addr: le64(h, 0x18),
     };
     if hdr.if_major != DRIVER_IF_MAJOR {
-        return Err(Reject::Interface { image: (hdr.if_major, hdr.if_minor) });
+        return Err(Reject::Interface {
+            image: (hdr.if_major, hdr.if_minor),
+        });
     }
     if hdr.load_addr != load_addr {
-        return Err(Reject::LoadAddr { image: hdr.load_addr, card: load_addr });
+        return Err(Reject::LoadAddr {
+            image: hdr.load_addr,
+            card: load_addr,
+        });
     }
     Ok(hdr)
 }
@@ -143,7 +165,10 @@ mod tests {
     fn accepts_valid_image() -> Result {
         let img = image(1, 100)?;
         let h = validate(&img, LOAD, 1 << 20);
-        assert_eq!(h.map(|h| (h.if_major, h.if_minor, h.fw_major, h.fw_minor, h.fw_patch)), Ok((1, 3, 1, 2, 3)));
+        assert_eq!(
+            h.map(|h| (h.if_major, h.if_minor, h.fw_major, h.fw_minor, h.fw_patch)),
+            Ok((1, 3, 1, 2, 3))
+        );
         Ok(())
     }
 
@@ -151,9 +176,27 @@ mod tests {
     fn rejects_each_defect() -> Result {
         let good = image(1, 100)?;
         assert_eq!(validate(&good[..10], LOAD, 1 << 20), Err(Reject::Truncated));
-        assert_eq!(validate(&good[..150], LOAD, 1 << 20), Err(Reject::BadSize { file: 150, header: 100 }));
-        assert_eq!(validate(&good, LOAD, 100), Err(Reject::TooLarge { size: 164, max: 100 }));
-        assert_eq!(validate(&good, LOAD + 4096, 1 << 20), Err(Reject::LoadAddr { image: LOAD, card: LOAD + 4096 }));
+        assert_eq!(
+            validate(&good[..150], LOAD, 1 << 20),
+            Err(Reject::BadSize {
+                file: 150,
+                header: 100
+            })
+        );
+        assert_eq!(
+            validate(&good, LOAD, 100),
+            Err(Reject::TooLarge {
+                size: 164,
+                max: 100
+            })
+        );
+        assert_eq!(
+            validate(&good, LOAD + 4096, 1 << 20),
+            Err(Reject::LoadAddr {
+                image: LOAD,
+                card: LOAD + 4096
+            })
+        );
         let mut bad = image(1, 100)?;
         bad[HEADER_SIZE + 5] ^= 1;
         assert_eq!(validate(&bad, LOAD, 1 << 20), Err(Reject::BadPayloadCrc));
@@ -162,9 +205,15 @@ mod tests {
         assert_eq!(validate(&bad, LOAD, 1 << 20), Err(Reject::BadHeaderCrc));
         let mut bad = image(1, 100)?;
         bad[0] ^= 1;
-        assert!(matches!(validate(&bad, LOAD, 1 << 20), Err(Reject::BadMagic(_))));
+        assert!(matches!(
+            validate(&bad, LOAD, 1 << 20),
+            Err(Reject::BadMagic(_))
+        ));
         let other = image(2, 100)?;
-        assert_eq!(validate(&other, LOAD, 1 << 20), Err(Reject::Interface { image: (2, 3) }));
+        assert_eq!(
+            validate(&other, LOAD, 1 << 20),
+            Err(Reject::Interface { image: (2, 3) })
+        );
         Ok(())
     }
 }

@@ -150,10 +150,16 @@ pub(crate) struct UserMap {
 impl UserMap {
     /// Pins `[uaddr, uaddr + len)` of the current process and maps it for
     /// `dev`: readable by the card if `to_device`, writable by it otherwise.
-    pub(crate) fn new(dev: &Device<Bound>, uaddr: usize, len: usize, to_device: bool) -> Result<Self> {
+    pub(crate) fn new(
+        dev: &Device<Bound>,
+        uaddr: usize,
+        len: usize,
+        to_device: bool,
+    ) -> Result<Self> {
         let mut err: c_int = 0;
         // SAFETY: The device is bound while `dev` is borrowed; `err` is valid for writes.
-        let raw = unsafe { shim::metis_shim_umap_create(raw_dev(dev), uaddr, len, to_device, &mut err) };
+        let raw =
+            unsafe { shim::metis_shim_umap_create(raw_dev(dev), uaddr, len, to_device, &mut err) };
         if raw.is_null() {
             return Err(Error::from_errno(err));
         }
@@ -196,7 +202,9 @@ impl Cdev {
         let mut err: c_int = 0;
         // SAFETY: The parent device is bound; `card` stays valid until `Drop` (we hold the
         // reference); `err` is valid for writes.
-        let raw = unsafe { shim::metis_shim_cdev_register(raw_dev(pdev.as_ref()), card.cast(), &mut err) };
+        let raw = unsafe {
+            shim::metis_shim_cdev_register(raw_dev(pdev.as_ref()), card.cast(), &mut err)
+        };
         if raw.is_null() {
             // SAFETY: `card` came from `Arc::into_raw` above and the shim did not keep it.
             drop(unsafe { Arc::from_raw(card) });

@@ -10,8 +10,7 @@
 
 use kernel::{
     device::Bound,
-    irq,
-    pci,
+    irq, pci,
     prelude::*,
     sync::{
         atomic::Relaxed,
@@ -51,7 +50,11 @@ pub(crate) fn wanted_types(pdev: &pci::Device<Bound>) -> Option<pci::IrqTypes> {
         4 => None,
         0 => Some(pci::IrqTypes::all()),
         other => {
-            dev_warn!(pdev, "irq_mode={} is not 0..4; using automatic selection\n", other);
+            dev_warn!(
+                pdev,
+                "irq_mode={} is not 0..4; using automatic selection\n",
+                other
+            );
             Some(pci::IrqTypes::all())
         }
     }

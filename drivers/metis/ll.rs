@@ -9,10 +9,7 @@
 
 use kernel::prelude::*;
 
-use crate::{
-    card::Dir,
-    edma::Segment,
-};
+use crate::{card::Dir, edma::Segment};
 
 /// Bytes per element slot.
 pub(crate) const ELEMENT_SIZE: usize = 24;
@@ -31,9 +28,18 @@ pub(crate) const CTRL_LIE: u32 = 1 << 3;
 pub(crate) const CTRL_RIE: u32 = 1 << 4;
 
 fn put(words: &mut [u32], slot: usize, control: u32, size: u32, a: u64, b: u64) -> Result {
-    let w = words.get_mut(slot * ELEMENT_WORDS..(slot + 1) * ELEMENT_WORDS).ok_or(EINVAL)?;
+    let w = words
+        .get_mut(slot * ELEMENT_WORDS..(slot + 1) * ELEMENT_WORDS)
+        .ok_or(EINVAL)?;
     // CAST: deliberate split into 32-bit halves.
-    let v = [control, size, a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
+    let v = [
+        control,
+        size,
+        a as u32,
+        (a >> 32) as u32,
+        b as u32,
+        (b >> 32) as u32,
+    ];
     for (dst, src) in w.iter_mut().zip(v) {
         *dst = src.to_le();
     }
@@ -89,12 +95,30 @@ mod tests {
         let mut w = [0u32; 3 * ELEMENT_WORDS];
         let mut dev = 0x2000_0000u64;
         let segs = [seg(0x1_0000_1000, 0x800), seg(0x2000, 0x100)];
-        let n = build_window(&mut w, &segs, Dir::Rd, &mut dev, true, CTRL_LIE | CTRL_RIE, 0x4_0000)?;
+        let n = build_window(
+            &mut w,
+            &segs,
+            Dir::Rd,
+            &mut dev,
+            true,
+            CTRL_LIE | CTRL_RIE,
+            0x4_0000,
+        )?;
         assert_eq!(n, 3);
         // First element: CB only, host source, device destination.
         assert_eq!(&w[0..6], &[CTRL_CB, 0x800, 0x1000, 0x1, 0x2000_0000, 0]);
         // Last data element raises the interrupt; device address advanced.
-        assert_eq!(&w[6..12], &[CTRL_CB | CTRL_LIE | CTRL_RIE, 0x100, 0x2000, 0, 0x2000_0800, 0]);
+        assert_eq!(
+            &w[6..12],
+            &[
+                CTRL_CB | CTRL_LIE | CTRL_RIE,
+                0x100,
+                0x2000,
+                0,
+                0x2000_0800,
+                0
+            ]
+        );
         // Link: LLP|TCB with the opposite cycle bit, back to the area.
         assert_eq!(&w[12..16], &[CTRL_LLP | CTRL_TCB, 0, 0x4_0000, 0]);
         assert_eq!(dev, 0x2000_0900);
@@ -105,7 +129,15 @@ mod tests {
     fn write_window_swaps_addresses_and_cycle() -> Result {
         let mut w = [0u32; 2 * ELEMENT_WORDS];
         let mut dev = 0x100u64;
-        let n = build_window(&mut w, &[seg(0xabc0, 4)], Dir::Wr, &mut dev, false, CTRL_LIE, 0)?;
+        let n = build_window(
+            &mut w,
+            &[seg(0xabc0, 4)],
+            Dir::Wr,
+            &mut dev,
+            false,
+            CTRL_LIE,
+            0,
+        )?;
         assert_eq!(n, 2);
         assert_eq!(&w[0..6], &[CTRL_LIE, 4, 0x100, 0, 0xabc0, 0]);
         assert_eq!(w[6], CTRL_LLP | CTRL_TCB | CTRL_CB);
@@ -118,12 +150,26 @@ mod tests {
         let mut dev = 0u64;
         // No room for the link element.
         assert_eq!(
-            build_window(&mut w, &[seg(0, 4), seg(8, 4)], Dir::Rd, &mut dev, true, 0, 0),
+            build_window(
+                &mut w,
+                &[seg(0, 4), seg(8, 4)],
+                Dir::Rd,
+                &mut dev,
+                true,
+                0,
+                0
+            ),
             Err(EINVAL)
         );
         let mut dev = u64::MAX - 2;
-        assert_eq!(build_window(&mut w, &[seg(0, 4)], Dir::Rd, &mut dev, true, 0, 0), Err(EOVERFLOW));
+        assert_eq!(
+            build_window(&mut w, &[seg(0, 4)], Dir::Rd, &mut dev, true, 0, 0),
+            Err(EOVERFLOW)
+        );
         let mut dev = 0;
-        assert_eq!(build_window(&mut w, &[seg(0, 0)], Dir::Rd, &mut dev, true, 0, 0), Err(EINVAL));
+        assert_eq!(
+            build_window(&mut w, &[seg(0, 0)], Dir::Rd, &mut dev, true, 0, 0),
+            Err(EINVAL)
+        );
     }
 }

@@ -38,7 +38,12 @@ pub(crate) struct DevMem {
 impl DevMem {
     pub(crate) fn new(base: u64, end: u64) -> Self {
         // INVARIANT: No regions yet.
-        Self { base, end: end.max(base), regions: KVec::new(), next_handle: 1 }
+        Self {
+            base,
+            end: end.max(base),
+            regions: KVec::new(),
+            next_handle: 1,
+        }
     }
 
     pub(crate) fn free_bytes(&self) -> u64 {
@@ -51,7 +56,9 @@ impl DevMem {
         if len == 0 || len > uapi::MEM_MAX_LENGTH {
             return Err(EINVAL);
         }
-        let len = len.checked_next_multiple_of(uapi::MEM_ALIGN).ok_or(EINVAL)?;
+        let len = len
+            .checked_next_multiple_of(uapi::MEM_ALIGN)
+            .ok_or(EINVAL)?;
         let mut prev_end = self.base;
         let mut at = self.regions.len();
         for (i, r) in self.regions.iter().enumerate() {
@@ -69,7 +76,17 @@ impl DevMem {
         self.regions.reserve(1, GFP_KERNEL)?;
         // INVARIANT: Inserted at its sorted position, inside the gap found above.
         self.regions
-            .insert_within_capacity(at, Region { handle, owner, start: prev_end, len, generation, busy: 0 })
+            .insert_within_capacity(
+                at,
+                Region {
+                    handle,
+                    owner,
+                    start: prev_end,
+                    len,
+                    generation,
+                    busy: 0,
+                },
+            )
             .map_err(|_| ENOMEM)?;
         Ok((handle, prev_end))
     }
@@ -106,7 +123,14 @@ impl DevMem {
     /// bounds check; the region counts as busy until [`Self::put`]. A region from
     /// before the last card reset fails once with `ESTALE` (its contents are
     /// gone) and is usable again afterwards.
-    pub(crate) fn resolve(&mut self, handle: u64, owner: u64, offset: u64, length: u64, generation: u32) -> Result<u64> {
+    pub(crate) fn resolve(
+        &mut self,
+        handle: u64,
+        owner: u64,
+        offset: u64,
+        length: u64,
+        generation: u32,
+    ) -> Result<u64> {
         let i = self.index(handle, owner)?;
         let r = &mut self.regions[i];
         let end = offset.checked_add(length).ok_or(EINVAL)?;
