@@ -19,7 +19,10 @@ use kernel::{
     },
     irq, pci,
     prelude::*,
-    sync::Arc,
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
     time::Delta,
 };
 
@@ -114,7 +117,8 @@ fn check_bar(pdev: &pci::Device<Bound>, bar: u32, needed: usize) -> Result {
         pdev,
         "BAR{} is {} KiB at {:#x} but the card needs {} KiB: the PCIe memory window of the \
          upstream port is too small or the BAR was not assigned. On a Rock 5B / RK3588 board \
-         apply the metis PCIe window overlay (dts-overlays/, see docs/rk3588.md)\n",
+         grow the 32-bit memory range in the device tree \"ranges\" of the root port \
+         (pcie@fe150000) to at least 64 MiB\n",
         bar,
         len / 1024,
         start,
@@ -388,6 +392,7 @@ fn probe_enabled<'bound>(
         })?;
     }
 
+    card.recover_lost.store(true, Relaxed);
     let fw = card.load_firmware(pdev.as_ref())?;
     let iommu = match glue::iommu_mode(pdev) {
         0 => "no IOMMU",

@@ -122,13 +122,14 @@ impl Device {
     pub fn new(opts: Options) -> io::Result<Device> {
         opts.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let layout = Layout::new(
+        let mut layout = Layout::new(
             opts.identity,
             opts.msix,
             opts.channels,
             opts.link,
             opts.d3_loses_state,
         );
+        layout.bar2_size = opts.bar2_size;
         let (vid, did) = layout.ids();
         let cfg = ConfigSpace::new(layout);
         let st = State {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 const USAGE: &str =
     "usage: metis-emu --socket PATH [--control PATH] [--log PATH] [--mem-size SIZE] \
-[--channels N] [--link SPEC] [--msix N] [--identity metis|synopsys] [--d3-loses-state]";
+[--channels N] [--link SPEC] [--msix N] [--identity metis|synopsys] [--d3-loses-state] \
+[--bar2-size SIZE]";
 
 struct Cli {
     socket: PathBuf,
@@ -46,6 +47,7 @@ fn parse() -> Result<Cli, String> {
             }
             "--identity" => opts.identity = val("--identity")?.parse::<Identity>()?,
             "--d3-loses-state" => opts.d3_loses_state = true,
+            "--bar2-size" => opts.bar2_size = parse_size(&val("--bar2-size")?)?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 exit(0);

@@ -38,6 +38,9 @@ pub struct Options {
     pub identity: Identity,
     /// D3hot->D0 resets the card (NoSoftRst-) instead of keeping state.
     pub d3_loses_state: bool,
+    /// Size of BAR2 (32 MiB on the real card); smaller values model a board
+    /// whose PCIe window could only fit a truncated BAR (field report R1.1).
+    pub bar2_size: u64,
     /// Event log as JSON lines.
     pub log: Option<PathBuf>,
     /// Print each fault to stderr (the binary turns this on; tests keep quiet).
@@ -57,6 +60,7 @@ impl Default for Options {
             msix: 0,
             identity: Identity::Metis,
             d3_loses_state: false,
+            bar2_size: 32 << 20,
             log: None,
             stderr_faults: false,
         }
@@ -76,6 +80,9 @@ impl Options {
         }
         if !(1..=8).contains(&self.channels) {
             return Err("--channels must be 1..8".into());
+        }
+        if !self.bar2_size.is_power_of_two() || !(1 << 20..=256 << 20).contains(&self.bar2_size) {
+            return Err("--bar2-size must be a power of two from 1M to 256M".into());
         }
         if self.msix > MAX_MSIX {
             return Err(format!("--msix must be 0..{MAX_MSIX}"));
