@@ -162,6 +162,9 @@ pub(crate) struct Card {
     pub(crate) mem: Mutex<DevMem>,
     #[pin]
     pub(crate) status: Mutex<Status>,
+    /// The MSI message last written to the IMWR registers.
+    #[pin]
+    pub(crate) imwr: Mutex<Option<(u64, u32)>>,
     pub(crate) bytes_to_device: Atomic<u64>,
     pub(crate) bytes_from_device: Atomic<u64>,
     /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
@@ -201,6 +204,7 @@ impl Card {
                 gate_cv <- new_condvar!("metis_gate_cv"),
                 mem <- new_mutex!(DevMem::new(0, 0), "metis_mem"),
                 status <- new_mutex!(Status::default(), "metis_status"),
+                imwr <- new_mutex!(None, "metis_imwr"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
                 irq_mode: Atomic::new(IrqMode::Poll as u32),

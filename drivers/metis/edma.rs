@@ -175,10 +175,38 @@ impl Card {
     /// IMWR message `msi` (address, data) when `mode` is MSI or MSI-X.
     pub(crate) fn edma_on(&self, mode: IrqMode, msi: Option<(u64, u32)>) -> Result {
         self.set_irq_mode(mode);
+        *self.imwr.lock() = msi;
         self.with_bar2(|b2| {
             on::<edma::Wr>(b2, self.wr_channels, mode, msi);
             on::<edma::Rd>(b2, self.rd_channels, mode, msi);
         })
+    }
+
+    /// Rewrites the IMWR registers when the kernel has changed the vector's MSI
+    /// message since they were written (x86 without interrupt remapping puts the
+    /// target CPU in the address, so an affinity change moves it).
+    fn refresh_imwr(&self) {
+        if !matches!(self.irq_mode(), IrqMode::Msi | IrqMode::MsiX) {
+            return;
+        }
+        let Ok(msg) = crate::glue::msi_msg(&self.pdev, 0) else {
+            return;
+        };
+        let mut cur = self.imwr.lock();
+        if *cur == Some(msg) {
+            return;
+        }
+        *cur = Some(msg);
+        dev_dbg!(
+            self.pdev,
+            "MSI message changed to {:#x}/{:#x}; IMWR reprogrammed\n",
+            msg.0,
+            msg.1
+        );
+        let _ = self.with_bar2(|b2| {
+            write_imwr::<edma::Wr>(b2, msg);
+            write_imwr::<edma::Rd>(b2, msg);
+        });
     }
 
     /// Copies `words` (a list in host memory at `src`) to device address `dst`
@@ -286,6 +314,7 @@ impl Card {
         if segs.is_empty() {
             return Err(EINVAL);
         }
+        self.refresh_imwr();
         let ch = self.acquire_channel(dir)?;
         let res = self.transfer_on(dev, dir, ch, segs, dev_addr, timeout);
         self.release_channel(dir, ch);
@@ -359,17 +388,22 @@ fn on<D: Direction>(b2: &Bar2<'_>, channels: u32, mode: IrqMode, msi: Option<(u6
         WithBase::of::<D>(),
         edma::LL_ERR_EN::zeroed().with_ch(chans),
     );
-    if let Some((addr, data)) = msi {
-        // CAST: deliberate split into halves; the card keeps 16 bits of data.
-        let (lo, hi, d) = (addr as u32, (addr >> 32) as u32, data as u16);
-        b2.write(WithBase::of::<D>(), edma::DONE_IMWR_LO::from_raw(lo));
-        b2.write(WithBase::of::<D>(), edma::DONE_IMWR_HI::from_raw(hi));
-        b2.write(WithBase::of::<D>(), edma::ABORT_IMWR_LO::from_raw(lo));
-        b2.write(WithBase::of::<D>(), edma::ABORT_IMWR_HI::from_raw(hi));
-        for pair in 0..4 {
-            if let Some(loc) = edma::CH_IMWR_DATA::of::<D>().try_at(pair) {
-                b2.write(loc, edma::CH_IMWR_DATA::zeroed().with_even(d).with_odd(d));
-            }
+    if let Some(msg) = msi {
+        write_imwr::<D>(b2, msg);
+    }
+}
+
+/// Points the done/abort IMWR writes of every channel of `D` at the MSI message.
+fn write_imwr<D: Direction>(b2: &Bar2<'_>, (addr, data): (u64, u32)) {
+    // CAST: deliberate split into halves; the card keeps 16 bits of data.
+    let (lo, hi, d) = (addr as u32, (addr >> 32) as u32, data as u16);
+    b2.write(WithBase::of::<D>(), edma::DONE_IMWR_LO::from_raw(lo));
+    b2.write(WithBase::of::<D>(), edma::DONE_IMWR_HI::from_raw(hi));
+    b2.write(WithBase::of::<D>(), edma::ABORT_IMWR_LO::from_raw(lo));
+    b2.write(WithBase::of::<D>(), edma::ABORT_IMWR_HI::from_raw(hi));
+    for pair in 0..4 {
+        if let Some(loc) = edma::CH_IMWR_DATA::of::<D>().try_at(pair) {
+            b2.write(loc, edma::CH_IMWR_DATA::zeroed().with_even(d).with_odd(d));
         }
     }
 }

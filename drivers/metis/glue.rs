@@ -72,7 +72,7 @@ fn raw_dev(dev: &Device<Bound>) -> *mut c_void {
     core::ptr::from_ref(dev).cast_mut().cast::<c_void>()
 }
 
-fn raw(pdev: &pci::Device<Bound>) -> *mut bindings::pci_dev {
+fn raw<Ctx: kernel::device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut bindings::pci_dev {
     // CAST: `pci::Device` is `#[repr(transparent)]` over `Opaque<bindings::pci_dev>`, which is
     // `#[repr(transparent)]` over `bindings::pci_dev`.
     core::ptr::from_ref(pdev)
@@ -99,8 +99,12 @@ pub(crate) fn disable_device(pdev: &pci::Device<Bound>) {
 
 /// The MSI message (address, data) the kernel composed for vector `vec`.
 ///
-/// Only meaningful while MSI or MSI-X vectors are allocated.
-pub(crate) fn msi_msg(pdev: &pci::Device<Bound>, vec: u32) -> Result<(u64, u32)> {
+/// Only meaningful while MSI or MSI-X vectors are allocated, i.e. while the
+/// driver is bound (probe, or an operation admitted by the card's gate).
+pub(crate) fn msi_msg<Ctx: kernel::device::DeviceContext>(
+    pdev: &pci::Device<Ctx>,
+    vec: u32,
+) -> Result<(u64, u32)> {
     let (mut addr, mut data) = (0u64, 0u32);
     // SAFETY: `raw` is a valid `pci_dev` while `pdev` is borrowed; the out pointers are valid
     // for writes for the duration of the call.

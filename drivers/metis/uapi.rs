@@ -4,7 +4,7 @@
 //!
 //! The C header is the source of truth; the layout asserts below fail the
 //! build when the two drift apart (the offsets are the C ones, checked by
-//! `tests/guest/abi_check.c` against the header itself).
+//! `tests/abi/abi_check.c`, which pins the header to the same numbers).
 
 use kernel::{
     ioctl,
@@ -233,5 +233,36 @@ impl Ioctl {
             Self::Cmd => core::mem::size_of::<Cmd>(),
             Self::Reset => core::mem::size_of::<Reset>(),
         }
+    }
+}
+
+#[cfg(metis_kunit)]
+#[kernel::prelude::kunit_tests(metis_uapi)]
+mod tests {
+    use super::*;
+
+    const fn iowr<T>(nr: u32) -> u32 {
+        ioctl::_IOWR::<T>(IOCTL_MAGIC, nr)
+    }
+
+    #[test]
+    fn decodes_each_ioctl_with_its_size() {
+        assert_eq!(Ioctl::decode(iowr::<Info>(0)), Some((Ioctl::Info, 80)));
+        assert_eq!(Ioctl::decode(iowr::<Cmd>(5)), Some((Ioctl::Cmd, 328)));
+        assert_eq!(
+            Ioctl::decode(ioctl::_IOW::<Reset>(IOCTL_MAGIC, 6)),
+            Some((Ioctl::Reset, 8))
+        );
+        // A larger (newer) struct keeps its number; the size says which version it is.
+        assert_eq!(Ioctl::decode(iowr::<[u8; 96]>(0)), Some((Ioctl::Info, 96)));
+    }
+
+    #[test]
+    fn rejects_foreign_and_misdirected_numbers() {
+        assert_eq!(Ioctl::decode(ioctl::_IOWR::<Info>(0x42, 0)), None);
+        assert_eq!(Ioctl::decode(iowr::<Info>(7)), None);
+        // MEM_FREE is write-only; a read-write variant is not ours.
+        assert_eq!(Ioctl::decode(iowr::<MemFree>(2)), None);
+        assert_eq!(Ioctl::decode(ioctl::_IOR::<Info>(IOCTL_MAGIC, 0)), None);
     }
 }

@@ -30,6 +30,10 @@ stamp "kernels (x86_64 ${METIS_FLAVOUR_X86_64:-debug}, arm64 ${METIS_FLAVOUR_ARM
   bash "$HERE/kernel.sh" arm64 "${METIS_FLAVOUR_ARM64:-release}" >/dev/null ) &
 kpid=$!
 
+stamp "ABI: uapi header layout pinned to the module's numbers"
+gcc -Wall -Werror -o /tmp/metis-abi-check tests/abi/abi_check.c && /tmp/metis-abi-check
+bash "$HERE/toolroot.sh" aarch64-linux-gnu-gcc -Wall -Werror -c -o /tmp/abi-arm64.o /src/metis/tests/abi/abi_check.c
+
 stamp "userspace: fmt, clippy, tests"
 cargo fmt --all --check
 cargo clippy -q --workspace --all-targets -- -D warnings

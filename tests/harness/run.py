@@ -130,7 +130,7 @@ def build_guest_programs(arch: str, out: Path) -> list[Path]:
 def build_host_tools() -> Path:
     """Builds the emulator and firmware tool on the host; returns the binary dir."""
     sh(["cargo", "build", "--release", "-q", "-p", "metis-emu", "--bins"], cwd=REPO)
-    return REPO / "target" / "release"
+    return Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release"
 
 
 class Cpio:

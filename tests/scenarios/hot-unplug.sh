@@ -1,0 +1,26 @@
+#!/bin/sh
+# configs: all
+# cards: --mem-size 1G
+# QEMU device_del while DMA runs: the PCIe hotplug path unbinds the driver
+# under load (the vendor driver froze the machine on remove, R2.3). The
+# in-flight job fails with ENODEV, nothing splats, and the module unloads.
+. /lib/metis/lib.sh
+bdf=$(metis_bdfs | head -1)
+check insmod insmod /lib/metis/metis.ko
+metis_test /dev/metis0 stress 60 >/tmp/stress.out 2>&1 &
+pid=$!
+sleep 3
+reply=$(host qmp device_del '{"id":"metis0"}')
+check_eq device_del_accepted 1 "$(echo "$reply" | grep -c '"return"')"
+gone=0
+for i in $(seq 1 60); do
+    [ -e /sys/bus/pci/devices/$bdf ] || { gone=1; break; }
+    sleep 1
+done
+check_eq device_removed 1 "$gone"
+wait $pid
+check_eq stress_exit_clean 0 "$?"
+check stress_saw_enodev grep -q "No such device" /tmp/stress.out
+cat /tmp/stress.out
+check_eq node_gone 0 "$(ls /dev/metis* 2>/dev/null | wc -l)"
+check rmmod rmmod metis
