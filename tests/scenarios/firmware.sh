@@ -9,25 +9,20 @@ bdf=$(metis_bdfs | head -1)
 boots() { n=$(host card 0 stats | grep -o '"fw_commands":{[^}]*}' | grep -o '"BOOT":[0-9]*' | cut -d: -f2); echo "${n:-0}"; }
 b0=$(boots)
 
-dmesg -c >/dev/null
-insmod /lib/metis/metis.ko firmware=axelera/metis-fw-if2.bin
-check_eq mismatch_not_bound none "$(bound_driver $bdf)"
-check mismatch_names_both_versions dmesg_has "implements interface 2.0 but this driver implements interface 1.x"
-check_eq mismatch_never_sent_to_card "$b0" "$(boots)"
-rmmod metis
+# refused NAME FILE MESSAGE: probe with FILE fails, says MESSAGE, and the
+# card never receives a BOOT command.
+refused() {
+    dmesg -c >/dev/null
+    insmod /lib/metis/metis.ko firmware="$2"
+    check_eq "${1}_not_bound" none "$(bound_driver $bdf)"
+    check "${1}_explained" dmesg_has "$3"
+    check_eq "${1}_never_sent_to_card" "$b0" "$(boots)"
+    rmmod metis
+}
 
-dmesg -c >/dev/null
-insmod /lib/metis/metis.ko firmware=axelera/metis-fw-badcrc.bin
-check_eq badcrc_not_bound none "$(bound_driver $bdf)"
-check badcrc_explained dmesg_has "is not a valid Metis image (BadPayloadCrc)"
-check_eq badcrc_never_sent_to_card "$b0" "$(boots)"
-rmmod metis
-
-dmesg -c >/dev/null
-insmod /lib/metis/metis.ko firmware=axelera/does-not-exist.bin
-check_eq missing_not_bound none "$(bound_driver $bdf)"
-check missing_explained dmesg_has "can't load firmware axelera/does-not-exist.bin"
-rmmod metis
+refused mismatch axelera/metis-fw-if2.bin "implements interface 2.0 but this driver implements interface 1.x"
+refused badcrc axelera/metis-fw-badcrc.bin "is not a valid Metis image (BadPayloadCrc)"
+refused missing axelera/does-not-exist.bin "can't load firmware axelera/does-not-exist.bin"
 
 dmesg -c >/dev/null
 host card 0 inject fw-no-ready >/dev/null
