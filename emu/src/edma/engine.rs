@@ -130,19 +130,25 @@ pub fn reg_write(sh: &Arc<Shared>, st: &mut State, off: u32, v: u32) {
 /// where they are (no interrupt), CS reads stopped.
 fn engine_disabled(sh: &Arc<Shared>, st: &mut State, d: Dir) {
     for ch in 0..st.edma.nch {
-        cancel(sh, d, ch);
-        let c = st.edma.chan_mut(d, ch);
-        if c.cs == CS_RUNNING {
-            c.cs = CS_STOPPED;
-        }
-        c.pending_doorbell = false;
-        c.hung = false;
+        halt(sh, st, d, ch);
     }
     drop(sh.gate.write().unwrap());
     sh.obs.event(
         "engine",
         serde_json::json!({"dir": d.name(), "enabled": false}),
     );
+}
+
+/// Halts one channel where it is: its transfer is cancelled, no interrupt,
+/// CS reads stopped, and any latched doorbell or injected hang is dropped.
+fn halt(sh: &Arc<Shared>, st: &mut State, d: Dir, ch: usize) {
+    cancel(sh, d, ch);
+    let c = st.edma.chan_mut(d, ch);
+    if c.cs == CS_RUNNING {
+        c.cs = CS_STOPPED;
+    }
+    c.pending_doorbell = false;
+    c.hung = false;
 }
 
 fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
@@ -167,13 +173,7 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
     }
     if v & DOORBELL_STOP != 0 {
         // Stop request: the channel halts where it is, without interrupt.
-        cancel(sh, d, ch);
-        let c = st.edma.chan_mut(d, ch);
-        if c.cs == CS_RUNNING {
-            c.cs = CS_STOPPED;
-        }
-        c.pending_doorbell = false;
-        c.hung = false;
+        halt(sh, st, d, ch);
         drop(sh.gate.write().unwrap());
         sh.obs.event(
             "doorbell_stop",
