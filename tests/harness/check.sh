@@ -37,8 +37,12 @@ bash "$HERE/toolroot.sh" aarch64-linux-gnu-gcc -Wall -Werror -c -o /tmp/abi-arm6
 stamp "userspace: fmt, clippy, tests"
 cargo fmt --all --check
 cargo clippy -q --workspace --all-targets -- -D warnings
-cargo test -q --workspace 2>&1 | tee /tmp/metis-cargo-test.log | grep -E "^test result|FAILED|panicked" || true
-grep -q "test result: FAILED" /tmp/metis-cargo-test.log && { echo "cargo test failed"; exit 1; }
+if ! cargo test -q --workspace >/tmp/metis-cargo-test.log 2>&1; then
+    tail -40 /tmp/metis-cargo-test.log
+    echo "cargo test failed"
+    exit 1
+fi
+grep -E "^test result" /tmp/metis-cargo-test.log
 
 stamp "waiting for kernels"
 wait $kpid
