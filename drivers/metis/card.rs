@@ -91,6 +91,8 @@ pub(crate) struct Events {
     pub(crate) mailbox: bool,
     /// The card is going away: every waiter fails with `ENODEV`.
     pub(crate) dead: bool,
+    /// The card was reset under the waiters: each fails with `EIO`.
+    pub(crate) aborted: bool,
 }
 
 /// Admission of work from open files.
@@ -101,6 +103,8 @@ pub(crate) struct Events {
 /// waits for `users` to reach 0 after clearing `open`.
 struct Gate {
     open: bool,
+    /// A reset owns the card: new users wait; the reset waits for the old ones to leave.
+    resetting: bool,
     users: u32,
 }
 
@@ -109,11 +113,44 @@ pub(crate) struct GateGuard<'a>(&'a Card);
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// A gate entry that owns a reference to the card, for work that outlives
+/// the ioctl that started it (async jobs); see [`Card::enter_owned`].
+pub(crate) struct OwnedGate(Arc<Card>);
+
+impl OwnedGate {
+    pub(crate) fn card(&self) -> &Card {
+        &self.0
+    }
+}
+
+impl Drop for OwnedGate {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// The validated firmware image, kept for resets and resume.
+pub(crate) struct FwStore {
+    pub(crate) image: KVVec<u8>,
+    /// Where the bootloader takes images, and how large they may be (fixed per card).
+    pub(crate) load_addr: u64,
+    pub(crate) max_size: u32,
+}
+
+/// Sole use of the card, for a reset; see [`Card::exclusive`].
+pub(crate) struct Exclusive<'a>(&'a Card);
+
+impl Drop for Exclusive<'_> {
+    fn drop(&mut self) {
         let mut g = self.0.gate.lock();
+        g.resetting = false;
         g.users -= 1;
-        if g.users == 0 {
-            self.0.gate_cv.notify_all();
-        }
+        drop(g);
+        self.0.gate_cv.notify_all();
     }
 }
 
@@ -162,6 +199,9 @@ pub(crate) struct Card {
     pub(crate) mem: Mutex<DevMem>,
     #[pin]
     pub(crate) status: Mutex<Status>,
+    /// The firmware image the card runs.
+    #[pin]
+    pub(crate) fw: Mutex<FwStore>,
     /// The MSI message last written to the IMWR registers.
     #[pin]
     pub(crate) imwr: Mutex<Option<(u64, u32)>>,
@@ -200,10 +240,25 @@ impl Card {
                 busy_cv <- new_condvar!("metis_busy_cv"),
                 desc_chan <- new_mutex!((), "metis_desc_chan"),
                 mailbox <- new_mutex!((), "metis_mailbox"),
-                gate <- new_mutex!(Gate { open: false, users: 0 }, "metis_gate"),
+                gate <- new_mutex!(
+                    Gate {
+                        open: false,
+                        resetting: false,
+                        users: 0
+                    },
+                    "metis_gate"
+                ),
                 gate_cv <- new_condvar!("metis_gate_cv"),
                 mem <- new_mutex!(DevMem::new(0, 0), "metis_mem"),
                 status <- new_mutex!(Status::default(), "metis_status"),
+                fw <- new_mutex!(
+                    FwStore {
+                        image: KVVec::new(),
+                        load_addr: 0,
+                        max_size: 0
+                    },
+                    "metis_fw"
+                ),
                 imwr <- new_mutex!(None, "metis_imwr"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
@@ -250,6 +305,10 @@ impl Card {
         });
         let mbox = self.with_bar0(|b0| {
             let st = b0.read(regs::bar0::FW_IRQ_STATUS);
+            // All ones: the card does not answer (in reset or gone), nothing is pending.
+            if st.into_raw() == u32::MAX {
+                return false;
+            }
             if st.into_raw() != 0 {
                 b0.write_reg(st);
             }
@@ -293,6 +352,9 @@ impl Card {
             let mut ev = self.events.lock();
             if ev.dead {
                 return Err(ENODEV);
+            }
+            if ev.aborted {
+                return Err(EIO);
             }
             if let Some(v) = take(&mut ev) {
                 return Ok(v);
@@ -338,9 +400,14 @@ impl Card {
         let count = self.data_channels(dir);
         let mut busy = self.busy.lock();
         loop {
-            if self.events.lock().dead {
+            let ev = self.events.lock();
+            if ev.dead {
                 return Err(ENODEV);
             }
+            if ev.aborted {
+                return Err(EIO);
+            }
+            drop(ev);
             let free = (0..count).find(|ch| busy[dir as usize] & (1 << ch) == 0);
             if let Some(ch) = free {
                 busy[dir as usize] |= 1 << ch;
@@ -364,14 +431,90 @@ impl Card {
     }
 
     /// Admits one operation from a file, or fails with `ENODEV` once the card
-    /// is going away. The device stays bound while the guard lives.
+    /// is going away. Waits while a reset owns the card. The device stays bound
+    /// while the guard lives.
     pub(crate) fn enter(&self) -> Result<GateGuard<'_>> {
-        let mut g = self.gate.lock();
-        if !g.open {
-            return Err(ENODEV);
-        }
-        g.users += 1;
+        self.admit()?;
         Ok(GateGuard(self))
+    }
+
+    /// As [`Self::enter`], for work that outlives the caller.
+    pub(crate) fn enter_owned(self: &Arc<Self>) -> Result<OwnedGate> {
+        self.admit()?;
+        Ok(OwnedGate(self.clone()))
+    }
+
+    fn admit(&self) -> Result {
+        let mut g = self.gate.lock();
+        loop {
+            if !g.open {
+                return Err(ENODEV);
+            }
+            if !g.resetting {
+                g.users += 1;
+                return Ok(());
+            }
+            if self.gate_cv.wait_interruptible(&mut g) {
+                return Err(EINTR);
+            }
+        }
+    }
+
+    fn leave(&self) {
+        let mut g = self.gate.lock();
+        g.users -= 1;
+        // Both `close` (waits for 0) and a reset (waits for itself alone) listen.
+        self.gate_cv.notify_all();
+    }
+
+    /// Makes the caller the only user of the card: new users wait until the
+    /// returned guard drops; users already in are failed with `EIO` by
+    /// [`Self::abort_users`] and waited for by [`Self::wait_alone`].
+    ///
+    /// Concurrent callers take turns. Fails with `ENODEV` once the card is going away.
+    pub(crate) fn exclusive(&self) -> Result<Exclusive<'_>> {
+        let mut g = self.gate.lock();
+        loop {
+            if !g.open {
+                return Err(ENODEV);
+            }
+            if !g.resetting {
+                break;
+            }
+            if self.gate_cv.wait_interruptible(&mut g) {
+                return Err(EINTR);
+            }
+        }
+        g.resetting = true;
+        g.users += 1;
+        Ok(Exclusive(self))
+    }
+
+    /// Whether unbind has started (the gate no longer admits anyone).
+    pub(crate) fn closing(&self) -> bool {
+        !self.gate.lock().open
+    }
+
+    /// Fails every waiter with `EIO` (the card was reset under them).
+    pub(crate) fn abort_users(&self) {
+        self.events.lock().aborted = true;
+        self.event_cv.notify_all();
+        self.busy_cv.notify_all();
+    }
+
+    /// Waits until the holder of [`Exclusive`] is the only user left, then
+    /// clears the events the aborted users left behind.
+    pub(crate) fn wait_alone(&self) {
+        let mut g = self.gate.lock();
+        while g.users > 1 {
+            self.gate_cv.wait(&mut g);
+        }
+        drop(g);
+        let mut ev = self.events.lock();
+        *ev = Events {
+            dead: ev.dead,
+            ..Default::default()
+        };
     }
 
     /// Refuses new work, fails what is in flight and waits until no file

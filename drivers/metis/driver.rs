@@ -229,10 +229,7 @@ fn self_test(pdev: &pci::Device<Bound>, card: &Card) -> Result {
 impl Metis<'_> {
     /// Stops everything that can raise an interrupt or do DMA.
     fn quiesce(&self) {
-        let _ = self
-            .card
-            .with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x3)));
-        let _ = self.card.edma_off();
+        self.card.quiesce();
     }
 }
 
@@ -393,7 +390,8 @@ fn probe_enabled<'bound>(
     }
 
     card.recover_lost.store(true, Relaxed);
-    let fw = card.load_firmware(pdev.as_ref())?;
+    card.fetch_firmware(pdev.as_ref())?;
+    let fw = card.boot_firmware(pdev.as_ref())?;
     let iommu = match glue::iommu_mode(pdev) {
         0 => "no IOMMU",
         1 => "IOMMU passthrough",

@@ -8,6 +8,7 @@
 //! call fails with `ENODEV`.
 
 use kernel::{
+    bindings,
     ffi::{
         c_int,
         c_long,
@@ -15,10 +16,12 @@ use kernel::{
         c_ulong,
         c_void, //
     },
+    fs::File,
     io::{
         register::Array,
         Io, //
     },
+    new_mutex, new_poll_condvar,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
@@ -26,22 +29,35 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
+        poll::{
+            PollCondVar,
+            PollTable, //
+        },
         Arc,
-        ArcBorrow, //
+        ArcBorrow,
+        CondVarTimeoutResult,
+        Mutex, //
     },
-    time::Delta,
+    time::{
+        msecs_to_jiffies,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
     transmute::FromBytes,
     uaccess::{
         UserPtr,
         UserSlice,
         UserSliceReader, //
     },
+    workqueue,
 };
 
 use crate::{
     card::{
         Card,
-        Dir, //
+        Dir,
+        OwnedGate, //
     },
     edma::Segment,
     glue,
@@ -59,11 +75,193 @@ const MAX_TIMEOUT_MS: u32 = 600_000;
 
 static NEXT_FILE_ID: Atomic<u64> = Atomic::new(1);
 
+// Poll bits (include/uapi/asm-generic/poll.h; the same on every architecture this driver builds for).
+const POLLIN: u32 = 0x0001;
+const POLLERR: u32 = 0x0008;
+const POLLHUP: u32 = 0x0010;
+const POLLRDNORM: u32 = 0x0040;
+
 /// One open file.
 pub(crate) struct OpenFile {
     card: Arc<Card>,
     /// Owner tag of the regions this file allocates.
     id: u64,
+    jobs: Arc<Jobs>,
+}
+
+/// An async job of a file: pending (`status` is `None`) or completed and not yet reaped.
+struct JobEntry {
+    id: u64,
+    status: Option<i32>,
+}
+
+struct JobList {
+    next_id: u64,
+    entries: KVec<JobEntry>,
+}
+
+/// The async jobs of one file, shared with the work items that run them.
+#[pin_data]
+struct Jobs {
+    #[pin]
+    list: Mutex<JobList>,
+    /// Signalled when a job completes; also what `poll` waits on.
+    #[pin]
+    done: PollCondVar,
+}
+
+impl Jobs {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                list <- new_mutex!(
+                    JobList {
+                        next_id: 1,
+                        entries: KVec::new()
+                    },
+                    "metis_jobs"
+                ),
+                done <- new_poll_condvar!("metis_jobs_done"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Reserves an id for a new job, within [`uapi::MAX_JOBS`].
+    fn reserve(&self) -> Result<u64> {
+        let mut l = self.list.lock();
+        if l.entries.len() >= uapi::MAX_JOBS {
+            return Err(EAGAIN);
+        }
+        let id = l.next_id;
+        l.next_id += 1;
+        l.entries.push(JobEntry { id, status: None }, GFP_KERNEL)?;
+        Ok(id)
+    }
+
+    /// Forgets a job that never started.
+    fn cancel(&self, id: u64) {
+        self.list.lock().entries.retain(|e| e.id != id);
+    }
+
+    fn complete(&self, id: u64, res: Result) {
+        let status = match res {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        };
+        let mut l = self.list.lock();
+        if let Some(e) = l.entries.iter_mut().find(|e| e.id == id) {
+            e.status = Some(status);
+        }
+        drop(l);
+        self.done.notify_all();
+    }
+
+    /// Waits for job `id` (without limit if `limit` is `None`) and hands its
+    /// status to `report`; the job is reaped only if `report` succeeds.
+    fn wait(&self, id: u64, limit: Option<Delta>, report: impl FnOnce(i32) -> Result) -> Result {
+        let start = Instant::<Monotonic>::now();
+        let mut l = self.list.lock();
+        loop {
+            let i = l.entries.iter().position(|e| e.id == id).ok_or(ENOENT)?;
+            if let Some(status) = l.entries[i].status {
+                report(status)?;
+                l.entries.remove(i).map_err(|_| EINVAL)?;
+                return Ok(());
+            }
+            let signalled = match limit {
+                None => self.done.wait_interruptible(&mut l),
+                Some(limit) => {
+                    let elapsed = start.elapsed();
+                    if elapsed >= limit {
+                        return Err(ETIMEDOUT);
+                    }
+                    let left = u32::try_from((limit - elapsed).as_millis()).unwrap_or(u32::MAX);
+                    matches!(
+                        self.done
+                            .wait_interruptible_timeout(&mut l, msecs_to_jiffies(left.max(1))),
+                        CondVarTimeoutResult::Signal { .. }
+                    )
+                }
+            };
+            if signalled {
+                return Err(EINTR);
+            }
+        }
+    }
+
+    /// Waits until no job of the file runs any more (the file is closing).
+    fn drain(&self) {
+        let mut l = self.list.lock();
+        while l.entries.iter().any(|e| e.status.is_none()) {
+            self.done.wait(&mut l);
+        }
+    }
+
+    fn any_completed(&self) -> bool {
+        self.list.lock().entries.iter().any(|e| e.status.is_some())
+    }
+}
+
+/// Returns a region's job reference when dropped.
+struct RegionRef {
+    card: Arc<Card>,
+    handle: u64,
+    owner: u64,
+}
+
+impl Drop for RegionRef {
+    fn drop(&mut self) {
+        self.card.mem.lock().put(self.handle, self.owner);
+    }
+}
+
+/// A transfer with everything it needs: the pinned and mapped user buffer,
+/// the region it moves to or from, and a seat in the card's gate.
+///
+/// Fields drop in order: the buffer is unmapped (the card is done with it) and
+/// the region released while the device is still held bound by `gate`.
+struct DmaJob {
+    umap: glue::UserMap,
+    _region: RegionRef,
+    gate: OwnedGate,
+    dir: Dir,
+    dev_addr: u64,
+    length: u64,
+    timeout: Delta,
+}
+
+impl DmaJob {
+    fn run(self) -> Result {
+        let card = self.gate.card();
+        // SAFETY: `self.gate` holds the card's gate for as long as `dev` is used.
+        let dev = unsafe { glue::bound_device(&card.pdev) };
+        let mut segs = KVec::new();
+        for e in self.umap.sgt().iter() {
+            let (mut addr, mut len) = (e.dma_address(), e.dma_len());
+            // An element moves at most 4 GiB - 1; split longer runs.
+            while len > 0 {
+                let n = len.min(1 << 31);
+                segs.push(
+                    Segment {
+                        addr,
+                        len: u32::try_from(n)?,
+                    },
+                    GFP_KERNEL,
+                )?;
+                addr += n;
+                len -= n;
+            }
+        }
+        card.transfer(dev, self.dir, &segs, self.dev_addr, self.timeout)?;
+        let counter = match self.dir {
+            Dir::Rd => &card.bytes_to_device,
+            Dir::Wr => &card.bytes_from_device,
+        };
+        counter.fetch_add(self.length, Relaxed);
+        Ok(())
+        // `self` drops here: unmapped (syncing for the CPU) and unpinned after the card is done.
+    }
 }
 
 fn timeout(ms: u32) -> Result<Delta> {
@@ -135,20 +333,28 @@ impl OpenFile {
                 self.card.mem.lock().free(a.handle, self.id)?;
             }
             Ioctl::Dma => {
-                let a: uapi::Dma = read_arg(&mut reader, size, base)?;
+                let mut a: uapi::Dma = read_arg(&mut reader, size, base)?;
                 check_header(
                     a.size,
                     a.flags,
                     size,
                     uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_ASYNC,
                 )?;
-                self.dma(&a)?;
+                if a.flags & uapi::DMA_ASYNC != 0 {
+                    self.dma_async(&mut a, |a| writer.write(a))?;
+                } else {
+                    self.prepare_dma(&a)?.run()?;
+                }
             }
             Ioctl::Wait => {
-                let a: uapi::Wait = read_arg(&mut reader, size, base)?;
+                let mut a: uapi::Wait = read_arg(&mut reader, size, base)?;
                 check_header(a.size, a.flags, size, 0)?;
-                // Jobs run synchronously in this version, so no job is ever pending.
-                return Err(ENOENT);
+                let limit =
+                    (a.timeout_ms != 0).then(|| Delta::from_millis(i64::from(a.timeout_ms)));
+                self.jobs.wait(a.job_id, limit, |status| {
+                    a.status = status;
+                    writer.write(&a)
+                })?;
             }
             Ioctl::Cmd => {
                 let mut a: uapi::Cmd = read_arg(&mut reader, size, base)?;
@@ -158,10 +364,8 @@ impl OpenFile {
             }
             Ioctl::Reset => {
                 let a: uapi::Reset = read_arg(&mut reader, size, base)?;
-                check_header(a.size, a.flags, size, 0)?;
-                // Card reset and recovery belong to the power-management work; until then the
-                // request is refused rather than half done.
-                return Err(EOPNOTSUPP);
+                check_header(a.size, a.flags, size, uapi::RESET_RELOAD_FIRMWARE)?;
+                self.reset(&a)?;
             }
         }
         Ok(0)
@@ -192,69 +396,88 @@ impl OpenFile {
         Ok(())
     }
 
-    fn dma(&self, a: &uapi::Dma) -> Result {
+    /// Validates a DMA request and prepares the job: admission, region, pinned buffer.
+    fn prepare_dma(&self, a: &uapi::Dma) -> Result<DmaJob> {
         let dir = match a.flags & (uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE) {
             uapi::DMA_TO_DEVICE => Dir::Rd,
             uapi::DMA_FROM_DEVICE => Dir::Wr,
             _ => return Err(EINVAL),
         };
-        if a.flags & uapi::DMA_ASYNC != 0 {
-            // Asynchronous jobs are not implemented yet; say so instead of running synchronously.
-            return Err(EOPNOTSUPP);
-        }
         if a.reserved != 0 || a.length == 0 || a.length > uapi::DMA_MAX_LENGTH {
             return Err(EINVAL);
         }
         a.user_addr.checked_add(a.length).ok_or(EINVAL)?;
         let timeout = timeout(a.timeout_ms)?;
         let card = &self.card;
-        let _gate = card.enter()?;
+        let gate = card.enter_owned()?;
         let generation = card.status.lock().reset_count;
         let dev_addr = card
             .mem
             .lock()
             .resolve(a.handle, self.id, a.offset, a.length, generation)?;
-        let res = self.dma_mapped(dir, a, dev_addr, timeout);
-        card.mem.lock().put(a.handle, self.id);
-        res?;
-        let counter = match dir {
-            Dir::Rd => &card.bytes_to_device,
-            Dir::Wr => &card.bytes_from_device,
+        let region = RegionRef {
+            card: card.clone(),
+            handle: a.handle,
+            owner: self.id,
         };
-        counter.fetch_add(a.length, Relaxed);
-        Ok(())
-    }
-
-    /// Pins and maps the user buffer, builds the segments and runs the transfer.
-    /// The caller holds the gate.
-    fn dma_mapped(&self, dir: Dir, a: &uapi::Dma, dev_addr: u64, timeout: Delta) -> Result {
-        // SAFETY: The caller holds the card's gate for the duration of this call.
-        let dev = unsafe { glue::bound_device(&self.card.pdev) };
+        // SAFETY: `gate` holds the card's gate while the device is used here.
+        let dev = unsafe { glue::bound_device(&card.pdev) };
         let umap = glue::UserMap::new(
             dev,
             usize::try_from(a.user_addr)?,
             usize::try_from(a.length)?,
             dir == Dir::Rd,
         )?;
-        let mut segs = KVec::new();
-        for e in umap.sgt().iter() {
-            let (mut addr, mut len) = (e.dma_address(), e.dma_len());
-            // An element moves at most 4 GiB - 1; split longer runs.
-            while len > 0 {
-                let n = len.min(1 << 31);
-                segs.push(
-                    Segment {
-                        addr,
-                        len: u32::try_from(n)?,
-                    },
-                    GFP_KERNEL,
-                )?;
-                addr += n;
-                len -= n;
+        Ok(DmaJob {
+            umap,
+            _region: region,
+            gate,
+            dir,
+            dev_addr,
+            length: a.length,
+            timeout,
+        })
+    }
+
+    /// Starts an async job; its id goes back to the caller through `publish`
+    /// before the job can complete.
+    fn dma_async(&self, a: &mut uapi::Dma, publish: impl FnOnce(&uapi::Dma) -> Result) -> Result {
+        let id = self.jobs.reserve()?;
+        let job = match self.prepare_dma(a) {
+            Ok(j) => j,
+            Err(e) => {
+                self.jobs.cancel(id);
+                return Err(e);
             }
+        };
+        a.job_id = id;
+        if let Err(e) = publish(a) {
+            // Nobody could ever reap it: don't start it.
+            drop(job);
+            self.jobs.cancel(id);
+            return Err(e);
         }
-        self.card.transfer(dev, dir, &segs, dev_addr, timeout)
-        // `umap` drops here: unmapped (syncing for the CPU) and unpinned after the card is done.
+        let jobs = self.jobs.clone();
+        let spawned = workqueue::system_long().try_spawn(GFP_KERNEL, move || {
+            let res = job.run();
+            jobs.complete(id, res);
+        });
+        if spawned.is_err() {
+            self.jobs.cancel(id);
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    fn reset(&self, a: &uapi::Reset) -> Result {
+        if a.flags & uapi::RESET_RELOAD_FIRMWARE != 0 {
+            let gate = self.card.enter()?;
+            // SAFETY: `gate` holds the card's gate while the device is used here.
+            let dev = unsafe { glue::bound_device(&self.card.pdev) };
+            self.card.fetch_firmware(dev)?;
+            drop(gate);
+        }
+        self.card.reset("requested by METIS_IOCTL_RESET")
     }
 
     fn cmd(&self, a: &mut uapi::Cmd) -> Result {
@@ -387,6 +610,7 @@ pub(crate) unsafe extern "C" fn metis_rust_open(
         let f = OpenFile {
             card: card.clone(),
             id: NEXT_FILE_ID.fetch_add(1, Relaxed),
+            jobs: Jobs::new()?,
         };
         Ok(KBox::new(f, GFP_KERNEL)?)
     });
@@ -400,7 +624,7 @@ pub(crate) unsafe extern "C" fn metis_rust_open(
     }
 }
 
-/// `release`: frees the file's regions and state.
+/// `release`: waits for the file's jobs, then frees its regions and state.
 ///
 /// # Safety
 ///
@@ -409,7 +633,39 @@ pub(crate) unsafe extern "C" fn metis_rust_open(
 pub(crate) unsafe extern "C" fn metis_rust_release(priv_: *mut c_void) {
     // SAFETY: Per this function's safety contract.
     let f = unsafe { KBox::from_raw(priv_.cast::<OpenFile>()) };
+    // Jobs end within their timeout, or at once when the card goes away or is reset.
+    f.jobs.drain();
     f.card.mem.lock().free_owner(f.id);
+}
+
+/// `poll`: readable while a completed job waits to be reaped; hang-up once the card is gone.
+///
+/// # Safety
+///
+/// `priv_` must come from [`metis_rust_open`] and not be released yet; `file` and `pt` are the
+/// arguments the VFS passed to `poll` (`pt` may be NULL).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_poll(
+    priv_: *mut c_void,
+    file: *mut bindings::file,
+    pt: *mut bindings::poll_table,
+) -> c_uint {
+    // SAFETY: Per this function's safety contract.
+    let f = unsafe { &*priv_.cast::<OpenFile>() };
+    // SAFETY: The VFS holds a reference to `file` for the duration of `poll`, and `poll` is not
+    // called under `fdget_pos`.
+    let file = unsafe { File::from_raw_file(file) };
+    // SAFETY: `pt` is NULL or a valid poll table for the duration of this call.
+    let pt = unsafe { PollTable::from_raw(pt) };
+    pt.register_wait(file, &f.jobs.done);
+    let mut mask = 0;
+    if f.jobs.any_completed() {
+        mask |= POLLIN | POLLRDNORM;
+    }
+    if f.card.events.lock().dead {
+        mask |= POLLHUP | POLLERR;
+    }
+    mask
 }
 
 /// `unlocked_ioctl` and `compat_ioctl` (the structs have one layout on every ABI).

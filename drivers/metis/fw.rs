@@ -88,8 +88,10 @@ impl Card {
         })
     }
 
-    /// Requests, validates, loads and boots the firmware; returns the running versions.
-    pub(crate) fn load_firmware(&self, dev: &Device<Bound>) -> Result<FwInfo> {
+    /// Requests and validates the firmware file and makes it the image the
+    /// card boots from now on (probe, resets, resume). The card is not touched:
+    /// a refused file leaves the cached image in place.
+    pub(crate) fn fetch_firmware(&self, dev: &Device<Bound>) -> Result {
         let name = crate::glue::firmware_param().unwrap_or(DEFAULT_FIRMWARE);
         let fw = Firmware::request(name, dev).inspect_err(|e| {
             dev_err!(
@@ -99,21 +101,31 @@ impl Card {
                 e
             )
         })?;
-        self.boot_image(dev, name, fw.data())
-    }
-
-    /// Validates `image`, DMAs it to the card and runs the boot handshake.
-    pub(crate) fn boot_image(
-        &self,
-        dev: &Device<Bound>,
-        name: &CStr,
-        image: &[u8],
-    ) -> Result<FwInfo> {
-        let (load_addr, max_size) = self.fw_params()?;
-        fw_image::validate(image, load_addr, max_size).map_err(|r| {
+        let mut store = self.fw.lock();
+        if store.max_size == 0 {
+            (store.load_addr, store.max_size) = self.fw_params()?;
+        }
+        fw_image::validate(fw.data(), store.load_addr, store.max_size).map_err(|r| {
             explain(dev, name, r);
             EINVAL
         })?;
+        let mut image = KVVec::with_capacity(fw.data().len(), GFP_KERNEL)?;
+        image.extend_from_slice(fw.data(), GFP_KERNEL)?;
+        store.image = image;
+        Ok(())
+    }
+
+    /// Boots the cached image on a card in its bootloader; returns the running versions.
+    pub(crate) fn boot_firmware(&self, dev: &Device<Bound>) -> Result<FwInfo> {
+        let store = self.fw.lock();
+        if store.image.is_empty() {
+            return Err(ENOENT);
+        }
+        self.boot_image(dev, &store.image, store.load_addr)
+    }
+
+    /// DMAs a validated `image` to the card and runs the boot handshake.
+    fn boot_image(&self, dev: &Device<Bound>, image: &[u8], load_addr: u64) -> Result<FwInfo> {
         let buf: Coherent<[u8]> = CoherentBox::<[u8]>::from_slice(dev, image, GFP_KERNEL)?.into();
         let seg = Segment {
             addr: buf.dma_address(),

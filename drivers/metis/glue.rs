@@ -64,6 +64,7 @@ mod shim {
         ) -> *mut c_void;
         pub(super) fn metis_shim_cdev_unregister(cd: *mut c_void);
         pub(super) fn metis_shim_cdev_index(cd: *mut c_void) -> c_int;
+        pub(super) fn metis_shim_notify_reset(dev: *mut c_void, count: c_uint);
     }
 }
 
@@ -260,4 +261,21 @@ pub(crate) fn reset_function_locked(pdev: &pci::Device<Bound>) -> Result {
     // SAFETY: `raw` is valid while `pdev` is borrowed; probe runs with the device lock held, as
     // `pci_reset_function_locked` requires.
     to_result(unsafe { bindings::pci_reset_function_locked(raw(pdev)) })
+}
+
+/// Resets the function like [`reset_function_locked`], from a context that
+/// does not hold the device lock (an ioctl). Fails with `EAGAIN` instead of
+/// waiting when someone else holds it (probe, remove, system sleep).
+pub(crate) fn try_reset_function(pdev: &pci::Device) -> Result {
+    // SAFETY: `raw` is valid while `pdev` is borrowed; `pci_try_reset_function` takes the device
+    // lock itself and fails rather than sleeping on it.
+    to_result(unsafe { bindings::pci_try_reset_function(raw(pdev)) })
+}
+
+/// Tells userspace that the card was reset: a `change` uevent with
+/// `METIS_EVENT=RESET` and `METIS_RESET_COUNT=<count>` on the PCI device.
+pub(crate) fn notify_reset(pdev: &pci::Device, count: u32) {
+    let dev: &Device = pdev.as_ref();
+    // SAFETY: `dev` is a valid device for the duration of the call; the shim only reads it.
+    unsafe { shim::metis_shim_notify_reset(core::ptr::from_ref(dev).cast_mut().cast(), count) };
 }

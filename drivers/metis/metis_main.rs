@@ -18,6 +18,7 @@ mod irq;
 mod ll;
 mod mem;
 mod regs;
+mod reset;
 mod uapi;
 mod vsec;
 

@@ -10,6 +10,8 @@
 #include <linux/moduleparam.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
+#include <linux/kobject.h>
+#include <linux/poll.h>
 #include <linux/iommu.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -200,10 +202,16 @@ static long metis_fop_ioctl(struct file *file, unsigned int cmd, unsigned long a
 	return metis_rust_ioctl(file->private_data, cmd, arg);
 }
 
+static __poll_t metis_fop_poll(struct file *file, poll_table *pt)
+{
+	return (__force __poll_t)metis_rust_poll(file->private_data, file, pt);
+}
+
 static const struct file_operations metis_fops = {
 	.owner = THIS_MODULE,
 	.open = metis_fop_open,
 	.release = metis_fop_release,
+	.poll = metis_fop_poll,
 	.unlocked_ioctl = metis_fop_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,
@@ -252,4 +260,15 @@ void metis_shim_cdev_unregister(struct metis_cdev *cd)
 int metis_shim_cdev_index(struct metis_cdev *cd)
 {
 	return cd->index;
+}
+
+/* A "change" uevent that names the reset, so udev rules and daemons can react. */
+void metis_shim_notify_reset(struct device *dev, unsigned int count)
+{
+	char event[] = "METIS_EVENT=RESET";
+	char nr[32];
+	char *envp[] = { event, nr, NULL };
+
+	snprintf(nr, sizeof(nr), "METIS_RESET_COUNT=%u", count);
+	kobject_uevent_env(&dev->kobj, KOBJ_CHANGE, envp);
 }

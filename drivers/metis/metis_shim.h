@@ -26,10 +26,14 @@ struct metis_cdev;
 struct metis_cdev *metis_shim_cdev_register(struct device *parent, const void *card, int *err);
 void metis_shim_cdev_unregister(struct metis_cdev *cd);
 int metis_shim_cdev_index(struct metis_cdev *cd);
+void metis_shim_notify_reset(struct device *dev, unsigned int count);
 
 /* Implemented in Rust (drivers/metis/file.rs). */
 void *metis_rust_open(const void *card, int *err);
 void metis_rust_release(void *priv);
 long metis_rust_ioctl(void *priv, unsigned int cmd, unsigned long arg);
+struct file;
+struct poll_table_struct;
+unsigned int metis_rust_poll(void *priv, struct file *file, struct poll_table_struct *pt);
 
 #endif

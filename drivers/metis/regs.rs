@@ -20,6 +20,7 @@ pub(crate) const INTERFACE_MAGIC: u32 = 0xfd1f;
 pub(crate) mod fw_state {
     pub(crate) const BOOTLOADER: u32 = 1;
     pub(crate) const READY: u32 = 3;
+    pub(crate) const FAILED: u32 = 4;
 }
 
 /// Command opcodes and statuses of the mailbox.

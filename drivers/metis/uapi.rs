@@ -26,6 +26,8 @@ pub(crate) const ECHO_MAX: usize = 256;
 pub(crate) const DMA_TO_DEVICE: u32 = 1 << 0;
 pub(crate) const DMA_FROM_DEVICE: u32 = 1 << 1;
 pub(crate) const DMA_ASYNC: u32 = 1 << 2;
+pub(crate) const MAX_JOBS: usize = 64;
+pub(crate) const RESET_RELOAD_FIRMWARE: u32 = 1 << 0;
 
 pub(crate) const CMD_ECHO: u32 = 2;
 pub(crate) const CMD_CHECKSUM: u32 = 3;

@@ -55,6 +55,11 @@ _Static_assert(METIS_IOCTL_WAIT == _IOWR(0xbb, 4, struct metis_wait), "WAIT");
 _Static_assert(METIS_IOCTL_CMD == _IOWR(0xbb, 5, struct metis_cmd), "CMD");
 _Static_assert(METIS_IOCTL_RESET == _IOW(0xbb, 6, struct metis_reset), "RESET");
 
+/* Constants the module copies (drivers/metis/uapi.rs). */
+_Static_assert(METIS_DMA_TO_DEVICE == 1 && METIS_DMA_FROM_DEVICE == 2 && METIS_DMA_ASYNC == 4, "DMA flags");
+_Static_assert(METIS_MAX_JOBS == 64, "MAX_JOBS");
+_Static_assert(METIS_RESET_RELOAD_FIRMWARE == 1, "RESET flags");
+
 int main(void)
 {
 	return 0;

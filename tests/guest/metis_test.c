@@ -8,16 +8,21 @@
  *   metis_test [DEVICE]            the whole suite
  *   metis_test DEVICE stress SECS  DMA round trips until SECS pass or the
  *                                  device goes away (prints the errno seen)
+ *   metis_test DEVICE reset        METIS_IOCTL_RESET: lost regions, jobs
+ *                                  failed by a reset, the card usable after
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +86,50 @@ static int dma(int fd, uint32_t flags, void *buf, uint64_t len, uint64_t handle,
 	};
 
 	return xioctl(fd, METIS_IOCTL_DMA, &d);
+}
+
+/* Starts an async job; returns its id (> 0) or -errno. */
+static int64_t dma_async(int fd, uint32_t flags, void *buf, uint64_t len, uint64_t handle,
+			 uint64_t off)
+{
+	struct metis_dma d = {
+		.size = sizeof(d), .flags = flags | METIS_DMA_ASYNC, .user_addr = (uintptr_t)buf,
+		.length = len, .handle = handle, .offset = off,
+	};
+	int r = xioctl(fd, METIS_IOCTL_DMA, &d);
+
+	return r ? r : (int64_t)d.job_id;
+}
+
+/* Reaps job `id`: the ioctl's -errno, or 0 with the job's status in *status. */
+static int wait_job(int fd, uint64_t id, uint32_t timeout_ms, int *status)
+{
+	struct metis_wait w = { .size = sizeof(w), .job_id = id, .timeout_ms = timeout_ms };
+	int r = xioctl(fd, METIS_IOCTL_WAIT, &w);
+
+	*status = w.status;
+	return r;
+}
+
+static int readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+static int do_reset(int fd, uint32_t flags)
+{
+	struct metis_reset r = { .size = sizeof(r), .flags = flags };
+
+	return xioctl(fd, METIS_IOCTL_RESET, &r);
+}
+
+static uint32_t reset_count(int fd)
+{
+	struct metis_info i = { .size = sizeof(i) };
+
+	return xioctl(fd, METIS_IOCTL_INFO, &i) ? UINT32_MAX : i.reset_count;
 }
 
 static void fill(uint8_t *p, size_t n, uint32_t seed)
@@ -370,6 +419,246 @@ static void test_commands(int fd)
 	free(b);
 }
 
+
+/* Async jobs: ids, poll(), WAIT with and without limit, the per-file job limit, data. */
+static void test_async(int fd)
+{
+	enum { N = 8, LEN = 256 << 10, BIG = 64 << 20 };
+	uint8_t *src = malloc((size_t)N * LEN), *dst = malloc((size_t)N * LEN), *big = malloc(BIG);
+	int64_t ids[METIS_MAX_JOBS + 1];
+	uint64_t h, hb;
+	int st, bad = 0, r;
+
+	if (!src || !dst || !big || mem_alloc(fd, (uint64_t)N * LEN, &h) || mem_alloc(fd, BIG, &hb)) {
+		TAP(0, "async_setup", "allocation failed");
+		return;
+	}
+	TAP(!readable(fd, 0), "poll_idle_not_readable", "readable with no job");
+	{
+		int s2;
+		TAP(wait_job(fd, 12345, 0, &s2) == -ENOENT, "wait_unknown_job_enoent", "accepted");
+		struct metis_wait w = { .size = sizeof(w), .flags = 1, .job_id = 1 };
+		TAP(xioctl(fd, METIS_IOCTL_WAIT, &w) == -EINVAL, "wait_unknown_flag", "accepted");
+	}
+
+	/* N jobs to the card at once, then N back; every byte checked. */
+	fill(src, (size_t)N * LEN, 77);
+	memset(dst, 0, (size_t)N * LEN);
+	for (int i = 0; i < N; i++)
+		ids[i] = dma_async(fd, METIS_DMA_TO_DEVICE, src + (size_t)i * LEN + (i & 3), LEN - 4,
+				   h, (uint64_t)i * LEN);
+	for (int i = 0; i < N; i++)
+		bad |= ids[i] <= 0 || wait_job(fd, ids[i], 0, &st) || st;
+	TAP(!bad, "async_to_device", "a job failed");
+	for (int i = 0; i < N; i++)
+		ids[i] = dma_async(fd, METIS_DMA_FROM_DEVICE, dst + (size_t)i * LEN + (i & 3), LEN - 4,
+				   h, (uint64_t)i * LEN);
+	/* Reap in completion order, as an event loop would: poll, then WAIT with a short limit. */
+	{
+		int left = N, spins = 0;
+		while (left && spins++ < 20000) {
+			if (!readable(fd, 10000))
+				break;
+			for (int i = 0; i < N; i++) {
+				if (ids[i] <= 0)
+					continue;
+				r = wait_job(fd, ids[i], 1, &st);
+				if (r == -ETIMEDOUT)
+					continue;
+				bad |= r || st;
+				ids[i] = 0;
+				left--;
+			}
+		}
+		bad |= left != 0;
+	}
+	for (int i = 0; i < N && !bad; i++)
+		bad |= memcmp(src + (size_t)i * LEN + (i & 3), dst + (size_t)i * LEN + (i & 3), LEN - 4) != 0;
+	TAP(!bad, "async_poll_reap_data", "jobs failed or data differs");
+	TAP(!readable(fd, 0), "poll_not_readable_after_reap", "still readable");
+
+	/* A 64 MiB job is still running 1 ms in; the job stays pending and is reaped later. */
+	fill(big, BIG, 5);
+	ids[0] = dma_async(fd, METIS_DMA_TO_DEVICE, big, BIG, hb, 0);
+	r = ids[0] > 0 ? wait_job(fd, ids[0], 1, &st) : (int)ids[0];
+	TAP(r == -ETIMEDOUT, "wait_limit_etimedout", "got %d", r);
+	r = wait_job(fd, ids[0], 0, &st);
+	TAP(r == 0 && st == 0, "wait_after_timeout_reaps", "r %d status %d", r, st);
+	TAP(wait_job(fd, ids[0], 0, &st) == -ENOENT, "reaped_job_gone", "still there");
+
+	/* The limit counts completed-but-unreaped jobs too. */
+	for (int i = 0; i < METIS_MAX_JOBS; i++)
+		ids[i] = dma_async(fd, METIS_DMA_TO_DEVICE, src, 4096, h, 0);
+	ids[METIS_MAX_JOBS] = dma_async(fd, METIS_DMA_TO_DEVICE, src, 4096, h, 0);
+	bad = 0;
+	for (int i = 0; i < METIS_MAX_JOBS; i++)
+		bad |= ids[i] <= 0;
+	TAP(!bad && ids[METIS_MAX_JOBS] == -EAGAIN, "job_limit_eagain", "last %lld",
+	    (long long)ids[METIS_MAX_JOBS]);
+	for (int i = 0; i < METIS_MAX_JOBS; i++)
+		bad |= ids[i] <= 0 || wait_job(fd, ids[i], 0, &st) || st;
+	TAP(!bad, "job_limit_reap_all", "a job failed");
+	ids[0] = dma_async(fd, METIS_DMA_TO_DEVICE, src, 4096, h, 0);
+	TAP(ids[0] > 0 && wait_job(fd, ids[0], 0, &st) == 0 && st == 0, "submit_after_reap",
+	    "%lld", (long long)ids[0]);
+
+	/* Validation happens at submission: a bad job never gets an id. */
+	TAP(dma_async(fd, METIS_DMA_TO_DEVICE, src, 64, h, (uint64_t)N * LEN) == -EINVAL,
+	    "async_bounds_checked", "accepted");
+	TAP(dma_async(fd, METIS_DMA_TO_DEVICE, NULL, 64, h, 0) == -EFAULT,
+	    "async_bad_buffer_efault", "accepted");
+
+	/* Closing a file with a job in flight waits for it; nothing leaks or crashes. */
+	{
+		int fd2 = open(dev_path, O_RDWR);
+		uint64_t h2;
+		int64_t id;
+		if (fd2 >= 0 && mem_alloc(fd2, BIG, &h2) == 0) {
+			id = dma_async(fd2, METIS_DMA_TO_DEVICE, big, BIG, h2, 0);
+			TAP(id > 0 && close(fd2) == 0, "close_with_job_in_flight", "id %lld", (long long)id);
+		} else {
+			TAP(0, "close_with_job_in_flight", "setup: %s", strerror(errno));
+		}
+	}
+	TAP(mem_free(fd, h) == 0 && mem_free(fd, hb) == 0, "async_regions_freed", "busy");
+	free(src);
+	free(dst);
+	free(big);
+}
+
+/* A socket that receives kernel uevents, or -1. */
+static int uevent_socket(void)
+{
+	struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_groups = 1 };
+	struct timeval tv = { .tv_sec = 2 };
+	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a))) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return s;
+}
+
+/* Whether a uevent carrying `key` arrives on `s` (2 s without any uevent ends the search). */
+static int uevent_seen(int s, const char *key)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = recv(s, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = 0;
+		for (char *p = buf; p < buf + n; p += strlen(p) + 1)
+			if (!strcmp(p, key))
+				return 1;
+	}
+	return 0;
+}
+
+/* Asks the emulator (through the runner, tests/guest/lib.sh) to hold read channel 0's next doorbell. */
+#define HANG_RD0 ". /lib/metis/lib.sh && host card 0 inject hang-channel rd 0 | grep -q '\"ok\":true'"
+
+struct reset_arg {
+	int fd;
+	int result;
+};
+
+static void *reset_thread(void *p)
+{
+	struct reset_arg *a = p;
+
+	usleep(300 * 1000);
+	a->result = do_reset(a->fd, 0);
+	return NULL;
+}
+
+/* METIS_IOCTL_RESET: the card comes back, regions are lost once, jobs on the card fail with EIO. */
+static int reset_suite(void)
+{
+	enum { BIG = 64 << 20 };
+	int fd = open(dev_path, O_RDWR), st, r;
+	uint8_t *big = malloc(BIG);
+	uint64_t h, hb;
+	uint32_t n0;
+	char why[160];
+	pthread_t t;
+	struct reset_arg ra;
+
+	TAP(fd >= 0, "open_device", "%s", strerror(errno));
+	if (fd < 0 || !big || mem_alloc(fd, 1 << 20, &h) || mem_alloc(fd, BIG, &hb))
+		return 1;
+	TAP(round_trip(fd, h, 0, 4096, 1, 1, why, sizeof(why)) == 0, "before_reset", "%s", why);
+	{
+		struct metis_reset bad = { .size = sizeof(bad), .flags = 0x80 };
+		TAP(xioctl(fd, METIS_IOCTL_RESET, &bad) == -EINVAL, "reset_unknown_flag", "accepted");
+	}
+	n0 = reset_count(fd);
+	{
+		int us = uevent_socket();
+		char key[64];
+
+		r = do_reset(fd, 0);
+		TAP(r == 0 && reset_count(fd) == n0 + 1, "reset", "r %d count %u -> %u", r, n0,
+		    reset_count(fd));
+		snprintf(key, sizeof(key), "METIS_RESET_COUNT=%u", n0 + 1);
+		TAP(us >= 0 && uevent_seen(us, key), "reset_uevent", "no uevent with %s", key);
+		if (us >= 0)
+			close(us);
+	}
+	r = dma(fd, METIS_DMA_TO_DEVICE, big, 4096, h, 0);
+	TAP(r == -ESTALE, "region_lost_estale", "got %d", r);
+	TAP(round_trip(fd, h, 0, 1 << 20, 3, 2, why, sizeof(why)) == 0, "region_usable_after_estale",
+	    "%s", why);
+	{
+		struct metis_cmd c = { .size = sizeof(c), .opcode = METIS_CMD_ECHO, .echo_len = 5 };
+		memcpy(c.echo, "after", 5);
+		TAP(xioctl(fd, METIS_IOCTL_CMD, &c) == 0 && !memcmp(c.echo, "after", 5),
+		    "firmware_answers_after_reset", "echo failed");
+	}
+
+	/*
+	 * A reset during a job that hangs on the card (the emulator holds the next
+	 * doorbell of read channel 0, which the next host-to-card job gets): the job
+	 * fails with EIO, nothing else does.
+	 */
+	TAP(dma(fd, METIS_DMA_TO_DEVICE, big, 64, hb, 0) == -ESTALE, "region_lost_by_first_reset",
+	    "not marked lost");
+	fill(big, BIG, 9);
+	TAP(system(HANG_RD0) == 0, "arm_hang_async", "host request failed");
+	{
+		int64_t id = dma_async(fd, METIS_DMA_TO_DEVICE, big, BIG, hb, 0);
+		ra.fd = fd;
+		pthread_create(&t, NULL, reset_thread, &ra);
+		r = id > 0 ? wait_job(fd, id, 0, &st) : (int)id;
+		pthread_join(t, NULL);
+		TAP(r == 0 && st == -EIO && ra.result == 0, "job_failed_by_reset_eio",
+		    "wait %d status %d reset %d", r, st, ra.result);
+	}
+	/* A synchronous job the same way: EIO back in the caller. */
+	TAP(dma(fd, METIS_DMA_TO_DEVICE, big, 64, hb, 0) == -ESTALE, "region_lost_by_second_reset",
+	    "not marked lost");
+	TAP(system(HANG_RD0) == 0, "arm_hang_sync", "host request failed");
+	{
+		ra.fd = fd;
+		pthread_create(&t, NULL, reset_thread, &ra);
+		r = dma(fd, METIS_DMA_TO_DEVICE, big, BIG, hb, 0);
+		pthread_join(t, NULL);
+		TAP(r == -EIO && ra.result == 0, "sync_job_failed_by_reset",
+		    "dma %d reset %d", r, ra.result);
+	}
+	TAP(dma(fd, METIS_DMA_TO_DEVICE, big, 64, hb, 0) == -ESTALE, "region_lost_by_third_reset",
+	    "not marked lost");
+	TAP(round_trip(fd, hb, 4096, 8 << 20, 2, 3, why, sizeof(why)) == 0, "dma_after_resets",
+	    "%s", why);
+	TAP(do_reset(fd, METIS_RESET_RELOAD_FIRMWARE) == 0, "reset_reload_firmware", "failed");
+	TAP(reset_count(fd) == n0 + 4, "reset_count_counts", "%u after 4 from %u", reset_count(fd), n0);
+	close(fd);
+	free(big);
+	return failed;
+}
+
 static int stress(int secs)
 {
 	time_t end = time(NULL) + secs;
@@ -404,6 +693,8 @@ int main(int argc, char **argv)
 		dev_path = argv[1];
 	if (argc > 3 && !strcmp(argv[2], "stress"))
 		return stress(atoi(argv[3]));
+	if (argc > 2 && !strcmp(argv[2], "reset"))
+		return reset_suite();
 	fd = open(dev_path, O_RDWR);
 	TAP(fd >= 0, "open_device", "%s: %s", dev_path, strerror(errno));
 	if (fd < 0)
@@ -412,6 +703,7 @@ int main(int argc, char **argv)
 	test_validation(fd);
 	test_dma_sizes(fd);
 	test_concurrent(fd);
+	test_async(fd);
 	test_commands(fd);
 	close(fd);
 	return failed;

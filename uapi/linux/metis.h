@@ -22,7 +22,9 @@
  * job-timeout recovery, suspend to RAM, hibernation). Regions allocated before
  * a reset are kept but marked lost: the next DMA or command that uses one
  * fails with ESTALE, after which the region is usable again (its contents are
- * undefined). METIS_INFO_RESET_COUNT tells how many resets happened.
+ * undefined). metis_info.reset_count tells how many resets happened, and
+ * each reset also sends a "change" uevent with METIS_EVENT=RESET on the PCI
+ * device.
  */
 #ifndef _UAPI_LINUX_METIS_H
 #define _UAPI_LINUX_METIS_H
@@ -106,8 +108,15 @@ struct metis_mem_free {
 /* Direction flags of struct metis_dma; exactly one must be set. */
 #define METIS_DMA_TO_DEVICE	(1U << 0)	/* host buffer -> device memory */
 #define METIS_DMA_FROM_DEVICE	(1U << 1)	/* device memory -> host buffer */
-/* Return at once with a job id; complete with METIS_IOCTL_WAIT or poll(). */
+/*
+ * Return at once with a job id; complete with METIS_IOCTL_WAIT or poll().
+ * The buffer stays pinned until the job completes; the caller must not free
+ * or unmap it before reaping the job. A file may hold at most
+ * METIS_MAX_JOBS jobs that are pending or completed but not reaped; beyond
+ * that METIS_IOCTL_DMA fails with EAGAIN. Closing the file waits for its jobs.
+ */
 #define METIS_DMA_ASYNC		(1U << 2)
+#define METIS_MAX_JOBS		64
 
 /*
  * METIS_IOCTL_DMA: move bytes between a user buffer (any alignment) and a
@@ -127,6 +136,8 @@ struct metis_dma {
 
 /*
  * METIS_IOCTL_WAIT: wait for an async job of this file and reap it.
+ * poll() on the file reports POLLIN while a completed job waits to be
+ * reaped, and POLLHUP once the card is gone.
  * status is 0 or a negative errno: ETIMEDOUT (the job timed out and the
  * channel was reset), EIO (the card failed the job or was reset under it),
  * ESHUTDOWN (the job was failed by suspend; retry it), ENODEV (card gone).
@@ -173,10 +184,24 @@ struct metis_cmd {
 	__u8 echo[METIS_ECHO_MAX];
 };
 
-/* METIS_IOCTL_RESET: reset the card, reboot its firmware; all regions become lost. */
+/*
+ * Read the firmware file from /lib/firmware again (e.g. after an update)
+ * instead of rebooting the image loaded before. The file is validated first:
+ * a refused file fails the ioctl with EINVAL and the card is not touched.
+ */
+#define METIS_RESET_RELOAD_FIRMWARE	(1U << 0)
+
+/*
+ * METIS_IOCTL_RESET: reset the card (PCI function reset) and boot its
+ * firmware; every region of every file becomes lost. Jobs running on the
+ * card fail with EIO; calls made during the reset wait for it to finish.
+ * Fails with EIO if the firmware does not come back (fw_state FAILED;
+ * another reset may be tried) and EBUSY if the PCI core is busy with the
+ * device for seconds.
+ */
 struct metis_reset {
 	__u32 size;
-	__u32 flags;		/* in: 0 */
+	__u32 flags;		/* in: METIS_RESET_* */
 };
 
 #define METIS_IOCTL_INFO	_IOWR(METIS_IOCTL_MAGIC, 0x00, struct metis_info)

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Card reset: a function-level reset, after which the engine, the interrupt
+//! signalling and the firmware are brought back without reloading the module.
+//!
+//! Order matters (field report R4): the reset stops the card *before* the
+//! jobs that were using it let go of their host memory. Only then are those
+//! jobs failed with `EIO`; the card is reopened once its firmware runs again.
+//! Device memory does not survive, so every region becomes lost (`ESTALE`).
+
+use kernel::{
+    io::{
+        poll::read_poll_timeout,
+        Io, //
+    },
+    prelude::*,
+    time::{
+        delay::fsleep,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+};
+
+use crate::{
+    card::{
+        Card,
+        IrqMode, //
+    },
+    fw::FwInfo,
+    glue,
+    regs::{
+        self,
+        bar0, //
+    },
+};
+
+// TIMEOUT: the device lock is held by probe, remove, system sleep and sysfs resets, each of which
+// finishes in well under a second on a healthy system.
+const LOCK_WAIT: Delta = Delta::from_secs(5);
+// TIMEOUT: the bootloader is up as soon as the function reset completes; slack for slow hosts.
+const BOOTLOADER_WAIT: Delta = Delta::from_secs(1);
+
+impl Card {
+    /// Masks every interrupt source of the card and stops its engine.
+    pub(crate) fn quiesce(&self) {
+        let _ = self.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x3)));
+        let _ = self.edma_off();
+    }
+
+    /// Resets the card and boots the cached firmware; `why` goes to the log.
+    ///
+    /// Jobs running on the card fail with `EIO`; callers arriving meanwhile wait
+    /// and then run on the fresh card. Fails with `ENODEV` if the card is being
+    /// unbound, and with `EIO` if the firmware does not come back (the card then
+    /// reports `METIS_FW_FAILED` and another reset may be tried).
+    pub(crate) fn reset(&self, why: &str) -> Result {
+        let _sole = self.exclusive()?;
+        let start = Instant::<Monotonic>::now();
+        dev_warn!(self.pdev, "resetting the card: {}\n", why);
+        self.quiesce();
+        self.function_reset().inspect_err(|e| {
+            dev_err!(
+                self.pdev,
+                "card reset failed ({:?}); jobs on the card run on until their timeout. \
+                 Power-cycle the machine if the card stays unusable\n",
+                e
+            )
+        })?;
+        {
+            let mut st = self.status.lock();
+            st.reset_count = st.reset_count.wrapping_add(1);
+            st.fw_state = regs::fw_state::BOOTLOADER;
+        }
+        // The card is stopped: jobs may now give back their memory.
+        self.abort_users();
+        self.wait_alone();
+        if self.closing() {
+            return Err(ENODEV);
+        }
+        let res = self.reinit();
+        let mut st = self.status.lock();
+        match res {
+            Ok(fw) => {
+                st.fw_state = regs::fw_state::READY;
+                st.fw_version = fw.version;
+                st.fw_if_version = fw.if_version;
+            }
+            Err(_) => st.fw_state = regs::fw_state::FAILED,
+        }
+        let count = st.reset_count;
+        drop(st);
+        res?;
+        dev_info!(
+            self.pdev,
+            "card reset done in {} ms (reset {}); device memory allocated before it is lost\n",
+            start.elapsed().as_millis(),
+            count
+        );
+        glue::notify_reset(&self.pdev, count);
+        Ok(())
+    }
+
+    /// Resets the PCI function, saving and restoring its configuration, and
+    /// waits for the bootloader.
+    fn function_reset(&self) -> Result {
+        let start = Instant::<Monotonic>::now();
+        loop {
+            match glue::try_reset_function(&self.pdev) {
+                Err(e) if e == EAGAIN => {
+                    if self.closing() {
+                        return Err(ENODEV);
+                    }
+                    if start.elapsed() > LOCK_WAIT {
+                        return Err(EBUSY);
+                    }
+                    fsleep(Delta::from_millis(10));
+                }
+                r => break r?,
+            }
+        }
+        read_poll_timeout(
+            || self.with_bar0(|b0| b0.read(bar0::STATE).state().get()),
+            |s| *s == regs::fw_state::BOOTLOADER,
+            Delta::from_millis(1),
+            BOOTLOADER_WAIT,
+        )
+        .map(drop)
+    }
+
+    /// Brings a card fresh out of reset back to work: engine, interrupt
+    /// signalling from the current MSI message, firmware.
+    pub(crate) fn reinit(&self) -> Result<FwInfo> {
+        // SAFETY: The caller holds the card's gate (a reset is a user of the card).
+        let dev = unsafe { glue::bound_device(&self.pdev) };
+        self.edma_off()?;
+        let mode = self.irq_mode();
+        let msi = match mode {
+            IrqMode::Msi | IrqMode::MsiX => Some(glue::msi_msg(&self.pdev, 0)?),
+            IrqMode::Intx | IrqMode::Poll => None,
+        };
+        self.edma_on(mode, msi)?;
+        if mode != IrqMode::Poll {
+            self.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x2)))?;
+        }
+        self.boot_firmware(dev).inspect_err(|e| {
+            dev_err!(
+                self.pdev,
+                "firmware did not come back after the reset ({:?})\n",
+                e
+            )
+        })
+    }
+}
