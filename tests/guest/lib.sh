@@ -55,7 +55,7 @@ host() {
 
 # json_num KEY: prints the first number stored under "KEY" in the JSON on stdin.
 json_num() {
-    grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
+    grep -o "\"$1\": *[0-9]*" | head -1 | grep -o '[0-9]*$'
 }
 
 # card_stat N KEY: one counter of card N.

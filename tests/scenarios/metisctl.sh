@@ -19,6 +19,33 @@ else
     tap_fail metisctl_dma_bench "$(tail -3 /tmp/bench.txt | tr '\n' ' ')"
 fi
 sed 's/^/@@NOTE bench: /' /tmp/bench.txt
+# The full benchmark range (4 KiB..64 MiB, both directions), for the notes.
+if metisctl dma bench --sizes 4K..64M --iters 2 >/tmp/bench-full.txt 2>&1; then
+    tap_ok metisctl_dma_bench_full
+else
+    tap_fail metisctl_dma_bench_full "$(tail -3 /tmp/bench-full.txt | tr '\n' ' ')"
+fi
+sed 's/^/@@NOTE bench-full: /' /tmp/bench-full.txt
+
+# What one job costs on the card's side: MMIO accesses, interrupts and engine
+# transfers the emulator counted for a single DMA (descriptor copy included).
+per_job() {  # SIZE DIR
+    host card 0 reset-stats >/dev/null
+    metisctl dma bench --sizes "$1" --iters 1 --dir "$2" --no-verify >/dev/null 2>&1
+    s=$(host card 0 stats)
+    sum() { echo "$s" | grep -o "\"$1\":{[^}]*}" | head -1 | grep -o ':[0-9]*' | tr -d : | awk '{t+=$1} END {print t+0}'; }
+    echo "@@NOTE per-job $2 $1: mmio_reads=$(sum reads) mmio_writes=$(sum writes) irqs_sent=$(sum irqs_sent) engine_transfers=$(echo "$s" | json_num transfers_done) elements=$(echo "$s" | json_num elements)"
+    echo "@@NOTE per-job $2 $1 registers: $(echo "$s" | grep -o '"reads":{[^}]*}' | head -1) $(echo "$s" | grep -o '"writes":{[^}]*}' | head -1)"
+}
+per_job 4K to
+per_job 4K from
+per_job 1M to
+per_job 1M from
+
+check metisctl_reset metisctl reset
+check_eq metisctl_reset_counted 1 "$(metisctl --json info | json_num reset_count)"
+check metisctl_echo_after_reset metisctl cmd echo "after reset"
+
 # Usage errors exit 2 and touch nothing.
 check_eq metisctl_usage_error 2 "$(metisctl dma bench --sizes nonsense >/dev/null 2>&1; echo $?)"
 check rmmod rmmod metis

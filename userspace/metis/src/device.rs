@@ -588,15 +588,27 @@ impl Device {
         Ok(a.result)
     }
 
-    /// `METIS_IOCTL_RESET`: resets the card and reboots its firmware (the
-    /// driver loads the image again). Every region of every file becomes
-    /// lost: its next use fails once with `ESTALE`.
+    /// `METIS_IOCTL_RESET`: resets the card and reboots the firmware image
+    /// the driver loaded before. Every region of every file becomes lost: its
+    /// next use fails once with `ESTALE`. Jobs running on the card fail with
+    /// `EIO`.
     pub fn reset(&self) -> Result<()> {
+        self.reset_with(0)
+    }
+
+    /// As [`Device::reset`], but the driver reads the firmware file from
+    /// `/lib/firmware` again first (to pick up an updated file). A file the
+    /// driver refuses fails with `EINVAL` and leaves the card untouched.
+    pub fn reload_firmware(&self) -> Result<()> {
+        self.reset_with(sys::METIS_RESET_RELOAD_FIRMWARE)
+    }
+
+    fn reset_with(&self, flags: u32) -> Result<()> {
         self.call(
             Op::Reset,
             sys::METIS_IOCTL_RESET,
             false,
-            |_: &mut sys::metis_reset| {},
+            |a: &mut sys::metis_reset| a.flags = flags,
         )
         .map(drop)
     }

@@ -60,13 +60,13 @@ pub enum Command {
 pub enum FwCommand {
     /// Firmware state, version and interface version.
     Status,
-    /// Reload the firmware.
+    /// Reload the firmware from /lib/firmware and reboot the card with it.
     ///
-    /// The driver loads the firmware image itself (request_firmware) on probe
-    /// and after every card reset, so this issues METIS_IOCTL_RESET, waits
-    /// until the firmware is out of its boot states and prints the status.
-    /// To load a different image, replace the file in /lib/firmware first.
-    /// Fails (exit 1) unless the firmware ends up ready.
+    /// The driver keeps the image it loaded at probe and boots it after every
+    /// reset; this makes it read the file again (METIS_IOCTL_RESET with
+    /// METIS_RESET_RELOAD_FIRMWARE), e.g. after a firmware update. A file the
+    /// driver refuses leaves the card running the old firmware. Prints the
+    /// status; fails (exit 1) unless the firmware ends up ready.
     Load {
         /// How long to wait for the firmware to boot, in seconds.
         #[arg(long, default_value_t = 10, value_name = "SECS")]

@@ -84,7 +84,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Fw(FwCommand::Load { wait }) => {
             let dev = open(cli)?;
-            dev.reset()?;
+            dev.reload_firmware()?;
             let info = wait_boot(&dev, Duration::from_secs(*wait))?;
             print_fw_status(cli, &device, &info);
             match info.fw_state {
