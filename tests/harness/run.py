@@ -184,7 +184,9 @@ class Build:
 def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
     kdir = kernel_dir(arch, flavour)
     tag = f"{arch}-{flavour}{'-kunit' if kunit else ''}"
-    out = CACHE / "build" / tag
+    # METIS_BUILD_SUFFIX keeps the builds of a second checkout (e.g. a matrix run from a
+    # worktree while the main tree is edited) apart.
+    out = CACHE / "build" / (tag + os.environ.get("METIS_BUILD_SUFFIX", ""))
     build_module(kdir, "", out / "metis", ["METIS_KUNIT=1"] if kunit else [])
     build_module(kdir, "tests/kmod", out / "kmod")
     progs = build_guest_programs(arch, out / "guest")
