@@ -91,8 +91,9 @@ pub(crate) struct Events {
     pub(crate) mailbox: bool,
     /// The card is going away: every waiter fails with `ENODEV`.
     pub(crate) dead: bool,
-    /// The card was reset under the waiters: each fails with `EIO`.
-    pub(crate) aborted: bool,
+    /// The card was stopped under the waiters (reset: `EIO`, suspend: `ESHUTDOWN`): each
+    /// fails with this error, and must not touch the engine any more.
+    pub(crate) aborted: Option<Error>,
 }
 
 /// Admission of work from open files.
@@ -146,11 +147,7 @@ pub(crate) struct Exclusive<'a>(&'a Card);
 
 impl Drop for Exclusive<'_> {
     fn drop(&mut self) {
-        let mut g = self.0.gate.lock();
-        g.resetting = false;
-        g.users -= 1;
-        drop(g);
-        self.0.gate_cv.notify_all();
+        self.0.outage_end();
     }
 }
 
@@ -207,6 +204,11 @@ pub(crate) struct Card {
     pub(crate) imwr: Mutex<Option<(u64, u32)>>,
     pub(crate) bytes_to_device: Atomic<u64>,
     pub(crate) bytes_from_device: Atomic<u64>,
+    /// Set while this driver resets the function itself, so that the PCI core's
+    /// `reset_prepare`/`reset_done` callbacks know the reset is already handled.
+    pub(crate) own_reset: Atomic<bool>,
+    /// Set between `reset_prepare` and `reset_done` of a reset from outside.
+    pub(crate) external_outage: Atomic<bool>,
     /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
     irq_mode: Atomic<u32>,
     /// Interrupts that found work, for diagnostics.
@@ -262,6 +264,8 @@ impl Card {
                 imwr <- new_mutex!(None, "metis_imwr"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
+                own_reset: Atomic::new(false),
+                external_outage: Atomic::new(false),
                 irq_mode: Atomic::new(IrqMode::Poll as u32),
                 irqs: Atomic::new(0),
                 lost_irqs: Atomic::new(0),
@@ -335,7 +339,8 @@ impl Card {
     ///
     /// In polling mode the status registers are read here; otherwise the
     /// interrupt handler latches events and this only sleeps. A pending signal
-    /// ends the wait early with `EINTR`; the caller must then stop whatever it
+    /// (or the freezer) ends the wait early with `ERESTARTSYS`, so the call is
+    /// restarted after the signal or the system sleep; the caller must stop whatever it
     /// started before it lets go of the memory involved.
     pub(crate) fn wait_event<T>(
         &self,
@@ -353,8 +358,8 @@ impl Card {
             if ev.dead {
                 return Err(ENODEV);
             }
-            if ev.aborted {
-                return Err(EIO);
+            if let Some(e) = ev.aborted {
+                return Err(e);
             }
             if let Some(v) = take(&mut ev) {
                 return Ok(v);
@@ -379,6 +384,9 @@ impl Card {
             }
             if polling {
                 drop(ev);
+                if kernel::current!().signal_pending() {
+                    return Err(ERESTARTSYS);
+                }
                 fsleep(poll_sleep);
                 // Back off to 1 ms so a long transfer does not hog a CPU.
                 poll_sleep = Delta::from_micros((poll_sleep.as_micros_ceil() * 2).min(1000));
@@ -390,7 +398,7 @@ impl Card {
                 .event_cv
                 .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(ms))
             {
-                return Err(EINTR);
+                return Err(ERESTARTSYS);
             }
         }
     }
@@ -404,8 +412,8 @@ impl Card {
             if ev.dead {
                 return Err(ENODEV);
             }
-            if ev.aborted {
-                return Err(EIO);
+            if let Some(e) = ev.aborted {
+                return Err(e);
             }
             drop(ev);
             let free = (0..count).find(|ch| busy[dir as usize] & (1 << ch) == 0);
@@ -414,7 +422,7 @@ impl Card {
                 return Ok(ch);
             }
             if self.busy_cv.wait_interruptible(&mut busy) {
-                return Err(EINTR);
+                return Err(ERESTARTSYS);
             }
         }
     }
@@ -455,7 +463,8 @@ impl Card {
                 return Ok(());
             }
             if self.gate_cv.wait_interruptible(&mut g) {
-                return Err(EINTR);
+                // The caller is frozen for system sleep or got a signal: restart the call.
+                return Err(ERESTARTSYS);
             }
         }
     }
@@ -468,11 +477,19 @@ impl Card {
     }
 
     /// Makes the caller the only user of the card: new users wait until the
-    /// returned guard drops; users already in are failed with `EIO` by
+    /// returned guard drops; users already in are failed by
     /// [`Self::abort_users`] and waited for by [`Self::wait_alone`].
     ///
     /// Concurrent callers take turns. Fails with `ENODEV` once the card is going away.
     pub(crate) fn exclusive(&self) -> Result<Exclusive<'_>> {
+        self.outage_begin()?;
+        Ok(Exclusive(self))
+    }
+
+    /// As [`Self::exclusive`] for an outage whose end comes from another
+    /// callback (system sleep, an external reset): the caller must pair it
+    /// with [`Self::outage_end`].
+    pub(crate) fn outage_begin(&self) -> Result {
         let mut g = self.gate.lock();
         loop {
             if !g.open {
@@ -481,13 +498,38 @@ impl Card {
             if !g.resetting {
                 break;
             }
-            if self.gate_cv.wait_interruptible(&mut g) {
-                return Err(EINTR);
-            }
+            // Not interruptible: PM and PCI callers can't take a signal for an answer.
+            self.gate_cv.wait(&mut g);
         }
         g.resetting = true;
         g.users += 1;
-        Ok(Exclusive(self))
+        Ok(())
+    }
+
+    /// Ends an outage begun with [`Self::outage_begin`]: admits users again.
+    pub(crate) fn outage_end(&self) {
+        let mut g = self.gate.lock();
+        g.resetting = false;
+        g.users -= 1;
+        drop(g);
+        self.gate_cv.notify_all();
+    }
+
+    /// Waits up to `limit` for the holder of an outage to be the only user left.
+    pub(crate) fn wait_alone_for(&self, limit: Delta) -> bool {
+        let start = Instant::<Monotonic>::now();
+        let mut g = self.gate.lock();
+        while g.users > 1 {
+            let elapsed = start.elapsed();
+            if elapsed >= limit {
+                return false;
+            }
+            let ms = u32::try_from((limit - elapsed).as_millis()).unwrap_or(u32::MAX);
+            let _ = self
+                .gate_cv
+                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(ms.max(1)));
+        }
+        true
     }
 
     /// Whether unbind has started (the gate no longer admits anyone).
@@ -495,9 +537,9 @@ impl Card {
         !self.gate.lock().open
     }
 
-    /// Fails every waiter with `EIO` (the card was reset under them).
-    pub(crate) fn abort_users(&self) {
-        self.events.lock().aborted = true;
+    /// Fails every waiter with `err` (the card was stopped under them).
+    pub(crate) fn abort_users(&self, err: Error) {
+        self.events.lock().aborted = Some(err);
         self.event_cv.notify_all();
         self.busy_cv.notify_all();
     }

@@ -227,6 +227,10 @@ fn self_test(pdev: &pci::Device<Bound>, card: &Card) -> Result {
 }
 
 impl Metis<'_> {
+    pub(crate) fn card(&self) -> &Card {
+        &self.card
+    }
+
     /// Stops everything that can raise an interrupt or do DMA.
     fn quiesce(&self) {
         self.card.quiesce();

@@ -253,9 +253,9 @@ impl Card {
         });
         match res {
             Ok(r) => r,
-            // The card was reset under the job: the channel is already stopped, and a stop
-            // doorbell to the disabled engine would be a fault.
-            Err(e) if e == EIO => Err(e),
+            // The card was stopped under the job (reset, suspend): the channel is already
+            // stopped, and a stop doorbell to the disabled engine would be a fault.
+            Err(e) if self.events.lock().aborted.is_some() => Err(e),
             Err(e) => {
                 // Timed out or interrupted: the channel may still be moving
                 // data into memory the caller is about to release.

@@ -185,7 +185,7 @@ impl Jobs {
                 }
             };
             if signalled {
-                return Err(EINTR);
+                return Err(ERESTARTSYS);
             }
         }
     }

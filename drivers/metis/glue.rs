@@ -24,6 +24,7 @@ use kernel::{
         aref::ARef,
         Arc, //
     },
+    types::Opaque,
 };
 
 use crate::card::Card;
@@ -65,6 +66,7 @@ mod shim {
         pub(super) fn metis_shim_cdev_unregister(cd: *mut c_void);
         pub(super) fn metis_shim_cdev_index(cd: *mut c_void) -> c_int;
         pub(super) fn metis_shim_notify_reset(dev: *mut c_void, count: c_uint);
+        pub(super) fn metis_shim_install_driver_callbacks(pdrv: *mut c_void);
     }
 }
 
@@ -256,11 +258,22 @@ pub(crate) unsafe fn bound_device(pdev: &ARef<pci::Device>) -> &Device<Bound> {
 /// Resets the function (FLR or the next best method the PCI core knows),
 /// saving and restoring its configuration space around the reset.
 ///
-/// For use in probe, where the driver core already holds the device lock.
-pub(crate) fn reset_function_locked(pdev: &pci::Device<Bound>) -> Result {
-    // SAFETY: `raw` is valid while `pdev` is borrowed; probe runs with the device lock held, as
-    // `pci_reset_function_locked` requires.
+/// For probe and PM callbacks, where the driver core already holds the device lock.
+pub(crate) fn reset_function_locked<Ctx: kernel::device::DeviceContext>(
+    pdev: &pci::Device<Ctx>,
+) -> Result {
+    // SAFETY: `raw` is valid while `pdev` is borrowed. The callers (probe, PM callbacks) run with
+    // the device lock held, as `pci_reset_function_locked` requires.
     to_result(unsafe { bindings::pci_reset_function_locked(raw(pdev)) })
+}
+
+/// Fills the callbacks of the PCI driver that `pci::Adapter` leaves empty:
+/// `driver.pm`, `shutdown` and `err_handler` (tables in the shim, forwarding
+/// to `drivers/metis/pm.rs`).
+pub(crate) fn install_driver_callbacks(pdrv: &Opaque<bindings::pci_driver>) {
+    // SAFETY: `pdrv` is a valid `pci_driver` that is not registered yet, so nothing reads it
+    // concurrently; the shim only stores pointers to its own static tables.
+    unsafe { shim::metis_shim_install_driver_callbacks(pdrv.get().cast()) };
 }
 
 /// Resets the function like [`reset_function_locked`], from a context that

@@ -17,13 +17,36 @@ mod glue;
 mod irq;
 mod ll;
 mod mem;
+mod pm;
 mod regs;
 mod reset;
 mod uapi;
 mod vsec;
 
-kernel::module_pci_driver! {
-    type: driver::MetisDriver,
+use kernel::{
+    driver::Registration,
+    prelude::*, //
+    InPlaceModule,
+};
+
+/// The module: the PCI driver registration (through [`pm::MetisAdapter`], which
+/// adds the power-management and error callbacks).
+#[pin_data]
+struct MetisModule {
+    #[pin]
+    _driver: Registration<pm::MetisAdapter>,
+}
+
+impl InPlaceModule for MetisModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            _driver <- Registration::new(c"metis", module),
+        })
+    }
+}
+
+module! {
+    type: MetisModule,
     name: "metis",
     authors: ["The metis developers"],
     description: "Axelera Metis AIPU PCIe driver",

@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/kobject.h>
+#include <linux/pm.h>
 #include <linux/poll.h>
 #include <linux/iommu.h>
 #include <linux/miscdevice.h>
@@ -271,4 +272,107 @@ void metis_shim_notify_reset(struct device *dev, unsigned int count)
 
 	snprintf(nr, sizeof(nr), "METIS_RESET_COUNT=%u", count);
 	kobject_uevent_env(&dev->kobj, KOBJ_CHANGE, envp);
+}
+
+/*
+ * Driver-model callbacks the Rust PCI abstraction does not provide: system
+ * sleep, shutdown, resets done by the PCI core for others, and AER. Each
+ * forwards the bound device's driver data (the Rust driver's pinned state)
+ * to drivers/metis/pm.rs. The data is NULL while probe runs (a reset at probe
+ * calls reset_prepare/reset_done): there is nothing to do then.
+ */
+static int metis_pm_suspend(struct device *dev)
+{
+	void *data = dev_get_drvdata(dev);
+
+	return data ? metis_rust_suspend(data) : 0;
+}
+
+static int metis_pm_resume(struct device *dev)
+{
+	void *data = dev_get_drvdata(dev);
+
+	return data ? metis_rust_resume(data, false) : 0;
+}
+
+static int metis_pm_restore(struct device *dev)
+{
+	void *data = dev_get_drvdata(dev);
+
+	return data ? metis_rust_resume(data, true) : 0;
+}
+
+static const struct dev_pm_ops metis_pm_ops = {
+	.suspend = metis_pm_suspend,
+	.resume = metis_pm_resume,
+	.freeze = metis_pm_suspend,
+	.thaw = metis_pm_resume,
+	.poweroff = metis_pm_suspend,
+	.restore = metis_pm_restore,
+};
+
+static void metis_shutdown(struct pci_dev *pdev)
+{
+	void *data = pci_get_drvdata(pdev);
+
+	if (data)
+		metis_rust_shutdown(data);
+}
+
+static void metis_reset_prepare(struct pci_dev *pdev)
+{
+	void *data = pci_get_drvdata(pdev);
+
+	if (data)
+		metis_rust_reset_prepare(data);
+}
+
+static void metis_reset_done(struct pci_dev *pdev)
+{
+	void *data = pci_get_drvdata(pdev);
+
+	if (data)
+		metis_rust_reset_done(data);
+}
+
+static pci_ers_result_t metis_error_detected(struct pci_dev *pdev, pci_channel_state_t state)
+{
+	void *data = pci_get_drvdata(pdev);
+
+	if (!data)
+		return PCI_ERS_RESULT_NONE;
+	if (!metis_rust_error_detected(data, state == pci_channel_io_perm_failure))
+		return PCI_ERS_RESULT_DISCONNECT;
+	return PCI_ERS_RESULT_NEED_RESET;
+}
+
+static pci_ers_result_t metis_slot_reset(struct pci_dev *pdev)
+{
+	/* The link was reset: config space is the card's defaults again. */
+	pci_restore_state(pdev);
+	pci_save_state(pdev);
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static void metis_err_resume(struct pci_dev *pdev)
+{
+	void *data = pci_get_drvdata(pdev);
+
+	if (data)
+		metis_rust_error_resume(data);
+}
+
+static const struct pci_error_handlers metis_err_handlers = {
+	.error_detected = metis_error_detected,
+	.slot_reset = metis_slot_reset,
+	.resume = metis_err_resume,
+	.reset_prepare = metis_reset_prepare,
+	.reset_done = metis_reset_done,
+};
+
+void metis_shim_install_driver_callbacks(struct pci_driver *drv)
+{
+	drv->driver.pm = pm_sleep_ptr(&metis_pm_ops);
+	drv->shutdown = metis_shutdown;
+	drv->err_handler = &metis_err_handlers;
 }

@@ -27,6 +27,8 @@ struct metis_cdev *metis_shim_cdev_register(struct device *parent, const void *c
 void metis_shim_cdev_unregister(struct metis_cdev *cd);
 int metis_shim_cdev_index(struct metis_cdev *cd);
 void metis_shim_notify_reset(struct device *dev, unsigned int count);
+struct pci_driver;
+void metis_shim_install_driver_callbacks(struct pci_driver *drv);
 
 /* Implemented in Rust (drivers/metis/file.rs). */
 void *metis_rust_open(const void *card, int *err);
@@ -35,5 +37,12 @@ long metis_rust_ioctl(void *priv, unsigned int cmd, unsigned long arg);
 struct file;
 struct poll_table_struct;
 unsigned int metis_rust_poll(void *priv, struct file *file, struct poll_table_struct *pt);
+int metis_rust_suspend(void *data);
+int metis_rust_resume(void *data, bool restore);
+void metis_rust_shutdown(void *data);
+void metis_rust_reset_prepare(void *data);
+void metis_rust_reset_done(void *data);
+bool metis_rust_error_detected(void *data, bool permanent);
+void metis_rust_error_resume(void *data);
 
 #endif

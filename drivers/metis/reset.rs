@@ -14,6 +14,7 @@ use kernel::{
         Io, //
     },
     prelude::*,
+    sync::atomic::Relaxed,
     time::{
         delay::fsleep,
         Delta,
@@ -67,29 +68,15 @@ impl Card {
                 e
             )
         })?;
-        {
-            let mut st = self.status.lock();
-            st.reset_count = st.reset_count.wrapping_add(1);
-            st.fw_state = regs::fw_state::BOOTLOADER;
-        }
+        let count = self.count_reset();
         // The card is stopped: jobs may now give back their memory.
-        self.abort_users();
+        self.abort_users(EIO);
         self.wait_alone();
         if self.closing() {
             return Err(ENODEV);
         }
         let res = self.reinit();
-        let mut st = self.status.lock();
-        match res {
-            Ok(fw) => {
-                st.fw_state = regs::fw_state::READY;
-                st.fw_version = fw.version;
-                st.fw_if_version = fw.if_version;
-            }
-            Err(_) => st.fw_state = regs::fw_state::FAILED,
-        }
-        let count = st.reset_count;
-        drop(st);
+        self.set_fw_status(&res);
         res?;
         dev_info!(
             self.pdev,
@@ -106,7 +93,10 @@ impl Card {
     fn function_reset(&self) -> Result {
         let start = Instant::<Monotonic>::now();
         loop {
-            match glue::try_reset_function(&self.pdev) {
+            self.own_reset.store(true, Relaxed);
+            let res = glue::try_reset_function(&self.pdev);
+            self.own_reset.store(false, Relaxed);
+            match res {
                 Err(e) if e == EAGAIN => {
                     if self.closing() {
                         return Err(ENODEV);
@@ -131,8 +121,21 @@ impl Card {
     /// Brings a card fresh out of reset back to work: engine, interrupt
     /// signalling from the current MSI message, firmware.
     pub(crate) fn reinit(&self) -> Result<FwInfo> {
-        // SAFETY: The caller holds the card's gate (a reset is a user of the card).
+        // SAFETY: The caller holds the card's gate (an outage is a user of the card).
         let dev = unsafe { glue::bound_device(&self.pdev) };
+        self.reinit_engine()?;
+        self.boot_firmware(dev).inspect_err(|e| {
+            dev_err!(
+                self.pdev,
+                "firmware did not come back after the reset ({:?})\n",
+                e
+            )
+        })
+    }
+
+    /// Re-enables the engine and its interrupt signalling; the IMWR message is
+    /// read again, since the kernel may have moved the vector meanwhile.
+    pub(crate) fn reinit_engine(&self) -> Result {
         self.edma_off()?;
         let mode = self.irq_mode();
         let msi = match mode {
@@ -143,12 +146,27 @@ impl Card {
         if mode != IrqMode::Poll {
             self.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x2)))?;
         }
-        self.boot_firmware(dev).inspect_err(|e| {
-            dev_err!(
-                self.pdev,
-                "firmware did not come back after the reset ({:?})\n",
-                e
-            )
-        })
+        Ok(())
+    }
+
+    /// Records the outcome of bringing the firmware back.
+    pub(crate) fn set_fw_status(&self, res: &Result<FwInfo>) {
+        let mut st = self.status.lock();
+        match res {
+            Ok(fw) => {
+                st.fw_state = regs::fw_state::READY;
+                st.fw_version = fw.version;
+                st.fw_if_version = fw.if_version;
+            }
+            Err(_) => st.fw_state = regs::fw_state::FAILED,
+        }
+    }
+
+    /// Marks device memory lost (every region fails once with `ESTALE`); returns the reset count.
+    pub(crate) fn count_reset(&self) -> u32 {
+        let mut st = self.status.lock();
+        st.reset_count = st.reset_count.wrapping_add(1);
+        st.fw_state = regs::fw_state::BOOTLOADER;
+        st.reset_count
     }
 }

@@ -82,3 +82,25 @@ bound_driver() {
 }
 
 dmesg_has() { dmesg | grep -q -- "$1"; }
+
+# s3_cycle: one real suspend to RAM (x86 q35 with S3 enabled), woken by the
+# runner through QMP system_wakeup. Returns once the guest runs again.
+s3_cycle() {
+    echo deep >/sys/power/mem_sleep 2>/dev/null
+    echo none >/sys/power/pm_test
+    host wake-after-ms 300 >/dev/null
+    echo mem >/sys/power/state
+}
+
+# pm_test_cycle: suspend and resume every device without leaving the running
+# state (pm_test=devices); works on every architecture.
+pm_test_cycle() {
+    echo 0 >/sys/module/suspend/parameters/pm_test_delay 2>/dev/null
+    echo devices >/sys/power/pm_test
+    if grep -q deep /sys/power/mem_sleep 2>/dev/null; then
+        echo mem >/sys/power/state
+    else
+        echo freeze >/sys/power/state
+    fi
+    echo none >/sys/power/pm_test
+}

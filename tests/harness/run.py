@@ -28,6 +28,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -373,6 +374,8 @@ class HostChannel:
     Requests, one per line:  card N <control command>   -> the card's JSON reply
                              qmp <command> [json args]   -> the QMP reply
                              sleep-ms N                  -> "ok" after N ms (host time)
+                             wake-after-ms N             -> "ok" at once; N ms later, once the
+                                                            guest is suspended, QMP system_wakeup
     """
 
     def __init__(self, path: Path, cards: list[Card], qmp_path: Path) -> None:
@@ -414,9 +417,29 @@ class HostChannel:
             if parts[0] == "sleep-ms":
                 time.sleep(int(parts[1]) / 1000)
                 return "ok"
+            if parts[0] == "wake-after-ms":
+                if self.qmp is None:
+                    self.qmp = Qmp(self.qmp_path)
+                threading.Thread(target=self._wake, args=(self.qmp, int(parts[1])), daemon=True).start()
+                return "ok"
         except Exception as e:  # the guest gets the error as its answer
             return json.dumps({"error": str(e)})
         return json.dumps({"error": f"unknown request {line!r}"})
+
+    @staticmethod
+    def _wake(qmp: Qmp, delay_ms: int) -> None:
+        # The guest is blocked in `echo mem > /sys/power/state` and sends nothing until it
+        # wakes, so this thread has the QMP connection to itself.
+        time.sleep(delay_ms / 1000)
+        deadline = time.time() + 60
+        try:
+            while time.time() < deadline:
+                if qmp.cmd("query-status").get("return", {}).get("status") == "suspended":
+                    qmp.cmd("system_wakeup")
+                    return
+                time.sleep(0.05)
+        except (OSError, RuntimeError):
+            pass
 
     def _drop(self) -> None:
         # QEMU closed the connection (it can drop an early client while it

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Power management and PCI recovery: system sleep (suspend/resume and
+//! hibernation's freeze/thaw/poweroff/restore), `shutdown`, resets the PCI
+//! core does on someone else's behalf (sysfs `reset`, VFIO) and AER.
+//!
+//! Each is one outage of the card: admission closes, jobs in flight get a
+//! bounded time to finish and are then failed, the card is stopped; later
+//! the engine and, if the card lost it, the firmware are brought back.
+//!
+//! The driver-model tables live in the C shim (`metis_shim.c`), which
+//! forwards each callback here with the driver data of the bound device.
+
+use kernel::{
+    bindings, driver,
+    ffi::{
+        c_int,
+        c_void, //
+    },
+    io::Io,
+    pci,
+    prelude::*,
+    sync::atomic::Relaxed,
+    time::{
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+    types::Opaque,
+};
+
+use crate::{
+    card::Card,
+    driver::{
+        Metis,
+        MetisDriver, //
+    },
+    glue,
+    regs::{
+        self,
+        bar0, //
+    },
+};
+
+// TIMEOUT: how long suspend lets running jobs finish before failing them with ESHUTDOWN; users
+// expect the machine to sleep within a couple of seconds of asking.
+const SUSPEND_DRAIN: Delta = Delta::from_secs(2);
+
+/// What brought the card back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Resume from suspend, or thaw after the hibernation image was written.
+    Resume,
+    /// Restore from a hibernation image: whatever ran meanwhile may have used the card.
+    Restore,
+}
+
+impl Card {
+    /// Stops the card for system sleep; nothing runs on it until [`Self::pm_resume`].
+    ///
+    /// Jobs get [`SUSPEND_DRAIN`] to finish; the rest fail with `ESHUTDOWN`
+    /// (retry after resume).
+    pub(crate) fn pm_suspend(&self) -> Result {
+        self.outage_begin()?;
+        if !self.wait_alone_for(SUSPEND_DRAIN) {
+            dev_warn!(
+                self.pdev,
+                "suspend: jobs still running after {} ms are failed with ESHUTDOWN; \
+                 userspace should retry them after resume\n",
+                SUSPEND_DRAIN.as_millis()
+            );
+        }
+        // Stopped before the jobs are failed: they may release their buffers only afterwards.
+        self.quiesce();
+        self.abort_users(ESHUTDOWN);
+        self.wait_alone();
+        Ok(())
+    }
+
+    /// Brings the card back after [`Self::pm_suspend`] and reopens it.
+    ///
+    /// A card that kept its firmware running (suspend-to-idle, a test cycle,
+    /// thaw) only gets its engine back and keeps its memory. One that lost
+    /// power is booted again from the cached image; its memory is gone and
+    /// every region becomes lost. Errors are logged and the card stays open,
+    /// reporting its firmware state, so that a reset can be tried.
+    pub(crate) fn pm_resume(&self, wake: Wake) {
+        let start = Instant::<Monotonic>::now();
+        let kept = wake == Wake::Resume && self.firmware_still_running();
+        let res = if kept {
+            self.reinit_engine().map(|()| None)
+        } else {
+            self.pm_reboot().map(Some)
+        };
+        match res {
+            Ok(None) => dev_info!(
+                self.pdev,
+                "resumed in {} ms; firmware kept running, device memory kept\n",
+                start.elapsed().as_millis()
+            ),
+            Ok(Some(count)) => dev_info!(
+                self.pdev,
+                "resumed in {} ms; firmware reloaded (reset {}), device memory allocated before \
+                 suspend is lost\n",
+                start.elapsed().as_millis(),
+                count
+            ),
+            Err(e) => dev_err!(
+                self.pdev,
+                "resume failed ({:?}); the card is unusable until `metisctl reset` succeeds\n",
+                e
+            ),
+        }
+        self.outage_end();
+    }
+
+    fn firmware_still_running(&self) -> bool {
+        let running = self.with_bar0(|b0| {
+            (
+                b0.read(bar0::STATE).state().get(),
+                b0.read(bar0::FW_VERSION).into_raw(),
+            )
+        });
+        let st = *self.status.lock();
+        matches!(running, Ok((regs::fw_state::READY, v)) if v == st.fw_version)
+    }
+
+    /// Resets a card whose state is unknown (the PM core holds the device lock)
+    /// and boots the firmware; returns the reset count.
+    fn pm_reboot(&self) -> Result<u32> {
+        let booted = self
+            .with_bar0(|b0| b0.read(bar0::STATE).state().get())
+            .is_ok_and(|s| s == regs::fw_state::BOOTLOADER);
+        if !booted {
+            self.own_reset.store(true, Relaxed);
+            let res = glue::reset_function_locked(&self.pdev);
+            self.own_reset.store(false, Relaxed);
+            res?;
+        }
+        let count = self.count_reset();
+        let res = self.reinit();
+        self.set_fw_status(&res);
+        res?;
+        glue::notify_reset(&self.pdev, count);
+        Ok(count)
+    }
+
+    /// `reset_prepare`: someone else resets the function; stop the card first.
+    fn external_reset_prepare(&self) {
+        if self.own_reset.load(Relaxed) || self.outage_begin().is_err() {
+            return;
+        }
+        self.external_outage.store(true, Relaxed);
+        dev_warn!(
+            self.pdev,
+            "function reset requested from outside the driver\n"
+        );
+        self.quiesce();
+    }
+
+    /// `reset_done` (and AER `resume`): the card is fresh out of reset; fail
+    /// what ran on it, bring it back and reopen it.
+    fn external_reset_done(&self) {
+        if self.own_reset.load(Relaxed) || !self.external_outage.xchg(false, Relaxed) {
+            return;
+        }
+        let count = self.count_reset();
+        self.abort_users(EIO);
+        self.wait_alone();
+        let res = self.reinit();
+        self.set_fw_status(&res);
+        match res {
+            Ok(_) => {
+                dev_info!(
+                    self.pdev,
+                    "card back after an external reset (reset {}); device memory is lost\n",
+                    count
+                );
+                glue::notify_reset(&self.pdev, count);
+            }
+            Err(e) => dev_err!(
+                self.pdev,
+                "card did not come back after an external reset ({:?}); try `metisctl reset`\n",
+                e
+            ),
+        }
+        self.outage_end();
+    }
+}
+
+/// The card behind the driver data the shim passes.
+///
+/// # Safety
+///
+/// `data` must be the driver data of a device bound to this driver (what
+/// `pci::Adapter` stored at probe: a pinned `Metis`), valid for `'a`.
+unsafe fn card<'a>(data: *mut c_void) -> &'a Card {
+    // SAFETY: Per this function's safety contract.
+    let metis = unsafe { &*data.cast::<Metis<'_>>() };
+    metis.card()
+}
+
+/// # Safety
+///
+/// `data` as for [`card`]; called by the PM core with the device lock held.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_suspend(data: *mut c_void) -> c_int {
+    // SAFETY: Per this function's safety contract.
+    let card = unsafe { card(data) };
+    match card.pm_suspend() {
+        Ok(()) => 0,
+        // Being unbound: nothing to stop.
+        Err(e) if e == ENODEV => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// As [`metis_rust_suspend`]; `restore` tells a hibernation restore from a resume or thaw.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_resume(data: *mut c_void, restore: bool) -> c_int {
+    // SAFETY: Per this function's safety contract.
+    let card = unsafe { card(data) };
+    card.pm_resume(if restore { Wake::Restore } else { Wake::Resume });
+    0
+}
+
+/// `shutdown` (reboot, kexec): no DMA or interrupt from the card after this.
+///
+/// # Safety
+///
+/// As [`metis_rust_suspend`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_shutdown(data: *mut c_void) {
+    // SAFETY: Per this function's safety contract.
+    let card = unsafe { card(data) };
+    card.close();
+    card.quiesce();
+}
+
+/// # Safety
+///
+/// As [`metis_rust_suspend`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_reset_prepare(data: *mut c_void) {
+    // SAFETY: Per this function's safety contract.
+    unsafe { card(data) }.external_reset_prepare();
+}
+
+/// # Safety
+///
+/// As [`metis_rust_suspend`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_reset_done(data: *mut c_void) {
+    // SAFETY: Per this function's safety contract.
+    unsafe { card(data) }.external_reset_done();
+}
+
+/// AER `error_detected`: returns whether the card can be recovered by a reset.
+///
+/// # Safety
+///
+/// As [`metis_rust_suspend`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_error_detected(
+    data: *mut c_void,
+    permanent: bool,
+) -> bool {
+    // SAFETY: Per this function's safety contract.
+    let card = unsafe { card(data) };
+    if permanent {
+        dev_err!(
+            card.pdev,
+            "PCIe link failed permanently; the card is gone until the next boot\n"
+        );
+        card.close();
+        return false;
+    }
+    dev_warn!(
+        card.pdev,
+        "PCIe error reported; stopping the card until the link is reset\n"
+    );
+    card.external_reset_prepare();
+    true
+}
+
+/// AER `resume`: the link was reset; bring the card back.
+///
+/// # Safety
+///
+/// As [`metis_rust_suspend`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_error_resume(data: *mut c_void) {
+    // SAFETY: Per this function's safety contract.
+    unsafe { card(data) }.external_reset_done();
+}
+
+/// The PCI driver registration of [`MetisDriver`], with the driver-model
+/// callbacks `pci::Adapter` does not fill (PM, shutdown, error handlers).
+pub(crate) struct MetisAdapter;
+
+// SAFETY: The layout is that of `pci::Adapter<MetisDriver>`, to which everything is delegated.
+unsafe impl driver::DriverLayout for MetisAdapter {
+    type DriverType = bindings::pci_driver;
+    type DriverData<'bound> = <MetisDriver as pci::Driver>::Data<'bound>;
+    const DEVICE_DRIVER_OFFSET: usize = core::mem::offset_of!(bindings::pci_driver, driver);
+}
+
+// SAFETY: Both functions forward to `pci::Adapter<MetisDriver>` under the same contract.
+unsafe impl driver::RegistrationOps for MetisAdapter {
+    unsafe fn register(
+        pdrv: &Opaque<bindings::pci_driver>,
+        name: &'static CStr,
+        module: &'static ThisModule,
+    ) -> Result {
+        glue::install_driver_callbacks(pdrv);
+        // SAFETY: Same contract as this function's.
+        unsafe {
+            <pci::Adapter<MetisDriver> as driver::RegistrationOps>::register(pdrv, name, module)
+        }
+    }
+
+    unsafe fn unregister(pdrv: &Opaque<bindings::pci_driver>) {
+        // SAFETY: Same contract as this function's.
+        unsafe { <pci::Adapter<MetisDriver> as driver::RegistrationOps>::unregister(pdrv) }
+    }
+}

@@ -1,0 +1,37 @@
+#!/bin/sh
+# configs: all
+# System sleep (field report R2): the card survives suspend/resume with DMA
+# checked before and after every cycle. pm_test=devices runs the driver's
+# suspend and resume callbacks without a power loss (every architecture):
+# the firmware keeps running and device memory is kept. A real S3 (x86 q35,
+# woken through QMP) powers the emulated card off: the firmware is booted
+# again from the cached image and device memory is reported lost (ESTALE).
+# A job hung on the card when the system suspends fails with ESHUTDOWN and
+# succeeds when retried after resume. No card faults.
+. /lib/metis/lib.sh
+faults0=$(card_stat 0 faults_total)
+check insmod insmod /lib/metis/metis.ko
+dmesg -c >/dev/null
+
+metis_test /dev/metis0 sleep 5 kept ". /lib/metis/lib.sh; pm_test_cycle"
+check pm_test_resume_logged dmesg_has "firmware kept running"
+metis_test /dev/metis0 sleep-inflight ". /lib/metis/lib.sh; pm_test_cycle"
+check inflight_failed_logged dmesg_has "failed with ESHUTDOWN"
+
+case $METIS_CONFIG in
+    x86-*)
+        case $METIS_CONFIG in
+            x86-translated) cycles=100 ;;
+            *) cycles=20 ;;
+        esac
+        dmesg -c >/dev/null
+        metis_test /dev/metis0 sleep $cycles lost ". /lib/metis/lib.sh; s3_cycle"
+        check s3_resume_reloads_firmware dmesg_has "firmware reloaded"
+        times=$(dmesg | grep -o "resumed in [0-9]* ms" | grep -o "[0-9]*")
+        echo "@@NOTE S3 resume-to-ready (ms) over $(echo "$times" | wc -l) cycles: $(echo "$times" | sort -n | awk '{a[NR]=$1; t+=$1} END {printf "min %d median %d max %d mean %.1f", a[1], a[int((NR+1)/2)], a[NR], t/NR}')"
+        metis_test /dev/metis0 sleep-inflight ". /lib/metis/lib.sh; s3_cycle"
+        ;;
+esac
+
+check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
+check rmmod rmmod metis
