@@ -1,10 +1,12 @@
 #!/bin/sh
 # configs: all
+# cards: --d3-loses-state
 # System sleep (field report R2): the card survives suspend/resume with DMA
 # checked before and after every cycle. pm_test=devices runs the driver's
 # suspend and resume callbacks without a power loss (every architecture):
 # the firmware keeps running and device memory is kept. A real S3 (x86 q35,
-# woken through QMP) powers the emulated card off: the firmware is booted
+# woken through QMP) takes the card through D3hot, which this card model
+# (like the real card losing power in S3) does not survive: the firmware is booted
 # again from the cached image and device memory is reported lost (ESTALE).
 # A job hung on the card when the system suspends fails with ESHUTDOWN and
 # succeeds when retried after resume. No card faults.
