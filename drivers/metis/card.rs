@@ -207,10 +207,15 @@ pub(crate) struct Card {
     /// Set while this driver resets the function itself, so that the PCI core's
     /// `reset_prepare`/`reset_done` callbacks know the reset is already handled.
     pub(crate) own_reset: Atomic<bool>,
+    /// Why the card must be reset once the current operation has left the gate.
+    #[pin]
+    pub(crate) recovery: Mutex<Option<&'static str>>,
     /// Set between `reset_prepare` and `reset_done` of a reset from outside.
     pub(crate) external_outage: Atomic<bool>,
     /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
     irq_mode: Atomic<u32>,
+    /// Linux interrupt number of vector 0 (0: none), for the storm fallback.
+    pub(crate) irq_number: Atomic<u32>,
     /// Interrupts that found work, for diagnostics.
     pub(crate) irqs: Atomic<u64>,
     /// Completions recovered from the status registers after their interrupt never came.
@@ -265,8 +270,10 @@ impl Card {
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
                 own_reset: Atomic::new(false),
+                recovery <- new_mutex!(None, "metis_recovery"),
                 external_outage: Atomic::new(false),
                 irq_mode: Atomic::new(IrqMode::Poll as u32),
+                irq_number: Atomic::new(0),
                 irqs: Atomic::new(0),
                 lost_irqs: Atomic::new(0),
                 recover_lost: Atomic::new(false),

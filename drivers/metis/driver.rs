@@ -166,7 +166,8 @@ fn setup_irq<'bound>(pdev: &'bound pci::Device<Bound>, card: &Arc<Card>) -> Resu
     } else {
         irq::Flags::TRIGGER_NONE
     };
-    let handler = MetisIrq { card: card.clone() };
+    card.irq_number.store(glue::irq_number(pdev, 0)?, Relaxed);
+    let handler = MetisIrq::new(card.clone());
     // SAFETY: The registration is stored in `Metis` and dropped normally, never forgotten.
     let reg = unsafe {
         irq::Registration::new(

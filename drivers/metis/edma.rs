@@ -24,6 +24,7 @@ use kernel::{
         DmaAddress, //
     },
     io::{
+        poll::read_poll_timeout,
         register::WithBase,
         Io, //
     },
@@ -257,21 +258,33 @@ impl Card {
             // stopped, and a stop doorbell to the disabled engine would be a fault.
             Err(e) if self.events.lock().aborted.is_some() => Err(e),
             Err(e) => {
+                let name = match dir {
+                    Dir::Wr => "write",
+                    Dir::Rd => "read",
+                };
+                let had_stopped = self.channel_stopped(dir, ch);
                 // Timed out or interrupted: the channel may still be moving
                 // data into memory the caller is about to release.
                 self.stop_channel(dir, ch);
+                if !self.channel_halts(dir, ch) {
+                    self.cut_off("eDMA channel ignores stop requests");
+                    dev_err!(
+                        self.pdev,
+                        "eDMA {} channel {} does not stop; the card is cut off the bus and will be \
+                         reset\n",
+                        name,
+                        ch
+                    );
+                }
                 if e == ETIMEDOUT {
-                    let lost = self.channel_stopped(dir, ch);
+                    self.check_health();
                     dev_warn!(
                         self.pdev,
                         "eDMA {} channel {} timed out after {} ms{}\n",
-                        match dir {
-                            Dir::Wr => "write",
-                            Dir::Rd => "read",
-                        },
+                        name,
                         ch,
                         timeout.as_millis(),
-                        if lost {
+                        if had_stopped {
                             " (channel had stopped: completion interrupt lost)"
                         } else {
                             ""
@@ -281,6 +294,24 @@ impl Card {
                 Err(e)
             }
         }
+    }
+
+    /// Whether a channel told to stop leaves the running state within a few milliseconds.
+    fn channel_halts(&self, dir: Dir, ch: u32) -> bool {
+        let cs = || {
+            self.with_bar2(|b2| match dir {
+                Dir::Wr => channel_status::<edma::Wr>(b2, ch),
+                Dir::Rd => channel_status::<edma::Rd>(b2, ch),
+            })
+        };
+        read_poll_timeout(
+            || Ok(cs()),
+            // A card that no longer answers (unbound, in reset) can't be running anything.
+            |v| !matches!(v, Ok(Ok(edma::CS_RUNNING))),
+            Delta::from_micros(100),
+            Delta::from_millis(10),
+        )
+        .is_ok()
     }
 
     fn channel_stopped(&self, dir: Dir, ch: u32) -> bool {

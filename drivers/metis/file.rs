@@ -458,9 +458,11 @@ impl OpenFile {
             return Err(e);
         }
         let jobs = self.jobs.clone();
+        let card = self.card.clone();
         let spawned = workqueue::system_long().try_spawn(GFP_KERNEL, move || {
             let res = job.run();
             jobs.complete(id, res);
+            card.recover_if_needed();
         });
         if spawned.is_err() {
             self.jobs.cancel(id);
@@ -682,7 +684,10 @@ pub(crate) unsafe extern "C" fn metis_rust_ioctl(
 ) -> c_long {
     // SAFETY: Per this function's safety contract.
     let f = unsafe { &*priv_.cast::<OpenFile>() };
-    match f.ioctl(cmd, arg) {
+    let res = f.ioctl(cmd, arg);
+    // A card that stopped obeying during the call is reset now that the call left the gate.
+    f.card.recover_if_needed();
+    match res {
         Ok(v) => v as c_long,
         // CAST: errno values are small negative numbers.
         Err(e) => e.to_errno() as c_long,

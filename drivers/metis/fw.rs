@@ -20,7 +20,10 @@ use kernel::{
         Io, //
     },
     prelude::*,
-    time::Delta,
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
 };
 
 use crate::{
@@ -46,6 +49,8 @@ pub(crate) const DEFAULT_FIRMWARE: &CStr = c"axelera/metis-fw-if1.bin";
 const BOOT_TIMEOUT: Delta = Delta::from_secs(5);
 // TIMEOUT: one image transfer of at most 8 MiB at a fraction of the link rate.
 const LOAD_TIMEOUT: Delta = Delta::from_secs(10);
+// TIMEOUT: five heartbeat periods (docs/hw-interface.md: one tick every 10 ms).
+const HEARTBEAT_WAIT: Delta = Delta::from_millis(50);
 
 /// What the card reports once its firmware runs.
 #[derive(Clone, Copy, Debug)]
@@ -172,6 +177,14 @@ impl Card {
         })
     }
 
+    /// Whether the firmware's heartbeat counter moves (it ticks every 10 ms).
+    fn heartbeat_alive(&self) -> bool {
+        let beat = || self.with_bar0(|b0| b0.read(bar0::HEARTBEAT).value().get());
+        let first = beat();
+        fsleep(HEARTBEAT_WAIT);
+        matches!((first, beat()), (Ok(a), Ok(b)) if a != b)
+    }
+
     /// Runs one mailbox command with argument words `args`.
     pub(crate) fn command(&self, opcode: u32, args: &[u32], timeout: Delta) -> Result {
         let _slot = self.mailbox.lock();
@@ -201,7 +214,18 @@ impl Card {
             b0.write_reg(bar0::DOORBELL::from_raw(1));
             Ok(())
         })??;
-        self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()))?;
+        self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()))
+            .inspect_err(|e| {
+                if *e == ETIMEDOUT && !self.heartbeat_alive() {
+                    dev_err!(
+                        self.pdev,
+                        "firmware stopped (no heartbeat, command {} unanswered); the card will be \
+                         reset\n",
+                        opcode
+                    );
+                    self.request_recovery("firmware stopped answering");
+                }
+            })?;
         match self.with_bar0(|b0| b0.read(bar0::CMD_STATUS).value().get())? {
             regs::cmd::STATUS_OK => Ok(()),
             // Arguments the card refused (bounds it checks itself).

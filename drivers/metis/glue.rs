@@ -85,12 +85,36 @@ fn raw<Ctx: kernel::device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut bind
 
 /// Stops the function from mastering the bus.
 ///
-/// Called at unbind once the engine is stopped, so that nothing the card
-/// still has queued can reach host memory after the driver lets go of it.
-pub(crate) fn clear_master(pdev: &pci::Device<Bound>) {
-    // SAFETY: `raw` is a valid `pci_dev` for as long as `pdev` is borrowed, and the device is
-    // bound, which `pci_clear_master` requires.
+/// Called at unbind once the engine is stopped, and when the card no longer
+/// obeys, so that nothing it still has queued can reach host memory after the
+/// driver lets go of it.
+pub(crate) fn clear_master<Ctx: kernel::device::DeviceContext>(pdev: &pci::Device<Ctx>) {
+    // SAFETY: `raw` is a valid `pci_dev` for as long as `pdev` is borrowed; clearing the bit is a
+    // config-space write that is harmless whatever the driver state.
     unsafe { bindings::pci_clear_master(raw(pdev)) };
+}
+
+/// The Linux interrupt number of vector `vec` (process context only).
+pub(crate) fn irq_number(pdev: &pci::Device<Bound>, vec: u32) -> Result<u32> {
+    // SAFETY: `raw` is a valid `pci_dev` for as long as `pdev` is borrowed.
+    let irq = unsafe { bindings::pci_irq_vector(raw(pdev), vec) };
+    u32::try_from(irq).map_err(|_| Error::from_errno(irq))
+}
+
+/// Masks interrupt `irq` without waiting for running handlers (callable from
+/// the handler itself). It stays masked until it is freed.
+pub(crate) fn disable_irq_nosync(irq: u32) {
+    // SAFETY: `irq` is an interrupt this driver requested and has not freed (the caller is its
+    // handler); masking it has no other precondition.
+    unsafe { bindings::disable_irq_nosync(irq) };
+}
+
+/// Lets the function master the bus again after [`clear_master`] (a reset
+/// restores the command register as it was saved, possibly without it).
+pub(crate) fn set_master(pdev: &pci::Device) {
+    // SAFETY: `raw` is a valid `pci_dev` for as long as `pdev` is borrowed. Called during a reset
+    // or resume, while the driver holds the card (bound and enabled).
+    unsafe { bindings::pci_set_master(raw(pdev)) };
 }
 
 /// Balances the `pci_enable_device_mem()` done at probe.

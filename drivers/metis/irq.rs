@@ -13,8 +13,11 @@ use kernel::{
     irq, pci,
     prelude::*,
     sync::{
-        atomic::Relaxed,
-        Arc, //
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
     },
 };
 
@@ -23,20 +26,92 @@ use crate::card::{
     IrqMode, //
 };
 
+/// Storm detection works on windows of this many interrupts.
+const WINDOW: u32 = 1000;
+/// A window in which at least this many interrupts found nothing pending is a storm window.
+const STORM_UNHANDLED: u32 = 900;
+/// Storm windows in a row after which the vector is treated as storming: 5000
+/// interrupts, far below the 99 900 in 100 000 at which the kernel's
+/// spurious-interrupt detector disables a line itself, far above the odd
+/// duplicate message of a healthy card.
+const STORM_WINDOWS: u32 = 5;
+
 /// The interrupt handler: takes events off the card and wakes waiters.
+///
+/// The counters are only touched by the handler, which the kernel never runs
+/// concurrently with itself for one interrupt.
 pub(crate) struct MetisIrq {
-    pub(crate) card: Arc<Card>,
+    card: Arc<Card>,
+    /// Interrupts in the current window, and how many of them found nothing to do.
+    seen: Atomic<u32>,
+    unhandled: Atomic<u32>,
+    /// Storm windows in a row.
+    storm_windows: Atomic<u32>,
+}
+
+impl MetisIrq {
+    pub(crate) fn new(card: Arc<Card>) -> Self {
+        Self {
+            card,
+            seen: Atomic::new(0),
+            unhandled: Atomic::new(0),
+            storm_windows: Atomic::new(0),
+        }
+    }
+
+    /// Counts one interrupt; true when the vector has been storming long enough.
+    fn storming(&self, handled: bool) -> bool {
+        if !handled {
+            self.unhandled.fetch_add(1, Relaxed);
+        }
+        if self.seen.fetch_add(1, Relaxed) + 1 < WINDOW {
+            return false;
+        }
+        self.seen.store(0, Relaxed);
+        if self.unhandled.xchg(0, Relaxed) < STORM_UNHANDLED {
+            self.storm_windows.store(0, Relaxed);
+            return false;
+        }
+        self.storm_windows.fetch_add(1, Relaxed) + 1 == STORM_WINDOWS
+    }
 }
 
 impl irq::Handler for MetisIrq {
     fn handle(&self) -> irq::IrqReturn {
-        if self.card.service() {
+        let handled = self.card.service();
+        if handled {
             self.card.irqs.fetch_add(1, Relaxed);
+        }
+        // A shared INTx line legitimately brings other devices' interrupts.
+        let msi = matches!(self.card.irq_mode(), IrqMode::Msi | IrqMode::MsiX);
+        if msi && self.storming(handled) {
+            self.card.storm_fallback(STORM_WINDOWS * WINDOW);
+            return irq::IrqReturn::Handled;
+        }
+        if handled {
             irq::IrqReturn::Handled
         } else {
             // Shared INTx line, or a spurious or duplicate message.
             irq::IrqReturn::None
         }
+    }
+}
+
+impl Card {
+    /// The card floods its vector with messages that signal nothing: mask the
+    /// vector and complete jobs by polling from now on (until the module is
+    /// reloaded), instead of spending the CPU in the handler.
+    fn storm_fallback(&self, count: u32) {
+        crate::glue::disable_irq_nosync(self.irq_number.load(Relaxed));
+        self.set_irq_mode(IrqMode::Poll);
+        // Waiters sleeping for an interrupt switch to polling.
+        self.event_cv.notify_all();
+        dev_err!(
+            self.pdev,
+            "interrupt storm: nearly all of the last {} interrupts had nothing pending; vector \
+             masked, completions are polled until the driver is reloaded\n",
+            count
+        );
     }
 }
 

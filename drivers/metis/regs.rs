@@ -339,6 +339,8 @@ pub(crate) mod edma {
         }
     }
 
+    /// Channel status in [`CH_CONTROL1::cs`]: running.
+    pub(crate) const CS_RUNNING: u32 = 1;
     /// Channel status in [`CH_CONTROL1::cs`]: stopped.
     pub(crate) const CS_STOPPED: u32 = 3;
 }

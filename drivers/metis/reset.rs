@@ -49,6 +49,54 @@ impl Card {
         let _ = self.edma_off();
     }
 
+    /// Cuts a card that no longer obeys off the bus at once (bus mastering off,
+    /// so nothing it still has queued reaches host memory that its jobs are about
+    /// to release, R4) and asks for a reset.
+    pub(crate) fn cut_off(&self, why: &'static str) {
+        glue::clear_master(&self.pdev);
+        self.request_recovery(why);
+    }
+
+    /// After a timeout: a card that left the running state by itself (a surprise
+    /// reset, a power glitch) is reset and brought back.
+    pub(crate) fn check_health(&self) {
+        if self.status.lock().fw_state != regs::fw_state::READY {
+            // Probe or a reset is bringing the card up; it owns the recovery.
+            return;
+        }
+        let state = self.with_bar0(|b0| b0.read(bar0::STATE).state().get());
+        if matches!(state, Ok(s) if s != regs::fw_state::READY) {
+            dev_err!(
+                self.pdev,
+                "the card left the running state by itself (state {:?}); it will be reset\n",
+                state
+            );
+            self.request_recovery("the card reset itself");
+        }
+    }
+
+    /// Asks for a reset once the current operation has left the gate.
+    pub(crate) fn request_recovery(&self, why: &'static str) {
+        *self.recovery.lock() = Some(why);
+    }
+
+    /// Runs the reset [`Self::request_recovery`] asked for, if any. Called by
+    /// file operations and jobs after they left the gate.
+    pub(crate) fn recover_if_needed(&self) {
+        let Some(why) = self.recovery.lock().take() else {
+            return;
+        };
+        let start = Instant::<Monotonic>::now();
+        if self.reset(why).is_ok() {
+            dev_info!(
+                self.pdev,
+                "recovered from \"{}\" in {} ms\n",
+                why,
+                start.elapsed().as_millis()
+            );
+        }
+    }
+
     /// Resets the card and boots the cached firmware; `why` goes to the log.
     ///
     /// Jobs running on the card fail with `EIO`; callers arriving meanwhile wait
@@ -136,6 +184,7 @@ impl Card {
     /// Re-enables the engine and its interrupt signalling; the IMWR message is
     /// read again, since the kernel may have moved the vector meanwhile.
     pub(crate) fn reinit_engine(&self) -> Result {
+        glue::set_master(&self.pdev);
         self.edma_off()?;
         let mode = self.irq_mode();
         let msi = match mode {

@@ -10,7 +10,10 @@
 //! inject abort wr|rd CH         next transfer on CH aborts with an error
 //! inject corrupt-desc wr|rd CH  next descriptor fetch on CH reads garbage
 //! inject missed-doorbell wr|rd CH  next doorbell while CH runs is ignored
-//! inject storm VEC COUNT        COUNT interrupts on VEC, as fast as possible
+//! inject stuck-channel wr|rd CH  next doorbell wedges CH: no completion, stop
+//!                                and engine disable ignored until a reset
+//! inject storm VEC COUNT [US]   COUNT interrupts on VEC, as fast as possible or
+//!                                US microseconds apart
 //! inject fw-no-ready            next BOOT never leaves BOOTING
 //! inject fw-hang                firmware stops (heartbeat, commands)
 //! inject surprise-reset         card resets itself now
@@ -30,7 +33,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | storm VEC COUNT | fw-no-ready | fw-hang | surprise-reset | device-msg)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -123,13 +126,14 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             drop(st);
             armed(json!({"n": n, "ms": ms}));
         }
-        "hang-channel" | "abort" | "corrupt-desc" | "missed-doorbell" => {
+        "hang-channel" | "abort" | "corrupt-desc" | "missed-doorbell" | "stuck-channel" => {
             let (d, ch) = chan(dev, args)?;
             let mut st = sh.st.lock().unwrap();
             let flags = match what {
                 "hang-channel" => &mut st.inj.hang,
                 "abort" => &mut st.inj.abort,
                 "corrupt-desc" => &mut st.inj.corrupt,
+                "stuck-channel" => &mut st.inj.stuck,
                 _ => &mut st.inj.missed_doorbell,
             };
             flags[d as usize][ch] = true;
@@ -139,11 +143,17 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
         "storm" => {
             let v = num(args.get(2))?;
             let count = num(args.get(3))?.min(MAX_STORM);
+            // Optional gap between messages: back-to-back writes coalesce in the eventfd, so a
+            // storm the guest sees as separate interrupts needs a little space between them.
+            let gap_us = match args.get(4) {
+                Some(_) => num(args.get(4))?.min(1_000_000),
+                None => 0,
+            };
             if v >= 32 {
                 return Err(err("vector must be < 32"));
             }
-            armed(json!({"vector": v, "count": count}));
-            let sent = irq::storm(sh, v as u32, count);
+            armed(json!({"vector": v, "count": count, "gap_us": gap_us}));
+            let sent = irq::storm(sh, v as u32, count, gap_us);
             return Ok(json!({"ok": true, "sent": sent}));
         }
         "fw-no-ready" => {

@@ -18,6 +18,9 @@ pub struct Inject {
     pub corrupt: [[bool; 8]; 2],
     /// Next doorbell while the channel is running is ignored.
     pub missed_doorbell: [[bool; 8]; 2],
+    /// Next doorbell wedges the channel: it never completes and ignores stop
+    /// and engine disable until the card is reset.
+    pub stuck: [[bool; 8]; 2],
     /// Next BOOT never leaves BOOTING.
     pub fw_no_ready: bool,
 }
@@ -48,6 +51,7 @@ impl Inject {
             "abort": list(&self.abort),
             "corrupt_desc": list(&self.corrupt),
             "missed_doorbell": list(&self.missed_doorbell),
+            "stuck_channel": list(&self.stuck),
             "fw_no_ready": self.fw_no_ready,
         })
     }

@@ -356,8 +356,11 @@ pub fn msix_mask_changed(sh: &Arc<Shared>, st: &mut State) {
 /// `inject storm VEC COUNT`: COUNT interrupts on VEC as fast as possible,
 /// through whichever mechanism is enabled, with the same vector fallback as
 /// the card's own sources (INTx: COUNT eventfd writes).
-pub fn storm(sh: &Arc<Shared>, vector: u32, count: u64) -> u64 {
-    for _ in 0..count {
+pub fn storm(sh: &Arc<Shared>, vector: u32, count: u64, gap_us: u64) -> u64 {
+    for i in 0..count {
+        if gap_us > 0 && i > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(gap_us));
+        }
         let mut st = sh.st.lock().unwrap();
         if Msix::read(&st.cfg).enabled || Msi::read(&st.cfg).enabled {
             raise_internal(sh, &mut st, vector, "storm");

@@ -597,6 +597,27 @@ fn injections_hang_abort_corrupt_missed_doorbell() {
 }
 
 #[test]
+fn stuck_channel_ignores_stop_and_disable_until_reset() {
+    let mut r = Rig::metis();
+    r.enable_msi(32);
+    assert_eq!(handle(&r.dev, "inject stuck-channel wr 0")["ok"], true);
+    one_element_write(&r, 0, 8);
+    r.doorbell(Dir::Wr, 0);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(r.cs(Dir::Wr, 0), CS_RUNNING);
+    // Neither a stop doorbell nor disabling the engine gets it out.
+    r.ew(WR_DOORBELL, DOORBELL_STOP);
+    assert_eq!(r.cs(Dir::Wr, 0), CS_RUNNING);
+    r.ew(WR_ENGINE_EN, 0);
+    assert_eq!(r.cs(Dir::Wr, 0), CS_RUNNING);
+    assert_eq!(bytes_moved(&r).1, 0);
+    // Only a reset does.
+    r.dev.vfio_reset();
+    assert_ne!(r.cs(Dir::Wr, 0), CS_RUNNING);
+    assert_eq!(r.dev.total_faults(), 0);
+}
+
+#[test]
 fn drop_and_delay_irq_and_storm() {
     let mut r = Rig::metis();
     r.enable_msi(32);

@@ -142,6 +142,13 @@ fn engine_disabled(sh: &Arc<Shared>, st: &mut State, d: Dir) {
 /// Halts one channel where it is: its transfer is cancelled, no interrupt,
 /// CS reads stopped, and any latched doorbell or injected hang is dropped.
 fn halt(sh: &Arc<Shared>, st: &mut State, d: Dir, ch: usize) {
+    if st.edma.dir(d).ch[ch].stuck {
+        sh.obs.event(
+            "inject",
+            serde_json::json!({"what": "stop ignored by stuck channel", "dir": d.name(), "ch": ch}),
+        );
+        return;
+    }
     cancel(sh, d, ch);
     let c = st.edma.chan_mut(d, ch);
     if c.cs == CS_RUNNING {
@@ -197,6 +204,16 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
     let c = st.edma.chan_mut(d, ch);
     c.cs = CS_RUNNING;
     c.pending_doorbell = false;
+    if Inject::take(&mut st.inj.stuck, d, ch) {
+        let c = st.edma.chan_mut(d, ch);
+        c.hung = true;
+        c.stuck = true;
+        sh.obs.event(
+            "inject",
+            serde_json::json!({"what": "stuck-channel", "dir": d.name(), "ch": ch}),
+        );
+        return;
+    }
     if Inject::take(&mut st.inj.hang, d, ch) {
         st.edma.chan_mut(d, ch).hung = true;
         sh.obs.event(

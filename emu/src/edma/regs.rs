@@ -100,6 +100,8 @@ pub struct Chan {
     pub pending_doorbell: bool,
     /// Injected hang: running forever.
     pub hung: bool,
+    /// Injected wedge: hung and deaf to stop requests and engine disable until a reset.
+    pub stuck: bool,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -24,7 +24,7 @@ fn help_exits_zero() {
     }
     let o = metisctl(&["fw", "load", "--help"]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("request_firmware"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("METIS_RESET_RELOAD_FIRMWARE"));
 }
 
 #[test]
