@@ -74,6 +74,9 @@ impl IrqMode {
     }
 }
 
+// TIMEOUT: a reset or suspend stops the card within a few hundred ms (FLR takes 100 ms).
+const CARD_STOP_WAIT: Delta = Delta::from_secs(10);
+
 /// Engine direction at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Dir {
@@ -91,6 +94,9 @@ pub(crate) struct Events {
     pub(crate) mailbox: bool,
     /// The card is going away: every waiter fails with `ENODEV`.
     pub(crate) dead: bool,
+    /// A reset or suspend is stopping the card: jobs may not program it any
+    /// more (they fail with this error) but keep waiting until `aborted`.
+    pub(crate) stopping: Option<Error>,
     /// The card was stopped under the waiters (reset: `EIO`, suspend: `ESHUTDOWN`): each
     /// fails with this error, and must not touch the engine any more.
     pub(crate) aborted: Option<Error>,
@@ -419,7 +425,7 @@ impl Card {
             if ev.dead {
                 return Err(ENODEV);
             }
-            if let Some(e) = ev.aborted {
+            if let Some(e) = ev.aborted.or(ev.stopping) {
                 return Err(e);
             }
             drop(ev);
@@ -542,6 +548,49 @@ impl Card {
     /// Whether unbind has started (the gate no longer admits anyone).
     pub(crate) fn closing(&self) -> bool {
         !self.gate.lock().open
+    }
+
+    /// Programs the card on behalf of a job (register writes that start or
+    /// steer the engine or the firmware). Refused with the stop's error once a
+    /// reset or suspend has begun to stop the card: the events lock is held
+    /// across the burst, and the stop takes it before it touches the card.
+    pub(crate) fn program_bar2<R>(&self, f: impl for<'a> FnOnce(&Bar2<'a>) -> R) -> Result<R> {
+        let ev = self.events.lock();
+        if let Some(e) = ev.stopping.or(ev.aborted) {
+            return Err(e);
+        }
+        let r = self.with_bar2(f);
+        drop(ev);
+        r
+    }
+
+    /// As [`Self::program_bar2`], for BAR0 (the firmware mailbox).
+    pub(crate) fn program_bar0<R>(&self, f: impl for<'a> FnOnce(&Bar0<'a>) -> R) -> Result<R> {
+        let ev = self.events.lock();
+        if let Some(e) = ev.stopping.or(ev.aborted) {
+            return Err(e);
+        }
+        let r = self.with_bar0(f);
+        drop(ev);
+        r
+    }
+
+    /// First step of stopping the card under its users: no job may program it
+    /// from now on; those waiting keep waiting until [`Self::abort_users`].
+    pub(crate) fn stop_users(&self, err: Error) {
+        self.events.lock().stopping = Some(err);
+    }
+
+    /// Waits (boundedly) until a reset or suspend that is stopping the card
+    /// has stopped it, or the card is gone.
+    pub(crate) fn wait_card_stopped(&self) {
+        let start = Instant::<Monotonic>::now();
+        let mut ev = self.events.lock();
+        while ev.aborted.is_none() && !ev.dead && start.elapsed() < CARD_STOP_WAIT {
+            let _ = self
+                .event_cv
+                .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(100));
+        }
     }
 
     /// Fails every waiter with `err` (the card was stopped under them).

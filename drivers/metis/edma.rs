@@ -204,7 +204,7 @@ impl Card {
             msg.0,
             msg.1
         );
-        let _ = self.with_bar2(|b2| {
+        let _ = self.program_bar2(|b2| {
             write_imwr::<edma::Wr>(b2, msg);
             write_imwr::<edma::Rd>(b2, msg);
         });
@@ -217,7 +217,7 @@ impl Card {
         let mode = self.irq_mode();
         let ctl = edma::CH_CONTROL1::from_raw(irq_bits(mode));
         let idx = usize::try_from(DESC_CHANNEL)?;
-        self.with_bar2(|b2| -> Result {
+        self.program_bar2(|b2| -> Result {
             b2.write(
                 edma::CH_CONTROL1::of::<edma::Rd>()
                     .try_at(idx)
@@ -323,11 +323,18 @@ impl Card {
     }
 
     /// Halts a channel and forgets any event it raised.
+    ///
+    /// When a reset or suspend is already stopping the card, the channel is
+    /// left to it: this then waits until the card is stopped, so that the
+    /// caller releases its memory only afterwards (R4).
     pub(crate) fn stop_channel(&self, dir: Dir, ch: u32) {
-        let _ = self.with_bar2(|b2| match dir {
+        let stopped = self.program_bar2(|b2| match dir {
             Dir::Wr => stop::<edma::Wr>(b2, ch),
             Dir::Rd => stop::<edma::Rd>(b2, ch),
         });
+        if stopped.is_err() {
+            self.wait_card_stopped();
+        }
         let mut ev = self.events.lock();
         ev.done[dir as usize] &= !(1 << ch);
         ev.abort[dir as usize] &= !(1 << ch);
@@ -376,7 +383,7 @@ impl Card {
             // The descriptor channel reads the list through the same coherent buffer.
             let bytes = u32::try_from(used * ll::ELEMENT_SIZE)?;
             self.copy_to_device(list_dma, bytes, area, timeout)?;
-            self.with_bar2(|b2| -> Result {
+            self.program_bar2(|b2| -> Result {
                 match (dir, w) {
                     (Dir::Wr, 0) => start_list::<edma::Wr>(b2, ch, area),
                     (Dir::Rd, 0) => start_list::<edma::Rd>(b2, ch, area),

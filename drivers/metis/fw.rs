@@ -202,7 +202,7 @@ impl Card {
     ) -> Result {
         self.events.lock().mailbox = false;
         let size = u32::try_from(size)?;
-        self.with_bar0(|b0| -> Result {
+        self.program_bar0(|b0| -> Result {
             b0.write_reg(bar0::CMD_OPCODE::from_raw(opcode));
             b0.write_reg(bar0::CMD_SIZE::from_raw(size));
             for (i, a) in args.iter().enumerate() {

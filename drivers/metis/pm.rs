@@ -71,6 +71,7 @@ impl Card {
             );
         }
         // Stopped before the jobs are failed: they may release their buffers only afterwards.
+        self.stop_users(ESHUTDOWN);
         self.quiesce();
         self.abort_users(ESHUTDOWN);
         self.wait_alone();
@@ -155,6 +156,7 @@ impl Card {
             self.pdev,
             "function reset requested from outside the driver\n"
         );
+        self.stop_users(EIO);
         self.quiesce();
     }
 

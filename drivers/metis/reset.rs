@@ -107,15 +107,22 @@ impl Card {
         let _sole = self.exclusive()?;
         let start = Instant::<Monotonic>::now();
         dev_warn!(self.pdev, "resetting the card: {}\n", why);
+        self.stop_users(EIO);
         self.quiesce();
-        self.function_reset().inspect_err(|e| {
+        if let Err(e) = self.function_reset() {
+            // Not known to be stopped: cut it off the bus before its jobs let go of their memory.
+            glue::clear_master(&self.pdev);
+            self.abort_users(EIO);
+            self.wait_alone();
+            self.status.lock().fw_state = regs::fw_state::FAILED;
             dev_err!(
                 self.pdev,
-                "card reset failed ({:?}); jobs on the card run on until their timeout. \
-                 Power-cycle the machine if the card stays unusable\n",
+                "card reset failed ({:?}); the card is off the bus. Try `metisctl reset` again \
+                 or power-cycle the machine\n",
                 e
-            )
-        })?;
+            );
+            return Err(e);
+        }
         let count = self.count_reset();
         // The card is stopped: jobs may now give back their memory.
         self.abort_users(EIO);
