@@ -213,6 +213,10 @@ pub(crate) struct Card {
     /// Set while this driver resets the function itself, so that the PCI core's
     /// `reset_prepare`/`reset_done` callbacks know the reset is already handled.
     pub(crate) own_reset: Atomic<bool>,
+    /// Open files keeping the card awake, and whether runtime PM is still
+    /// managed (until unbind). One runtime-PM reference covers all files.
+    #[pin]
+    pub(crate) awake: Mutex<(u32, bool)>,
     /// Why the card must be reset once the current operation has left the gate.
     #[pin]
     pub(crate) recovery: Mutex<Option<&'static str>>,
@@ -277,6 +281,7 @@ impl Card {
                 bytes_from_device: Atomic::new(0),
                 own_reset: Atomic::new(false),
                 recovery <- new_mutex!(None, "metis_recovery"),
+                awake <- new_mutex!((0, false), "metis_awake"),
                 external_outage: Atomic::new(false),
                 irq_mode: Atomic::new(IrqMode::Poll as u32),
                 irq_number: Atomic::new(0),

@@ -279,6 +279,7 @@ impl pci::Driver for MetisDriver {
         // only afterwards, in `Drop`.
         this.card.close();
         this.quiesce();
+        this.card.rpm_stop();
     }
 }
 
@@ -421,6 +422,7 @@ fn probe_enabled<'bound>(
         reset_count: 0,
     };
     card.open_gate();
+    card.rpm_start(pdev);
     let cdev = glue::Cdev::register(pdev, card.clone())?;
     let index = cdev.index();
     metis.cdev = Some(cdev);
@@ -449,6 +451,7 @@ impl Drop for Metis<'_> {
     fn drop(&mut self) {
         self.cdev = None;
         self.card.close();
+        self.card.rpm_stop();
         // After `unbind` this finds the card already quiet; after a failed probe it is not.
         // Either way: no interrupt source or DMA left, then free the IRQ (waiting for a running
         // handler) and the vectors; `_enabled` disables the device last.

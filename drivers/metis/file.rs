@@ -608,12 +608,19 @@ pub(crate) unsafe extern "C" fn metis_rust_open(
 ) -> *mut c_void {
     // SAFETY: Live per this function's safety contract.
     let card: Arc<Card> = unsafe { ArcBorrow::<Card>::from_raw(card.cast()) }.into();
-    let res = card.enter().map(drop).and_then(|()| {
+    // Awake first: a runtime-suspended card is in an outage that only its resume ends.
+    let res = card.file_wake().and_then(|()| {
+        let jobs = card
+            .enter()
+            .map(drop)
+            .and_then(|()| Jobs::new())
+            .inspect_err(|_| card.file_sleep())?;
         let f = OpenFile {
             card: card.clone(),
             id: NEXT_FILE_ID.fetch_add(1, Relaxed),
-            jobs: Jobs::new()?,
+            jobs,
         };
+        // Dropping `f` on failure lets the card sleep again.
         Ok(KBox::new(f, GFP_KERNEL)?)
     });
     match res {
@@ -638,6 +645,12 @@ pub(crate) unsafe extern "C" fn metis_rust_release(priv_: *mut c_void) {
     // Jobs end within their timeout, or at once when the card goes away or is reset.
     f.jobs.drain();
     f.card.mem.lock().free_owner(f.id);
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.card.file_sleep();
+    }
 }
 
 /// `poll`: readable while a completed job waits to be reaped; hang-up once the card is gone.

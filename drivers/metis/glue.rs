@@ -67,6 +67,10 @@ mod shim {
         pub(super) fn metis_shim_cdev_index(cd: *mut c_void) -> c_int;
         pub(super) fn metis_shim_notify_reset(dev: *mut c_void, count: c_uint);
         pub(super) fn metis_shim_install_driver_callbacks(pdrv: *mut c_void);
+        pub(super) fn metis_shim_rpm_enable(dev: *mut c_void);
+        pub(super) fn metis_shim_rpm_disable(dev: *mut c_void, held: bool);
+        pub(super) fn metis_shim_rpm_get(dev: *mut c_void) -> c_int;
+        pub(super) fn metis_shim_rpm_put(dev: *mut c_void);
     }
 }
 
@@ -315,4 +319,35 @@ pub(crate) fn notify_reset(pdev: &pci::Device, count: u32) {
     let dev: &Device = pdev.as_ref();
     // SAFETY: `dev` is a valid device for the duration of the call; the shim only reads it.
     unsafe { shim::metis_shim_notify_reset(core::ptr::from_ref(dev).cast_mut().cast(), count) };
+}
+
+fn pci_raw_dev(pdev: &pci::Device) -> *mut c_void {
+    let dev: &Device = pdev.as_ref();
+    core::ptr::from_ref(dev).cast_mut().cast()
+}
+
+/// End of probe: runtime PM with autosuspend (allowed only if the
+/// `autosuspend_ms` parameter is not negative).
+pub(crate) fn rpm_enable(pdev: &pci::Device<Bound>) {
+    let pdev: &pci::Device = pdev;
+    // SAFETY: The device is valid and bound; the PCI core's probe-time reference is handed back.
+    unsafe { shim::metis_shim_rpm_enable(pci_raw_dev(pdev)) };
+}
+
+/// Unbind: undoes [`rpm_enable`]; `held` tells whether open files hold a reference.
+pub(crate) fn rpm_disable(pdev: &pci::Device, held: bool) {
+    // SAFETY: The device is valid; called once at unbind, balancing `rpm_enable`.
+    unsafe { shim::metis_shim_rpm_disable(pci_raw_dev(pdev), held) };
+}
+
+/// Wakes the card (runtime resume) and keeps it awake until [`rpm_put`].
+pub(crate) fn rpm_get(pdev: &pci::Device) -> Result {
+    // SAFETY: The device is valid; the reference is balanced by `rpm_put` or at unbind.
+    to_result(unsafe { shim::metis_shim_rpm_get(pci_raw_dev(pdev)) })
+}
+
+/// Lets the card autosuspend again.
+pub(crate) fn rpm_put(pdev: &pci::Device) {
+    // SAFETY: The device is valid and the caller holds a reference from `rpm_get`.
+    unsafe { shim::metis_shim_rpm_put(pci_raw_dev(pdev)) };
 }

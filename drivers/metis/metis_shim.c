@@ -12,6 +12,7 @@
 #include <linux/idr.h>
 #include <linux/kobject.h>
 #include <linux/pm.h>
+#include <linux/pm_runtime.h>
 #include <linux/poll.h>
 #include <linux/iommu.h>
 #include <linux/miscdevice.h>
@@ -34,6 +35,10 @@ MODULE_PARM_DESC(firmware, "Firmware file under /lib/firmware (default axelera/m
 static int irq_mode;
 module_param(irq_mode, int, 0444);
 MODULE_PARM_DESC(irq_mode, "Interrupt mode: 0 auto (MSI-X, MSI, INTx, polling), 1 MSI-X, 2 MSI, 3 INTx, 4 polling");
+
+static int autosuspend_ms = -1;
+module_param(autosuspend_ms, int, 0444);
+MODULE_PARM_DESC(autosuspend_ms, "Runtime PM: put a card nobody has open into D3hot after this many ms idle; -1 (default) keeps it powered (a wake costs a firmware boot on cards that lose it in D3hot)");
 
 const char *metis_shim_firmware_name(void)
 {
@@ -302,7 +307,23 @@ static int metis_pm_restore(struct device *dev)
 	return data ? metis_rust_resume(data, true) : 0;
 }
 
+static int metis_pm_runtime_suspend(struct device *dev)
+{
+	void *data = dev_get_drvdata(dev);
+
+	return data ? metis_rust_runtime_suspend(data) : 0;
+}
+
+static int metis_pm_runtime_resume(struct device *dev)
+{
+	void *data = dev_get_drvdata(dev);
+
+	return data ? metis_rust_runtime_resume(data) : 0;
+}
+
 static const struct dev_pm_ops metis_pm_ops = {
+	.runtime_suspend = metis_pm_runtime_suspend,
+	.runtime_resume = metis_pm_runtime_resume,
 	.suspend = metis_pm_suspend,
 	.resume = metis_pm_resume,
 	.freeze = metis_pm_suspend,
@@ -372,7 +393,44 @@ static const struct pci_error_handlers metis_err_handlers = {
 
 void metis_shim_install_driver_callbacks(struct pci_driver *drv)
 {
-	drv->driver.pm = pm_sleep_ptr(&metis_pm_ops);
+	drv->driver.pm = pm_ptr(&metis_pm_ops);
 	drv->shutdown = metis_shutdown;
 	drv->err_handler = &metis_err_handlers;
+}
+
+/*
+ * Runtime PM. The PCI core holds a runtime-PM reference across probe; at the
+ * end of probe it is handed back with autosuspend, and the card can suspend
+ * only if autosuspend_ms >= 0 (otherwise runtime PM stays forbidden, the PCI
+ * default). Files hold the card awake (metis_shim_rpm_get/put).
+ */
+void metis_shim_rpm_enable(struct device *dev)
+{
+	pm_runtime_set_autosuspend_delay(dev, autosuspend_ms < 0 ? 0 : autosuspend_ms);
+	pm_runtime_use_autosuspend(dev);
+	pm_runtime_mark_last_busy(dev);
+	pm_runtime_put_autosuspend(dev);
+	if (autosuspend_ms >= 0)
+		pm_runtime_allow(dev);
+}
+
+/* Unbind: undo metis_shim_rpm_enable; `held` says whether open files still hold a reference. */
+void metis_shim_rpm_disable(struct device *dev, bool held)
+{
+	if (autosuspend_ms >= 0)
+		pm_runtime_forbid(dev);
+	pm_runtime_dont_use_autosuspend(dev);
+	if (!held)
+		pm_runtime_get_noresume(dev);
+}
+
+int metis_shim_rpm_get(struct device *dev)
+{
+	return pm_runtime_resume_and_get(dev);
+}
+
+void metis_shim_rpm_put(struct device *dev)
+{
+	pm_runtime_mark_last_busy(dev);
+	pm_runtime_put_autosuspend(dev);
 }

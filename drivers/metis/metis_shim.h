@@ -29,6 +29,10 @@ int metis_shim_cdev_index(struct metis_cdev *cd);
 void metis_shim_notify_reset(struct device *dev, unsigned int count);
 struct pci_driver;
 void metis_shim_install_driver_callbacks(struct pci_driver *drv);
+void metis_shim_rpm_enable(struct device *dev);
+void metis_shim_rpm_disable(struct device *dev, bool held);
+int metis_shim_rpm_get(struct device *dev);
+void metis_shim_rpm_put(struct device *dev);
 
 /* Implemented in Rust (drivers/metis/file.rs). */
 void *metis_rust_open(const void *card, int *err);
@@ -38,6 +42,8 @@ struct file;
 struct poll_table_struct;
 unsigned int metis_rust_poll(void *priv, struct file *file, struct poll_table_struct *pt);
 int metis_rust_suspend(void *data);
+int metis_rust_runtime_suspend(void *data);
+int metis_rust_runtime_resume(void *data);
 int metis_rust_resume(void *data, bool restore);
 void metis_rust_shutdown(void *data);
 void metis_rust_reset_prepare(void *data);

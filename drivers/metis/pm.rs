@@ -12,7 +12,9 @@
 //! forwards each callback here with the driver data of the bound device.
 
 use kernel::{
-    bindings, driver,
+    bindings,
+    device::Bound,
+    driver,
     ffi::{
         c_int,
         c_void, //
@@ -190,6 +192,43 @@ impl Card {
     }
 }
 
+impl Card {
+    /// Starts runtime PM (end of probe).
+    pub(crate) fn rpm_start(&self, pdev: &pci::Device<Bound>) {
+        self.awake.lock().1 = true;
+        glue::rpm_enable(pdev);
+    }
+
+    /// Stops runtime PM (unbind); files closed later no longer touch it.
+    pub(crate) fn rpm_stop(&self) {
+        let mut a = self.awake.lock();
+        if !a.1 {
+            return;
+        }
+        a.1 = false;
+        glue::rpm_disable(&self.pdev, a.0 > 0);
+    }
+
+    /// An open file keeps the card awake (resumed if it was runtime-suspended).
+    pub(crate) fn file_wake(&self) -> Result {
+        let mut a = self.awake.lock();
+        if a.1 && a.0 == 0 {
+            glue::rpm_get(&self.pdev)?;
+        }
+        a.0 += 1;
+        Ok(())
+    }
+
+    /// The last open file closing lets the card autosuspend.
+    pub(crate) fn file_sleep(&self) {
+        let mut a = self.awake.lock();
+        a.0 -= 1;
+        if a.1 && a.0 == 0 {
+            glue::rpm_put(&self.pdev);
+        }
+    }
+}
+
 /// The card behind the driver data the shim passes.
 ///
 /// # Safety
@@ -215,6 +254,32 @@ pub(crate) unsafe extern "C" fn metis_rust_suspend(data: *mut c_void) -> c_int {
         Err(e) if e == ENODEV => 0,
         Err(e) => e.to_errno(),
     }
+}
+
+/// Runtime suspend: nobody has the card open (files hold it awake).
+///
+/// # Safety
+///
+/// As [`metis_rust_suspend`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_runtime_suspend(data: *mut c_void) -> c_int {
+    // SAFETY: Per this function's safety contract.
+    let card = unsafe { card(data) };
+    match card.pm_suspend() {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// As [`metis_rust_suspend`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn metis_rust_runtime_resume(data: *mut c_void) -> c_int {
+    // SAFETY: Per this function's safety contract.
+    let card = unsafe { card(data) };
+    card.pm_resume(Wake::Resume);
+    0
 }
 
 /// # Safety

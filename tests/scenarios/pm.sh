@@ -9,11 +9,17 @@
 # (like the real card losing power in S3) does not survive: the firmware is booted
 # again from the cached image and device memory is reported lost (ESTALE).
 # A job hung on the card when the system suspends fails with ESHUTDOWN and
-# succeeds when retried after resume. No card faults.
+# succeeds when retried after resume. Runtime PM is off by default; with
+# autosuspend_ms the card sleeps in D3hot while nobody has it open and wakes
+# on open. No card faults.
 . /lib/metis/lib.sh
+bdf=$(metis_bdfs | head -1)
+power=/sys/bus/pci/devices/$bdf/power
 faults0=$(card_stat 0 faults_total)
 check insmod insmod /lib/metis/metis.ko
 dmesg -c >/dev/null
+sleep 1
+check_eq runtime_pm_off_by_default active "$(cat $power/runtime_status)"
 
 metis_test /dev/metis0 sleep 5 kept ". /lib/metis/lib.sh; pm_test_cycle"
 check pm_test_resume_logged dmesg_has "firmware kept running"
@@ -35,5 +41,21 @@ case $METIS_CONFIG in
         ;;
 esac
 
-check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
 check rmmod rmmod metis
+
+# Runtime PM with a 100 ms autosuspend delay.
+check insmod_autosuspend insmod /lib/metis/metis.ko autosuspend_ms=100
+sleep 1
+check_eq rpm_idle_suspended suspended "$(cat $power/runtime_status)"
+check_eq rpm_card_in_d3hot D3 "$(host card 0 stats | grep -o '"power_state": *"D[0-9]"' | grep -o 'D[0-9]')"
+check rpm_open_wakes metisctl cmd echo wake-up
+metis_test /dev/metis0 stress 3 >/tmp/rpm-stress.out 2>&1 &
+pid=$!
+sleep 1
+check_eq rpm_awake_while_open active "$(cat $power/runtime_status)"
+wait $pid
+check rpm_dma_while_open grep -q "last result: ok" /tmp/rpm-stress.out
+sleep 1
+check_eq rpm_suspended_after_close suspended "$(cat $power/runtime_status)"
+check rmmod_while_runtime_suspended rmmod metis
+check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
