@@ -216,7 +216,9 @@ impl Card {
         })??;
         self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()))
             .inspect_err(|e| {
-                if *e == ETIMEDOUT && !self.heartbeat_alive() {
+                // Only for a card that was running: a boot that fails is its caller's to report.
+                let running = self.status.lock().fw_state == regs::fw_state::READY;
+                if *e == ETIMEDOUT && running && !self.heartbeat_alive() {
                     dev_err!(
                         self.pdev,
                         "firmware stopped (no heartbeat, command {} unanswered); the card will be \
