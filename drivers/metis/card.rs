@@ -27,7 +27,8 @@ use kernel::{
         Arc,
         CondVar,
         Mutex,
-        SpinLockIrq, //
+        SpinLockIrq,
+        SpinLockIrqGuard, //
     },
     time::{
         delay::fsleep,
@@ -560,24 +561,23 @@ impl Card {
     /// reset or suspend has begun to stop the card: the events lock is held
     /// across the burst, and the stop takes it before it touches the card.
     pub(crate) fn program_bar2<R>(&self, f: impl for<'a> FnOnce(&Bar2<'a>) -> R) -> Result<R> {
-        let ev = self.events.lock();
-        if let Some(e) = ev.stopping.or(ev.aborted) {
-            return Err(e);
-        }
-        let r = self.with_bar2(f);
-        drop(ev);
-        r
+        let _ev = self.may_program()?;
+        self.with_bar2(f)
     }
 
     /// As [`Self::program_bar2`], for BAR0 (the firmware mailbox).
     pub(crate) fn program_bar0<R>(&self, f: impl for<'a> FnOnce(&Bar0<'a>) -> R) -> Result<R> {
+        let _ev = self.may_program()?;
+        self.with_bar0(f)
+    }
+
+    /// The events lock, if jobs may still program the card.
+    fn may_program(&self) -> Result<SpinLockIrqGuard<'_, Events>> {
         let ev = self.events.lock();
-        if let Some(e) = ev.stopping.or(ev.aborted) {
-            return Err(e);
+        match ev.stopping.or(ev.aborted) {
+            Some(e) => Err(e),
+            None => Ok(ev),
         }
-        let r = self.with_bar0(f);
-        drop(ev);
-        r
     }
 
     /// First step of stopping the card under its users: no job may program it
