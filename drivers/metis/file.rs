@@ -68,6 +68,14 @@ use crate::{
     },
 };
 
+/// Flags of `METIS_IOCTL_DMA` and `METIS_IOCTL_DMA_BUF`.
+const DMA_FLAGS: u32 = uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_ASYNC;
+
+// `open(2)` access modes (include/uapi/asm-generic/fcntl.h).
+const O_RDONLY: i32 = 0;
+const O_WRONLY: i32 = 1;
+const O_RDWR: i32 = 2;
+
 /// Default and largest job timeouts.
 // TIMEOUT: 1 GiB at a tenth of a Gen3 x4 link takes about 3 s; 30 s leaves room for slow hosts.
 const DEFAULT_TIMEOUT_MS: u32 = 30_000;
@@ -216,30 +224,37 @@ impl Drop for RegionRef {
     }
 }
 
-/// A transfer with everything it needs: the pinned and mapped user buffer,
-/// the region it moves to or from, and a seat in the card's gate.
-///
-/// Fields drop in order: the buffer is unmapped (the card is done with it) and
-/// the region released while the device is still held bound by `gate`.
-struct DmaJob {
-    umap: glue::UserMap,
-    _region: RegionRef,
-    gate: OwnedGate,
-    dir: Dir,
-    dev_addr: u64,
-    length: u64,
-    timeout: Delta,
+/// The host side of a transfer, mapped for the card.
+enum HostBuf {
+    /// A pinned user buffer, mapped whole.
+    User(glue::UserMap),
+    /// `[offset, offset + length)` of a dma-buf.
+    DmaBuf { map: glue::DmaBufMap, offset: u64 },
 }
 
-impl DmaJob {
-    fn run(self) -> Result {
-        let card = self.gate.card();
-        // SAFETY: `self.gate` holds the card's gate for as long as `dev` is used.
-        let dev = unsafe { glue::bound_device(&card.pdev) };
+impl HostBuf {
+    /// The card's view of `length` bytes: contiguous DMA runs, each at most 2 GiB
+    /// (an element moves at most 4 GiB - 1).
+    fn segments(&self, length: u64) -> Result<KVec<Segment>> {
+        let (sgt, mut skip) = match self {
+            Self::User(u) => (u.sgt(), 0),
+            Self::DmaBuf { map, offset } => (map.sgt(), *offset),
+        };
+        let mut left = length;
         let mut segs = KVec::new();
-        for e in self.umap.sgt().iter() {
+        for e in sgt.iter() {
+            if left == 0 {
+                break;
+            }
             let (mut addr, mut len) = (e.dma_address(), e.dma_len());
-            // An element moves at most 4 GiB - 1; split longer runs.
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            addr += skip;
+            len = (len - skip).min(left);
+            skip = 0;
+            left -= len;
             while len > 0 {
                 let n = len.min(1 << 31);
                 segs.push(
@@ -253,6 +268,35 @@ impl DmaJob {
                 len -= n;
             }
         }
+        if left != 0 {
+            // The mapping is shorter than the buffer it was checked against.
+            return Err(EINVAL);
+        }
+        Ok(segs)
+    }
+}
+
+/// A transfer with everything it needs: the mapped host buffer, the region
+/// it moves to or from, and a seat in the card's gate.
+///
+/// Fields drop in order: the buffer is unmapped (the card is done with it) and
+/// the region released while the device is still held bound by `gate`.
+struct DmaJob {
+    host: HostBuf,
+    _region: RegionRef,
+    gate: OwnedGate,
+    dir: Dir,
+    dev_addr: u64,
+    length: u64,
+    timeout: Delta,
+}
+
+impl DmaJob {
+    fn run(self) -> Result {
+        let card = self.gate.card();
+        // SAFETY: `self.gate` holds the card's gate for as long as `dev` is used.
+        let dev = unsafe { glue::bound_device(&card.pdev) };
+        let segs = self.host.segments(self.length)?;
         card.transfer(dev, self.dir, &segs, self.dev_addr, self.timeout)?;
         let counter = match self.dir {
             Dir::Rd => &card.bytes_to_device,
@@ -260,8 +304,24 @@ impl DmaJob {
         };
         counter.fetch_add(self.length, Relaxed);
         Ok(())
-        // `self` drops here: unmapped (syncing for the CPU) and unpinned after the card is done.
+        // `self` drops here: unmapped (syncing for the CPU) after the card is done.
     }
+}
+
+/// Where the host side of a DMA request is.
+enum HostSpec {
+    User { addr: u64 },
+    DmaBuf { fd: i32, offset: u64 },
+}
+
+/// A DMA request, from `METIS_IOCTL_DMA` or `METIS_IOCTL_DMA_BUF`.
+struct DmaRequest {
+    flags: u32,
+    host: HostSpec,
+    length: u64,
+    handle: u64,
+    offset: u64,
+    timeout_ms: u32,
 }
 
 fn timeout(ms: u32) -> Result<Delta> {
@@ -334,17 +394,52 @@ impl OpenFile {
             }
             Ioctl::Dma => {
                 let mut a: uapi::Dma = read_arg(&mut reader, size, base)?;
-                check_header(
-                    a.size,
-                    a.flags,
-                    size,
-                    uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_ASYNC,
-                )?;
-                if a.flags & uapi::DMA_ASYNC != 0 {
-                    self.dma_async(&mut a, |a| writer.write(a))?;
-                } else {
-                    self.prepare_dma(&a)?.run()?;
+                check_header(a.size, a.flags, size, DMA_FLAGS)?;
+                if a.reserved != 0 {
+                    return Err(EINVAL);
                 }
+                let r = DmaRequest {
+                    flags: a.flags,
+                    host: HostSpec::User { addr: a.user_addr },
+                    length: a.length,
+                    handle: a.handle,
+                    offset: a.offset,
+                    timeout_ms: a.timeout_ms,
+                };
+                self.dma(&r, |id| {
+                    a.job_id = id;
+                    writer.write(&a)
+                })?;
+            }
+            Ioctl::DmaBuf => {
+                let mut a: uapi::DmaBuf = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, DMA_FLAGS)?;
+                let r = DmaRequest {
+                    flags: a.flags,
+                    host: HostSpec::DmaBuf {
+                        fd: a.fd,
+                        offset: a.buf_offset,
+                    },
+                    length: a.length,
+                    handle: a.handle,
+                    offset: a.offset,
+                    timeout_ms: a.timeout_ms,
+                };
+                self.dma(&r, |id| {
+                    a.job_id = id;
+                    writer.write(&a)
+                })?;
+            }
+            Ioctl::BufExport => {
+                let mut a: uapi::BufExport = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, uapi::BUF_READ | uapi::BUF_WRITE)?;
+                // An installed fd can't be withdrawn: make sure the answer can be written
+                // before the buffer is created.
+                UserSlice::new(UserPtr::from_addr(arg), size)
+                    .writer()
+                    .write(&a)?;
+                self.export(&mut a)?;
+                writer.write(&a)?;
             }
             Ioctl::Wait => {
                 let mut a: uapi::Wait = read_arg(&mut reader, size, base)?;
@@ -396,62 +491,115 @@ impl OpenFile {
         Ok(())
     }
 
-    /// Validates a DMA request and prepares the job: admission, region, pinned buffer.
-    fn prepare_dma(&self, a: &uapi::Dma) -> Result<DmaJob> {
-        let dir = match a.flags & (uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE) {
+    /// Validates a DMA request and prepares the job: admission, region, mapped host buffer.
+    fn prepare_dma(&self, r: &DmaRequest) -> Result<DmaJob> {
+        let dir = match r.flags & (uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE) {
             uapi::DMA_TO_DEVICE => Dir::Rd,
             uapi::DMA_FROM_DEVICE => Dir::Wr,
             _ => return Err(EINVAL),
         };
-        if a.reserved != 0 || a.length == 0 || a.length > uapi::DMA_MAX_LENGTH {
+        if r.length == 0 || r.length > uapi::DMA_MAX_LENGTH {
             return Err(EINVAL);
         }
-        a.user_addr.checked_add(a.length).ok_or(EINVAL)?;
-        let timeout = timeout(a.timeout_ms)?;
+        match r.host {
+            HostSpec::User { addr } => addr.checked_add(r.length).map(drop).ok_or(EINVAL)?,
+            HostSpec::DmaBuf { fd, offset } => {
+                if fd < 0 {
+                    return Err(EBADF);
+                }
+                offset.checked_add(r.length).map(drop).ok_or(EINVAL)?
+            }
+        }
+        let timeout = timeout(r.timeout_ms)?;
         let card = &self.card;
         let gate = card.enter_owned()?;
         let generation = card.status.lock().reset_count;
         let dev_addr = card
             .mem
             .lock()
-            .resolve(a.handle, self.id, a.offset, a.length, generation)?;
+            .resolve(r.handle, self.id, r.offset, r.length, generation)?;
         let region = RegionRef {
             card: card.clone(),
-            handle: a.handle,
+            handle: r.handle,
             owner: self.id,
         };
         // SAFETY: `gate` holds the card's gate while the device is used here.
         let dev = unsafe { glue::bound_device(&card.pdev) };
-        let umap = glue::UserMap::new(
-            dev,
-            usize::try_from(a.user_addr)?,
-            usize::try_from(a.length)?,
-            dir == Dir::Rd,
-        )?;
+        let host = match r.host {
+            HostSpec::User { addr } => HostBuf::User(glue::UserMap::new(
+                dev,
+                usize::try_from(addr)?,
+                usize::try_from(r.length)?,
+                dir == Dir::Rd,
+            )?),
+            HostSpec::DmaBuf { fd, offset } => {
+                let map = glue::DmaBufMap::new(dev, fd, dir == Dir::Rd).inspect_err(|e| {
+                    dev_warn!(
+                        card.pdev,
+                        "can't give the card dma-buf fd {} ({:?}): its exporter refused to \
+                         attach or map it for this device\n",
+                        fd,
+                        e
+                    )
+                })?;
+                // `offset + length` was checked for overflow above.
+                if offset + r.length > map.size() {
+                    return Err(EINVAL);
+                }
+                HostBuf::DmaBuf { map, offset }
+            }
+        };
         Ok(DmaJob {
-            umap,
+            host,
             _region: region,
             gate,
             dir,
             dev_addr,
-            length: a.length,
+            length: r.length,
             timeout,
         })
     }
 
+    /// Runs a DMA request now, or as an async job whose id goes back through `publish`.
+    fn dma(&self, r: &DmaRequest, publish: impl FnOnce(u64) -> Result) -> Result {
+        if r.flags & uapi::DMA_ASYNC != 0 {
+            self.dma_async(r, publish)
+        } else {
+            self.prepare_dma(r)?.run()
+        }
+    }
+
+    /// `METIS_IOCTL_BUF_EXPORT`.
+    fn export(&self, a: &mut uapi::BufExport) -> Result {
+        if a.reserved != 0 || a.length == 0 || a.length > uapi::BUF_MAX_LENGTH {
+            return Err(EINVAL);
+        }
+        let fd_flags = match a.flags & (uapi::BUF_READ | uapi::BUF_WRITE) {
+            uapi::BUF_READ => O_RDONLY,
+            uapi::BUF_WRITE => O_WRONLY,
+            0 => return Err(EINVAL),
+            _ => O_RDWR,
+        };
+        let len = usize::try_from(a.length)?
+            .checked_next_multiple_of(PAGE_SIZE)
+            .ok_or(EINVAL)?;
+        a.fd = glue::dmabuf_export(len, fd_flags)?;
+        a.length = u64::try_from(len)?;
+        Ok(())
+    }
+
     /// Starts an async job; its id goes back to the caller through `publish`
     /// before the job can complete.
-    fn dma_async(&self, a: &mut uapi::Dma, publish: impl FnOnce(&uapi::Dma) -> Result) -> Result {
+    fn dma_async(&self, r: &DmaRequest, publish: impl FnOnce(u64) -> Result) -> Result {
         let id = self.jobs.reserve()?;
-        let job = match self.prepare_dma(a) {
+        let job = match self.prepare_dma(r) {
             Ok(j) => j,
             Err(e) => {
                 self.jobs.cancel(id);
                 return Err(e);
             }
         };
-        a.job_id = id;
-        if let Err(e) = publish(a) {
+        if let Err(e) = publish(id) {
             // Nobody could ever reap it: don't start it.
             drop(job);
             self.jobs.cancel(id);

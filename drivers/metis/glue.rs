@@ -68,6 +68,16 @@ mod shim {
         pub(super) fn metis_shim_notify_reset(dev: *mut c_void, count: c_uint);
         pub(super) fn metis_shim_install_driver_callbacks(pdrv: *mut c_void);
         pub(super) fn metis_shim_rpm_enable(dev: *mut c_void);
+        pub(super) fn metis_shim_dmabuf_export(len: usize, fd_flags: c_int) -> c_int;
+        pub(super) fn metis_shim_dmabuf_map(
+            dev: *mut c_void,
+            fd: c_int,
+            to_device: bool,
+            size: *mut u64,
+            err: *mut c_int,
+        ) -> *mut c_void;
+        pub(super) fn metis_shim_dmabuf_sgt(dm: *mut c_void) -> *mut c_void;
+        pub(super) fn metis_shim_dmabuf_unmap(dm: *mut c_void);
         pub(super) fn metis_shim_rpm_disable(dev: *mut c_void, held: bool);
         pub(super) fn metis_shim_rpm_get(dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_rpm_put(dev: *mut c_void);
@@ -351,3 +361,66 @@ pub(crate) fn rpm_put(pdev: &pci::Device) {
     // SAFETY: The device is valid and the caller holds a reference from `rpm_get`.
     unsafe { shim::metis_shim_rpm_put(pci_raw_dev(pdev)) };
 }
+
+/// Allocates a host buffer of `len` bytes (whole pages) and exports it as a
+/// dma-buf; returns the new fd (O_CLOEXEC, opened with `fd_flags`).
+pub(crate) fn dmabuf_export(len: usize, fd_flags: i32) -> Result<i32> {
+    // SAFETY: Plain values; the shim validates them.
+    let fd = unsafe { shim::metis_shim_dmabuf_export(len, fd_flags) };
+    if fd < 0 {
+        return Err(Error::from_errno(fd));
+    }
+    Ok(fd)
+}
+
+/// A dma-buf (from any exporter) attached to the card and mapped for it.
+///
+/// # Invariants
+///
+/// `raw` is a live `struct metis_dmap` from `metis_shim_dmabuf_map`, released exactly once in
+/// `Drop`.
+pub(crate) struct DmaBufMap {
+    raw: *mut c_void,
+    size: u64,
+}
+
+impl DmaBufMap {
+    /// Takes the dma-buf behind `fd` of the calling process, attaches `dev`
+    /// and maps it readable by the card if `to_device`, writable otherwise.
+    pub(crate) fn new(dev: &Device<Bound>, fd: i32, to_device: bool) -> Result<Self> {
+        let mut err: c_int = 0;
+        let mut size = 0u64;
+        // SAFETY: The device is bound while `dev` is borrowed; `size` and `err` are valid for
+        // writes.
+        let raw = unsafe {
+            shim::metis_shim_dmabuf_map(raw_dev(dev), fd, to_device, &mut size, &mut err)
+        };
+        if raw.is_null() {
+            return Err(Error::from_errno(err));
+        }
+        // INVARIANT: `raw` was just created.
+        Ok(Self { raw, size })
+    }
+
+    /// Size of the dma-buf in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The card's mapping of the buffer.
+    pub(crate) fn sgt(&self) -> &SGTable {
+        // SAFETY: By the type invariant `raw` is live; the table stays valid and unmodified
+        // until `Drop`, which can't run while the returned borrow of `self` exists.
+        unsafe { SGTable::from_raw(shim::metis_shim_dmabuf_sgt(self.raw).cast()) }
+    }
+}
+
+impl Drop for DmaBufMap {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `raw` is live and this is the only release.
+        unsafe { shim::metis_shim_dmabuf_unmap(self.raw) };
+    }
+}
+
+// SAFETY: The mapping is not tied to the creating thread; unmapping may run anywhere.
+unsafe impl Send for DmaBufMap {}

@@ -22,6 +22,13 @@ struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uadd
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um);
 void metis_shim_umap_destroy(struct metis_umap *um);
 
+int metis_shim_dmabuf_export(size_t len, int fd_flags);
+struct metis_dmap;
+struct metis_dmap *metis_shim_dmabuf_map(struct device *dev, int fd, bool to_device,
+					 u64 *size, int *err);
+struct sg_table *metis_shim_dmabuf_sgt(struct metis_dmap *dm);
+void metis_shim_dmabuf_unmap(struct metis_dmap *dm);
+
 struct metis_cdev;
 struct metis_cdev *metis_shim_cdev_register(struct device *parent, const void *card, int *err);
 void metis_shim_cdev_unregister(struct metis_cdev *cd);

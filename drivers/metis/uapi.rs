@@ -28,6 +28,9 @@ pub(crate) const DMA_FROM_DEVICE: u32 = 1 << 1;
 pub(crate) const DMA_ASYNC: u32 = 1 << 2;
 pub(crate) const MAX_JOBS: usize = 64;
 pub(crate) const RESET_RELOAD_FIRMWARE: u32 = 1 << 0;
+pub(crate) const BUF_READ: u32 = 1 << 0;
+pub(crate) const BUF_WRITE: u32 = 1 << 1;
+pub(crate) const BUF_MAX_LENGTH: u64 = 1 << 30;
 
 pub(crate) const CMD_ECHO: u32 = 2;
 pub(crate) const CMD_CHECKSUM: u32 = 3;
@@ -155,6 +158,32 @@ pub(crate) struct Reset {
     pub(crate) flags: u32,
 }
 
+/// `struct metis_buf_export`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct BufExport {
+    pub(crate) size: u32,
+    pub(crate) flags: u32,
+    pub(crate) length: u64,
+    pub(crate) fd: i32,
+    pub(crate) reserved: u32,
+}
+
+/// `struct metis_dma_buf`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct DmaBuf {
+    pub(crate) size: u32,
+    pub(crate) flags: u32,
+    pub(crate) fd: i32,
+    pub(crate) timeout_ms: u32,
+    pub(crate) buf_offset: u64,
+    pub(crate) length: u64,
+    pub(crate) handle: u64,
+    pub(crate) offset: u64,
+    pub(crate) job_id: u64,
+}
+
 macro_rules! plain_old_data {
     ($($t:ty),*) => {$(
         // SAFETY: `#[repr(C)]` with only integer fields and no padding (asserted below), so
@@ -164,7 +193,7 @@ macro_rules! plain_old_data {
         unsafe impl AsBytes for $t {}
     )*};
 }
-plain_old_data!(Info, MemAlloc, MemFree, Dma, Wait, Cmd, Reset);
+plain_old_data!(Info, MemAlloc, MemFree, Dma, Wait, Cmd, Reset, BufExport, DmaBuf);
 
 macro_rules! assert_layout {
     ($t:ty, $size:expr, $($field:ident @ $off:expr),*) => {
@@ -186,6 +215,9 @@ assert_layout!(Cmd, 328, size @ 0, flags @ 4, opcode @ 8, op @ 12, handle_in @ 1
     length @ 32, handle_out @ 40, offset_out @ 48, arg @ 56, result @ 60, echo_len @ 64,
     timeout_ms @ 68, echo @ 72);
 assert_layout!(Reset, 8, size @ 0, flags @ 4);
+assert_layout!(BufExport, 24, size @ 0, flags @ 4, length @ 8, fd @ 16, reserved @ 20);
+assert_layout!(DmaBuf, 56, size @ 0, flags @ 4, fd @ 8, timeout_ms @ 12, buf_offset @ 16,
+    length @ 24, handle @ 32, offset @ 40, job_id @ 48);
 
 /// The ioctl numbers, matched on type, number and direction only so a
 /// struct can grow (the `size` field says which version the caller has).
@@ -198,6 +230,8 @@ pub(crate) enum Ioctl {
     Wait,
     Cmd,
     Reset,
+    BufExport,
+    DmaBuf,
 }
 
 impl Ioctl {
@@ -216,6 +250,8 @@ impl Ioctl {
             4 => (Self::Wait, rw),
             5 => (Self::Cmd, rw),
             6 => (Self::Reset, w),
+            7 => (Self::BufExport, rw),
+            8 => (Self::DmaBuf, rw),
             _ => return None,
         };
         if ioctl::_IOC_DIR(cmd) != dir {
@@ -234,6 +270,8 @@ impl Ioctl {
             Self::Wait => core::mem::size_of::<Wait>(),
             Self::Cmd => core::mem::size_of::<Cmd>(),
             Self::Reset => core::mem::size_of::<Reset>(),
+            Self::BufExport => core::mem::size_of::<BufExport>(),
+            Self::DmaBuf => core::mem::size_of::<DmaBuf>(),
         }
     }
 }
@@ -262,7 +300,7 @@ mod tests {
     #[test]
     fn rejects_foreign_and_misdirected_numbers() {
         assert_eq!(Ioctl::decode(ioctl::_IOWR::<Info>(0x42, 0)), None);
-        assert_eq!(Ioctl::decode(iowr::<Info>(7)), None);
+        assert_eq!(Ioctl::decode(iowr::<Info>(0x3f)), None);
         // MEM_FREE is write-only; a read-write variant is not ours.
         assert_eq!(Ioctl::decode(iowr::<MemFree>(2)), None);
         assert_eq!(Ioctl::decode(ioctl::_IOR::<Info>(IOCTL_MAGIC, 0)), None);

@@ -46,7 +46,16 @@ AT(metis_cmd, echo, 72);
 SIZE(metis_reset, 8);
 AT(metis_reset, size, 0); AT(metis_reset, flags, 4);
 
-/* The ioctl numbers the module decodes (type 0xbb, numbers 0..6, directions). */
+SIZE(metis_buf_export, 24);
+AT(metis_buf_export, size, 0); AT(metis_buf_export, flags, 4); AT(metis_buf_export, length, 8);
+AT(metis_buf_export, fd, 16); AT(metis_buf_export, reserved, 20);
+
+SIZE(metis_dma_buf, 56);
+AT(metis_dma_buf, size, 0); AT(metis_dma_buf, flags, 4); AT(metis_dma_buf, fd, 8);
+AT(metis_dma_buf, timeout_ms, 12); AT(metis_dma_buf, buf_offset, 16); AT(metis_dma_buf, length, 24);
+AT(metis_dma_buf, handle, 32); AT(metis_dma_buf, offset, 40); AT(metis_dma_buf, job_id, 48);
+
+/* The ioctl numbers the module decodes (type 0xbb, numbers 0..8, directions). */
 _Static_assert(METIS_IOCTL_INFO == _IOWR(0xbb, 0, struct metis_info), "INFO");
 _Static_assert(METIS_IOCTL_MEM_ALLOC == _IOWR(0xbb, 1, struct metis_mem_alloc), "MEM_ALLOC");
 _Static_assert(METIS_IOCTL_MEM_FREE == _IOW(0xbb, 2, struct metis_mem_free), "MEM_FREE");
@@ -54,6 +63,10 @@ _Static_assert(METIS_IOCTL_DMA == _IOWR(0xbb, 3, struct metis_dma), "DMA");
 _Static_assert(METIS_IOCTL_WAIT == _IOWR(0xbb, 4, struct metis_wait), "WAIT");
 _Static_assert(METIS_IOCTL_CMD == _IOWR(0xbb, 5, struct metis_cmd), "CMD");
 _Static_assert(METIS_IOCTL_RESET == _IOW(0xbb, 6, struct metis_reset), "RESET");
+_Static_assert(METIS_IOCTL_BUF_EXPORT == _IOWR(0xbb, 7, struct metis_buf_export), "BUF_EXPORT");
+_Static_assert(METIS_IOCTL_DMA_BUF == _IOWR(0xbb, 8, struct metis_dma_buf), "DMA_BUF");
+_Static_assert(METIS_BUF_READ == 1 && METIS_BUF_WRITE == 2, "BUF flags");
+_Static_assert(METIS_BUF_MAX_LENGTH == 1ULL << 30, "BUF_MAX_LENGTH");
 
 /* Constants the module copies (drivers/metis/uapi.rs). */
 _Static_assert(METIS_DMA_TO_DEVICE == 1 && METIS_DMA_FROM_DEVICE == 2 && METIS_DMA_ASYNC == 4, "DMA flags");

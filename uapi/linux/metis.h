@@ -204,6 +204,52 @@ struct metis_reset {
 	__u32 flags;		/* in: METIS_RESET_* */
 };
 
+/* How the fd of an exported buffer is opened (at least one). */
+#define METIS_BUF_READ		(1U << 0)
+#define METIS_BUF_WRITE		(1U << 1)
+/* Largest exported buffer (bytes). */
+#define METIS_BUF_MAX_LENGTH	(1ULL << 30)
+
+/*
+ * METIS_IOCTL_BUF_EXPORT: allocate a host buffer that the card (and any
+ * other device) can DMA, and return it as a dma-buf: an O_CLOEXEC fd, opened
+ * read-only, write-only or read-write as the flags ask. Importers (a V4L2
+ * device, a GPU, this card) each get the buffer mapped for their own device
+ * and direction; mmap() gives cacheable pages, so CPU access must be
+ * bracketed with DMA_BUF_IOCTL_SYNC. The buffer does not depend on the card:
+ * it stays valid after the card is unbound, and keeps the module loaded
+ * until its last reference goes.
+ */
+struct metis_buf_export {
+	__u32 size;
+	__u32 flags;		/* METIS_BUF_READ and/or METIS_BUF_WRITE */
+	__u64 length;		/* in: 1..METIS_BUF_MAX_LENGTH; out: rounded up to whole pages */
+	__s32 fd;		/* out: the dma-buf */
+	__u32 reserved;		/* 0 */
+};
+
+/*
+ * METIS_IOCTL_DMA_BUF: move bytes between a dma-buf and a region without a
+ * copy through userspace. The dma-buf may come from METIS_IOCTL_BUF_EXPORT
+ * or from any other exporter (e.g. /dev/dma_heap/system). For the time of
+ * the transfer the card is attached to it and has it mapped for exactly the
+ * direction given; it is detached when the transfer ends, fails, or the card
+ * goes away. Flags, timeout and async jobs work as for METIS_IOCTL_DMA. A
+ * buffer the card cannot be given (the exporter refuses the attachment or
+ * the mapping) fails with that error and a log line.
+ */
+struct metis_dma_buf {
+	__u32 size;
+	__u32 flags;		/* METIS_DMA_* */
+	__s32 fd;		/* the dma-buf */
+	__u32 timeout_ms;	/* 0: driver default */
+	__u64 buf_offset;	/* into the dma-buf; buf_offset + length <= its size */
+	__u64 length;		/* bytes, 1..METIS_DMA_MAX_LENGTH */
+	__u64 handle;		/* region */
+	__u64 offset;		/* into the region; offset + length <= region length */
+	__u64 job_id;		/* out, with METIS_DMA_ASYNC */
+};
+
 #define METIS_IOCTL_INFO	_IOWR(METIS_IOCTL_MAGIC, 0x00, struct metis_info)
 #define METIS_IOCTL_MEM_ALLOC	_IOWR(METIS_IOCTL_MAGIC, 0x01, struct metis_mem_alloc)
 #define METIS_IOCTL_MEM_FREE	_IOW(METIS_IOCTL_MAGIC, 0x02, struct metis_mem_free)
@@ -211,5 +257,7 @@ struct metis_reset {
 #define METIS_IOCTL_WAIT	_IOWR(METIS_IOCTL_MAGIC, 0x04, struct metis_wait)
 #define METIS_IOCTL_CMD		_IOWR(METIS_IOCTL_MAGIC, 0x05, struct metis_cmd)
 #define METIS_IOCTL_RESET	_IOW(METIS_IOCTL_MAGIC, 0x06, struct metis_reset)
+#define METIS_IOCTL_BUF_EXPORT	_IOWR(METIS_IOCTL_MAGIC, 0x07, struct metis_buf_export)
+#define METIS_IOCTL_DMA_BUF	_IOWR(METIS_IOCTL_MAGIC, 0x08, struct metis_dma_buf)
 
 #endif /* _UAPI_LINUX_METIS_H */

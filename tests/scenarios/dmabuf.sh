@@ -1,0 +1,22 @@
+#!/bin/sh
+# configs: all
+# Zero-copy buffers (tests/guest/dmabuf_test.c): buffers the driver exports
+# as dma-bufs (validation, O_CLOEXEC and access-mode fds, mmap with CPU-access
+# syncs, the card reading and writing them, async) and dma-bufs from another
+# exporter (/dev/dma_heap/system) DMA'd both ways, every byte checked; 10 000
+# export/close cycles (kmemleak runs at the end of the boot); a buffer
+# outlives the card's unbind and keeps the module loaded. No card faults.
+. /lib/metis/lib.sh
+bdf=$(metis_bdfs | head -1)
+faults0=$(card_stat 0 faults_total)
+check insmod insmod /lib/metis/metis.ko
+dmabuf_test /dev/metis0
+dmabuf_test /dev/metis0 cycles 10000
+
+dmabuf_test /dev/metis0 hold "echo $bdf >/sys/bus/pci/drivers/metis/unbind"
+check_eq held_across_unbind none "$(bound_driver $bdf)"
+echo "$bdf" >/sys/bus/pci/drivers/metis/bind
+check_eq rebound metis "$(bound_driver $bdf)"
+dmabuf_test /dev/metis0 hold "! rmmod metis 2>/dev/null"
+check rmmod_after_last_buffer rmmod metis
+check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
