@@ -104,3 +104,11 @@ pm_test_cycle() {
     fi
     echo none >/sys/power/pm_test
 }
+
+# load_module NAME: insmods an upstream module and its dependencies (the
+# runner lists them, dependencies first, in /lib/metis/NAME.order).
+load_module() {
+    while read -r ko; do
+        insmod "/lib/metis/$ko" 2>/dev/null || grep -q "^$(basename "$ko" .ko | tr - _) " /proc/modules || return 1
+    done <"/lib/metis/$1.order"
+}

@@ -116,6 +116,32 @@ def build_module(kdir: Path, src: str, out: Path, extra: list[str] | None = None
              f"MO={out}", *make_args(kdir), *(extra or []), "modules")
 
 
+def module_closures(kdir: Path, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """For each module name, the module files (relative to modinst) to load, dependencies first."""
+    mods = next((kdir / "modinst" / "lib" / "modules").iterdir())
+    deps: dict[str, list[str]] = {}
+    for line in (mods / "modules.dep").read_text().splitlines():
+        target, _, rest = line.partition(":")
+        deps[target] = rest.split()
+    by_name = {Path(t).name.removesuffix(".ko"): t for t in deps}
+    out: dict[str, list[str]] = {}
+    for name in names:
+        if name not in by_name:
+            continue
+        order: list[str] = []
+
+        def visit(t: str) -> None:
+            if t in order:
+                return
+            for d in deps.get(t, []):
+                visit(d)
+            order.append(t)
+
+        visit(by_name[name])
+        out[name] = [str((mods / t).relative_to(kdir / "modinst")) for t in order]
+    return out
+
+
 def build_guest_programs(arch: str, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     cc = "gcc" if arch == "x86_64" else "aarch64-linux-gnu-gcc"
@@ -230,10 +256,13 @@ def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
         cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
     for ko in (out / "kmod").rglob("*.ko"):
         cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
-    # Upstream modules the scenarios load (dw-edma for the independent engine check).
-    for ko in (kdir / "modinst").rglob("*.ko"):
-        if ko.stem in ("virt-dma", "dw-edma", "dw-edma-pcie", "dmatest", "vivid"):
-            cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
+    # Upstream modules the scenarios load (dw-edma for the independent engine check, vivid as
+    # a dma-buf importer nobody here wrote), with their dependencies: `NAME.order` lists the
+    # files to insmod, dependencies first (`load_module` in tests/guest/lib.sh).
+    for name, order in module_closures(kdir, ("dw-edma-pcie", "dmatest", "vivid")).items():
+        for rel in order:
+            cp.file(f"lib/metis/{Path(rel).name}", (kdir / "modinst" / rel).read_bytes())
+        cp.file(f"lib/metis/{name}.order", "".join(Path(r).name + "\n" for r in order).encode())
     for p in progs:
         cp.file(f"usr/bin/{p.name}", p.read_bytes(), 0o755)
     for fw in sorted(fw_dir.iterdir()):

@@ -5,13 +5,27 @@
 # syncs, the card reading and writing them, async) and dma-bufs from another
 # exporter (/dev/dma_heap/system) DMA'd both ways, every byte checked; 10 000
 # export/close cycles (kmemleak runs at the end of the boot); a buffer
-# outlives the card's unbind and keeps the module loaded. No card faults.
+# outlives the card's unbind and keeps the module loaded. vivid, a V4L2
+# driver, imports an exported buffer with V4L2_MEMORY_DMABUF and captures a
+# frame into it, which the card then reads. No card faults.
 . /lib/metis/lib.sh
 bdf=$(metis_bdfs | head -1)
 faults0=$(card_stat 0 faults_total)
 check insmod insmod /lib/metis/metis.ko
 dmabuf_test /dev/metis0
 dmabuf_test /dev/metis0 cycles 10000
+
+# A real importer nobody here wrote: vivid captures a frame into our buffer.
+check load_vivid load_module vivid
+video=""
+for d in /sys/class/video4linux/video*; do
+    if [ "$(cat $d/name 2>/dev/null | cut -c1-5)" = "vivid" ] && [ -z "$video" ]; then
+        video=/dev/$(basename $d)
+    fi
+done
+check vivid_capture_node test -c "$video"
+dmabuf_test /dev/metis0 vivid "$video"
+rmmod vivid
 
 dmabuf_test /dev/metis0 hold "echo $bdf >/sys/bus/pci/drivers/metis/unbind"
 check_eq held_across_unbind none "$(bound_driver $bdf)"
