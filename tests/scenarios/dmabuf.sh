@@ -27,6 +27,14 @@ check vivid_capture_node test -c "$video"
 dmabuf_test /dev/metis0 vivid "$video"
 rmmod vivid
 
+# Zero-copy throughput next to the pinned user-buffer path, data checked at each size.
+if metisctl dma bench --dmabuf --sizes 64K..16M --iters 3 >/tmp/bench-dmabuf.txt 2>&1; then
+    tap_ok metisctl_bench_dmabuf
+else
+    tap_fail metisctl_bench_dmabuf "$(tail -3 /tmp/bench-dmabuf.txt | tr '\n' ' ')"
+fi
+sed 's/^/@@NOTE bench-dmabuf: /' /tmp/bench-dmabuf.txt
+
 dmabuf_test /dev/metis0 hold "echo $bdf >/sys/bus/pci/drivers/metis/unbind"
 check_eq held_across_unbind none "$(bound_driver $bdf)"
 echo "$bdf" >/sys/bus/pci/drivers/metis/bind

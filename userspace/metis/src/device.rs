@@ -44,7 +44,7 @@ impl Direction {
             Direction::FromDevice => sys::METIS_DMA_FROM_DEVICE,
         }
     }
-    fn op(self) -> Op {
+    pub(crate) fn op(self) -> Op {
         match self {
             Direction::ToDevice => Op::DmaToDevice,
             Direction::FromDevice => Op::DmaFromDevice,
@@ -308,6 +308,16 @@ impl Device {
             |a: &mut sys::metis_mem_free| a.handle = handle,
         )
         .map(drop)
+    }
+
+    /// [`Device::call`] for the dma-buf module, never restarted on `EINTR`.
+    pub(crate) fn call_arg<T: UapiArg>(
+        &self,
+        op: Op,
+        request: u32,
+        fill: impl FnOnce(&mut T),
+    ) -> Result<T> {
+        self.call(op, request, false, fill)
     }
 
     fn own(&self, region: &Region<'_>) -> Result<()> {
@@ -637,6 +647,11 @@ pub struct Region<'d> {
 }
 
 impl Region<'_> {
+    /// Fails unless the region belongs to `dev` (regions are private to a file).
+    pub(crate) fn check_owner(&self, dev: &Device) -> Result<()> {
+        dev.own(self)
+    }
+
     /// The driver's handle of the region.
     pub fn handle(&self) -> u64 {
         self.handle

@@ -29,6 +29,12 @@ pub enum Op {
     Reset,
     /// `poll()` on the device file.
     Poll,
+    /// `METIS_IOCTL_BUF_EXPORT` (or mapping its buffer).
+    BufExport,
+    /// `METIS_IOCTL_DMA_BUF`.
+    DmaBuf,
+    /// `DMA_BUF_IOCTL_SYNC` on a dma-buf.
+    BufSync,
 }
 
 impl Op {
@@ -46,6 +52,9 @@ impl Op {
             Op::Cmd => "command",
             Op::Reset => "reset",
             Op::Poll => "poll",
+            Op::BufExport => "dma-buf export",
+            Op::DmaBuf => "dma-buf DMA",
+            Op::BufSync => "dma-buf CPU-access sync",
         }
     }
 }

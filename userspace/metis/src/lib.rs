@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod device;
+mod dmabuf;
 mod error;
 mod info;
 pub mod sys;
@@ -36,5 +37,6 @@ pub use device::{
     check_range, timeout_ms, Device, Direction, Job, JobId, PollStatus, Region, RunOp,
     DMA_MAX_LENGTH, ECHO_MAX, MEM_ALIGN, MEM_MAX_LENGTH,
 };
+pub use dmabuf::DmaBuf;
 pub use error::{errno_name, meaning, strerror, Error, Op, Result};
 pub use info::{FwState, FwVersion, IfVersion, Info, IommuMode, IrqMode};

@@ -111,6 +111,10 @@ pub const METIS_IOCTL_WAIT: u32 = ioc::iowr::<metis_wait>(MAGIC, 0x04);
 pub const METIS_IOCTL_CMD: u32 = ioc::iowr::<metis_cmd>(MAGIC, 0x05);
 /// `METIS_IOCTL_RESET`: `_IOW(0xBB, 0x06, struct metis_reset)`.
 pub const METIS_IOCTL_RESET: u32 = ioc::iow::<metis_reset>(MAGIC, 0x06);
+/// `METIS_IOCTL_BUF_EXPORT`: `_IOWR(0xBB, 0x07, struct metis_buf_export)`.
+pub const METIS_IOCTL_BUF_EXPORT: u32 = ioc::iowr::<metis_buf_export>(MAGIC, 0x07);
+/// `METIS_IOCTL_DMA_BUF`: `_IOWR(0xBB, 0x08, struct metis_dma_buf)`.
+pub const METIS_IOCTL_DMA_BUF: u32 = ioc::iowr::<metis_dma_buf>(MAGIC, 0x08);
 
 // The Rust encoding must agree with what the C compiler made of the header's
 // macros for this target. Targets with another encoding (powerpc, mips,
@@ -139,6 +143,14 @@ mod encoding_check {
     static_assertions::const_assert_eq!(METIS_IOCTL_WAIT, __metis_req_METIS_IOCTL_WAIT as u32);
     static_assertions::const_assert_eq!(METIS_IOCTL_CMD, __metis_req_METIS_IOCTL_CMD as u32);
     static_assertions::const_assert_eq!(METIS_IOCTL_RESET, __metis_req_METIS_IOCTL_RESET as u32);
+    static_assertions::const_assert_eq!(
+        METIS_IOCTL_BUF_EXPORT,
+        __metis_req_METIS_IOCTL_BUF_EXPORT as u32
+    );
+    static_assertions::const_assert_eq!(
+        METIS_IOCTL_DMA_BUF,
+        __metis_req_METIS_IOCTL_DMA_BUF as u32
+    );
 }
 
 /// An ioctl argument struct of the metis ABI: it starts with a `u32 size`
@@ -201,7 +213,9 @@ uapi_arg!(
     metis_dma,
     metis_wait,
     metis_cmd,
-    metis_reset
+    metis_reset,
+    metis_buf_export,
+    metis_dma_buf
 );
 
 // Version-1 sizes the header implies (natural alignment, no packing). A change
@@ -213,6 +227,8 @@ static_assertions::assert_eq_size!(metis_dma, [u8; 56]);
 static_assertions::assert_eq_size!(metis_wait, [u8; 24]);
 static_assertions::assert_eq_size!(metis_cmd, [u8; 328]);
 static_assertions::assert_eq_size!(metis_reset, [u8; 8]);
+static_assertions::assert_eq_size!(metis_buf_export, [u8; 24]);
+static_assertions::assert_eq_size!(metis_dma_buf, [u8; 56]);
 static_assertions::const_assert_eq!(core::mem::align_of::<metis_info>(), 8);
 static_assertions::const_assert_eq!(core::mem::align_of::<metis_cmd>(), 8);
 static_assertions::const_assert_eq!(core::mem::offset_of!(metis_info, reserved), 44);
@@ -239,6 +255,8 @@ mod tests {
             ("METIS_IOCTL_WAIT", METIS_IOCTL_WAIT),
             ("METIS_IOCTL_CMD", METIS_IOCTL_CMD),
             ("METIS_IOCTL_RESET", METIS_IOCTL_RESET),
+            ("METIS_IOCTL_BUF_EXPORT", METIS_IOCTL_BUF_EXPORT),
+            ("METIS_IOCTL_DMA_BUF", METIS_IOCTL_DMA_BUF),
         ];
         assert_eq!(ALL_IOCTLS, &rust[..]);
     }
@@ -253,6 +271,8 @@ mod tests {
         assert_eq!(METIS_IOCTL_WAIT, 0xC018_BB04);
         assert_eq!(METIS_IOCTL_CMD, 0xC148_BB05);
         assert_eq!(METIS_IOCTL_RESET, 0x4008_BB06);
+        assert_eq!(METIS_IOCTL_BUF_EXPORT, 0xC018_BB07);
+        assert_eq!(METIS_IOCTL_DMA_BUF, 0xC038_BB08);
         for (i, (_, req)) in ALL_IOCTLS.iter().enumerate() {
             assert_eq!(ioc::type_of(*req), 0xBB);
             assert_eq!(ioc::nr_of(*req), i as u32);
@@ -333,6 +353,8 @@ mod tests {
             "metis_wait",
             "metis_cmd",
             "metis_reset",
+            "metis_buf_export",
+            "metis_dma_buf",
         ] {
             writeln!(c, "printf(\"%s %zu\\n\", \"{t}\", sizeof(struct {t}));").unwrap();
         }
@@ -372,5 +394,10 @@ mod tests {
         assert_eq!(got["metis_wait"], size_of::<metis_wait>() as u64);
         assert_eq!(got["metis_cmd"], size_of::<metis_cmd>() as u64);
         assert_eq!(got["metis_reset"], size_of::<metis_reset>() as u64);
+        assert_eq!(
+            got["metis_buf_export"],
+            size_of::<metis_buf_export>() as u64
+        );
+        assert_eq!(got["metis_dma_buf"], size_of::<metis_dma_buf>() as u64);
     }
 }

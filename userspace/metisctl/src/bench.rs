@@ -1,5 +1,7 @@
 //! `metisctl dma bench`: DMA latency and throughput per size and direction,
-//! with a round-trip integrity check at each size.
+//! with a round-trip integrity check at each size; with `--dmabuf` the same
+//! again through driver-exported dma-bufs (zero copy), next to the pinned
+//! user-buffer path.
 
 use crate::cli::{BenchArgs, DirArg};
 use crate::data::{fill_pattern, first_mismatch};
@@ -7,13 +9,34 @@ use crate::size::format_size;
 use crate::stats::{us, Stats};
 use crate::table::{format_table, Align};
 use crate::Failure;
-use metis::{Device, Direction};
+use metis::{Device, Direction, DmaBuf, Region};
 use serde_json::{json, Value};
+use std::os::fd::AsFd;
 use std::time::Instant;
+
+/// The host buffer a transfer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buffer {
+    /// Ordinary process memory, pinned by the driver per transfer.
+    User,
+    /// A dma-buf the driver exported (no pinning, no copy).
+    DmaBuf,
+}
+
+impl Buffer {
+    fn name(self) -> &'static str {
+        match self {
+            Buffer::User => "user",
+            Buffer::DmaBuf => "dmabuf",
+        }
+    }
+}
 
 /// Timings of one size in one direction.
 #[derive(Debug, Clone)]
 pub struct Row {
+    /// Host buffer kind.
+    pub buffer: Buffer,
     /// Transfer size, bytes.
     pub size: u64,
     /// Direction.
@@ -61,13 +84,6 @@ fn directions(d: DirArg) -> &'static [Direction] {
 
 /// Checks the options before touching the device.
 pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
-    if args.dmabuf {
-        return Err(Failure::Op(
-            "dma bench --dmabuf: dma-buf is not supported by this driver version \
-             (uapi/linux/metis.h has no dma-buf ioctl)"
-                .into(),
-        ));
-    }
     if let Some(s) = args.sizes.0.iter().find(|s| **s > metis::DMA_MAX_LENGTH) {
         return Err(Failure::Usage(format!(
             "size {} exceeds the largest DMA transfer ({})",
@@ -78,51 +94,127 @@ pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Host memory for one kind of buffer: a source and a destination of `len` bytes.
+enum Host {
+    User { src: Vec<u8>, dst: Vec<u8> },
+    DmaBuf { src: DmaBuf, dst: DmaBuf },
+}
+
+impl Host {
+    fn new(dev: &Device, kind: Buffer, len: usize) -> Result<Self, Failure> {
+        Ok(match kind {
+            Buffer::User => Host::User {
+                src: vec![0u8; len],
+                dst: vec![0u8; len],
+            },
+            Buffer::DmaBuf => Host::DmaBuf {
+                src: dev.export_buffer(len as u64)?,
+                dst: dev.export_buffer(len as u64)?,
+            },
+        })
+    }
+
+    fn fill(&mut self, n: usize, seed: u64) -> Result<(), Failure> {
+        match self {
+            Host::User { src, .. } => fill_pattern(&mut src[..n], seed),
+            Host::DmaBuf { src, .. } => src.write_with(|b| fill_pattern(&mut b[..n], seed))?,
+        }
+        Ok(())
+    }
+
+    fn transfer(
+        &mut self,
+        dev: &Device,
+        dir: Direction,
+        n: usize,
+        region: &Region<'_>,
+    ) -> Result<(), Failure> {
+        match (self, dir) {
+            (Host::User { src, .. }, Direction::ToDevice) => {
+                dev.dma_to_device(&src[..n], region, 0)?
+            }
+            (Host::User { dst, .. }, Direction::FromDevice) => {
+                dev.dma_from_device(&mut dst[..n], region, 0)?
+            }
+            (Host::DmaBuf { src, .. }, Direction::ToDevice) => {
+                dev.dma_buf(dir, src.as_fd(), 0, n as u64, region, 0)?
+            }
+            (Host::DmaBuf { dst, .. }, Direction::FromDevice) => {
+                dev.dma_buf(dir, dst.as_fd(), 0, n as u64, region, 0)?
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears the destination, brings the region back into it and returns the
+    /// first byte that differs from the source.
+    fn round_trip(
+        &mut self,
+        dev: &Device,
+        n: usize,
+        region: &Region<'_>,
+    ) -> Result<Option<usize>, Failure> {
+        match self {
+            Host::User { dst, .. } => dst[..n].fill(0),
+            Host::DmaBuf { dst, .. } => dst.write_with(|b| b[..n].fill(0))?,
+        }
+        self.transfer(dev, Direction::FromDevice, n, region)?;
+        Ok(match self {
+            Host::User { src, dst } => first_mismatch(&src[..n], &dst[..n]),
+            Host::DmaBuf { src, dst } => {
+                let want = src.read_with(|b| b[..n].to_vec())?;
+                dst.read_with(|b| first_mismatch(&want, &b[..n]))?
+            }
+        })
+    }
+}
+
 /// Runs the benchmark.
 pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
     check_args(args)?;
     let max = args.sizes.0.iter().copied().max().unwrap_or(4096);
     let max_usize = usize::try_from(max).map_err(|_| Failure::Usage("size too large".into()))?;
     let region = dev.mem_alloc(max)?;
-    let mut src = vec![0u8; max_usize];
-    let mut dst = vec![0u8; max_usize];
+    let kinds: &[Buffer] = if args.dmabuf {
+        &[Buffer::User, Buffer::DmaBuf]
+    } else {
+        &[Buffer::User]
+    };
     let mut rows = Vec::new();
     let mut mismatches = Vec::new();
-    for &size in &args.sizes.0 {
-        let n = size as usize;
-        fill_pattern(&mut src[..n], size);
-        let verified = if args.no_verify {
-            // Still load the region so the from-device reads real data.
-            dev.dma_to_device(&src[..n], &region, 0)?;
-            None
-        } else {
-            dev.dma_to_device(&src[..n], &region, 0)?;
-            dst[..n].fill(0);
-            dev.dma_from_device(&mut dst[..n], &region, 0)?;
-            let bad = first_mismatch(&src[..n], &dst[..n]);
-            if let Some(off) = bad {
-                mismatches.push((size, off));
-            }
-            Some(bad.is_none())
-        };
-        for &dir in directions(args.dir) {
-            let mut samples = Vec::with_capacity(args.iters as usize);
-            for _ in 0..args.iters {
-                let t = Instant::now();
-                match dir {
-                    Direction::ToDevice => dev.dma_to_device(&src[..n], &region, 0)?,
-                    Direction::FromDevice => dev.dma_from_device(&mut dst[..n], &region, 0)?,
+    for &kind in kinds {
+        let mut host = Host::new(dev, kind, max_usize)?;
+        for &size in &args.sizes.0 {
+            let n = size as usize;
+            host.fill(n, size)?;
+            // Also loads the region, so the from-device transfers read real data.
+            host.transfer(dev, Direction::ToDevice, n, &region)?;
+            let verified = if args.no_verify {
+                None
+            } else {
+                let bad = host.round_trip(dev, n, &region)?;
+                if let Some(off) = bad {
+                    mismatches.push((size, off));
                 }
-                samples.push(t.elapsed());
+                Some(bad.is_none())
+            };
+            for &dir in directions(args.dir) {
+                let mut samples = Vec::with_capacity(args.iters as usize);
+                for _ in 0..args.iters {
+                    let t = Instant::now();
+                    host.transfer(dev, dir, n, &region)?;
+                    samples.push(t.elapsed());
+                }
+                let stats = Stats::new(&samples)
+                    .ok_or_else(|| Failure::Op("no samples (iters is 0)".into()))?;
+                rows.push(Row {
+                    buffer: kind,
+                    size,
+                    dir,
+                    stats,
+                    verified,
+                });
             }
-            let stats = Stats::new(&samples)
-                .ok_or_else(|| Failure::Op("no samples (iters is 0)".into()))?;
-            rows.push(Row {
-                size,
-                dir,
-                stats,
-                verified,
-            });
         }
     }
     drop(region);
@@ -145,6 +237,7 @@ fn verify_text(v: Option<bool>) -> &'static str {
 /// The text table.
 pub fn format_text(r: &Report) -> String {
     let headers = [
+        ("buffer", Align::Left),
         ("size", Align::Right),
         ("dir", Align::Left),
         ("iters", Align::Right),
@@ -159,6 +252,7 @@ pub fn format_text(r: &Report) -> String {
         .iter()
         .map(|row| {
             vec![
+                row.buffer.name().to_string(),
                 format_size(row.size),
                 row.dir_name().to_string(),
                 row.stats.count.to_string(),
@@ -180,6 +274,7 @@ pub fn to_json(device: &str, r: &Report) -> Value {
         .iter()
         .map(|row| {
             json!({
+                "buffer": row.buffer.name(),
                 "size": row.size,
                 "dir": row.dir_name(),
                 "iters": row.stats.count,
@@ -216,12 +311,14 @@ mod tests {
             region_len: 8192,
             rows: vec![
                 Row {
+                    buffer: Buffer::User,
                     size: 4096,
                     dir: Direction::ToDevice,
                     stats: st(4),
                     verified: Some(true),
                 },
                 Row {
+                    buffer: Buffer::DmaBuf,
                     size: 8192,
                     dir: Direction::FromDevice,
                     stats: st(8),
@@ -239,15 +336,15 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(
             lines[0],
-            "size  dir   iters    MB/s  min_us  median_us  p99_us  verify"
+            "buffer  size  dir   iters    MB/s  min_us  median_us  p99_us  verify"
         );
         assert_eq!(
             lines[2],
-            "  4K  to        1  1024.0     4.0        4.0     4.0  ok"
+            "user      4K  to        1  1024.0     4.0        4.0     4.0  ok"
         );
         assert_eq!(
             lines[3],
-            "  8K  from      1  1024.0     8.0        8.0     8.0  MISMATCH"
+            "dmabuf    8K  from      1  1024.0     8.0        8.0     8.0  MISMATCH"
         );
     }
 
@@ -278,10 +375,7 @@ mod tests {
     #[test]
     fn argument_checks() {
         assert!(check_args(&args(vec![4096], false)).is_ok());
-        let Err(Failure::Op(m)) = check_args(&args(vec![4096], true)) else {
-            panic!("dmabuf accepted");
-        };
-        assert!(m.contains("not supported by this driver version"));
+        assert!(check_args(&args(vec![4096], true)).is_ok());
         let Err(Failure::Usage(m)) = check_args(&args(vec![2 << 30], false)) else {
             panic!("oversize accepted");
         };

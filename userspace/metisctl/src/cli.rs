@@ -104,7 +104,8 @@ pub struct BenchArgs {
     /// Timed transfers per size and direction.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub iters: u32,
-    /// Use a dma-buf as the host buffer (not supported by this driver version).
+    /// Also time transfers through driver-exported dma-bufs (zero copy), next to the
+    /// ordinary user buffers.
     #[arg(long)]
     pub dmabuf: bool,
     /// Skip the round-trip integrity check.
