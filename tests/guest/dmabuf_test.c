@@ -11,6 +11,9 @@
  *   dmabuf_test DEVICE hold CMD      export and map a buffer, run CMD (which
  *                                    unbinds or unloads the driver), then
  *                                    check the buffer still works for the CPU
+ *   dmabuf_test DEVICE sleep CMD     a buffer is filled, CMD suspends and
+ *                                    resumes the system, and the card then
+ *                                    reads the buffer and writes into another
  *   dmabuf_test DEVICE vivid VIDEO   a V4L2 capture device (vivid) fills an
  *                                    exported buffer imported with
  *                                    V4L2_MEMORY_DMABUF; the card reads the
@@ -287,6 +290,43 @@ static int hold(const char *cmd)
 	return failed;
 }
 
+/* Buffers held across a system sleep keep their contents and still work for the card. */
+static int across_sleep(const char *cmd)
+{
+	int fd = open(dev_path, O_RDWR), a, b, r;
+	uint64_t len = 1 << 20, lb = 1 << 20, h;
+	uint8_t *ma, *mb, *want = malloc(len);
+
+	a = fd >= 0 ? export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &len) : -1;
+	b = fd >= 0 ? export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &lb) : -1;
+	TAP(a >= 0 && b >= 0 && region(fd, len, &h) == 0, "sleep_setup", "export failed");
+	if (a < 0 || b < 0)
+		return 1;
+	ma = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, a, 0);
+	mb = mmap(NULL, lb, PROT_READ | PROT_WRITE, MAP_SHARED, b, 0);
+	fill(want, len, 77);
+	cpu_sync(a, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	memcpy(ma, want, len);
+	cpu_sync(a, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+	TAP(system(cmd) == 0, "sleep_with_buffers_held", "'%s' failed", cmd);
+	/* Device memory may be lost across the sleep: the first use says so once. */
+	r = dma_buf(fd, METIS_DMA_TO_DEVICE, a, 0, len, h, 0, NULL);
+	if (r == -ESTALE)
+		r = dma_buf(fd, METIS_DMA_TO_DEVICE, a, 0, len, h, 0, NULL);
+	if (!r)
+		r = dma_buf(fd, METIS_DMA_FROM_DEVICE, b, 0, len, h, 0, NULL);
+	cpu_sync(b, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	TAP(r == 0 && !memcmp(mb, want, len), "card_uses_buffers_after_sleep",
+	    "r %d or data differs", r);
+	cpu_sync(b, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	munmap(ma, len);
+	munmap(mb, lb);
+	close(a);
+	close(b);
+	close(fd);
+	return failed;
+}
+
 /* One frame from a V4L2 capture device into an exported buffer, then read by the card. */
 static int vivid(const char *video)
 {
@@ -374,6 +414,8 @@ int main(int argc, char **argv)
 		return hold(argv[3]);
 	if (argc > 3 && !strcmp(argv[2], "vivid"))
 		return vivid(argv[3]);
+	if (argc > 3 && !strcmp(argv[2], "sleep"))
+		return across_sleep(argv[3]);
 	fd = open(dev_path, O_RDWR);
 	TAP(fd >= 0, "open_device", "%s", strerror(errno));
 	if (fd < 0 || region(fd, 4 << 20, &h))

@@ -7,7 +7,8 @@
 # export/close cycles (kmemleak runs at the end of the boot); a buffer
 # outlives the card's unbind and keeps the module loaded. vivid, a V4L2
 # driver, imports an exported buffer with V4L2_MEMORY_DMABUF and captures a
-# frame into it, which the card then reads. No card faults.
+# frame into it, which the card then reads. Buffers held across a system
+# sleep still work for the card. No card faults.
 . /lib/metis/lib.sh
 bdf=$(metis_bdfs | head -1)
 faults0=$(card_stat 0 faults_total)
@@ -34,6 +35,12 @@ else
     tap_fail metisctl_bench_dmabuf "$(tail -3 /tmp/bench-dmabuf.txt | tr '\n' ' ')"
 fi
 sed 's/^/@@NOTE bench-dmabuf: /' /tmp/bench-dmabuf.txt
+
+# Buffers held across a system sleep (real S3 on x86, pm_test elsewhere).
+case $METIS_CONFIG in
+    x86-*) dmabuf_test /dev/metis0 sleep ". /lib/metis/lib.sh; s3_cycle" ;;
+    *) dmabuf_test /dev/metis0 sleep ". /lib/metis/lib.sh; pm_test_cycle" ;;
+esac
 
 dmabuf_test /dev/metis0 hold "echo $bdf >/sys/bus/pci/drivers/metis/unbind"
 check_eq held_across_unbind none "$(bound_driver $bdf)"
