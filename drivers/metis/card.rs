@@ -361,6 +361,11 @@ impl Card {
     /// (or the freezer) ends the wait early with `ERESTARTSYS`, so the call is
     /// restarted after the signal or the system sleep; the caller must stop whatever it
     /// started before it lets go of the memory involved.
+    ///
+    /// During an outage (reset, resume, external reset) signals are ignored: the
+    /// outage runs in whatever task triggered it (a shell writing sysfs `reset`,
+    /// the task suspending the system), whose signals are not its business. Such
+    /// a wait polls, since the condition variable only has interruptible timed waits.
     pub(crate) fn wait_event<T>(
         &self,
         timeout: Delta,
@@ -369,7 +374,8 @@ impl Card {
         let start = Instant::<Monotonic>::now();
         let mut poll_sleep = Delta::from_micros(20);
         loop {
-            let polling = self.irq_mode() == IrqMode::Poll;
+            let deaf = kernel::current!().signal_pending() && self.gate.lock().resetting;
+            let polling = deaf || self.irq_mode() == IrqMode::Poll;
             if polling {
                 self.service();
             }
@@ -403,7 +409,7 @@ impl Card {
             }
             if polling {
                 drop(ev);
-                if kernel::current!().signal_pending() {
+                if !deaf && kernel::current!().signal_pending() {
                     return Err(ERESTARTSYS);
                 }
                 fsleep(poll_sleep);

@@ -26,22 +26,7 @@ check pm_test_resume_logged dmesg_has "firmware kept running"
 metis_test /dev/metis0 sleep-inflight ". /lib/metis/lib.sh; pm_test_cycle"
 check inflight_failed_logged dmesg_has "failed with ESHUTDOWN"
 
-case $METIS_CONFIG in
-    x86-*)
-        case $METIS_CONFIG in
-            x86-translated) cycles=100 ;;
-            *) cycles=20 ;;
-        esac
-        dmesg -c >/dev/null
-        metis_test /dev/metis0 sleep $cycles lost ". /lib/metis/lib.sh; s3_cycle"
-        check s3_resume_reloads_firmware dmesg_has "firmware reloaded"
-        times=$(dmesg | grep -o "resumed in [0-9]* ms" | grep -o "[0-9]*")
-        echo "@@NOTE S3 resume-to-ready (ms) over $(echo "$times" | wc -l) cycles: $(echo "$times" | sort -n | awk '{a[NR]=$1; t+=$1} END {printf "min %d median %d max %d mean %.1f", a[1], a[int((NR+1)/2)], a[NR], t/NR}')"
-        metis_test /dev/metis0 sleep-inflight ". /lib/metis/lib.sh; s3_cycle"
-        ;;
-esac
-
-check rmmod rmmod metis
+check rmmod_before_runtime_pm rmmod metis
 
 # Runtime PM with a 100 ms autosuspend delay.
 check insmod_autosuspend insmod /lib/metis/metis.ko autosuspend_ms=100
@@ -58,4 +43,26 @@ check rpm_dma_while_open grep -q "last result: ok" /tmp/rpm-stress.out
 sleep 1
 check_eq rpm_suspended_after_close suspended "$(cat $power/runtime_status)"
 check rmmod_while_runtime_suspended rmmod metis
+check insmod_again insmod /lib/metis/metis.ko
+
+case $METIS_CONFIG in
+    x86-*)
+        case $METIS_CONFIG in
+            x86-translated) cycles=100 ;;
+            *) cycles=20 ;;
+        esac
+        dmesg -c >/dev/null
+        metis_test /dev/metis0 sleep $cycles lost ". /lib/metis/lib.sh; s3_cycle"
+        check s3_resume_reloads_firmware dmesg_has "firmware reloaded"
+        times=$(dmesg | grep -o "resumed in [0-9]* ms" | grep -o "[0-9]*")
+        echo "@@NOTE S3 resume-to-ready (ms) over $(echo "$times" | wc -l) cycles: $(echo "$times" | sort -n | awk '{a[NR]=$1; t+=$1} END {printf "min %d median %d max %d mean %.1f", a[1], a[int((NR+1)/2)], a[NR], t/NR}')"
+        metis_test /dev/metis0 sleep-inflight ". /lib/metis/lib.sh; s3_cycle"
+        # Diagnostic: once, a probe after many S3 cycles did not find the eDMA capability
+        # in extended config space; record what those reads return after S3.
+        echo "@@NOTE config space at 0x100 after S3: $(od -An -tx4 -j256 -N8 /sys/bus/pci/devices/$bdf/config)"
+        ;;
+esac
+
+check rmmod rmmod metis
+
 check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
