@@ -35,36 +35,8 @@
 #include <unistd.h>
 
 #include "../../uapi/linux/metis.h"
+#include "guest.h"
 
-static int failed;
-static const char *dev_path = "/dev/metis0";
-
-#define TAP(cond, name, ...) do {						\
-	if (cond) {								\
-		printf("@@TAP ok %s\n", name);					\
-	} else {								\
-		failed = 1;							\
-		printf("@@TAP not ok %s # ", name);				\
-		printf(__VA_ARGS__);						\
-		printf("\n");							\
-	}									\
-	fflush(stdout);								\
-} while (0)
-
-static int xioctl(int fd, unsigned long req, void *arg)
-{
-	return ioctl(fd, req, arg) ? -errno : 0;
-}
-
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-	uint32_t x = seed * 2654435761u + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-		p[i] = (uint8_t)x;
-	}
-}
 
 /* Exports a buffer; returns its fd or -errno, and the rounded length in *len. */
 static int export_buf(int fd, uint32_t flags, uint64_t *len)

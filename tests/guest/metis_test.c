@@ -36,27 +36,8 @@
 #include <unistd.h>
 
 #include "../../uapi/linux/metis.h"
+#include "guest.h"
 
-static int failed;
-static const char *dev_path = "/dev/metis0";
-
-#define TAP(cond, name, ...) do {						\
-	if (cond) {								\
-		printf("@@TAP ok %s\n", name);					\
-	} else {								\
-		failed = 1;							\
-		printf("@@TAP not ok %s # ", name);				\
-		printf(__VA_ARGS__);						\
-		printf("\n");							\
-	}									\
-	fflush(stdout);								\
-} while (0)
-
-/* ioctl returning -errno on failure. */
-static int xioctl(int fd, unsigned long req, void *arg)
-{
-	return ioctl(fd, req, arg) ? -errno : 0;
-}
 
 static uint32_t crc32(const uint8_t *p, size_t n)
 {
@@ -138,16 +119,6 @@ static uint32_t reset_count(int fd)
 	struct metis_info i = { .size = sizeof(i) };
 
 	return xioctl(fd, METIS_IOCTL_INFO, &i) ? UINT32_MAX : i.reset_count;
-}
-
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-	uint32_t x = seed * 2654435761u + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-		p[i] = (uint8_t)x;
-	}
 }
 
 /* Round trip of `len` bytes at buffer misalignment `mis`; 0 if the data came back intact. */
