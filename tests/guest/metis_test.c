@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,12 +545,39 @@ struct reset_arg {
 	int result;
 };
 
+/* Whether the emulator has consumed the armed hang, i.e. a job now hangs on read channel 0. */
+#define HUNG_RD0 ". /lib/metis/lib.sh && host card 0 stats | grep -q '\"hang_channel\":\\[\\]'"
+
+/*
+ * The helpers below run shell commands (system()), whose SIGCHLD would make a
+ * DMA waiting in another thread restart (ERESTARTSYS, as it should); the
+ * suites that use them keep SIGCHLD blocked so each call runs exactly once.
+ */
+static void block_sigchld(void)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+/* Waits (up to 60 s) until a job hangs on the card, so what follows finds it there. */
+static int wait_hung(void)
+{
+	for (int i = 0; i < 600; i++) {
+		if (system(HUNG_RD0) == 0)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return -1;
+}
+
 static void *reset_thread(void *p)
 {
 	struct reset_arg *a = p;
 
-	usleep(300 * 1000);
-	a->result = do_reset(a->fd, 0);
+	a->result = wait_hung() ? -ETIMEDOUT : do_reset(a->fd, 0);
 	return NULL;
 }
 
@@ -564,6 +592,8 @@ static int reset_suite(void)
 	char why[160];
 	pthread_t t;
 	struct reset_arg ra;
+
+	block_sigchld();
 
 	TAP(fd >= 0, "open_device", "%s", strerror(errno));
 	if (fd < 0 || !big || mem_alloc(fd, 1 << 20, &h) || mem_alloc(fd, BIG, &hb))
@@ -705,6 +735,8 @@ static int sleep_inflight(const char *cmd)
 	uint64_t h;
 	int64_t id;
 
+	block_sigchld();
+
 	if (fd < 0 || !a || mem_alloc(fd, LEN, &h)) {
 		TAP(0, "inflight_setup", "%s", strerror(errno));
 		return 1;
@@ -713,6 +745,7 @@ static int sleep_inflight(const char *cmd)
 	TAP(system(HANG_RD0) == 0, "arm_hang", "host request failed");
 	id = dma_async(fd, METIS_DMA_TO_DEVICE, a, LEN, h, 0);
 	TAP(id > 0, "submit_before_sleep", "%lld", (long long)id);
+	TAP(wait_hung() == 0, "job_hangs_on_card", "the job never reached the card");
 	TAP(system(cmd) == 0, "sleep_with_job_in_flight", "sleep command failed");
 	r = id > 0 ? wait_job(fd, id, 0, &st) : -1;
 	TAP(r == 0 && st == -ESHUTDOWN, "inflight_job_eshutdown", "wait %d status %d", r, st);
