@@ -1,5 +1,5 @@
 #!/bin/sh
-# configs: all
+# configs: x86-none x86-translated x86-pt arm64-none
 # cards: --d3-loses-state
 # System sleep (field report R2): the card survives suspend/resume with DMA
 # checked before and after every cycle. pm_test=devices runs the driver's
@@ -12,6 +12,9 @@
 # succeeds when retried after resume. Runtime PM is off by default; with
 # autosuspend_ms the card sleeps in D3hot while nobody has it open and wakes
 # on open. No card faults.
+# Not on arm64-translated: there, the first DMA after a pm_test (s2idle)
+# cycle hangs a vCPU (seen with release and debug kernels; open, see
+# docs/testing.md), so the scenario would only run into the timeout.
 . /lib/metis/lib.sh
 bdf=$(metis_bdfs | head -1)
 power=/sys/bus/pci/devices/$bdf/power
