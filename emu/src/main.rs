@@ -117,6 +117,11 @@ fn main() {
     let r = server::serve(&cli.socket, dev.clone(), || {
         eprintln!("metis-emu: listening on {}", sock.display());
     });
+    // What the guest left the card in when it went away (after a guest
+    // power-off: whether its driver's shutdown stopped the card).
+    dev.shared()
+        .obs
+        .event("disconnect", serde_json::json!({"device": dev.state_json()}));
     eprintln!("{}", dev.summary_line());
     dev.flush_log();
     cleanup(&cli.socket, &cli.control);

@@ -319,6 +319,12 @@ class Card:
         return data.decode().strip()
 
     def stop(self) -> None:
+        # The card exits by itself once QEMU has let go of it, after logging its
+        # state (`disconnect` event); give it a moment before asking.
+        try:
+            self.proc.wait(3)
+        except subprocess.TimeoutExpired:
+            pass
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -692,6 +698,11 @@ def run_boot(build: Build, config: str, scenarios: list[str],
             res.failed.append(f"scenario {scen} did not finish")
     if "@@DONE" not in text:
         res.failed.append("guest did not finish the scenario (see console.log)")
+    for name, why in poweroff_checks(text, cards):
+        if why:
+            res.failed.append(f"{name} # {why}")
+        else:
+            res.passed.append(name)
     # The card's own verdict: faults the scenario did not declare fail the run.
     expected: dict[int, int] = {}
     for m in re.finditer(r"@@EXPECT-FAULTS (\d+) (\d+)", text):
@@ -705,6 +716,45 @@ def run_boot(build: Build, config: str, scenarios: list[str],
     (rundir / "result.json").write_text(json.dumps(res.__dict__, indent=1))
     res.notes.append(f"logs: {rundir}")
     return res
+
+
+# DesignWare eDMA channel status (CH_CONTROL1.CS): the channel is moving data.
+EDMA_CS_RUNNING = 1
+
+
+def poweroff_checks(text: str, cards: list[Card]) -> list[tuple[str, str | None]]:
+    """The checks a guest asked for with `@@EXPECT-QUIESCED-AT-POWEROFF N`:
+    when QEMU let go of card N after the guest powered off (so after the
+    driver's `shutdown`), its engine was disabled, no channel was running and
+    its firmware interrupts were masked. The card logs its state at that
+    moment as its `disconnect` event. Returns (name, None if it held, else why
+    not)."""
+    out: list[tuple[str, str | None]] = []
+    for idx in sorted({int(m.group(1)) for m in re.finditer(r"@@EXPECT-QUIESCED-AT-POWEROFF (\d+)", text)}):
+        name = f"card{idx}_quiesced_at_poweroff"
+        if "reboot: Power down" not in text:
+            out.append((name, "the guest did not power off"))
+            continue
+        dev = None
+        if idx < len(cards) and cards[idx].events.exists():
+            for line in cards[idx].events.read_text().splitlines():
+                if '"disconnect"' in line:
+                    dev = json.loads(line).get("device")
+        if dev is None:
+            out.append((name, "the card logged no disconnect state"))
+            continue
+        bad = []
+        for d in ("wr", "rd"):
+            eng = dev["edma"][d]
+            if eng["engine_en"]:
+                bad.append(f"{d} engine enabled")
+            running = [i for i, c in enumerate(eng["channels"]) if c["cs"] == EDMA_CS_RUNNING]
+            if running:
+                bad.append(f"{d} channels {running} running")
+        if dev["fw"]["irq_mask"] != 0x3:
+            bad.append(f"firmware interrupt mask {dev['fw']['irq_mask']:#x}, not 0x3")
+        out.append((name, ", ".join(bad) or None))
+    return out
 
 
 def count_faults(events: Path) -> int:
