@@ -629,10 +629,21 @@ impl Card {
     /// Refuses new work, fails what is in flight and waits until no file
     /// operation uses the hardware any more.
     pub(crate) fn close(&self) {
+        self.shut();
+        self.wait_unused();
+    }
+
+    /// First half of [`Self::close`]: refuses new work and fails what is in flight.
+    pub(crate) fn shut(&self) {
         self.gate.lock().open = false;
         self.events.lock().dead = true;
         self.event_cv.notify_all();
         self.busy_cv.notify_all();
+    }
+
+    /// Second half of [`Self::close`]: waits until nobody uses the card. An
+    /// outage in progress counts as a user and must have ended.
+    pub(crate) fn wait_unused(&self) {
         let mut g = self.gate.lock();
         while g.users > 0 {
             self.gate_cv.wait(&mut g);

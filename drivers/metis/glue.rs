@@ -296,12 +296,12 @@ pub(crate) unsafe fn bound_device(pdev: &ARef<pci::Device>) -> &Device<Bound> {
 /// Resets the function (FLR or the next best method the PCI core knows),
 /// saving and restoring its configuration space around the reset.
 ///
-/// For probe and PM callbacks, where the driver core already holds the device lock.
+/// For probe, PM and error-recovery callbacks, where the caller already holds the device lock.
 pub(crate) fn reset_function_locked<Ctx: kernel::device::DeviceContext>(
     pdev: &pci::Device<Ctx>,
 ) -> Result {
-    // SAFETY: `raw` is valid while `pdev` is borrowed. The callers (probe, PM callbacks) run with
-    // the device lock held, as `pci_reset_function_locked` requires.
+    // SAFETY: `raw` is valid while `pdev` is borrowed. The callers (probe, PM and error-recovery
+    // callbacks) run with the device lock held, as `pci_reset_function_locked` requires.
     to_result(unsafe { bindings::pci_reset_function_locked(raw(pdev)) })
 }
 

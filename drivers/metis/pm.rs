@@ -131,21 +131,29 @@ impl Card {
     /// Resets a card whose state is unknown (the PM core holds the device lock)
     /// and boots the firmware; returns the reset count.
     fn pm_reboot(&self) -> Result<u32> {
-        let booted = self
-            .with_bar0(|b0| b0.read(bar0::STATE).state().get())
-            .is_ok_and(|s| s == regs::fw_state::BOOTLOADER);
-        if !booted {
-            self.own_reset.store(true, Relaxed);
-            let res = glue::reset_function_locked(&self.pdev);
-            self.own_reset.store(false, Relaxed);
-            res?;
-        }
+        self.reset_unless_fresh()?;
         let count = self.count_reset();
         let res = self.reinit();
         self.set_fw_status(&res);
         res?;
         glue::notify_reset(&self.pdev, count);
         Ok(count)
+    }
+
+    /// Resets the function unless the card already sits in its bootloader, as
+    /// it does after a power loss or a reset done by the PCI core. The caller
+    /// holds the device lock (a PM or error-recovery callback).
+    fn reset_unless_fresh(&self) -> Result {
+        let fresh = self
+            .with_bar0(|b0| b0.read(bar0::STATE).state().get())
+            .is_ok_and(|s| s == regs::fw_state::BOOTLOADER);
+        if fresh {
+            return Ok(());
+        }
+        self.own_reset.store(true, Relaxed);
+        let res = glue::reset_function_locked(&self.pdev);
+        self.own_reset.store(false, Relaxed);
+        res
     }
 
     /// `reset_prepare`: someone else resets the function; stop the card first.
@@ -162,16 +170,36 @@ impl Card {
         self.quiesce();
     }
 
-    /// `reset_done` (and AER `resume`): the card is fresh out of reset; fail
-    /// what ran on it, bring it back and reopen it.
+    /// Ends an external outage whose `reset_done` or AER `resume` will not
+    /// come (the link failed for good): its jobs fail with `EIO`.
+    fn abandon_external_outage(&self) {
+        if !self.external_outage.xchg(false, Relaxed) {
+            return;
+        }
+        self.abort_users(EIO);
+        self.wait_alone();
+        self.outage_end();
+    }
+
+    /// `reset_done` (and AER `resume`): fail what ran on the card, bring it
+    /// back and reopen it.
+    ///
+    /// A card whose firmware still runs was not reached by the reset (a link
+    /// reset that did not propagate, a hook called without one); it may still
+    /// be mid-transfer, so it is reset here before the jobs let go of their
+    /// memory (R4).
     fn external_reset_done(&self) {
         if self.own_reset.load(Relaxed) || !self.external_outage.xchg(false, Relaxed) {
             return;
         }
+        let reset = self.reset_unless_fresh();
+        if reset.is_err() {
+            glue::clear_master(&self.pdev);
+        }
         let count = self.count_reset();
         self.abort_users(EIO);
         self.wait_alone();
-        let res = self.reinit();
+        let res = reset.and_then(|()| self.reinit());
         self.set_fw_status(&res);
         match res {
             Ok(_) => {
@@ -341,7 +369,10 @@ pub(crate) unsafe extern "C" fn metis_rust_error_detected(
             card.pdev,
             "PCIe link failed permanently; the card is gone until the next boot\n"
         );
-        card.close();
+        card.shut();
+        // A recovery that failed half-way leaves its outage open; `resume` will not come.
+        card.abandon_external_outage();
+        card.wait_unused();
         return false;
     }
     dev_warn!(

@@ -112,3 +112,57 @@ load_module() {
         insmod "/lib/metis/$ko" 2>/dev/null || grep -q "^$(basename "$ko" .ko | tr - _) " /proc/modules || return 1
     done <"/lib/metis/$1.order"
 }
+
+# wait_log_grows PATTERN COUNT0: waits up to 30 s until the kernel log holds
+# more than COUNT0 lines matching PATTERN.
+wait_log_grows() {
+    for i in $(seq 300); do
+        [ "$(dmesg | grep -c -- "$1")" -gt "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "no new '$1' in the kernel log after 30 s"
+    return 1
+}
+
+# aer_cycle KIND [BDF]: reports a PCIe error of KIND (corrected, nonfatal or
+# fatal, see tests/guest/aer_inject.c) for the card at BDF (default: the
+# first) and returns once the kernel's AER handling is done with it:
+# successfully, or the call fails.
+aer_cycle() {
+    bdf=${2:-$(metis_bdfs | head -1)}
+    case $1 in
+        corrected) done_pat="severity=Correctable" ;;
+        *) done_pat="AER: device recovery" ;;
+    esac
+    n0=$(dmesg | grep -c -- "$done_pat")
+    f0=$(dmesg | grep -c "AER: device recovery failed")
+    aer_inject "$bdf" "$1" || return 1
+    wait_log_grows "$done_pat" "$n0" || return 1
+    [ "$(dmesg | grep -c "AER: device recovery failed")" = "$f0" ]
+}
+
+# hibernate_cycle STAGE: one hibernation round trip of every device, with no
+# swap device configured, so nothing is written and the machine keeps running.
+#   image    freeze, the memory snapshot, thaw; then writing the image
+#            fails for want of swap (the kernel says so, and this checks it)
+#   devices  freeze, then restore, as after booting from an image
+#            (pm_test=devices; pm_test=core adds the noirq phases)
+#   core
+hibernate_cycle() {
+    echo 0 >/sys/module/suspend/parameters/pm_test_delay 2>/dev/null
+    case $1 in
+        image)
+            n0=$(dmesg | grep -c "Cannot find swap device")
+            echo none >/sys/power/pm_test
+            echo disk >/sys/power/state 2>/dev/null && { echo "hibernation wrote an image"; return 1; }
+            [ "$(dmesg | grep -c "Cannot find swap device")" -gt "$n0" ]
+            ;;
+        devices|core)
+            echo "$1" >/sys/power/pm_test
+            echo disk >/sys/power/state
+            r=$?
+            echo none >/sys/power/pm_test
+            return $r
+            ;;
+    esac
+}

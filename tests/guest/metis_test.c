@@ -15,9 +15,10 @@
  *                                  command that does one), data checked
  *                                  around each; device memory must be kept
  *                                  or lost as said
- *   metis_test DEVICE sleep-inflight CMD
- *                                  a job hung on the card when CMD suspends:
- *                                  it fails with ESHUTDOWN, a retry works
+ *   metis_test DEVICE sleep-inflight CMD [eio]
+ *                                  a job hung on the card when CMD suspends
+ *                                  (or resets, with eio): it fails with
+ *                                  ESHUTDOWN (EIO), a retry works
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -725,8 +726,11 @@ static int sleep_suite(int cycles, const char *expect, const char *cmd)
 	return failed;
 }
 
-/* A job hung on the card when the system suspends fails with ESHUTDOWN; a retry works. */
-static int sleep_inflight(const char *cmd)
+/*
+ * A job hung on the card when CMD runs fails with `want` (ESHUTDOWN for a
+ * system sleep, EIO for a reset); a retry works.
+ */
+static int sleep_inflight(const char *cmd, int want)
 {
 	enum { LEN = 1 << 20 };
 	int fd = open(dev_path, O_RDWR), st = 0, r;
@@ -748,7 +752,8 @@ static int sleep_inflight(const char *cmd)
 	TAP(wait_hung() == 0, "job_hangs_on_card", "the job never reached the card");
 	TAP(system(cmd) == 0, "sleep_with_job_in_flight", "sleep command failed");
 	r = id > 0 ? wait_job(fd, id, 0, &st) : -1;
-	TAP(r == 0 && st == -ESHUTDOWN, "inflight_job_eshutdown", "wait %d status %d", r, st);
+	TAP(r == 0 && st == -want, want == EIO ? "inflight_job_eio" : "inflight_job_eshutdown",
+	    "wait %d status %d", r, st);
 	if (dma(fd, METIS_DMA_TO_DEVICE, a, 64, h, 0) == -ESTALE)
 		printf("@@NOTE inflight: device memory was lost across the sleep\n");
 	id = dma_async(fd, METIS_DMA_TO_DEVICE, a, LEN, h, 0);
@@ -797,7 +802,7 @@ int main(int argc, char **argv)
 	if (argc > 5 && !strcmp(argv[2], "sleep"))
 		return sleep_suite(atoi(argv[3]), argv[4], argv[5]);
 	if (argc > 3 && !strcmp(argv[2], "sleep-inflight"))
-		return sleep_inflight(argv[3]);
+		return sleep_inflight(argv[3], argc > 4 && !strcmp(argv[4], "eio") ? EIO : ESHUTDOWN);
 	fd = open(dev_path, O_RDWR);
 	TAP(fd >= 0, "open_device", "%s: %s", dev_path, strerror(errno));
 	if (fd < 0)

@@ -12,9 +12,10 @@
 # succeeds when retried after resume. Runtime PM is off by default; with
 # autosuspend_ms the card sleeps in D3hot while nobody has it open and wakes
 # on open. No card faults.
-# Not on arm64-translated: there, the first DMA after a pm_test (s2idle)
-# cycle hangs a vCPU (seen with release and debug kernels; open, see
-# docs/testing.md), so the scenario would only run into the timeout.
+# Not on arm64-translated: there, the first IOMMU map after a pm_test (s2idle)
+# cycle hangs a vCPU, for any driver: the guest's virtio-iommu driver has no
+# restore callback and is left with a virtqueue the reset device no longer
+# knows (docs/testing.md), so the scenario would only run into the timeout.
 . /lib/metis/lib.sh
 bdf=$(metis_bdfs | head -1)
 power=/sys/bus/pci/devices/$bdf/power
