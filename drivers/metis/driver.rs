@@ -339,6 +339,15 @@ fn probe_enabled<'bound>(
     )?;
     card.edma_off()?;
     pdev.set_master();
+    // What AER recovery restores after a link reset (`metis_slot_reset`).
+    if let Err(e) = glue::save_state(pdev) {
+        dev_warn!(
+            pdev,
+            "could not save config space ({:?}); the card may not come back after a PCIe \
+             error\n",
+            e
+        );
+    }
 
     let mut metis = Metis {
         cdev: None,

@@ -108,6 +108,19 @@ pub(crate) fn clear_master<Ctx: kernel::device::DeviceContext>(pdev: &pci::Devic
     unsafe { bindings::pci_clear_master(raw(pdev)) };
 }
 
+/// Records the config space as it is now as the state `metis_slot_reset`
+/// restores after AER recovery has reset the link.
+///
+/// The PCI core saves it when it enumerates the function, before any driver
+/// enables it: with Memory Space and Bus Master off unless firmware turned
+/// them on (SeaBIOS on x86 does; nothing does on arm64 `virt`), so restoring
+/// that copy would leave the BARs undecoded.
+pub(crate) fn save_state(pdev: &pci::Device<Bound>) -> Result {
+    // SAFETY: `raw` is a valid `pci_dev` for as long as `pdev` is borrowed; probe holds the
+    // device lock, and saving only reads config space.
+    to_result(unsafe { bindings::pci_save_state(raw(pdev)) })
+}
+
 /// The Linux interrupt number of vector `vec` (process context only).
 pub(crate) fn irq_number(pdev: &pci::Device<Bound>, vec: u32) -> Result<u32> {
     // SAFETY: `raw` is a valid `pci_dev` for as long as `pdev` is borrowed.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# configs: x86-none x86-translated x86-pt
+# configs: all
 # PCIe errors reported through AER (issue 4): the kernel's aer_inject fakes
 # an error report from the root port above the card, and the kernel's AER
 # recovery calls the driver's error handlers as for a real link error.
