@@ -119,9 +119,10 @@ fn main() {
     });
     // What the guest left the card in when it went away (after a guest
     // power-off: whether its driver's shutdown stopped the card).
-    dev.shared()
-        .obs
-        .event("disconnect", serde_json::json!({"device": dev.state_json()}));
+    dev.shared().obs.event(
+        "disconnect",
+        serde_json::json!({"device": dev.state_json()}),
+    );
     eprintln!("{}", dev.summary_line());
     dev.flush_log();
     cleanup(&cli.socket, &cli.control);
