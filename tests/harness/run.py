@@ -749,10 +749,10 @@ def poweroff_checks(text: str, cards: list[Card]) -> list[tuple[str, str | None]
             out.append((name, "the guest did not power off"))
             continue
         dev = None
-        if idx < len(cards) and cards[idx].events.exists():
-            for line in cards[idx].events.read_text().splitlines():
-                if '"disconnect"' in line:
-                    dev = json.loads(line).get("device")
+        if idx < len(cards):
+            for ev in read_events(cards[idx].events):
+                if ev.get("kind") == "disconnect":
+                    dev = ev.get("device")
         if dev is None:
             out.append((name, "the card logged no disconnect state"))
             continue
@@ -770,17 +770,20 @@ def poweroff_checks(text: str, cards: list[Card]) -> list[tuple[str, str | None]
     return out
 
 
-def count_faults(events: Path) -> int:
-    n = 0
+def read_events(events: Path) -> list[dict]:
+    """A card's event log (one JSON object per line; a torn last line is skipped)."""
+    out = []
     if events.exists():
         for line in events.read_text().splitlines():
             try:
-                ev = json.loads(line)
+                out.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-            if ev.get("kind") == "fault" or ev.get("type") == "fault":
-                n += 1
-    return n
+    return out
+
+
+def count_faults(events: Path) -> int:
+    return sum(1 for ev in read_events(events) if ev.get("kind") == "fault" or ev.get("type") == "fault")
 
 
 def print_result(r: Result) -> None:
