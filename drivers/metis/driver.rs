@@ -116,9 +116,10 @@ fn check_bar(pdev: &pci::Device<Bound>, bar: u32, needed: usize) -> Result {
     dev_err!(
         pdev,
         "BAR{} is {} KiB at {:#x} but the card needs {} KiB: the PCIe memory window of the \
-         upstream port is too small or the BAR was not assigned. On a Rock 5B / RK3588 board \
-         grow the 32-bit memory range in the device tree \"ranges\" of the root port \
-         (pcie@fe150000) to at least 64 MiB\n",
+         upstream port is too small or the BAR was not assigned. On a Rock 5B, Orange Pi 5 Plus \
+         or other RK3588 board with the card in the x4 slot (pcie@fe150000), enable the \
+         rk3588-metis-pcie3x4-window device-tree overlay shipped with the driver, which \
+         gives that slot a 64 MiB window\n",
         bar,
         len / 1024,
         start,

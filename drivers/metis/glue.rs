@@ -37,7 +37,7 @@ mod shim {
         c_void, //
     };
 
-    // Declared by hand from drivers/metis/metis_shim.h (pointers as `c_void` so the
+    // Declared by hand from include/metis/shim.h (pointers as `c_void` so the
     // declarations do not depend on bindgen's layouts); keep the two in sync.
     unsafe extern "C" {
         pub(super) fn metis_shim_msi_msg(

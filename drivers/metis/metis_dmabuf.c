@@ -17,7 +17,7 @@
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
-#include "metis_shim.h"
+#include <metis/shim.h>
 
 MODULE_IMPORT_NS("DMA_BUF");
 

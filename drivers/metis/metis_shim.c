@@ -22,7 +22,7 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 
-#include "metis_shim.h"
+#include <metis/shim.h>
 
 /*
  * Module parameters that can't be declared in Rust (strings) or whose

@@ -215,14 +215,25 @@ fn send_fd(sh: &Shared, fd: Option<&File>, t: Target, source: &str) {
     }
 }
 
+/// The MSI-X vector a source with known-map vector `v` uses: `v` if the host
+/// wired an interrupt to it, else vector 0 (a driver that allocates fewer
+/// vectors than the map has shares vector 0 among all sources).
+fn msix_vector(st: &State, v: u32) -> u32 {
+    let wired = st.irq.msix_fds.get(v as usize).is_some_and(|f| f.is_some());
+    if wired {
+        v
+    } else {
+        0
+    }
+}
+
 /// Interrupt raised by the card itself through its MSI/MSI-X capability
 /// (mailbox, device message, storms). With neither enabled it is the INTx
 /// level logic's job, so callers also call `update_intx`.
 pub fn raise_internal(sh: &Arc<Shared>, st: &mut State, vector: u32, source: &str) {
     let x = Msix::read(&st.cfg);
     if x.enabled {
-        let n = st.irq.msix_fds.len() as u32;
-        let v = if vector < n { vector } else { 0 };
+        let v = msix_vector(st, vector);
         emit(sh, st, Target::Msix(v), source);
         return;
     }
@@ -266,10 +277,10 @@ pub fn imwr(
             }
         } else {
             // QEMU virtualises the MSI-X table, so the card never sees the
-            // messages: deliver by the known vector map, unverified.
-            let n = st.irq.msix_fds.len() as u32;
-            let v = edma_vector(dir, ch);
-            let v = if v < n { v } else { 0 };
+            // messages: deliver by the known vector map, unverified, or to
+            // vector 0 when the host wired no interrupt for that vector (a
+            // driver that shares one vector programs its message everywhere).
+            let v = msix_vector(st, edma_vector(dir, ch));
             sh.obs.with(|c| c.imwr_unverified += 1);
             emit(sh, st, Target::Msix(v), source);
         }
@@ -356,13 +367,20 @@ pub fn msix_mask_changed(sh: &Arc<Shared>, st: &mut State) {
 /// `inject storm VEC COUNT`: COUNT interrupts on VEC as fast as possible,
 /// through whichever mechanism is enabled, with the same vector fallback as
 /// the card's own sources (INTx: COUNT eventfd writes).
+///
+/// A storm models a card gone wrong, not something the driver asked for: with
+/// Bus Master Enable clear its messages are held back as on real hardware (the
+/// host's way of silencing such a card), which is no fault of the driver.
 pub fn storm(sh: &Arc<Shared>, vector: u32, count: u64, gap_us: u64) -> u64 {
     for i in 0..count {
         if gap_us > 0 && i > 0 {
             std::thread::sleep(std::time::Duration::from_micros(gap_us));
         }
         let mut st = sh.st.lock().unwrap();
-        if Msix::read(&st.cfg).enabled || Msi::read(&st.cfg).enabled {
+        let message = Msix::read(&st.cfg).enabled || Msi::read(&st.cfg).enabled;
+        if message && !st.cfg.bus_master() {
+            sh.obs.irq_lost("msi", "storm", "bus master disabled");
+        } else if message {
             raise_internal(sh, &mut st, vector, "storm");
         } else if let Some(fd) = &st.irq.intx_fd {
             if signal(fd).is_ok() {

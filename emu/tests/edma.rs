@@ -640,6 +640,18 @@ fn drop_and_delay_irq_and_storm() {
 }
 
 #[test]
+fn storm_is_silenced_by_clearing_bus_master() {
+    let mut r = Rig::metis();
+    r.enable_msi(32);
+    r.dev.cfg_write(COMMAND, 2, CMD_MEM as u32);
+    let s = handle(&r.dev, "inject storm 3 100");
+    assert_eq!(s["sent"], 100);
+    assert_eq!(fired(&r.msi[3]), 0);
+    assert_eq!(handle(&r.dev, "stats")["irqs_lost"], 100);
+    assert_eq!(r.dev.total_faults(), 0);
+}
+
+#[test]
 fn channels_run_concurrently_with_correct_data() {
     let mut r = Rig::metis();
     r.enable_msi(32);
@@ -873,4 +885,33 @@ fn msix_delivery_by_vector_map_or_by_table() {
     r.doorbell(Dir::Wr, 0);
     r.wait_stopped(Dir::Wr, 0);
     wait_until("msix 3", || fired(&fds[3]) == 1);
+}
+
+#[test]
+fn msix_sources_share_vector_0_when_only_it_is_wired() {
+    let r = Rig::new(Options {
+        msix: 16,
+        ..small_opts()
+    });
+    r.dev.cfg_write(MSIX_CTRL, 2, MSIX_CTRL_ENABLE as u32);
+    let fd = eventfd();
+    r.dev
+        .set_irqs(
+            VFIO_PCI_MSIX_IRQ_INDEX,
+            VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+            0,
+            1,
+            vec![fd.try_clone().unwrap()],
+        )
+        .unwrap();
+    // Write channel 0 (map vector 8) and the mailbox (map vector 12) both
+    // arrive on vector 0, the only one the host wired.
+    one_element_write(&r, 0, 8);
+    r.doorbell(Dir::Wr, 0);
+    r.wait_stopped(Dir::Wr, 0);
+    wait_until("imwr on vector 0", || fired(&fd) == 1);
+    r.b0w(metis_emu::mailbox::R_FW_IRQ_MASK, 0);
+    r.boot_default();
+    wait_until("mailbox on vector 0", || fired(&fd) >= 1);
+    assert_eq!(r.dev.total_faults(), 0);
 }

@@ -39,7 +39,9 @@ host() {
     for try in 1 2 3 4 5; do
         HOST_SEQ=$((HOST_SEQ + 1))
         echo "@$HOST_SEQ $*" >&9
-        while read -r -t 20 tag reply <&9; do
+        # Longer than the runner's own limit on a card request (60 s), so a slow
+        # request (a long storm) is answered, never retried while it still runs.
+        while read -r -t 90 tag reply <&9; do
             if [ "$tag" = "@$HOST_SEQ" ]; then
                 exec 9<&-
                 echo "$reply"

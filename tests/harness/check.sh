@@ -2,8 +2,10 @@
 # The whole test suite (README: `make check`). Installs the toolchain root and
 # builds the kernels on first use (cached in $METIS_CACHE), then runs:
 #   1. userspace: cargo fmt/clippy/test for the emulator and tools
-#   2. the module: rustfmt check and a CLIPPY=1 build against each kernel
-#   3. the QEMU matrix: every scenario in tests/scenarios on each configuration
+#   2. the device-tree overlays (tests/dts/check.sh) and the module: rustfmt
+#      check and a CLIPPY=1 build against each kernel
+#   3. the packages: build, install, DKMS for both kernels (tests/packaging/check.sh)
+#   4. the QEMU matrix: every scenario in tests/scenarios on each configuration
 # Exits non-zero if anything fails.
 #
 #   METIS_CONFIGS="x86-none arm64-none"   limit the matrix
@@ -47,6 +49,9 @@ grep -E "^test result" /tmp/metis-cargo-test.log
 stamp "waiting for kernels"
 wait $kpid
 
+stamp "device-tree overlays against the upstream board trees"
+bash tests/dts/check.sh
+
 stamp "module: rustfmt check and clippy"
 KX=$(bash "$HERE/kernel.sh" x86_64 "${METIS_FLAVOUR_X86_64:-debug}")
 KA=$(bash "$HERE/kernel.sh" arm64 "${METIS_FLAVOUR_ARM64:-release}")
@@ -56,6 +61,9 @@ for k in "$KX" "$KA"; do
         METIS_KUNIT=1 CLIPPY=1 KCFLAGS=-Werror modules 2>&1 | tee /tmp/metis-clippy.log
     if grep -qE "^(warning|error)" /tmp/metis-clippy.log; then echo "module build has warnings"; exit 1; fi
 done
+
+stamp "packaging: Debian packages, DKMS builds for both kernels, removal"
+bash tests/packaging/check.sh "$KX" "$KA"
 
 stamp "QEMU matrix"
 python3 "$HERE/run.py" matrix ${METIS_CONFIGS:+--configs $METIS_CONFIGS} ${METIS_SCENARIOS:+--scenarios $METIS_SCENARIOS}

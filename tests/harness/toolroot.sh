@@ -64,7 +64,9 @@ APT
 
 # Runs a command in ROOT with a private mount namespace: nothing leaks on the
 # host and nothing needs cleaning up. The repository appears at /src/metis and
-# the cache at the same absolute path as on the host.
+# the cache at the same absolute path as on the host. With
+# METIS_TOOLROOT_SCRATCH=1 the root itself is a throwaway overlay (for
+# installing packages in a test): what the command changes is gone when it ends.
 _chroot_exec() {
     local root=$1; shift
     mkdir -p "$root/src/metis" "$root$METIS_CACHE"
@@ -72,6 +74,14 @@ _chroot_exec() {
         set -e
         root=$1; repo=$2; cache=$3; shift 3
         mount --make-rprivate /
+        if [ "${METIS_TOOLROOT_SCRATCH:-}" = 1 ]; then
+            scratch=$(mktemp -d)
+            mount -t tmpfs scratch "$scratch"
+            mkdir "$scratch/upper" "$scratch/work" "$scratch/root"
+            mount -t overlay overlay \
+                -o "lowerdir=$root,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/root"
+            root=$scratch/root
+        fi
         mount -t proc proc "$root/proc"
         mount --rbind /dev "$root/dev"
         mount -t sysfs sys "$root/sys" 2>/dev/null || true

@@ -1,5 +1,7 @@
 #!/bin/sh
 # configs: all
+# cards: --msix 8
+# boot: msix
 # PCIe errors reported through AER (issue 4): the kernel's aer_inject fakes
 # an error report from the root port above the card, and the kernel's AER
 # recovery calls the driver's error handlers as for a real link error.
@@ -9,7 +11,17 @@
 # memory reported lost (ESTALE), DMA data-checked after each. A job on the
 # card when a fatal error arrives fails with EIO and succeeds when retried.
 # No card faults, and the module is never reloaded.
+#
+# Runs after `msix` on its MSI-X card. With MSI, restoring config space after
+# the reset updates the MSI mask under the PCI core's raw msi_lock, where
+# aer_inject's config accessors take a sleeping lock: lockdep reports that (a
+# bug of aer_inject, not of metis) and stops checking for the rest of the
+# boot. MSI-X masks live in the BAR, so on x86 lock checking stays on. On
+# arm64 the PCI core holds its raw pci_lock around every config access, so
+# aer_inject's first access is reported all the same; the boot accepts that
+# one report (and only that) switching lock checking off.
 . /lib/metis/lib.sh
+echo "@@LOCKDEP-OFF-OK inject_lock.*aer_inj_(read|write)_config"
 faults0=$(card_stat 0 faults_total)
 check insmod insmod /lib/metis/metis.ko
 dmesg -c >/dev/null

@@ -11,5 +11,6 @@ check_eq small_bar_not_bound none "$(bound_driver $bdf)"
 check small_bar_explained dmesg_has "BAR2 is 16384 KiB at"
 check small_bar_needs dmesg_has "but the card needs 32768 KiB"
 check small_bar_hint dmesg_has "pcie@fe150000"
+check small_bar_names_overlay dmesg_has "rk3588-metis-pcie3x4-window device-tree overlay"
 check rmmod rmmod metis
 check_eq no_card_faults 0 "$(card_stat 0 faults_total)"

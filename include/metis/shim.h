@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Functions of metis_shim.c called from Rust (declared by hand in
- * drivers/metis/glue.rs; keep the two in sync).
+ * Functions of drivers/metis/metis_shim.c and metis_dmabuf.c called from Rust
+ * (declared by hand in drivers/metis/glue.rs; keep the two in sync).
  */
 #ifndef METIS_SHIM_H
 #define METIS_SHIM_H
