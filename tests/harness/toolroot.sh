@@ -87,6 +87,8 @@ _chroot_exec() {
         mount -t sysfs sys "$root/sys" 2>/dev/null || true
         mount -t tmpfs tmp "$root/tmp"
         mount --bind "$repo" "$root/src/metis"
+        # After the tmpfs: a cache under /tmp needs its mount point inside it.
+        mkdir -p "$root$cache"
         mount --bind "$cache" "$root$cache"
         cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
         exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

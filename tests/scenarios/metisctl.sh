@@ -46,6 +46,22 @@ check metisctl_reset metisctl reset
 check_eq metisctl_reset_counted 1 "$(metisctl --json info | json_num reset_count)"
 check metisctl_echo_after_reset metisctl cmd echo "after reset"
 
+# doctor on a healthy card: nothing fails (the guest kernel's configuration is
+# not readable and the emulated root port trains at 5 GT/s: warnings only).
+bdf=$(metis_bdfs | head -1)
+if metisctl doctor >/tmp/doctor.txt 2>&1; then tap_ok doctor_healthy; else
+    tap_fail doctor_healthy "$(grep -v '^ok' /tmp/doctor.txt | head -3 | tr '\n' ' ')"; fi
+check doctor_bars grep -q "^ok    $bdf: BAR0 4 KiB and BAR2 32 MiB assigned" /tmp/doctor.txt
+check doctor_bound grep -q "^ok    $bdf: bound to metis, IOMMU $(metisctl info | sed -n 's/^iommu_mode *//p')" /tmp/doctor.txt
+check doctor_firmware grep -q "^ok    /dev/metis0: firmware 1.2.3 (interface 1.0) ready" /tmp/doctor.txt
+check doctor_interrupts grep -q "^ok    /dev/metis0: interrupts by msi" /tmp/doctor.txt
+check doctor_module grep -q "^ok    module: metis is loaded" /tmp/doctor.txt
+check doctor_firmware_file grep -q "^ok    firmware: /lib/firmware/axelera/metis-fw-if1.bin is present" /tmp/doctor.txt
+# A kernel configuration without two of the options the runtime needs (R1.5).
+printf 'CONFIG_RUST=y\nCONFIG_PCI_MSI=y\nCONFIG_DMA_SHARED_BUFFER=y\nCONFIG_DMABUF_HEAPS=y\nCONFIG_DMABUF_HEAPS_SYSTEM=y\nCONFIG_SYNC_FILE=y\n' >/tmp/kconfig
+metisctl doctor --kernel-config /tmp/kconfig >/tmp/doctor2.txt 2>&1
+check doctor_runtime_options grep -q "^WARN  kernel: CONFIG_DMABUF_HEAPS_CMA, CONFIG_SW_SYNC not set" /tmp/doctor2.txt
+
 # Usage errors exit 2 and touch nothing.
 check_eq metisctl_usage_error 2 "$(metisctl dma bench --sizes nonsense >/dev/null 2>&1; echo $?)"
 check rmmod rmmod metis

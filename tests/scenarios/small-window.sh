@@ -12,5 +12,9 @@ check small_bar_explained dmesg_has "BAR2 is 16384 KiB at"
 check small_bar_needs dmesg_has "but the card needs 32768 KiB"
 check small_bar_hint dmesg_has "pcie@fe150000"
 check small_bar_names_overlay dmesg_has "rk3588-metis-pcie3x4-window device-tree overlay"
+# metisctl doctor finds the same, from sysfs alone, and exits 1.
+check_eq doctor_fails 1 "$(metisctl doctor >/tmp/doctor.txt 2>&1; echo $?)"
+check doctor_small_bar grep -q "^FAIL  $bdf: BAR2 is 16 MiB at 0x[0-9a-f]*, the card needs 32 MiB: .*rk3588-metis-pcie3x4-window" /tmp/doctor.txt
+check doctor_unbound grep -q "^FAIL  $bdf: no driver is bound to the card: see the BAR finding above" /tmp/doctor.txt
 check rmmod rmmod metis
 check_eq no_card_faults 0 "$(card_stat 0 faults_total)"

@@ -53,6 +53,16 @@ pub enum Command {
     /// Reset the card (METIS_IOCTL_RESET): reboots the firmware; every
     /// device-memory region of every open file is lost.
     Reset,
+    /// Check what this machine needs for a Metis card and say what to fix:
+    /// kernel options (also those the runtime needs), module, firmware file,
+    /// each card's BARs, link, driver, device node, firmware state and
+    /// interrupt mode, the dma-heap. Works when the driver refused the card.
+    /// Exit status 1 if anything prevents using a card.
+    Doctor {
+        /// The kernel's configuration (default: /boot/config-<release>).
+        #[arg(long, value_name = "FILE")]
+        kernel_config: Option<std::path::PathBuf>,
+    },
 }
 
 /// `fw` subcommands.

@@ -6,6 +6,7 @@
 mod bench;
 mod cli;
 mod data;
+mod doctor;
 mod size;
 mod stats;
 mod table;
@@ -120,6 +121,24 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Cmd(c) => {
             let dev = open(cli)?;
             cmd(cli, &dev, c)
+        }
+        Command::Doctor { kernel_config } => {
+            let findings = doctor::run(&doctor::Roots::system(kernel_config.clone()));
+            if cli.json {
+                print_json(&doctor::to_json(&findings));
+            } else {
+                print!("{}", doctor::format_text(&findings));
+            }
+            match findings
+                .iter()
+                .filter(|f| f.level == doctor::Level::Fail)
+                .count()
+            {
+                0 => Ok(()),
+                n => Err(Failure::Op(format!(
+                    "{n} problem(s) keep a card from working; each FAIL line says what to do"
+                ))),
+            }
         }
         Command::Reset => {
             let dev = open(cli)?;
