@@ -105,10 +105,9 @@ pub fn run(roots: &Roots) -> Vec<Finding> {
         out.push(finding(
             Level::Fail,
             "pci",
-            format!(
-                "no Metis card (PCI 1f9d:1100) is visible: check that it is seated, that \
-                 the slot is enabled in the device tree or firmware, and `lspci -nn`"
-            ),
+            "no Metis card (PCI 1f9d:1100) is visible: check that it is seated, that \
+             the slot is enabled in the device tree or firmware, and `lspci -nn`"
+                .into(),
         ));
     }
     dma_heap(roots, &mut out);
@@ -157,47 +156,34 @@ fn kernel_options(roots: &Roots, out: &mut Vec<Finding>) {
             return;
         }
     };
-    let missing = |names: &[&str]| -> Vec<String> {
-        names
-            .iter()
-            .filter(|n| !option_set(&config, n))
-            .map(|n| n.to_string())
-            .collect()
-    };
-    let driver = missing(DRIVER_OPTIONS);
-    if driver.is_empty() {
-        out.push(finding(
-            Level::Ok,
-            "kernel",
-            format!("{} set", DRIVER_OPTIONS.join(", ")),
-        ));
-    } else {
-        out.push(finding(
+    let groups: [(&[&str], Level, &str); 2] = [
+        (
+            DRIVER_OPTIONS,
             Level::Fail,
-            "kernel",
-            format!(
-                "{} not set: the metis module needs them; use a kernel built with them",
-                driver.join(", ")
-            ),
-        ));
-    }
-    let runtime = missing(RUNTIME_OPTIONS);
-    if runtime.is_empty() {
-        out.push(finding(
-            Level::Ok,
-            "kernel",
-            format!("{} set", RUNTIME_OPTIONS.join(", ")),
-        ));
-    } else {
-        out.push(finding(
+            "the metis module needs them; use a kernel built with them",
+        ),
+        (
+            RUNTIME_OPTIONS,
             Level::Warn,
-            "kernel",
-            format!(
-                "{} not set: the Voyager runtime shares buffers with the card through dma-heaps \
-                 and sync files and fails without them; rebuild the kernel with them set",
-                runtime.join(", ")
-            ),
-        ));
+            "the Voyager runtime shares buffers with the card through dma-heaps and sync files \
+             and fails without them; rebuild the kernel with them set",
+        ),
+    ];
+    for (names, level, consequence) in groups {
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !option_set(&config, n))
+            .collect();
+        out.push(if missing.is_empty() {
+            finding(Level::Ok, "kernel", format!("{} set", names.join(", ")))
+        } else {
+            finding(
+                level,
+                "kernel",
+                format!("{} not set: {consequence}", missing.join(", ")),
+            )
+        });
     }
 }
 
