@@ -304,8 +304,8 @@ fn card(roots: &Roots, dir: &Path, out: &mut Vec<Finding>) {
                     "BAR{i} is {found}, the card needs {}: the memory window of the port above \
                      the card is too small. On a Rock 5B, Orange Pi 5 Plus or other RK3588 board \
                      with the card in the x4 slot, enable the rk3588-metis-pcie3x4-window overlay \
-                     (docs/install.md); elsewhere look for a firmware setting for PCIe resources \
-                     or Above 4G decoding",
+                     (docs/install.md); elsewhere look for a firmware (BIOS) setting that reserves \
+                     more PCIe memory below 4 GiB, since BAR2 is a 32-bit BAR",
                     size_text(needed)
                 ),
             ));
