@@ -4,7 +4,12 @@
 # QEMU device_del while DMA runs: the PCIe hotplug path unbinds the driver
 # under load (the vendor driver froze the machine on remove, R2.3). The
 # in-flight job fails with ENODEV, nothing splats, and the module unloads.
+# On arm64 lockdep reports pciehp's reset_lock against the PCI core's
+# rescan/remove lock during the unplug (a kernel report, nothing of metis in
+# it); it switches lock checking off for the rest of this boot, which is
+# accepted here and only here.
 . /lib/metis/lib.sh
+echo "@@LOCKDEP-OFF-OK reset_lock.*pciehp_ist"
 bdf=$(metis_bdfs | head -1)
 check insmod insmod /lib/metis/metis.ko
 metis_test /dev/metis0 stress 60 >/tmp/stress.out 2>&1 &
