@@ -869,6 +869,8 @@ def main() -> int:
     m.add_argument("--configs", nargs="*", default=list(CONFIGS))
     m.add_argument("--scenarios", nargs="*", default=None)
     m.add_argument("--flavour", default=None)
+    m.add_argument("--serial", action="store_true",
+                   help="one configuration at a time (default: the arches in parallel)")
     args = ap.parse_args()
 
     def flavour_for(arch: str, override: str | None) -> str:
@@ -888,18 +890,38 @@ def main() -> int:
         res = run_boot(build, args.config, args.scenario.split(","), verbose=args.verbose)
         print_result(res)
         return 0 if res.ok else 1
-    results: list[Result] = []
     builds: dict[str, Build] = {}
     for config in args.configs:
         arch = CONFIGS[config][0]
         if arch not in builds:
             builds[arch] = build_all(arch, flavour_for(arch, args.flavour))
-        # --scenarios picks among those the configuration runs (each scenario's `# configs:`).
-        wanted = [s for s in scenarios_for(config) if s != "demo" and (not args.scenarios or s in args.scenarios)]
-        for boot in boots_for(wanted):
-            res = run_boot(builds[arch], config, boot)
-            print_result(res)
-            results.append(res)
+    # One lane per architecture: the guests leave a core idle much of the time (sleeps,
+    # host requests, timeouts), so the short arm64 lane runs beside the x86 one.
+    by_config: dict[str, list[Result]] = {c: [] for c in args.configs}
+    printing = threading.Lock()
+
+    def lane(configs: list[str]) -> None:
+        for config in configs:
+            arch = CONFIGS[config][0]
+            # --scenarios picks among those the configuration runs (each scenario's `# configs:`).
+            wanted = [s for s in scenarios_for(config)
+                      if s != "demo" and (not args.scenarios or s in args.scenarios)]
+            for boot in boots_for(wanted):
+                res = run_boot(builds[arch], config, boot)
+                with printing:
+                    print_result(res)
+                    sys.stdout.flush()
+                by_config[config].append(res)
+
+    lanes: dict[str, list[str]] = {}
+    for config in args.configs:
+        lanes.setdefault("all" if args.serial else CONFIGS[config][0], []).append(config)
+    threads = [threading.Thread(target=lane, args=(cs,)) for cs in lanes.values()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results = [r for c in args.configs for r in by_config[c]]
     npass = sum(len(r.passed) for r in results)
     nfail = sum(len(r.failed) + len(r.splats) for r in results)
     print("\nconfiguration      result  passed failed splats seconds  scenarios")
