@@ -85,6 +85,11 @@ bound_driver() {
 
 dmesg_has() { dmesg | grep -q -- "$1"; }
 
+# metis_irq_count: metis interrupts taken so far, summed over CPUs.
+metis_irq_count() {
+    grep metis /proc/interrupts | awk '{t=0; for (i=2; i<=NF; i++) if ($i ~ /^[0-9]+$/) t+=$i; print t}'
+}
+
 # s3_cycle: one real suspend to RAM (x86 q35 with S3 enabled), woken by the
 # runner through QMP system_wakeup. Returns once the guest runs again.
 s3_cycle() {

@@ -12,18 +12,14 @@
 bdf=$(metis_bdfs | head -1)
 faults0=$(card_stat 0 faults_total)
 
-# metis interrupts taken so far, summed over CPUs.
-irq_count() {
-    grep metis /proc/interrupts | awk '{t=0; for (i=2; i<=NF; i++) if ($i ~ /^[0-9]+$/) t+=$i; print t}'
-}
 # The interrupt controller's name for the vector: PCI-MSIX-... / ITS-PCI-MSIX-... .
 irq_kind() { grep -c "MSIX.*metis" /proc/interrupts; }
 
 dma_by_interrupt() {  # NAME: a data-checked DMA run whose completions raise interrupts
-    i0=$(irq_count)
+    i0=$(metis_irq_count)
     metis_test /dev/metis0 stress 2 >/tmp/msix.out 2>&1
     check "$1_dma_ok" grep -q "last result: ok" /tmp/msix.out
-    i1=$(irq_count)
+    i1=$(metis_irq_count)
     check "$1_interrupts_arrived" test "$((i1 - i0))" -ge 2
 }
 
