@@ -7,7 +7,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${METIS_CACHE:-$HOME/.cache/metis}
-SRC=$CACHE/linux-source-7.3
+SRC=$(bash "$REPO/tests/harness/kernel.sh" source)
 OUT=$CACHE/build/dts
 mkdir -p "$OUT"
 
@@ -16,11 +16,6 @@ BOARDS="rk3588-rock-5b rk3588-rock-5b-plus rk3588-rock-5t rk3588-orangepi-5-plus
 
 bash "$REPO/tests/harness/toolroot.sh" bash -c "
 set -euo pipefail
-if [ ! -f $SRC/Makefile ]; then  # as tests/harness/kernel.sh unpacks it
-    rm -rf $SRC.partial; mkdir -p $SRC.partial
-    tar -xJf /usr/src/linux-source-7.3.tar.xz -C $SRC.partial --strip-components=1
-    mv $SRC.partial $SRC
-fi
 cd $SRC
 for b in $BOARDS; do
     cpp -nostdinc -undef -D__DTS__ -x assembler-with-cpp -I include -I arch/arm64/boot/dts \

@@ -4,6 +4,7 @@
 # toolchain root. The build tree lives in the cache, keyed by every input.
 #
 #   kernel.sh ARCH FLAVOUR      prints the build directory
+#   kernel.sh source            unpacks the kernel source (once) and prints its path
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/toolroot.sh"
@@ -32,11 +33,29 @@ kernel_image() {
     esac
 }
 
+# Unpacks Debian's linux-source-7.3 into the cache once; prints its path.
+source_ensure() {
+    local src=$METIS_CACHE/linux-source-7.3
+    if [ ! -f "$src/Makefile" ]; then
+        mkdir -p "$METIS_CACHE"
+        exec 7>"$METIS_CACHE/.linux-source.lock"
+        flock 7
+        [ -f "$src/Makefile" ] || toolroot_run bash -c '
+            set -e
+            rm -rf "$1.partial"; mkdir -p "$1.partial"
+            tar -xJf /usr/src/linux-source-7.3.tar.xz -C "$1.partial" --strip-components=1
+            mv "$1.partial" "$1"' _ "$src" >&2
+        flock -u 7
+    fi
+    echo "$src"
+}
+
 kernel_ensure() {
     local arch=$1 flavour=$2 dir
     dir=$(kernel_dir "$arch" "$flavour")
     [ -f "$dir/.metis-built" ] && { echo "$dir"; return 0; }
     toolroot_ensure
+    source_ensure >/dev/null
     mkdir -p "$METIS_CACHE"
     exec 8>"$METIS_CACHE/.kernel-$arch-$flavour.lock"
     flock 8
@@ -48,11 +67,6 @@ kernel_ensure() {
             set -euo pipefail
             arch=$1 flavour=$2 dir=$3
             src=$METIS_CACHE/linux-source-7.3
-            if [ ! -f "$src/Makefile" ]; then
-                rm -rf "$src.partial"; mkdir -p "$src.partial"
-                tar -xJf /usr/src/linux-source-7.3.tar.xz -C "$src.partial" --strip-components=1
-                mv "$src.partial" "$src"
-            fi
             case $arch in
                 x86_64) mk="ARCH=x86_64"; img=bzImage ;;
                 arm64) mk="ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-"; img=Image ;;
@@ -89,6 +103,7 @@ kernel_ensure() {
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    [ $# -eq 2 ] || { echo "usage: $0 x86_64|arm64 release|debug" >&2; exit 2; }
+    if [ "$*" = source ]; then source_ensure; exit; fi
+    [ $# -eq 2 ] || { echo "usage: $0 x86_64|arm64 release|debug | $0 source" >&2; exit 2; }
     kernel_ensure "$1" "$2"
 fi
