@@ -18,19 +18,26 @@ t0=$SECONDS
 stamp() { printf '[check %4ds] %s\n' $((SECONDS - t0)) "$*"; }
 
 stamp "host prerequisites"
-# bindgen (userspace/metis/build.rs) needs libclang on the host.
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
+# bindgen (userspace/metis/build.rs) loads libclang itself (libclang.so.N, from
+# libclang1-N), which is not libclang-cpp.so.N: ask dpkg for the package, not the
+# file system for a name that looks like it.
+if ! dpkg-query -W -f='${Status}\n' libclang-dev 2>/dev/null | grep -q 'install ok installed'; then
+    echo "installing libclang-dev on the host (log: /tmp/metis-host-apt.log)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev; } \
+        >/tmp/metis-host-apt.log 2>&1 || { tail -20 /tmp/metis-host-apt.log; exit 1; }
 fi
 
 stamp "toolchain root"
 bash "$HERE/toolroot.sh" >/dev/null
 
-# Kernels build in the background while the userspace tests run.
+# Kernels build in the background while the userspace tests run, in a process
+# group of their own so that an early failure here stops them too.
 stamp "kernels (x86_64 ${METIS_FLAVOUR_X86_64:-debug}, arm64 ${METIS_FLAVOUR_ARM64:-release})"
-( bash "$HERE/kernel.sh" x86_64 "${METIS_FLAVOUR_X86_64:-debug}" >/dev/null &&
-  bash "$HERE/kernel.sh" arm64 "${METIS_FLAVOUR_ARM64:-release}" >/dev/null ) &
+setsid bash -c 'bash "$1/kernel.sh" x86_64 "$2" >/dev/null && bash "$1/kernel.sh" arm64 "$3" >/dev/null' \
+    _ "$HERE" "${METIS_FLAVOUR_X86_64:-debug}" "${METIS_FLAVOUR_ARM64:-release}" &
 kpid=$!
+stop_kernels() { kill -TERM -- "-$kpid" 2>/dev/null || true; }
+trap stop_kernels EXIT
 
 stamp "ABI: uapi header layout pinned to the module's numbers"
 gcc -Wall -Werror -o /tmp/metis-abi-check tests/abi/abi_check.c && /tmp/metis-abi-check
@@ -47,7 +54,8 @@ fi
 grep -E "^test result" /tmp/metis-cargo-test.log
 
 stamp "waiting for kernels"
-wait $kpid
+wait $kpid || { echo "kernel build failed (logs: ${METIS_CACHE:-$HOME/.cache/metis}/linux-*.log)"; exit 1; }
+trap - EXIT
 
 stamp "device-tree overlays against the upstream board trees"
 bash tests/dts/check.sh

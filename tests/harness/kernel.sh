@@ -60,7 +60,7 @@ kernel_ensure() {
     exec 8>"$METIS_CACHE/.kernel-$arch-$flavour.lock"
     flock 8
     if [ ! -f "$dir/.metis-built" ]; then
-        log "building $arch/$flavour kernel in $dir (log: $dir.log)"
+        log "building the $arch/$flavour kernel, once (10 to 20 min on 2 cores); log: $dir.log"
         local t0=$SECONDS
         mkdir -p "$dir"
         toolroot_run bash -c '

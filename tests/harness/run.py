@@ -78,19 +78,34 @@ def log(msg: str) -> None:
     print(f"[run] {msg}", file=sys.stderr, flush=True)
 
 
+# Where build steps write what they print (compiler and linker chatter): the
+# console stays for results. Set per build by build_all.
+BUILD_LOG: Path | None = None
+
+
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=True, **kw)
+    """Runs a build step; its output goes to BUILD_LOG, and its tail to stderr if it fails."""
+    if BUILD_LOG is None or "stdout" in kw:
+        return subprocess.run(cmd, check=True, **kw)
+    with open(BUILD_LOG, "a") as f:
+        f.write(f"$ {' '.join(cmd)}\n")
+        f.flush()
+        res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kw)
+    if res.returncode != 0:
+        tail = BUILD_LOG.read_text(errors="replace").splitlines()[-30:]
+        print("\n".join(tail), file=sys.stderr)
+        log(f"build step failed (exit {res.returncode}): {' '.join(cmd)}; full log: {BUILD_LOG}")
+        raise subprocess.CalledProcessError(res.returncode, cmd)
+    return res
 
 
 def toolroot(*cmd: str, capture: bool = False) -> str:
     """Runs a command in the toolchain root (repo at /src/metis)."""
-    res = subprocess.run(
-        ["bash", str(HARNESS / "toolroot.sh"), *cmd],
-        check=True,
-        stdout=subprocess.PIPE if capture else None,
-        text=True,
-    )
-    return res.stdout if capture else ""
+    if capture:
+        return subprocess.run(["bash", str(HARNESS / "toolroot.sh"), *cmd],
+                              check=True, stdout=subprocess.PIPE, text=True).stdout
+    sh(["bash", str(HARNESS / "toolroot.sh"), *cmd])
+    return ""
 
 
 def kernel_dir(arch: str, flavour: str) -> Path:
@@ -214,12 +229,16 @@ def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
     # METIS_BUILD_SUFFIX keeps the builds of a second checkout (e.g. a matrix run from a
     # worktree while the main tree is edited) apart.
     out = CACHE / "build" / (tag + os.environ.get("METIS_BUILD_SUFFIX", ""))
+    out.mkdir(parents=True, exist_ok=True)
+    global BUILD_LOG
+    BUILD_LOG = out / "build.log"
+    BUILD_LOG.write_text("")
+    log(f"building metis.ko, the test modules, the guest programs and the emulator ({arch}; log: {BUILD_LOG})")
     build_module(kdir, "", out / "metis", ["METIS_KUNIT=1"] if kunit else [])
     build_module(kdir, "tests/kmod", out / "kmod")
     progs = build_guest_programs(arch, out / "guest")
     # metisctl, static for the guest (userspace/build-guest.sh).
-    sh(["bash", str(REPO / "userspace" / "build-guest.sh"), arch, str(out / "guest")],
-       stdout=subprocess.DEVNULL)
+    sh(["bash", str(REPO / "userspace" / "build-guest.sh"), arch, str(out / "guest")])
     progs.append(out / "guest" / "metisctl")
     bins = build_host_tools()
 
@@ -233,7 +252,7 @@ def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
     }
     for name, args in images.items():
         sh([fwimg, "build", "--out", str(fw_dir / name), "--payload-size", "262144",
-            "--fw", "1.2.3", *args], stdout=subprocess.DEVNULL)
+            "--fw", "1.2.3", *args])
 
     root = Path(subprocess.run(["bash", str(HARNESS / "toolroot.sh")], check=True,
                                stdout=subprocess.PIPE, text=True).stdout.strip())
@@ -823,6 +842,26 @@ def print_result(r: Result) -> None:
         print(f"   {n}")
 
 
+def print_demo(r: Result) -> int:
+    """The demo's story: the guest's @@SAY lines, then the verdict and where the logs are."""
+    rundir = CACHE / "runs"
+    logs = next((n[len("logs: "):] for n in r.notes if n.startswith("logs: ")), str(rundir))
+    text = (Path(logs) / "console.log").read_text(errors="replace") if logs else ""
+    for raw in text.splitlines():
+        line = TS_RE.sub("", raw.rstrip("\r"))
+        if line.startswith("@@SAY "):
+            print(line[len("@@SAY "):])
+    print()
+    if r.ok:
+        print(f"Demo passed: {len(r.passed)} checks, no kernel warnings, no card faults; "
+              f"the guest ran for {r.seconds:.0f} s.")
+    else:
+        print_result(r)
+        print("Demo FAILED.")
+    print(f"Full logs (kernel console, card event logs, QEMU command): {logs}")
+    return 0 if r.ok else 1
+
+
 def scenarios_for(config: str) -> list[str]:
     out = []
     for p in sorted((REPO / "tests" / "scenarios").glob("*.sh")):
@@ -860,6 +899,7 @@ def main() -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo")
     d.add_argument("--config", default="x86-translated", choices=CONFIGS)
+    d.add_argument("-v", "--verbose", action="store_true", help="stream the whole console")
     r = sub.add_parser("run")
     r.add_argument("--config", default="x86-none", choices=CONFIGS)
     r.add_argument("--scenario", required=True)
@@ -880,10 +920,14 @@ def main() -> int:
 
     if args.cmd == "demo":
         arch = CONFIGS[args.config][0]
+        t0 = time.time()
         build = build_all(arch, flavour_for(arch, None))
-        res = run_boot(build, args.config, ["demo"], verbose=True)
-        print_result(res)
-        return 0 if res.ok else 1
+        print(f"Built: the {arch} {build.flavour} test kernel ({build.kdir}), metis.ko, "
+              f"metisctl and the emulated card, in {time.time() - t0:.0f} s.", flush=True)
+        print(f"Booting QEMU ({args.config}: {arch}, IOMMU {CONFIGS[args.config][1]}) "
+              "with the emulated card attached over vfio-user...\n", flush=True)
+        res = run_boot(build, args.config, ["demo"], verbose=args.verbose)
+        return print_demo(res)
     if args.cmd == "run":
         arch = CONFIGS[args.config][0]
         build = build_all(arch, flavour_for(arch, args.flavour))

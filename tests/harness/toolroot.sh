@@ -10,7 +10,23 @@ set -euo pipefail
 
 METIS_REPO=${METIS_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 METIS_CACHE=${METIS_CACHE:-$HOME/.cache/metis}
-MIRROR=${METIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+# The Debian mirror the host itself uses (its apt sources), so that the root is
+# fetched from wherever this machine is allowed to reach; METIS_DEBIAN_MIRROR
+# overrides. Security and dated snapshot archives are skipped: the root needs
+# the current trixie-backports.
+host_debian_mirror() {
+    local f
+    for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -r "$f" ] || continue
+        case $f in
+        *.sources) awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$f" ;;
+        *) awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; break } }' "$f" ;;
+        esac
+    done | grep -E '/debian/?$' | grep -vE 'security|snapshot' | head -1 | sed 's:/*$::' || true
+}
+MIRROR=${METIS_DEBIAN_MIRROR:-$(host_debian_mirror)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
 # Everything inside the root; changing this list changes the key.
 TOOLROOT_PKGS_BPO="rustc rust-src rustfmt rust-clippy bindgen libclang-19-dev llvm-19 gcc make \
@@ -34,8 +50,9 @@ toolroot_build() {
     rm -rf "$tmp"
     mkdir -p "$METIS_CACHE"
     if ! command -v debootstrap >/dev/null; then
-        log "installing debootstrap on the host"
-        apt-get update -qq && apt-get install -y -qq debootstrap
+        log "installing debootstrap on the host (log: $METIS_CACHE/host-apt.log)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } \
+            >"$METIS_CACHE/host-apt.log" 2>&1 || { tail -20 "$METIS_CACHE/host-apt.log" >&2; return 1; }
     fi
     log "debootstrap trixie into $tmp"
     debootstrap --variant=minbase trixie "$tmp" "$MIRROR" >"$METIS_CACHE/debootstrap.log" 2>&1 ||
@@ -105,7 +122,8 @@ toolroot_ensure() {
         mkdir -p "$METIS_CACHE"
         exec 9>"$METIS_CACHE/.toolroot.lock"
         flock 9
-        [ -d "$root" ] || toolroot_build "$root"
+        # Standard output belongs to whoever asked for a path: the build only logs.
+        [ -d "$root" ] || toolroot_build "$root" >&2
         flock -u 9
     fi
 }

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Runs the README's two commands the way a new user meets them: in a throwaway
+# Debian root of the host's own release that holds only what a new machine of
+# this project's kind comes with, on a fresh clone of HEAD, with an empty cache.
+# Whatever `make demo` or `make check` needs beyond that, they must install
+# themselves; if they don't, this fails here before it fails a user.
+#
+#   tests/harness/fresh.sh [--cache DIR] [--keep] [demo|check|both]   (default: both)
+#
+#   --cache DIR   the cache the run starts from; must be empty or absent (default: a new
+#                 directory in the work area). Pointing it at the host's own cache
+#                 leaves the kernels built by the run there for later runs.
+#   --keep        keep the work area (root, clone, logs) afterwards
+#   METIS_FRESH_WORK   where the work area goes (default /var/tmp/metis-fresh.PID)
+#
+# What the root starts with (the machine kind's own tools, per the workplace's
+# machine description): the host's rustup toolchain (read-only, with its
+# cargo-nextest), gcc, make, Python 3, git, perl, curl, qemu-utils, and
+# libclang-cpp14, whose file name once fooled the libclang check. Output: one
+# line per command with its time and result, logs in the work area.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+cache="" keep=0 what=both
+while [ $# -gt 0 ]; do
+    case $1 in
+    --cache) cache=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    demo | check | both) what=$1; shift ;;
+    *) echo "usage: $0 [--cache DIR] [--keep] [demo|check|both]" >&2; exit 2 ;;
+    esac
+done
+
+work=${METIS_FRESH_WORK:-/var/tmp/metis-fresh.$$}
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+root=$work/root
+cache=${cache:-$work/cache}
+if [ -d "$cache" ] && [ -n "$(ls -A "$cache")" ]; then
+    echo "fresh: the cache $cache is not empty; a fresh run starts from nothing" >&2
+    exit 2
+fi
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd)
+say() { printf '[fresh %5ds] %s\n' "$SECONDS" "$*" >&2; }
+
+cleanup() {
+    if [ $keep = 1 ]; then say "kept $work"; return; fi
+    # Mounts live in the run's own namespace and are gone with it.
+    rm -rf --one-file-system "$root" "$work/metis" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+if ! command -v debootstrap >/dev/null; then
+    say "installing debootstrap on the host"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } \
+        >"$work/host-apt.log" 2>&1 || { tail -20 "$work/host-apt.log" >&2; exit 1; }
+fi
+
+# shellcheck source=toolroot.sh
+. "$HERE/toolroot.sh"
+. /etc/os-release
+release=${VERSION_CODENAME:?the host names no Debian release}
+base="gcc,make,python3,git,perl,curl,ca-certificates,xz-utils,qemu-utils,libclang-cpp14,procps,file,mount"
+say "debootstrap $release (minbase + $base) from $MIRROR into $root"
+debootstrap --variant=minbase --include="$base" "$release" "$root" "$MIRROR" \
+    >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+# The update suite, as a new machine's apt has it.
+echo "deb $MIRROR $release-updates main" >"$root/etc/apt/sources.list.d/updates.list"
+
+say "fresh clone of $(git -C "$REPO" rev-parse --short HEAD)"
+mkdir -p "$root/work"
+git clone -q --no-hardlinks "$REPO" "$root/work/metis"
+
+run_in_root() {
+    local cmd=$1 logf=$2
+    unshare --mount --fork --kill-child -- bash -c '
+        set -e
+        root=$1 cache=$2 cmd=$3
+        mount --make-rprivate /
+        # The root must be a mount point of its own: the toolchain root inside it
+        # makes its mounts private from "/".
+        mount --bind "$root" "$root"
+        mount -t proc proc "$root/proc"
+        mount --rbind /dev "$root/dev"
+        mount -t sysfs sys "$root/sys"
+        mount -t tmpfs tmp "$root/tmp"
+        mkdir -p "$root/root/.rustup" "$root/root/.cargo/bin" "$root$cache"
+        mount --bind -o ro "$HOME/.rustup" "$root/root/.rustup"
+        mount --bind -o ro "$HOME/.cargo/bin" "$root/root/.cargo/bin"
+        mount --bind "$cache" "$root$cache"
+        cp /etc/resolv.conf "$root/etc/resolv.conf"
+        exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+            PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+            METIS_CACHE="$cache" bash -c "cd /work/metis && $cmd"
+    ' _ "$root" "$cache" "$cmd" >"$logf" 2>&1
+}
+
+status=0
+for step in demo check; do
+    [ "$what" = both ] || [ "$what" = "$step" ] || continue
+    t=$SECONDS
+    say "make $step (log: $work/$step.log)"
+    if run_in_root "make $step" "$work/$step.log"; then r=passed; else r=FAILED; status=1; fi
+    echo "make $step: $r in $((SECONDS - t)) s (log: $work/$step.log)"
+    [ $r = passed ] || { tail -30 "$work/$step.log" >&2; keep=1; break; }
+done
+exit $status
