@@ -12,6 +12,7 @@
 //! inject missed-doorbell wr|rd CH  next doorbell while CH runs is ignored
 //! inject stuck-channel wr|rd CH  next doorbell wedges CH: no completion, stop
 //!                                and engine disable ignored until a reset
+//! inject link-stall wr|rd CH MS  next link element on CH is followed MS ms late
 //! inject storm VEC COUNT [US]   COUNT interrupts on VEC, as fast as possible or
 //!                                US microseconds apart
 //! inject fw-no-ready            next BOOT never leaves BOOTING
@@ -33,7 +34,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | link-stall wr|rd CH MS | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -139,6 +140,12 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             flags[d as usize][ch] = true;
             drop(st);
             armed(json!({"dir": d.name(), "ch": ch}));
+        }
+        "link-stall" => {
+            let (d, ch) = chan(dev, args)?;
+            let ms = num(args.get(4))?.min(60_000);
+            sh.st.lock().unwrap().inj.link_stall_ms[d as usize][ch] = ms;
+            armed(json!({"dir": d.name(), "ch": ch, "ms": ms}));
         }
         "storm" => {
             let v = num(args.get(2))?;

@@ -549,7 +549,8 @@ impl Device {
                 .iter()
                 .map(|c| {
                     serde_json::json!({"cs": c.cs, "llp": format!("{:#x}", c.llp),
-                        "ctrl1": format!("{:#x}", c.ctrl1), "hung": c.hung})
+                        "ctrl1": format!("{:#x}", c.ctrl1), "hung": c.hung,
+                        "pending_doorbell": c.pending_doorbell, "reprogrammed": c.prog})
                 })
                 .collect()
         };

@@ -915,3 +915,57 @@ fn msix_sources_share_vector_0_when_only_it_is_wired() {
     wait_until("mailbox on vector 0", || fired(&fd) >= 1);
     assert_eq!(r.dev.total_faults(), 0);
 }
+
+/// dw-edma starts a channel's next descriptor from the done interrupt of the
+/// previous one: it writes a new list, CH_CONTROL1 = CCS|LLE, LLP, then rings
+/// the doorbell, while the walker may still be following the link element
+/// behind the interrupt. The walker must not then toggle the host's fresh CCS
+/// or overwrite its LLP, or the new descriptor never runs (seen once in CI as
+/// a dw-edma transfer that timed out with nothing moved). The link stall
+/// holds the walker inside that window so the race happens every time.
+#[test]
+fn reprogramming_behind_the_done_interrupt_is_not_lost() {
+    let mut r = Rig::metis();
+    r.enable_msi(32);
+    let first = pattern(21, 4096);
+    let second = pattern(22, 8192);
+    r.dev.mem_write(DEV_DATA, &first);
+    r.dev.mem_write(DEV_DATA + 0x10000, &second);
+    let h = IOVA + 0x60_0000;
+    let list_b = LL_WR + 0x400;
+    put(
+        &r,
+        LL_WR,
+        &[
+            Elem::data(CB | LIE | RIE, 4096, DEV_DATA, h),
+            Elem::link(LLP | TCB, LL_WR),
+        ],
+    );
+    assert_eq!(handle(&r.dev, "inject link-stall wr 3 300")["ok"], true);
+    r.setup_channel(Dir::Wr, 3, 11, LL_WR);
+    r.doorbell(Dir::Wr, 3);
+    wait_until("first done", || fired(&r.msi[11]) == 1);
+    // The walker now sits on the link element, CCS and LLP snapshotted.
+    assert_eq!(r.cs(Dir::Wr, 3), CS_RUNNING);
+    r.ew(WR_INT_CLEAR, done_bit(3));
+    put(
+        &r,
+        list_b,
+        &[
+            Elem::data(CB | LIE | RIE, 8192, DEV_DATA + 0x10000, h + 0x10000),
+            Elem::link(LLP | TCB, list_b),
+        ],
+    );
+    r.cw(Dir::Wr, 3, CH_CONTROL1, CCS | LLE);
+    r.cw(Dir::Wr, 3, LLP_LO, list_b as u32);
+    r.cw(Dir::Wr, 3, LLP_HI, (list_b >> 32) as u32);
+    r.doorbell(Dir::Wr, 3);
+    wait_until("second done", || fired(&r.msi[11]) == 1);
+    assert_eq!(r.wait_stopped(Dir::Wr, 3), CS_STOPPED);
+    assert_eq!(r.guest_read(h, first.len()), first);
+    assert_eq!(r.guest_read(h + 0x10000, second.len()), second);
+    // The second list's own link toggled CCS and points back to its start.
+    assert_eq!(r.cr(Dir::Wr, 3, CH_CONTROL1) & CCS, 0);
+    assert_eq!(r.cr(Dir::Wr, 3, LLP_LO) as u64, list_b);
+    assert_eq!(r.dev.total_faults(), 0);
+}

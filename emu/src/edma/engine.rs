@@ -20,6 +20,7 @@ use crate::irq;
 use crate::link::{LinkDir, Pacer, READ_LATENCY};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Bytes moved per step: bounds the time a reset waits for a worker and the
 /// granularity of bandwidth sharing between channels.
@@ -291,7 +292,7 @@ fn run_single(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
 fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
     let mut idle: u32 = 0;
     loop {
-        let (llp, ccs, corrupt, ctx) = {
+        let (llp, ccs, prog, corrupt, ctx) = {
             let mut st = sh.st.lock().unwrap();
             if !live(sh, d, ch, ep) {
                 return;
@@ -299,7 +300,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             let corrupt = Inject::take(&mut st.inj.corrupt, d, ch);
             let ctx = ll_ctx(sh, &st.cfg, st.fw.win_base);
             let c = &st.edma.dir(d).ch[ch];
-            (c.llp, c.ctrl1 & CCS != 0, corrupt, ctx)
+            (c.llp, c.ctrl1 & CCS != 0, c.prog, corrupt, ctx)
         };
         let at = match ctx.resolve(llp) {
             Ok(a) => a,
@@ -332,15 +333,30 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                     AbortCause::Malformed(format!("link element at {llp:#x}: {why}")),
                 );
             }
+            let stall = {
+                let mut st = sh.st.lock().unwrap();
+                std::mem::take(&mut st.inj.link_stall_ms[d as usize][ch])
+            };
+            if stall != 0 {
+                sh.obs.event(
+                    "inject",
+                    serde_json::json!({"what": "link-stall", "dir": d.name(), "ch": ch, "ms": stall}),
+                );
+                std::thread::sleep(Duration::from_millis(stall));
+            }
             let mut st = sh.st.lock().unwrap();
             if !live(sh, d, ch, ep) {
                 return;
             }
             let c = st.edma.chan_mut(d, ch);
-            if e.control & TCB != 0 {
-                c.ctrl1 ^= CCS;
+            // The host reprogrammed CCS or LLP since the snapshot: its values
+            // win, and the walk goes on from them.
+            if c.prog == prog {
+                if e.control & TCB != 0 {
+                    c.ctrl1 ^= CCS;
+                }
+                c.llp = e.llp();
             }
-            c.llp = e.llp();
             continue;
         }
         if (e.control & CB != 0) != ccs {
@@ -352,7 +368,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                 return;
             }
             let c = st.edma.chan_mut(d, ch);
-            if c.pending_doorbell {
+            if c.pending_doorbell || c.prog != prog {
                 c.pending_doorbell = false;
                 continue;
             }
@@ -398,7 +414,9 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             return;
         }
         let c = st.edma.chan_mut(d, ch);
-        c.llp = llp.wrapping_add(ELEM_SIZE);
+        if c.prog == prog {
+            c.llp = llp.wrapping_add(ELEM_SIZE);
+        }
         c.size = 0;
         c.sar = e.sar.wrapping_add(e.size as u64);
         c.dar = e.dar.wrapping_add(e.size as u64);

@@ -98,6 +98,12 @@ pub struct Chan {
     pub cs: u32,
     /// A doorbell arrived while running; honoured when the walk stops.
     pub pending_doorbell: bool,
+    /// Counts host writes to CH_CONTROL1 and LLP. The list walker snapshots it
+    /// with CCS and LLP and drops its own update of those registers when the
+    /// host reprogrammed the channel meanwhile (dw-edma starts the next
+    /// descriptor from the done interrupt, while the walker is still following
+    /// the link element behind it).
+    pub prog: u64,
     /// Injected hang: running forever.
     pub hung: bool,
     /// Injected wedge: hung and deaf to stop requests and engine disable until a reset.
@@ -291,15 +297,24 @@ impl Edma {
             Loc::Chan(d, n, reg) => {
                 let c = &mut self.d[d as usize].ch[n];
                 match reg {
-                    CH_CONTROL1 => c.ctrl1 = v & !CS_MASK,
+                    CH_CONTROL1 => {
+                        c.ctrl1 = v & !CS_MASK;
+                        c.prog += 1;
+                    }
                     CH_CONTROL2 => c.ctrl2 = v,
                     TRANSFER_SIZE => c.size = v,
                     SAR_LO => set_lo(&mut c.sar, v),
                     SAR_HI => set_hi(&mut c.sar, v),
                     DAR_LO => set_lo(&mut c.dar, v),
                     DAR_HI => set_hi(&mut c.dar, v),
-                    LLP_LO => set_lo(&mut c.llp, v),
-                    LLP_HI => set_hi(&mut c.llp, v),
+                    LLP_LO => {
+                        set_lo(&mut c.llp, v);
+                        c.prog += 1;
+                    }
+                    LLP_HI => {
+                        set_hi(&mut c.llp, v);
+                        c.prog += 1;
+                    }
                     _ => {}
                 }
                 Action::None
