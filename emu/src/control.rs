@@ -12,6 +12,8 @@
 //! inject missed-doorbell wr|rd CH  next doorbell while CH runs is ignored
 //! inject stuck-channel wr|rd CH  next doorbell wedges CH: no completion, stop
 //!                                and engine disable ignored until a reset
+//! inject done-on-stop wr|rd CH  next stop request on CH finds the transfer just
+//!                                finished: done status (and IMWR), no halt
 //! inject link-stall wr|rd CH MS  next link element on CH is followed MS ms late
 //! inject storm VEC COUNT [US]   COUNT interrupts on VEC, as fast as possible or
 //!                                US microseconds apart
@@ -34,7 +36,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | link-stall wr|rd CH MS | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -127,7 +129,8 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             drop(st);
             armed(json!({"n": n, "ms": ms}));
         }
-        "hang-channel" | "abort" | "corrupt-desc" | "missed-doorbell" | "stuck-channel" => {
+        "hang-channel" | "abort" | "corrupt-desc" | "missed-doorbell" | "stuck-channel"
+        | "done-on-stop" => {
             let (d, ch) = chan(dev, args)?;
             let mut st = sh.st.lock().unwrap();
             let flags = match what {
@@ -135,6 +138,7 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
                 "abort" => &mut st.inj.abort,
                 "corrupt-desc" => &mut st.inj.corrupt,
                 "stuck-channel" => &mut st.inj.stuck,
+                "done-on-stop" => &mut st.inj.done_on_stop,
                 _ => &mut st.inj.missed_doorbell,
             };
             flags[d as usize][ch] = true;

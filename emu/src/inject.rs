@@ -21,6 +21,10 @@ pub struct Inject {
     /// Next doorbell wedges the channel: it never completes and ignores stop
     /// and engine disable until the card is reset.
     pub stuck: [[bool; 8]; 2],
+    /// Next stop request on the channel arrives just after the channel
+    /// finished: instead of halting it reports done (status, and IMWR when
+    /// message interrupts are on), as a transfer that beat the stop would.
+    pub done_on_stop: [[bool; 8]; 2],
     /// Next link element the walker fetches on the channel is followed only
     /// after this many ms: widens the window in which the host reprograms a
     /// channel whose walk is still behind its done interrupt.
@@ -56,6 +60,7 @@ impl Inject {
             "corrupt_desc": list(&self.corrupt),
             "missed_doorbell": list(&self.missed_doorbell),
             "stuck_channel": list(&self.stuck),
+            "done_on_stop": list(&self.done_on_stop),
             "link_stall": list(&self.link_stall_ms.map(|d| d.map(|ms| ms != 0))),
             "fw_no_ready": self.fw_no_ready,
         })

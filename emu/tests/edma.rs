@@ -969,3 +969,30 @@ fn reprogramming_behind_the_done_interrupt_is_not_lost() {
     assert_eq!(r.cr(Dir::Wr, 3, LLP_LO) as u64, list_b);
     assert_eq!(r.dev.total_faults(), 0);
 }
+
+/// A stop request that arrives just after the transfer finished finds the
+/// channel done: the status and its message are there for the driver to
+/// take (or to clear) even though it asked for a stop.
+#[test]
+fn done_on_stop_reports_done_instead_of_halting() {
+    let mut r = Rig::metis();
+    r.enable_msi(32);
+    handle(&r.dev, "inject hang-channel wr 1");
+    assert_eq!(handle(&r.dev, "inject done-on-stop wr 1")["ok"], true);
+    one_element_write(&r, 1, 9);
+    r.doorbell(Dir::Wr, 1);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(r.cs(Dir::Wr, 1), CS_RUNNING);
+    r.ew(WR_DOORBELL, DOORBELL_STOP | 1);
+    assert_eq!(r.cs(Dir::Wr, 1), CS_STOPPED);
+    assert_eq!(r.int_status(Dir::Wr), done_bit(1));
+    wait_until("done message", || fired(&r.msi[9]) == 1);
+    // One-shot: the next stop of a running channel halts it silently.
+    r.ew(WR_INT_CLEAR, done_bit(1));
+    handle(&r.dev, "inject hang-channel wr 1");
+    r.doorbell(Dir::Wr, 1);
+    r.ew(WR_DOORBELL, DOORBELL_STOP | 1);
+    assert_eq!(r.cs(Dir::Wr, 1), CS_STOPPED);
+    assert_eq!(r.int_status(Dir::Wr), 0);
+    assert_eq!(r.dev.total_faults(), 0);
+}

@@ -789,6 +789,33 @@ static int stress(int secs)
 	return 0;
 }
 
+/*
+ * One FROM_DEVICE job of LEN bytes with the given timeout, on a fresh file and
+ * region; prints "job: ok" or "job: <errno name>". The scenario arms the card
+ * around it (security review H1: a completion that beat a stop must not be
+ * credited to the next job on the channel).
+ */
+static int one_job(uint64_t len, uint32_t timeout_ms)
+{
+	int fd = open(dev_path, O_RDWR), r;
+	uint8_t *b = malloc(len);
+	uint64_t h;
+
+	if (fd < 0 || !b || mem_alloc(fd, len, &h)) {
+		printf("job: setup failed: %s\n", strerror(errno));
+		return 2;
+	}
+	struct metis_dma d = {
+		.size = sizeof(d), .flags = METIS_DMA_FROM_DEVICE, .user_addr = (uintptr_t)b,
+		.length = len, .handle = h, .timeout_ms = timeout_ms,
+	};
+	r = xioctl(fd, METIS_IOCTL_DMA, &d);
+	printf("job: %s\n", r == 0 ? "ok" : r == -ETIMEDOUT ? "ETIMEDOUT" : strerror(-r));
+	close(fd);
+	free(b);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
@@ -797,6 +824,8 @@ int main(int argc, char **argv)
 		dev_path = argv[1];
 	if (argc > 3 && !strcmp(argv[2], "stress"))
 		return stress(atoi(argv[3]));
+	if (argc > 4 && !strcmp(argv[2], "job"))
+		return one_job(strtoull(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
 	if (argc > 2 && !strcmp(argv[2], "reset"))
 		return reset_suite();
 	if (argc > 5 && !strcmp(argv[2], "sleep"))

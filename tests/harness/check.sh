@@ -10,6 +10,7 @@
 #
 #   METIS_CONFIGS="x86-none arm64-none"   limit the matrix
 #   METIS_SCENARIOS="probe dw-edma"       limit the scenarios
+#   METIS_SOAK=1                          long soaks too (100 S3 cycles on x86-translated)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)

@@ -15,8 +15,9 @@
 #
 # What the root starts with (the machine kind's own tools, per the workplace's
 # machine description): the host's rustup toolchain (read-only, with its
-# cargo-nextest), gcc, make, Python 3, git, perl, curl, qemu-utils, and
-# libclang-cpp14, whose file name once fooled the libclang check. Output: one
+# cargo-nextest), gcc, make, Python 3, git, perl, curl, qemu-utils, the host's
+# added certificate authorities, and libclang-cpp14, whose file name once fooled
+# the libclang check. Output: one
 # line per command with its time and result, logs in the work area.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -68,6 +69,12 @@ debootstrap --variant=minbase --include="$base" "$release" "$root" "$MIRROR" \
     >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
 # The update suite, as a new machine's apt has it.
 echo "deb $MIRROR $release-updates main" >"$root/etc/apt/sources.list.d/updates.list"
+# A new machine trusts the certificate authorities the workplace added to the host's
+# store (its network may inspect TLS); so does the root.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >>"$work/debootstrap.log" 2>&1
+fi
 
 say "fresh clone of $(git -C "$REPO" rev-parse --short HEAD)"
 mkdir -p "$root/work"

@@ -696,6 +696,7 @@ def run_boot(build: Build, config: str, scenarios: list[str],
     cards = [Card(build.bins, rundir, i, a) for i, a in enumerate(card_args)]
     cmd = qemu_command(arch, iommu, build, rundir, cards,
                        f"metis.scenario={','.join(scenarios)} metis.config={config} "
+                       f"metis.soak={os.environ.get('METIS_SOAK', '0')} "
                        f"kunit.filter_glob=metis* {cmdline_extra}",
                        mem_mb, smp)
     (rundir / "qemu.cmd").write_text(" ".join(cmd))
@@ -977,4 +978,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except subprocess.CalledProcessError as e:
+        # The failing step already printed its log's tail and where the log is.
+        log(f"stopped: {' '.join(map(str, e.cmd))} exited with {e.returncode}")
+        sys.exit(1)

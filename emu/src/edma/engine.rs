@@ -18,6 +18,7 @@ use crate::faults::Fault;
 use crate::inject::Inject;
 use crate::irq;
 use crate::link::{LinkDir, Pacer, READ_LATENCY};
+use crate::msi::{Msi, Msix};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -180,6 +181,21 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
         return;
     }
     if v & DOORBELL_STOP != 0 {
+        if st.edma.dir(d).ch[ch].cs == CS_RUNNING && Inject::take(&mut st.inj.done_on_stop, d, ch) {
+            // The transfer won the race against the stop: the channel is
+            // stopped and its done status (and message) is on its way.
+            halt(sh, st, d, ch);
+            drop(sh.gate.write().unwrap());
+            sh.obs.event(
+                "inject",
+                serde_json::json!({"what": "done-on-stop", "dir": d.name(), "ch": ch}),
+            );
+            let remote = st.edma.dir(d).done_imwr != 0
+                && (Msi::read(&st.cfg).enabled || Msix::read(&st.cfg).enabled);
+            sh.obs.with(|c| c.transfers_done += 1);
+            done_irq(sh, st, d, ch, remote);
+            return;
+        }
         // Stop request: the channel halts where it is, without interrupt.
         halt(sh, st, d, ch);
         drop(sh.gate.write().unwrap());
