@@ -321,6 +321,11 @@ impl Card {
     ///
     /// Called from the interrupt handler and by pollers; safe in atomic context.
     pub(crate) fn service(&self) -> bool {
+        // Read, clear and latch in one section under the events lock, the
+        // lock under which a channel's status is cleared before its doorbell
+        // and after its stop: a read taken before such a clear can never be
+        // latched after it.
+        let mut ev = self.events.lock();
         let seen = self.with_bar2(|b2| {
             let wr = service_dir::<edma::Wr>(b2);
             let rd = service_dir::<edma::Rd>(b2);
@@ -343,7 +348,6 @@ impl Card {
         if wd | wa | rd | ra == 0 && !mbox {
             return false;
         }
-        let mut ev = self.events.lock();
         ev.done[Dir::Wr as usize] |= wd;
         ev.abort[Dir::Wr as usize] |= wa;
         ev.done[Dir::Rd as usize] |= rd;
@@ -569,6 +573,18 @@ impl Card {
     pub(crate) fn program_bar2<R>(&self, f: impl for<'a> FnOnce(&Bar2<'a>) -> R) -> Result<R> {
         let _ev = self.may_program()?;
         self.with_bar2(f)
+    }
+
+    /// As [`Self::program_bar2`], with the latched events at hand, so that a
+    /// burst can clear a channel's old events in the same section as it
+    /// starts the channel.
+    pub(crate) fn program_bar2_events<R>(
+        &self,
+        f: impl for<'a> FnOnce(&Bar2<'a>, &mut Events) -> R,
+    ) -> Result<R> {
+        let mut ev = self.may_program()?;
+        let bar = self.bar2.try_access().ok_or(ENODEV)?;
+        Ok(f(&bar, &mut ev))
     }
 
     /// As [`Self::program_bar2`], for BAR0 (the firmware mailbox).

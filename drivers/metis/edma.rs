@@ -37,6 +37,7 @@ use crate::{
         Bar2,
         Card,
         Dir,
+        Events,
         IrqMode, //
     },
     ll,
@@ -153,6 +154,28 @@ fn write_addr<D: Direction>(b2: &Bar2<'_>, idx: usize, reg: Reg, v: u64) -> Resu
     Ok(())
 }
 
+/// Clears a channel's done and abort bits, on the card and as latched.
+///
+/// Runs under the events lock (the caller's `ev`), which is also where the
+/// status registers are read and latched ([`Card::service`]): a status read
+/// taken before this clear can then never be latched after it. Done before a
+/// channel's doorbell and after it is known stopped, so that a completion
+/// seen on the channel belongs to the transfer started last (a late
+/// completion of the previous job must not be credited to the next one).
+fn forget_channel(b2: &Bar2<'_>, ev: &mut Events, dir: Dir, ch: u32) -> Result {
+    let bit = 1u8.checked_shl(ch).ok_or(EINVAL)?;
+    let bits = edma::INT_CLEAR::zeroed()
+        .with_done(bit)
+        .with_abort(bit);
+    match dir {
+        Dir::Wr => b2.write(WithBase::of::<edma::Wr>(), bits),
+        Dir::Rd => b2.write(WithBase::of::<edma::Rd>(), bits),
+    }
+    ev.done[dir as usize] &= !bit;
+    ev.abort[dir as usize] &= !bit;
+    Ok(())
+}
+
 /// Channel status (`CS`) of `dir`'s channel `ch`.
 fn channel_status<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result<u32> {
     let idx = usize::try_from(ch)?;
@@ -217,7 +240,8 @@ impl Card {
         let mode = self.irq_mode();
         let ctl = edma::CH_CONTROL1::from_raw(irq_bits(mode));
         let idx = usize::try_from(DESC_CHANNEL)?;
-        self.program_bar2(|b2| -> Result {
+        self.program_bar2_events(|b2, ev| -> Result {
+            forget_channel(b2, ev, Dir::Rd, DESC_CHANNEL)?;
             b2.write(
                 edma::CH_CONTROL1::of::<edma::Rd>()
                     .try_at(idx)
@@ -266,7 +290,13 @@ impl Card {
                 // Timed out or interrupted: the channel may still be moving
                 // data into memory the caller is about to release.
                 self.stop_channel(dir, ch);
-                if !self.channel_halts(dir, ch) {
+                if self.channel_halts(dir, ch) {
+                    // Stopped: whatever it reported (a completion can beat the
+                    // stop) is gone before the channel goes to the next job.
+                    // A card that is being stopped under us gets its status
+                    // cleared by the reset.
+                    let _ = self.program_bar2_events(|b2, ev| forget_channel(b2, ev, dir, ch));
+                } else {
                     self.cut_off("eDMA channel ignores stop requests");
                     dev_err!(
                         self.pdev,
@@ -383,7 +413,8 @@ impl Card {
             // The descriptor channel reads the list through the same coherent buffer.
             let bytes = u32::try_from(used * ll::ELEMENT_SIZE)?;
             self.copy_to_device(list_dma, bytes, area, timeout)?;
-            self.program_bar2(|b2| -> Result {
+            self.program_bar2_events(|b2, ev| -> Result {
+                forget_channel(b2, ev, dir, ch)?;
                 match (dir, w) {
                     (Dir::Wr, 0) => start_list::<edma::Wr>(b2, ch, area),
                     (Dir::Rd, 0) => start_list::<edma::Rd>(b2, ch, area),
