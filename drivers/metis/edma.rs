@@ -164,9 +164,7 @@ fn write_addr<D: Direction>(b2: &Bar2<'_>, idx: usize, reg: Reg, v: u64) -> Resu
 /// completion of the previous job must not be credited to the next one).
 fn forget_channel(b2: &Bar2<'_>, ev: &mut Events, dir: Dir, ch: u32) -> Result {
     let bit = 1u8.checked_shl(ch).ok_or(EINVAL)?;
-    let bits = edma::INT_CLEAR::zeroed()
-        .with_done(bit)
-        .with_abort(bit);
+    let bits = edma::INT_CLEAR::zeroed().with_done(bit).with_abort(bit);
     match dir {
         Dir::Wr => b2.write(WithBase::of::<edma::Wr>(), bits),
         Dir::Rd => b2.write(WithBase::of::<edma::Rd>(), bits),
