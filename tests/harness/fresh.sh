@@ -15,10 +15,10 @@
 #
 # What the root starts with (the machine kind's own tools, per the workplace's
 # machine description): the host's rustup toolchain (read-only, with its
-# cargo-nextest), gcc, make, Python 3, git, perl, curl, qemu-utils, the host's
-# added certificate authorities, and libclang-cpp14, whose file name once fooled
-# the libclang check. Output: one
-# line per command with its time and result, logs in the work area.
+# cargo-nextest), build-essential (gcc, g++, make, libc6-dev), Python 3, git, perl,
+# curl, qemu-utils, the host's added certificate authorities, and libclang-cpp14,
+# whose file name once fooled the libclang check. Output: one line per command
+# with its time and result; logs stay in the work area.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -63,7 +63,7 @@ fi
 . "$HERE/toolroot.sh"
 . /etc/os-release
 release=${VERSION_CODENAME:?the host names no Debian release}
-base="gcc,make,python3,git,perl,curl,ca-certificates,xz-utils,qemu-utils,libclang-cpp14,procps,file,mount"
+base="build-essential,python3,git,perl,curl,ca-certificates,xz-utils,qemu-utils,libclang-cpp14,procps,file,mount"
 say "debootstrap $release (minbase + $base) from $MIRROR into $root"
 debootstrap --variant=minbase --include="$base" "$release" "$root" "$MIRROR" \
     >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
