@@ -162,6 +162,7 @@ fn write_addr<D: Direction>(b2: &Bar2<'_>, idx: usize, reg: Reg, v: u64) -> Resu
 /// channel's doorbell and after it is known stopped, so that a completion
 /// seen on the channel belongs to the transfer started last (a late
 /// completion of the previous job must not be credited to the next one).
+/// A job's later windows are not cleared: see [`Card::transfer`].
 fn forget_channel(b2: &Bar2<'_>, ev: &mut Events, dir: Dir, ch: u32) -> Result {
     let bit = 1u8.checked_shl(ch).ok_or(EINVAL)?;
     let bits = edma::INT_CLEAR::zeroed().with_done(bit).with_abort(bit);
@@ -412,7 +413,13 @@ impl Card {
             let bytes = u32::try_from(used * ll::ELEMENT_SIZE)?;
             self.copy_to_device(list_dma, bytes, area, timeout)?;
             self.program_bar2_events(|b2, ev| -> Result {
-                forget_channel(b2, ev, dir, ch)?;
+                // Only before the first window: a later window's own completion
+                // may already be latched (the engine runs on into a window whose
+                // elements carry its cycle bit without waiting for the doorbell),
+                // and the previous window's was taken by its wait.
+                if w == 0 {
+                    forget_channel(b2, ev, dir, ch)?;
+                }
                 match (dir, w) {
                     (Dir::Wr, 0) => start_list::<edma::Wr>(b2, ch, area),
                     (Dir::Rd, 0) => start_list::<edma::Rd>(b2, ch, area),

@@ -51,9 +51,12 @@ impl Card {
 
     /// Cuts a card that no longer obeys off the bus at once (bus mastering off,
     /// so nothing it still has queued reaches host memory that its jobs are about
-    /// to release, R4) and asks for a reset.
+    /// to release, R4) and asks for a reset. Until the reset, no job may program
+    /// the card: a channel that ignored its stop must not be handed to the next
+    /// job, whose wait its late completion would end.
     pub(crate) fn cut_off(&self, why: &'static str) {
         glue::clear_master(&self.pdev);
+        self.stop_users(EIO);
         self.request_recovery(why);
     }
 

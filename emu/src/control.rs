@@ -14,7 +14,8 @@
 //!                                and engine disable ignored until a reset
 //! inject done-on-stop wr|rd CH  next stop request on CH finds the transfer just
 //!                                finished: done status (and IMWR), no halt
-//! inject link-stall wr|rd CH MS  next link element on CH is followed MS ms late
+//! inject link-stall wr|rd CH MS  next link element on CH is held up to MS ms
+//! inject link-release wr|rd CH  ends that hold now
 //! inject storm VEC COUNT [US]   COUNT interrupts on VEC, as fast as possible or
 //!                                US microseconds apart
 //! inject fw-no-ready            next BOOT never leaves BOOTING
@@ -36,7 +37,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -143,6 +144,11 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             };
             flags[d as usize][ch] = true;
             drop(st);
+            armed(json!({"dir": d.name(), "ch": ch}));
+        }
+        "link-release" => {
+            let (d, ch) = chan(dev, args)?;
+            sh.st.lock().unwrap().inj.link_release[d as usize][ch] = true;
             armed(json!({"dir": d.name(), "ch": ch}));
         }
         "link-stall" => {

@@ -26,9 +26,11 @@ pub struct Inject {
     /// message interrupts are on), as a transfer that beat the stop would.
     pub done_on_stop: [[bool; 8]; 2],
     /// Next link element the walker fetches on the channel is followed only
-    /// after this many ms: widens the window in which the host reprograms a
-    /// channel whose walk is still behind its done interrupt.
+    /// after this many ms, or on `link_release`: holds the walk inside the
+    /// window in which the host reprograms a channel behind its done interrupt.
     pub link_stall_ms: [[u64; 8]; 2],
+    /// Ends a `link_stall_ms` hold early.
+    pub link_release: [[bool; 8]; 2],
     /// Next BOOT never leaves BOOTING.
     pub fw_no_ready: bool,
 }

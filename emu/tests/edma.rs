@@ -922,7 +922,8 @@ fn msix_sources_share_vector_0_when_only_it_is_wired() {
 /// behind the interrupt. The walker must not then toggle the host's fresh CCS
 /// or overwrite its LLP, or the new descriptor never runs (seen once in CI as
 /// a dw-edma transfer that timed out with nothing moved). The link stall
-/// holds the walker inside that window so the race happens every time.
+/// holds the walker inside that window until the host has reprogrammed the
+/// channel, so the race happens every time, however loaded the machine.
 #[test]
 fn reprogramming_behind_the_done_interrupt_is_not_lost() {
     let mut r = Rig::metis();
@@ -941,7 +942,7 @@ fn reprogramming_behind_the_done_interrupt_is_not_lost() {
             Elem::link(LLP | TCB, LL_WR),
         ],
     );
-    assert_eq!(handle(&r.dev, "inject link-stall wr 3 300")["ok"], true);
+    assert_eq!(handle(&r.dev, "inject link-stall wr 3 30000")["ok"], true);
     r.setup_channel(Dir::Wr, 3, 11, LL_WR);
     r.doorbell(Dir::Wr, 3);
     wait_until("first done", || fired(&r.msi[11]) == 1);
@@ -960,6 +961,7 @@ fn reprogramming_behind_the_done_interrupt_is_not_lost() {
     r.cw(Dir::Wr, 3, LLP_LO, list_b as u32);
     r.cw(Dir::Wr, 3, LLP_HI, (list_b >> 32) as u32);
     r.doorbell(Dir::Wr, 3);
+    assert_eq!(handle(&r.dev, "inject link-release wr 3")["ok"], true);
     wait_until("second done", || fired(&r.msi[11]) == 1);
     assert_eq!(r.wait_stopped(Dir::Wr, 3), CS_STOPPED);
     assert_eq!(r.guest_read(h, first.len()), first);
@@ -967,6 +969,63 @@ fn reprogramming_behind_the_done_interrupt_is_not_lost() {
     // The second list's own link toggled CCS and points back to its start.
     assert_eq!(r.cr(Dir::Wr, 3, CH_CONTROL1) & CCS, 0);
     assert_eq!(r.cr(Dir::Wr, 3, LLP_LO) as u64, list_b);
+    assert_eq!(r.dev.total_faults(), 0);
+    let ev = handle(&r.dev, "events");
+    assert!(ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "reprogrammed_behind_walk"));
+}
+
+/// The host reprograms a channel behind its done interrupt but has not rung
+/// yet: the walker must not run the new list on its own; the doorbell does.
+#[test]
+fn reprogrammed_channel_waits_for_its_doorbell() {
+    let mut r = Rig::metis();
+    r.enable_msi(32);
+    let data = pattern(23, 4096);
+    r.dev.mem_write(DEV_DATA, &data);
+    let h = IOVA + 0x70_0000;
+    let list_b = LL_WR + 0x800;
+    put(
+        &r,
+        LL_WR,
+        &[
+            Elem::data(CB | LIE | RIE, 4096, DEV_DATA, h),
+            Elem::link(LLP | TCB, LL_WR),
+        ],
+    );
+    handle(&r.dev, "inject link-stall wr 2 30000");
+    r.setup_channel(Dir::Wr, 2, 10, LL_WR);
+    r.doorbell(Dir::Wr, 2);
+    wait_until("first done", || fired(&r.msi[10]) == 1);
+    r.ew(WR_INT_CLEAR, done_bit(2));
+    put(
+        &r,
+        list_b,
+        &[
+            Elem::data(CB | LIE | RIE, 4096, DEV_DATA, h + 0x10000),
+            Elem::link(LLP | TCB, list_b),
+        ],
+    );
+    r.cw(Dir::Wr, 2, CH_CONTROL1, CCS | LLE);
+    r.cw(Dir::Wr, 2, LLP_LO, list_b as u32);
+    r.cw(Dir::Wr, 2, LLP_HI, (list_b >> 32) as u32);
+    handle(&r.dev, "inject link-release wr 2");
+    assert_eq!(r.wait_stopped(Dir::Wr, 2), CS_STOPPED);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        fired(&r.msi[10]),
+        0,
+        "the new list ran without its doorbell"
+    );
+    assert_eq!(r.guest_read(h + 0x10000, 16), vec![0u8; 16]);
+    // The host's registers were kept; the doorbell runs the new list.
+    assert_eq!(r.cr(Dir::Wr, 2, LLP_LO) as u64, list_b);
+    r.doorbell(Dir::Wr, 2);
+    wait_until("second done", || fired(&r.msi[10]) == 1);
+    assert_eq!(r.guest_read(h + 0x10000, data.len()), data);
     assert_eq!(r.dev.total_faults(), 0);
 }
 

@@ -181,7 +181,8 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
         return;
     }
     if v & DOORBELL_STOP != 0 {
-        if st.edma.dir(d).ch[ch].cs == CS_RUNNING && Inject::take(&mut st.inj.done_on_stop, d, ch) {
+        let c = &st.edma.dir(d).ch[ch];
+        if c.cs == CS_RUNNING && !c.stuck && Inject::take(&mut st.inj.done_on_stop, d, ch) {
             // The transfer won the race against the stop: the channel is
             // stopped and its done status (and message) is on its way.
             halt(sh, st, d, ch);
@@ -349,30 +350,22 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                     AbortCause::Malformed(format!("link element at {llp:#x}: {why}")),
                 );
             }
-            let stall = {
-                let mut st = sh.st.lock().unwrap();
-                std::mem::take(&mut st.inj.link_stall_ms[d as usize][ch])
-            };
-            if stall != 0 {
-                sh.obs.event(
-                    "inject",
-                    serde_json::json!({"what": "link-stall", "dir": d.name(), "ch": ch, "ms": stall}),
-                );
-                std::thread::sleep(Duration::from_millis(stall));
-            }
+            link_stall(sh, d, ch);
             let mut st = sh.st.lock().unwrap();
             if !live(sh, d, ch, ep) {
                 return;
             }
             let c = st.edma.chan_mut(d, ch);
-            // The host reprogrammed CCS or LLP since the snapshot: its values
-            // win, and the walk goes on from them.
-            if c.prog == prog {
-                if e.control & TCB != 0 {
-                    c.ctrl1 ^= CCS;
+            if c.prog != prog {
+                if after_reprogram(sh, c) {
+                    continue;
                 }
-                c.llp = e.llp();
+                return;
             }
+            if e.control & TCB != 0 {
+                c.ctrl1 ^= CCS;
+            }
+            c.llp = e.llp();
             continue;
         }
         if (e.control & CB != 0) != ccs {
@@ -384,7 +377,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                 return;
             }
             let c = st.edma.chan_mut(d, ch);
-            if c.pending_doorbell || c.prog != prog {
+            if c.pending_doorbell {
                 c.pending_doorbell = false;
                 continue;
             }
@@ -397,12 +390,17 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             if !live(sh, d, ch, ep) {
                 return;
             }
-            let inj = Inject::take(&mut st.inj.abort, d, ch);
             let c = st.edma.chan_mut(d, ch);
+            if c.prog != prog {
+                if after_reprogram(sh, c) {
+                    continue;
+                }
+                return;
+            }
             c.size = e.size;
             c.sar = e.sar;
             c.dar = e.dar;
-            inj
+            Inject::take(&mut st.inj.abort, d, ch)
         };
         if inj {
             return abort(sh, d, ch, ep, AbortCause::Injected);
@@ -430,7 +428,8 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             return;
         }
         let c = st.edma.chan_mut(d, ch);
-        if c.prog == prog {
+        let reprogrammed = c.prog != prog;
+        if !reprogrammed {
             c.llp = llp.wrapping_add(ELEM_SIZE);
         }
         c.size = 0;
@@ -439,6 +438,54 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
         sh.obs.with(|c| c.elements += 1);
         if irq != 0 {
             done_irq(sh, &mut st, d, ch, e.control & RIE != 0);
+        }
+        if reprogrammed && !after_reprogram(sh, st.edma.chan_mut(d, ch)) {
+            return;
+        }
+    }
+}
+
+/// The host wrote CH_CONTROL1 or LLP while the walk was between its snapshot
+/// of them and acting on what it fetched (dw-edma starts a channel's next
+/// descriptor from the done interrupt, while the walk is still following the
+/// link behind it). What was fetched is no longer the host's list, so the
+/// walker drops it: it starts again from the host's registers if the doorbell
+/// that goes with them has come (returns true), else it stops, and that
+/// doorbell starts a new walk. Nothing runs without the host's doorbell.
+fn after_reprogram(sh: &Arc<Shared>, c: &mut Chan) -> bool {
+    sh.obs.event(
+        "reprogrammed_behind_walk",
+        serde_json::json!({"pending_doorbell": c.pending_doorbell}),
+    );
+    if c.pending_doorbell {
+        c.pending_doorbell = false;
+        return true;
+    }
+    c.cs = CS_STOPPED;
+    sh.obs.with(|c| c.transfers_done += 1);
+    false
+}
+
+/// The `link-stall` injection: holds the walker on a fetched link element
+/// until released by `link-release` or for the armed time at most.
+fn link_stall(sh: &Arc<Shared>, d: Dir, ch: usize) {
+    let limit = {
+        let mut st = sh.st.lock().unwrap();
+        std::mem::take(&mut st.inj.link_stall_ms[d as usize][ch])
+    };
+    if limit == 0 {
+        return;
+    }
+    sh.obs.event(
+        "inject",
+        serde_json::json!({"what": "link-stall", "dir": d.name(), "ch": ch, "ms": limit}),
+    );
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(limit) {
+        std::thread::sleep(Duration::from_millis(1));
+        let mut st = sh.st.lock().unwrap();
+        if std::mem::take(&mut st.inj.link_release[d as usize][ch]) {
+            break;
         }
     }
 }
