@@ -16,8 +16,8 @@
 # What the root starts with (the machine kind's own tools, per the workplace's
 # machine description): the host's rustup toolchain (read-only, with its
 # cargo-nextest), build-essential (gcc, g++, make, libc6-dev), Python 3, git, perl,
-# curl, qemu-utils, the host's added certificate authorities, and libclang-cpp14,
-# whose file name once fooled the libclang check. Output: one line per command
+# curl, qemu-utils, the host's added certificate authorities, and the host's
+# libclang-cpp (libclang-cpp14 here), whose file name once fooled the libclang check. Output: one line per command
 # with its time and result; logs stay in the work area.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,7 +26,8 @@ REPO=$(cd "$HERE/../.." && pwd)
 cache="" keep=0 what=both
 while [ $# -gt 0 ]; do
     case $1 in
-    --cache) cache=$2; shift 2 ;;
+    --cache) [ $# -ge 2 ] || { echo "fresh: --cache needs a directory" >&2; exit 2; }
+        cache=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     demo | check | both) what=$1; shift ;;
     *) echo "usage: $0 [--cache DIR] [--keep] [demo|check|both]" >&2; exit 2 ;;
@@ -34,10 +35,15 @@ while [ $# -gt 0 ]; do
 done
 
 work=${METIS_FRESH_WORK:-/var/tmp/metis-fresh.$$}
+if [ -d "$work" ] && [ -n "$(ls -A "$work")" ]; then
+    echo "fresh: the work area $work is not empty" >&2
+    exit 2
+fi
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 root=$work/root
-cache=${cache:-$work/cache}
+own_cache=0
+[ -n "$cache" ] || { cache=$work/cache; own_cache=1; }
 if [ -d "$cache" ] && [ -n "$(ls -A "$cache")" ]; then
     echo "fresh: the cache $cache is not empty; a fresh run starts from nothing" >&2
     exit 2
@@ -48,8 +54,9 @@ say() { printf '[fresh %5ds] %s\n' "$SECONDS" "$*" >&2; }
 
 cleanup() {
     if [ $keep = 1 ]; then say "kept $work"; return; fi
-    # Mounts live in the run's own namespace and are gone with it.
-    rm -rf --one-file-system "$root" "$work/metis" 2>/dev/null || true
+    # Mounts and processes live in the run's own namespaces and are gone with it.
+    rm -rf --one-file-system "$root" 2>/dev/null || true
+    [ $own_cache = 0 ] || rm -rf --one-file-system "$cache" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -63,7 +70,12 @@ fi
 . "$HERE/toolroot.sh"
 . /etc/os-release
 release=${VERSION_CODENAME:?the host names no Debian release}
-base="build-essential,python3,git,perl,curl,ca-certificates,xz-utils,qemu-utils,libclang-cpp14,procps,file,mount"
+base="build-essential,python3,git,perl,curl,ca-certificates,xz-utils,qemu-utils,procps,file,mount"
+# The host's libclang-cpp (a different library from the libclang bindgen loads),
+# so that a check that mistakes one for the other fails here too.
+cpp=$(dpkg-query -W -f='${Package} ${Status}\n' 'libclang-cpp*' 2>/dev/null |
+    awk '/install ok installed/ && $1 !~ /-dev$/ { print $1; exit }') || true
+[ -z "$cpp" ] || base="$base,$cpp"
 say "debootstrap $release (minbase + $base) from $MIRROR into $root"
 debootstrap --variant=minbase --include="$base" "$release" "$root" "$MIRROR" \
     >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
@@ -82,7 +94,9 @@ git clone -q --no-hardlinks "$REPO" "$root/work/metis"
 
 run_in_root() {
     local cmd=$1 logf=$2
-    unshare --mount --fork --kill-child -- bash -c '
+    # Own PID namespace: whatever the commands leave running (background kernel
+    # builds, QEMU) ends with them.
+    unshare --pid --mount --fork --kill-child -- bash -c '
         set -e
         root=$1 cache=$2 cmd=$3
         mount --make-rprivate /

@@ -845,9 +845,9 @@ def print_result(r: Result) -> None:
 
 def print_demo(r: Result) -> int:
     """The demo's story: the guest's @@SAY lines, then the verdict and where the logs are."""
-    rundir = CACHE / "runs"
-    logs = next((n[len("logs: "):] for n in r.notes if n.startswith("logs: ")), str(rundir))
-    text = (Path(logs) / "console.log").read_text(errors="replace") if logs else ""
+    logs = next((n[len("logs: "):] for n in r.notes if n.startswith("logs: ")), str(CACHE / "runs"))
+    console = Path(logs) / "console.log"
+    text = console.read_text(errors="replace") if console.exists() else ""
     for raw in text.splitlines():
         line = TS_RE.sub("", raw.rstrip("\r"))
         if line.startswith("@@SAY "):

@@ -20,7 +20,15 @@ host_debian_mirror() {
     for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
         [ -r "$f" ] || continue
         case $f in
-        *.sources) awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$f" ;;
+        # deb822: per stanza, binary ("deb") and not disabled.
+        *.sources) awk '
+            function flush() { if (deb && on) for (u in uris) print uris[u]; delete uris; deb = 0; on = 1 }
+            BEGIN { on = 1 }
+            NF == 0 { flush(); next }
+            tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+            tolower($1) == "enabled:" { on = tolower($2) != "no" }
+            tolower($1) == "uris:" { for (i = 2; i <= NF; i++) uris[i] = $i }
+            END { flush() }' "$f" ;;
         *) awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; break } }' "$f" ;;
         esac
     done | grep -E '/debian/?$' | grep -vE 'security|snapshot' | head -1 | sed 's:/*$::' || true
