@@ -427,6 +427,13 @@ impl Card {
                 .event_cv
                 .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(ms))
             {
+                drop(ev);
+                // A signal that arrives during the sleep of an outage's wait is
+                // ignored like one that was there before it: the next round
+                // finds the signal and polls.
+                if self.gate.lock().resetting {
+                    continue;
+                }
                 return Err(ERESTARTSYS);
             }
         }
