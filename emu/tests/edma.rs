@@ -916,6 +916,46 @@ fn msix_sources_share_vector_0_when_only_it_is_wired() {
     assert_eq!(r.dev.total_faults(), 0);
 }
 
+/// One list element of `len` bytes from device `src` to host `dst`, linked back
+/// to the list's start at `at`, as dw-edma lays out a one-chunk descriptor.
+fn one_element_list(r: &Rig, at: u64, len: u32, src: u64, dst: u64) {
+    put(
+        r,
+        at,
+        &[
+            Elem::data(CB | LIE | RIE, len, src, dst),
+            Elem::link(LLP | TCB, at),
+        ],
+    );
+}
+
+/// Runs a first list on write channel `ch` with the walker held on its link
+/// element after the done interrupt (`link-stall`), then does what dw-edma
+/// does from that interrupt: clears the status, writes the next list at
+/// `list_b` and programs CH_CONTROL1 and LLP, without ringing yet.
+fn reprogram_behind_done(
+    r: &Rig,
+    ch: usize,
+    vector: usize,
+    first: (u64, u64, u32),
+    list_b: u64,
+    second: (u64, u64, u32),
+) {
+    one_element_list(r, LL_WR, first.2, first.0, first.1);
+    let stall = handle(&r.dev, &format!("inject link-stall wr {ch} 30000"));
+    assert_eq!(stall["ok"], true);
+    r.setup_channel(Dir::Wr, ch, vector as u32, LL_WR);
+    r.doorbell(Dir::Wr, ch);
+    wait_until("first done", || fired(&r.msi[vector]) == 1);
+    // The walker now sits on the link element, CCS and LLP snapshotted.
+    assert_eq!(r.cs(Dir::Wr, ch), CS_RUNNING);
+    r.ew(WR_INT_CLEAR, done_bit(ch));
+    one_element_list(r, list_b, second.2, second.0, second.1);
+    r.cw(Dir::Wr, ch, CH_CONTROL1, CCS | LLE);
+    r.cw(Dir::Wr, ch, LLP_LO, list_b as u32);
+    r.cw(Dir::Wr, ch, LLP_HI, (list_b >> 32) as u32);
+}
+
 /// dw-edma starts a channel's next descriptor from the done interrupt of the
 /// previous one: it writes a new list, CH_CONTROL1 = CCS|LLE, LLP, then rings
 /// the doorbell, while the walker may still be following the link element
@@ -934,32 +974,14 @@ fn reprogramming_behind_the_done_interrupt_is_not_lost() {
     r.dev.mem_write(DEV_DATA + 0x10000, &second);
     let h = IOVA + 0x60_0000;
     let list_b = LL_WR + 0x400;
-    put(
+    reprogram_behind_done(
         &r,
-        LL_WR,
-        &[
-            Elem::data(CB | LIE | RIE, 4096, DEV_DATA, h),
-            Elem::link(LLP | TCB, LL_WR),
-        ],
-    );
-    assert_eq!(handle(&r.dev, "inject link-stall wr 3 30000")["ok"], true);
-    r.setup_channel(Dir::Wr, 3, 11, LL_WR);
-    r.doorbell(Dir::Wr, 3);
-    wait_until("first done", || fired(&r.msi[11]) == 1);
-    // The walker now sits on the link element, CCS and LLP snapshotted.
-    assert_eq!(r.cs(Dir::Wr, 3), CS_RUNNING);
-    r.ew(WR_INT_CLEAR, done_bit(3));
-    put(
-        &r,
+        3,
+        11,
+        (DEV_DATA, h, 4096),
         list_b,
-        &[
-            Elem::data(CB | LIE | RIE, 8192, DEV_DATA + 0x10000, h + 0x10000),
-            Elem::link(LLP | TCB, list_b),
-        ],
+        (DEV_DATA + 0x10000, h + 0x10000, 8192),
     );
-    r.cw(Dir::Wr, 3, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Wr, 3, LLP_LO, list_b as u32);
-    r.cw(Dir::Wr, 3, LLP_HI, (list_b >> 32) as u32);
     r.doorbell(Dir::Wr, 3);
     assert_eq!(handle(&r.dev, "inject link-release wr 3")["ok"], true);
     wait_until("second done", || fired(&r.msi[11]) == 1);
@@ -988,30 +1010,14 @@ fn reprogrammed_channel_waits_for_its_doorbell() {
     r.dev.mem_write(DEV_DATA, &data);
     let h = IOVA + 0x70_0000;
     let list_b = LL_WR + 0x800;
-    put(
+    reprogram_behind_done(
         &r,
-        LL_WR,
-        &[
-            Elem::data(CB | LIE | RIE, 4096, DEV_DATA, h),
-            Elem::link(LLP | TCB, LL_WR),
-        ],
-    );
-    handle(&r.dev, "inject link-stall wr 2 30000");
-    r.setup_channel(Dir::Wr, 2, 10, LL_WR);
-    r.doorbell(Dir::Wr, 2);
-    wait_until("first done", || fired(&r.msi[10]) == 1);
-    r.ew(WR_INT_CLEAR, done_bit(2));
-    put(
-        &r,
+        2,
+        10,
+        (DEV_DATA, h, 4096),
         list_b,
-        &[
-            Elem::data(CB | LIE | RIE, 4096, DEV_DATA, h + 0x10000),
-            Elem::link(LLP | TCB, list_b),
-        ],
+        (DEV_DATA, h + 0x10000, 4096),
     );
-    r.cw(Dir::Wr, 2, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Wr, 2, LLP_LO, list_b as u32);
-    r.cw(Dir::Wr, 2, LLP_HI, (list_b >> 32) as u32);
     handle(&r.dev, "inject link-release wr 2");
     assert_eq!(r.wait_stopped(Dir::Wr, 2), CS_STOPPED);
     std::thread::sleep(Duration::from_millis(20));
