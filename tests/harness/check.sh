@@ -22,11 +22,9 @@ stamp "host prerequisites"
 # bindgen (userspace/metis/build.rs) loads libclang itself (libclang.so.N, from
 # libclang1-N), which is not libclang-cpp.so.N: ask dpkg for the package, not the
 # file system for a name that looks like it.
-if ! dpkg-query -W -f='${Status}\n' libclang-dev 2>/dev/null | grep -q 'install ok installed'; then
-    echo "installing libclang-dev on the host (log: /tmp/metis-host-apt.log)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev; } \
-        >/tmp/metis-host-apt.log 2>&1 || { tail -20 /tmp/metis-host-apt.log; exit 1; }
-fi
+# shellcheck source=toolroot.sh
+. "$HERE/toolroot.sh"
+host_install libclang-dev
 
 stamp "toolchain root"
 bash "$HERE/toolroot.sh" >/dev/null
@@ -55,7 +53,7 @@ fi
 grep -E "^test result" /tmp/metis-cargo-test.log
 
 stamp "waiting for kernels"
-wait $kpid || { echo "kernel build failed (logs: ${METIS_CACHE:-$HOME/.cache/metis}/linux-*.log)"; exit 1; }
+wait $kpid || { echo "kernel build failed (logs: $METIS_CACHE/linux-*.log)"; exit 1; }
 trap - EXIT
 
 stamp "device-tree overlays against the upstream board trees"

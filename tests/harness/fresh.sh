@@ -60,14 +60,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v debootstrap >/dev/null; then
-    say "installing debootstrap on the host"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } \
-        >"$work/host-apt.log" 2>&1 || { tail -20 "$work/host-apt.log" >&2; exit 1; }
-fi
-
+# For the mirror and host_install; their logs go to the work area.
+METIS_CACHE=$work
 # shellcheck source=toolroot.sh
 . "$HERE/toolroot.sh"
+host_install debootstrap
 . /etc/os-release
 release=${VERSION_CODENAME:?the host names no Debian release}
 base="build-essential,python3,git,perl,curl,ca-certificates,xz-utils,qemu-utils,procps,file,mount"

@@ -85,7 +85,7 @@ BUILD_LOG: Path | None = None
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     """Runs a build step; its output goes to BUILD_LOG, and its tail to stderr if it fails."""
-    if BUILD_LOG is None or "stdout" in kw:
+    if BUILD_LOG is None:
         return subprocess.run(cmd, check=True, **kw)
     with open(BUILD_LOG, "a") as f:
         f.write(f"$ {' '.join(cmd)}\n")

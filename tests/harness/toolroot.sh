@@ -53,15 +53,26 @@ toolroot_path() {
 
 log() { printf '[toolroot] %s\n' "$*" >&2; }
 
+# Installs the Debian packages the host lacks (the README's commands install
+# what they need themselves); apt's output goes to $METIS_CACHE/host-apt.log.
+host_install() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    mkdir -p "$METIS_CACHE"
+    log "installing ${missing[*]} on the host (log: $METIS_CACHE/host-apt.log)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+        >"$METIS_CACHE/host-apt.log" 2>&1 || { tail -20 "$METIS_CACHE/host-apt.log" >&2; return 1; }
+}
+
 toolroot_build() {
     local root=$1 tmp="$1.partial"
     rm -rf "$tmp"
     mkdir -p "$METIS_CACHE"
-    if ! command -v debootstrap >/dev/null; then
-        log "installing debootstrap on the host (log: $METIS_CACHE/host-apt.log)"
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } \
-            >"$METIS_CACHE/host-apt.log" 2>&1 || { tail -20 "$METIS_CACHE/host-apt.log" >&2; return 1; }
-    fi
+    host_install debootstrap
     log "debootstrap trixie into $tmp"
     debootstrap --variant=minbase trixie "$tmp" "$MIRROR" >"$METIS_CACHE/debootstrap.log" 2>&1 ||
         { tail -20 "$METIS_CACHE/debootstrap.log" >&2; return 1; }
