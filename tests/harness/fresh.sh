@@ -52,13 +52,22 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 say() { printf '[fresh %5ds] %s\n' "$SECONDS" "$*" >&2; }
 
+run_pid=""
 cleanup() {
+    # Interrupted during a command: unshare does not pass SIGTERM on, but its
+    # end takes the namespace's first process, and with it every process the
+    # command started, down with it.
+    if [ -n "$run_pid" ]; then
+        kill -KILL "$run_pid" 2>/dev/null && { wait "$run_pid" 2>/dev/null || true; }
+    fi
     if [ $keep = 1 ]; then say "kept $work"; return; fi
     # Mounts and processes live in the run's own namespaces and are gone with it.
     rm -rf --one-file-system "$root" 2>/dev/null || true
     [ $own_cache = 0 ] || rm -rf --one-file-system "$cache" 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # For the mirror and host_install; their logs go to the work area.
 METIS_CACHE=$work
@@ -112,7 +121,12 @@ run_in_root() {
         exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
             PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             METIS_CACHE="$cache" bash -c "cd /work/metis && $cmd"
-    ' _ "$root" "$cache" "$cmd" >"$logf" 2>&1
+    ' _ "$root" "$cache" "$cmd" >"$logf" 2>&1 &
+    run_pid=$!
+    local rc=0
+    wait "$run_pid" || rc=$?
+    run_pid=""
+    return $rc
 }
 
 status=0
