@@ -40,15 +40,22 @@ use kernel::{
 };
 
 use crate::{
+    iface::Iface,
     mem::DevMem,
     regs::{
         self,
         edma, //
     },
+    vmsi::{
+        self,
+        Vmsi, //
+    },
 };
 
-pub(crate) type Bar0<'a> = pci::Bar<'a, { regs::BAR0_SIZE }>;
-pub(crate) type Bar2<'a> = pci::Bar<'a, { regs::BAR2_SIZE }>;
+/// BAR0: the eDMA registers.
+pub(crate) type EdmaBar<'a> = pci::Bar<'a, { regs::BAR0_SIZE }>;
+/// BAR2: the window onto L2, with the firmware's interface structure.
+pub(crate) type L2Bar<'a> = pci::Bar<'a, { regs::BAR2_SIZE }>;
 
 /// How the card tells the host that something completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +100,8 @@ pub(crate) struct Events {
     pub(crate) done: [u8; 2],
     pub(crate) abort: [u8; 2],
     pub(crate) mailbox: bool,
+    /// Unsolicited device messages seen (the firmware's vector 24).
+    pub(crate) device_msgs: u32,
     /// The card is going away: every waiter fails with `ENODEV`.
     pub(crate) dead: bool,
     /// A reset or suspend is stopping the card: jobs may not program it any
@@ -175,8 +184,13 @@ pub(crate) struct Status {
 #[pin_data]
 pub(crate) struct Card {
     pub(crate) pdev: ARef<pci::Device>,
-    pub(crate) bar0: pci::DevresBar<{ regs::BAR0_SIZE }>,
-    pub(crate) bar2: pci::DevresBar<{ regs::BAR2_SIZE }>,
+    pub(crate) edma_bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
+    pub(crate) l2: pci::DevresBar<{ regs::BAR2_SIZE }>,
+    /// The virtual-MSI table the firmware marks.
+    pub(crate) vmsi: Vmsi,
+    /// What the running firmware (or the bootloader) published, checked.
+    #[pin]
+    pub(crate) iface: Mutex<Option<Iface>>,
     /// Events the interrupt handler (or a poller) took off the card.
     #[pin]
     pub(crate) events: SpinLockIrq<Events>,
@@ -188,9 +202,6 @@ pub(crate) struct Card {
     pub(crate) busy: Mutex<[u8; 2]>,
     #[pin]
     pub(crate) busy_cv: CondVar,
-    /// Serialises use of the descriptor channel (read channel 3).
-    #[pin]
-    pub(crate) desc_chan: Mutex<()>,
     /// Serialises the firmware command slot.
     #[pin]
     pub(crate) mailbox: Mutex<()>,
@@ -241,22 +252,26 @@ pub(crate) struct Card {
 impl Card {
     pub(crate) fn new(
         pdev: &pci::Device<Bound>,
-        bar0: pci::DevresBar<{ regs::BAR0_SIZE }>,
-        bar2: pci::DevresBar<{ regs::BAR2_SIZE }>,
+        edma_bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
+        l2: pci::DevresBar<{ regs::BAR2_SIZE }>,
+        iface: Iface,
         wr_channels: u32,
         rd_channels: u32,
     ) -> Result<Arc<Self>> {
+        let vmsi = Vmsi::new(pdev.as_ref())?;
+        vmsi.set_count(iface.vmsi_count);
         let pdev: &pci::Device = pdev;
         Arc::pin_init(
             pin_init!(Self {
                 pdev: pdev.into(),
-                bar0,
-                bar2,
+                edma_bar,
+                l2,
+                vmsi,
+                iface <- new_mutex!(Some(iface), "metis_iface"),
                 events <- new_spinlock_irq!(Events::default(), "metis_events"),
                 event_cv <- new_condvar!("metis_event_cv"),
                 busy <- new_mutex!([0u8; 2], "metis_busy"),
                 busy_cv <- new_condvar!("metis_busy_cv"),
-                desc_chan <- new_mutex!((), "metis_desc_chan"),
                 mailbox <- new_mutex!((), "metis_mailbox"),
                 gate <- new_mutex!(
                     Gate {
@@ -304,15 +319,15 @@ impl Card {
         self.irq_mode.store(mode as u32, Relaxed);
     }
 
-    /// Runs a register burst on BAR0; `ENODEV` once the card is unbound.
-    pub(crate) fn with_bar0<R>(&self, f: impl for<'a> FnOnce(&Bar0<'a>) -> R) -> Result<R> {
-        let bar = self.bar0.try_access().ok_or(ENODEV)?;
+    /// Runs a register burst on the eDMA registers; `ENODEV` once the card is unbound.
+    pub(crate) fn with_edma<R>(&self, f: impl for<'a> FnOnce(&EdmaBar<'a>) -> R) -> Result<R> {
+        let bar = self.edma_bar.try_access().ok_or(ENODEV)?;
         Ok(f(&bar))
     }
 
-    /// Runs a register burst on BAR2; `ENODEV` once the card is unbound.
-    pub(crate) fn with_bar2<R>(&self, f: impl for<'a> FnOnce(&Bar2<'a>) -> R) -> Result<R> {
-        let bar = self.bar2.try_access().ok_or(ENODEV)?;
+    /// Runs accesses to L2 (the interface structure); `ENODEV` once the card is unbound.
+    pub(crate) fn with_l2<R>(&self, f: impl for<'a> FnOnce(&L2Bar<'a>) -> R) -> Result<R> {
+        let bar = self.l2.try_access().ok_or(ENODEV)?;
         Ok(f(&bar))
     }
 
@@ -326,28 +341,20 @@ impl Card {
         // and after its stop: a read taken before such a clear can never be
         // latched after it.
         let mut ev = self.events.lock();
-        let seen = self.with_bar2(|b2| {
-            let wr = service_dir::<edma::Wr>(b2);
-            let rd = service_dir::<edma::Rd>(b2);
+        let seen = self.with_edma(|b0| {
+            let wr = service_dir::<edma::Wr>(b0);
+            let rd = service_dir::<edma::Rd>(b0);
             (wr, rd)
         });
-        let mbox = self.with_bar0(|b0| {
-            let st = b0.read(regs::bar0::FW_IRQ_STATUS);
-            // All ones: the card does not answer (in reset or gone), nothing is pending.
-            if st.into_raw() == u32::MAX {
-                return false;
-            }
-            if st.into_raw() != 0 {
-                b0.write_reg(st);
-            }
-            st.command_complete().get() != 0
-        });
-        let (Ok(((wd, wa), (rd, ra))), Ok(mbox)) = (seen, mbox) else {
-            return false;
-        };
-        if wd | wa | rd | ra == 0 && !mbox {
+        let sources = self.vmsi.take();
+        let mbox = sources & (1 << vmsi::SRC_COMMAND) != 0;
+        let msg = sources & (1 << vmsi::SRC_DEVICE_MSG) != 0;
+        // A card that does not answer (unbound) has nothing pending in its engine.
+        let ((wd, wa), (rd, ra)) = seen.unwrap_or(((0, 0), (0, 0)));
+        if wd | wa | rd | ra == 0 && sources == 0 {
             return false;
         }
+        ev.device_msgs = ev.device_msgs.wrapping_add(u32::from(msg));
         ev.done[Dir::Wr as usize] |= wd;
         ev.abort[Dir::Wr as usize] |= wa;
         ev.done[Dir::Rd as usize] |= rd;
@@ -577,27 +584,27 @@ impl Card {
     /// steer the engine or the firmware). Refused with the stop's error once a
     /// reset or suspend has begun to stop the card: the events lock is held
     /// across the burst, and the stop takes it before it touches the card.
-    pub(crate) fn program_bar2<R>(&self, f: impl for<'a> FnOnce(&Bar2<'a>) -> R) -> Result<R> {
+    pub(crate) fn program_edma<R>(&self, f: impl for<'a> FnOnce(&EdmaBar<'a>) -> R) -> Result<R> {
         let _ev = self.may_program()?;
-        self.with_bar2(f)
+        self.with_edma(f)
     }
 
-    /// As [`Self::program_bar2`], with the latched events at hand, so that a
+    /// As [`Self::program_edma`], with the latched events at hand, so that a
     /// burst can clear a channel's old events in the same section as it
     /// starts the channel.
-    pub(crate) fn program_bar2_events<R>(
+    pub(crate) fn program_edma_events<R>(
         &self,
-        f: impl for<'a> FnOnce(&Bar2<'a>, &mut Events) -> R,
+        f: impl for<'a> FnOnce(&EdmaBar<'a>, &mut Events) -> R,
     ) -> Result<R> {
         let mut ev = self.may_program()?;
-        let bar = self.bar2.try_access().ok_or(ENODEV)?;
+        let bar = self.edma_bar.try_access().ok_or(ENODEV)?;
         Ok(f(&bar, &mut ev))
     }
 
-    /// As [`Self::program_bar2`], for BAR0 (the firmware mailbox).
-    pub(crate) fn program_bar0<R>(&self, f: impl for<'a> FnOnce(&Bar0<'a>) -> R) -> Result<R> {
+    /// As [`Self::program_edma`], for the firmware's command slot in L2.
+    pub(crate) fn program_l2<R>(&self, f: impl for<'a> FnOnce(&L2Bar<'a>) -> R) -> Result<R> {
         let _ev = self.may_program()?;
-        self.with_bar0(f)
+        self.with_l2(f)
     }
 
     /// The events lock, if jobs may still program the card.
@@ -673,21 +680,22 @@ impl Card {
         }
     }
 
-    /// Channels usable for data; read channel 3 carries descriptor lists.
+    /// Channels usable for data: all of them, since the CPU writes the lists.
     pub(crate) fn data_channels(&self, dir: Dir) -> u32 {
         match dir {
             Dir::Wr => self.wr_channels,
-            Dir::Rd => self.rd_channels - 1,
+            Dir::Rd => self.rd_channels,
         }
     }
 }
 
-fn service_dir<D: edma::Direction>(b2: &Bar2<'_>) -> (u8, u8) {
-    let st = b2.read(edma::INT_STATUS::of::<D>());
+fn service_dir<D: edma::Direction>(b0: &EdmaBar<'_>) -> (u8, u8) {
+    let st = b0.read(edma::INT_STATUS::of::<D>());
+    // All ones: the card does not answer (in reset or gone), nothing is pending.
     if st.into_raw() == 0 || st.into_raw() == u32::MAX {
         return (0, 0);
     }
-    b2.write(
+    b0.write(
         WithBase::of::<D>(),
         edma::INT_CLEAR::from_raw(st.into_raw()),
     );

@@ -27,23 +27,23 @@ use kernel::{
 };
 
 use crate::{
+    boot::{
+        self,
+        state, //
+    },
     card::{
         Card,
         Dir,
         IrqMode, //
     },
-    edma::{
-        self,
-        Segment, //
-    },
-    glue,
+    edma::Segment,
+    glue, iface,
     irq::{
         mode_name,
         MetisIrq, //
     },
     regs::{
         self,
-        bar0,
         edma as edma_regs, //
     },
     vsec,
@@ -197,24 +197,24 @@ fn self_test(pdev: &pci::Device<Bound>, card: &Card) -> Result {
     }
     let out: Coherent<[u8]> = CoherentBox::from_slice(dev, &pattern, GFP_KERNEL)?.into();
     let back: Coherent<[u8]> = CoherentBox::<[u8]>::zeroed_slice(dev, 64, GFP_KERNEL)?.into();
+    // The driver's own bytes in the descriptor buffer: nothing of the firmware's is touched.
+    let scratch = card.iface.lock().as_ref().ok_or(ENODEV)?.desc.scratch();
     card.transfer(
-        dev,
         Dir::Rd,
         &[Segment {
             addr: out.dma_address(),
             len: 64,
         }],
-        edma::SCRATCH_ADDR,
+        scratch,
         SELF_TEST_TIMEOUT,
     )?;
     card.transfer(
-        dev,
         Dir::Wr,
         &[Segment {
             addr: back.dma_address(),
             len: 64,
         }],
-        edma::SCRATCH_ADDR,
+        scratch,
         SELF_TEST_TIMEOUT,
     )?;
     // SAFETY: Both transfers completed, so the card no longer accesses `back`.
@@ -252,26 +252,9 @@ impl pci::Driver for MetisDriver {
         check_bar(pdev, 0, regs::BAR0_SIZE)?;
         check_bar(pdev, 2, regs::BAR2_SIZE)?;
 
-        let loc = vsec::find_edma(pdev)?;
-        if loc.map != vsec::MapFormat::Unrolled
-            || loc.bar != 2
-            || loc.offset != 0
-            || loc.rd_channels < 2
-        {
-            dev_err!(
-                pdev,
-                "unsupported eDMA layout {:?} in BAR{} at {:#x} with {} read channels: this \
-                 driver handles the unrolled eDMA map at the start of BAR2\n",
-                loc.map,
-                loc.bar,
-                loc.offset,
-                loc.rd_channels
-            );
-            return Err(ENODEV);
-        }
-
+        report_vsec(pdev);
         pdev.enable_device_mem()?;
-        probe_enabled(pdev, Enabled(pdev), loc)
+        probe_enabled(pdev, Enabled(pdev))
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
@@ -284,11 +267,42 @@ impl pci::Driver for MetisDriver {
     }
 }
 
+/// Says what the Synopsys DMA capability describes. The card's known layout
+/// is used whatever it says: its contents on silicon are not known, and the
+/// vendor's driver ignores it.
+fn report_vsec(pdev: &pci::Device<Bound>) {
+    match vsec::find_edma(pdev) {
+        Ok(Some(loc))
+            if loc.map == vsec::MapFormat::Unrolled
+                && loc.bar == 0
+                && loc.offset == 0
+                && loc.wr_channels == 4
+                && loc.rd_channels == 4 =>
+        {
+            dev_dbg!(pdev, "Synopsys DMA capability matches the known layout\n")
+        }
+        Ok(Some(loc)) => dev_info!(
+            pdev,
+            "the Synopsys DMA capability describes {:?} in BAR{} at {:#x} with {}+{} channels; \
+             using the card's known layout instead (eDMA at BAR0 offset 0, 4+4 channels)\n",
+            loc.map,
+            loc.bar,
+            loc.offset,
+            loc.wr_channels,
+            loc.rd_channels
+        ),
+        Ok(None) | Err(_) => dev_info!(
+            pdev,
+            "no usable Synopsys DMA capability; using the card's known layout (eDMA at BAR0 \
+             offset 0, 4+4 channels)\n"
+        ),
+    }
+}
+
 /// Everything after `pci_enable_device_mem`; dropping `enabled` undoes it on failure.
 fn probe_enabled<'bound>(
     pdev: &'bound pci::Device<Core<'_>>,
     enabled: Enabled<'bound>,
-    loc: vsec::EdmaLocation,
 ) -> Result<Metis<'bound>> {
     // SAFETY: Nothing allocates or maps DMA memory for this device yet, so the mask can't
     // change under a concurrent mapping.
@@ -298,22 +312,33 @@ fn probe_enabled<'bound>(
     // runs at 2 GiB, so that is the largest segment the DMA layer should build.
     unsafe { pdev.dma_set_max_seg_size(1 << 31) };
 
-    let bar0 = pdev.iomap_region_sized::<{ regs::BAR0_SIZE }>(0, c"metis-bar0")?;
-    let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_SIZE }>(2, c"metis-bar2")?;
-    let magic = bar0.read(bar0::MAGIC).magic().get();
-    if magic != regs::INTERFACE_MAGIC {
+    let bar0 = pdev.iomap_region_sized::<{ regs::BAR0_SIZE }>(0, c"metis-edma")?;
+    let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_SIZE }>(2, c"metis-l2")?;
+    let ctrl = bar0.read(edma_regs::CTRL);
+    let (hw_wr, hw_rd) = (ctrl.wr_channels().get(), ctrl.rd_channels().get());
+    if hw_wr < 4 || hw_rd < 4 {
         dev_err!(
             pdev,
-            "interface area magic is {:#06x}, expected {:#06x}: the card did not come out of \
-             reset; power-cycle the machine\n",
-            magic,
-            regs::INTERFACE_MAGIC
+            "the eDMA engine reports {} write and {} read channels where a Metis has 4 and 4: \
+             the card did not come out of reset; power-cycle the machine\n",
+            hw_wr,
+            hw_rd
         );
         return Err(EIO);
     }
+    if !boot::has_protocol(&bar2)? {
+        dev_err!(
+            pdev,
+            "the card's bootloader does not implement the boot protocol this driver speaks \
+             (no boot block in the MCUboot area), and runtime-owned firmware is not supported \
+             yet\n"
+        );
+        return Err(ENODEV);
+    }
     // A card whose firmware already runs (driver reloaded, kexec) is reset so that it boots
-    // exactly the firmware this driver validates, from a clean state.
-    if bar0.read(bar0::STATE).state().get() != regs::fw_state::BOOTLOADER {
+    // exactly the firmware this driver validates, from a clean state, and publishes the
+    // bootloader's interface structure.
+    if boot::state_of(&bar2)? != state::BOOTLOADER {
         glue::reset_function_locked(pdev).inspect_err(|e| {
             dev_err!(
                 pdev,
@@ -322,22 +347,15 @@ fn probe_enabled<'bound>(
             )
         })?;
         read_poll_timeout(
-            || Ok(bar0.read(bar0::STATE).state().get()),
-            |s| *s == regs::fw_state::BOOTLOADER,
+            || boot::state_of(&bar2),
+            |s| *s == state::BOOTLOADER,
             Delta::from_millis(1),
             RESET_TIMEOUT,
         )
         .inspect_err(|_| dev_err!(pdev, "card did not return to its bootloader after reset\n"))?;
     }
-    let ctrl = bar2.read(edma_regs::CTRL);
-    let (hw_wr, hw_rd) = (ctrl.wr_channels().get(), ctrl.rd_channels().get());
-    let card = Card::new(
-        pdev,
-        bar0.into_devres()?,
-        bar2.into_devres()?,
-        loc.wr_channels.min(hw_wr).min(8),
-        loc.rd_channels.min(hw_rd).min(8),
-    )?;
+    let iface = iface::read(pdev.as_ref(), &bar2)?;
+    let card = Card::new(pdev, bar0.into_devres()?, bar2.into_devres()?, iface, 4, 4)?;
     card.edma_off()?;
     pdev.set_master();
     // What AER recovery restores after a link reset (`metis_slot_reset`).
@@ -367,9 +385,7 @@ fn probe_enabled<'bound>(
         _ => None,
     };
     card.edma_on(mode, msi)?;
-    if mode != IrqMode::Poll {
-        card.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x2)))?;
-    }
+    card.adopt_interface()?;
 
     if mode != IrqMode::Poll {
         match self_test(pdev, &card) {
@@ -413,18 +429,24 @@ fn probe_enabled<'bound>(
         1 => "IOMMU passthrough",
         _ => "IOMMU translated",
     };
-    let (mem, user_base) = card.with_bar0(|b0| {
-        (
-            u64::from(b0.read(bar0::MEM_SIZE_HI).value().get()) << 32
-                | u64::from(b0.read(bar0::MEM_SIZE_LO).value().get()),
-            u64::from(b0.read(bar0::USER_MEM_BASE_HI).value().get()) << 32
-                | u64::from(b0.read(bar0::USER_MEM_BASE_LO).value().get()),
-        )
-    })?;
-    *card.mem.lock() = crate::mem::DevMem::new(user_base, mem);
+    let bb = card.boot_block()?;
+    let ifc = card.iface.lock().as_ref().copied().ok_or(ENODEV)?;
+    let mem = bb.ddr_size;
+    let ddr_end = ifc.memory_map[0].checked_add(mem).ok_or(EPROTO)?;
+    if bb.user_mem_base < ifc.memory_map[0] || bb.user_mem_base > ddr_end {
+        dev_err!(
+            pdev,
+            "the firmware's free device memory starts at {:#x}, outside its DDR ({:#x}, {} MiB)\n",
+            bb.user_mem_base,
+            ifc.memory_map[0],
+            mem >> 20
+        );
+        return Err(EPROTO);
+    }
+    *card.mem.lock() = crate::mem::DevMem::new(bb.user_mem_base, ddr_end);
     *card.status.lock() = crate::card::Status {
         mem_size: mem,
-        fw_state: regs::fw_state::READY,
+        fw_state: state::READY,
         fw_version: fw.version,
         fw_if_version: fw.if_version,
         iommu_mode: glue::iommu_mode(pdev),
@@ -438,11 +460,10 @@ fn probe_enabled<'bound>(
     metis.cdev = Some(cdev);
     dev_info!(
         pdev,
-        "metis{}: Metis rev {:#04x}: eDMA {:?} wr {} rd {}, {} MiB device memory, firmware {}.{}.{} \
-         (interface {}.{}), {}, {}\n",
+        "metis{}: Metis rev {:#04x}: eDMA wr {} rd {}, {} MiB device memory, firmware {}.{}.{} \
+         (interface {}.{}), {}, {}, {} interface structure\n",
         index,
         pdev.revision_id(),
-        loc.map,
         card.wr_channels,
         card.rd_channels,
         mem >> 20,
@@ -452,7 +473,8 @@ fn probe_enabled<'bound>(
         fw.if_version >> 16,
         fw.if_version & 0xffff,
         mode_name(mode),
-        iommu
+        iommu,
+        ifc.layout.name()
     );
     Ok(metis)
 }

@@ -1,28 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The card's DesignWare eDMA engine, driven from the host.
+//! The card's DesignWare eDMA engine (BAR0), driven from the host.
 //!
 //! A transfer is a linked list of data elements, one per contiguous run of
-//! DMA addresses, built in host memory and copied into the channel's list
-//! area in device memory by read channel 3 (the descriptor channel, in
-//! non-list mode). Lists longer than the area are run in windows, each
-//! ending with a link element back to the start that flips the cycle bit,
-//! as upstream dw-edma does.
-//!
-//! Device memory below the firmware load address belongs to the driver:
-//! list areas of [`LL_AREA_SIZE`] per channel from address 0, and a scratch
-//! page at [`SCRATCH_ADDR`] for the interrupt self-test.
+//! DMA addresses, written by the CPU into the channel's part of the
+//! firmware's descriptor buffer in L2 (through BAR2, 32-bit stores), as the
+//! vendor driver does by default: a job is then one engine run and one
+//! interrupt. Lists longer than a part are run in windows, each ending with a
+//! link element back to the start that flips the cycle bit, as upstream
+//! dw-edma does.
 
 use kernel::{
-    device::{
-        Bound,
-        Device, //
-    },
-    dma::{
-        Coherent,
-        CoherentBox,
-        DmaAddress, //
-    },
+    dma::DmaAddress,
     io::{
         poll::read_poll_timeout,
         register::WithBase,
@@ -34,9 +23,9 @@ use kernel::{
 
 use crate::{
     card::{
-        Bar2,
         Card,
         Dir,
+        EdmaBar,
         Events,
         IrqMode, //
     },
@@ -47,29 +36,11 @@ use crate::{
     },
 };
 
-/// Bytes of device memory holding one channel's linked list.
-pub(crate) const LL_AREA_SIZE: u64 = 0x2_0000;
-/// Data elements per window: the area's slots less one for the link.
-pub(crate) const LL_WINDOW: usize = (LL_AREA_SIZE as usize / ll::ELEMENT_SIZE) - 1;
-/// Device page used by the interrupt self-test.
-pub(crate) const SCRATCH_ADDR: u64 = 0x00f0_0000;
-/// Read channel that copies lists into device memory.
-pub(crate) const DESC_CHANNEL: u32 = 3;
-
 /// A contiguous run of host DMA addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub(crate) addr: DmaAddress,
     pub(crate) len: u32,
-}
-
-/// Device address of the list area of `dir`'s channel `ch`.
-pub(crate) fn ll_area(dir: Dir, ch: u32) -> u64 {
-    let index = match dir {
-        Dir::Wr => u64::from(ch),
-        Dir::Rd => 8 + u64::from(ch),
-    };
-    index * LL_AREA_SIZE
 }
 
 /// Control bits of data elements that must raise the done interrupt.
@@ -81,16 +52,16 @@ fn irq_bits(mode: IrqMode) -> u32 {
     }
 }
 
-fn ring<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result {
-    b2.write(
+fn ring<D: Direction>(b0: &EdmaBar<'_>, ch: u32) -> Result {
+    b0.write(
         WithBase::of::<D>(),
         edma::DOORBELL::zeroed().try_with_ch(ch)?,
     );
     Ok(())
 }
 
-fn stop<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result {
-    b2.write(
+fn stop<D: Direction>(b0: &EdmaBar<'_>, ch: u32) -> Result {
+    b0.write(
         WithBase::of::<D>(),
         edma::DOORBELL::zeroed().try_with_ch(ch)?.with_stop(true),
     );
@@ -98,59 +69,28 @@ fn stop<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result {
 }
 
 /// Programs a channel for list mode at `llp` (cycle state 1) and rings it.
-fn start_list<D: Direction>(b2: &Bar2<'_>, ch: u32, llp: u64) -> Result {
+fn start_list<D: Direction>(b0: &EdmaBar<'_>, ch: u32, llp: u64) -> Result {
     let idx = usize::try_from(ch)?;
-    b2.write(
+    b0.write(
         edma::CH_CONTROL1::of::<D>().try_at(idx).ok_or(EINVAL)?,
         edma::CH_CONTROL1::zeroed().with_ccs(true).with_lle(true),
     );
-    write_addr::<D>(b2, idx, Reg::Llp, llp)?;
-    ring::<D>(b2, ch)
+    write_llp::<D>(b0, idx, llp)?;
+    ring::<D>(b0, ch)
 }
 
-#[derive(Clone, Copy)]
-enum Reg {
-    Sar,
-    Dar,
-    Llp,
-}
-
-/// Writes a 64-bit channel register as two halves, low first.
-fn write_addr<D: Direction>(b2: &Bar2<'_>, idx: usize, reg: Reg, v: u64) -> Result {
+/// Writes a channel's linked-list pointer as two halves, low first.
+fn write_llp<D: Direction>(b0: &EdmaBar<'_>, idx: usize, v: u64) -> Result {
     // CAST: deliberate split into halves.
     let (lo, hi) = (v as u32, (v >> 32) as u32);
-    match reg {
-        Reg::Sar => {
-            b2.write(
-                edma::CH_SAR_LO::of::<D>().try_at(idx).ok_or(EINVAL)?,
-                edma::CH_SAR_LO::from_raw(lo),
-            );
-            b2.write(
-                edma::CH_SAR_HI::of::<D>().try_at(idx).ok_or(EINVAL)?,
-                edma::CH_SAR_HI::from_raw(hi),
-            );
-        }
-        Reg::Dar => {
-            b2.write(
-                edma::CH_DAR_LO::of::<D>().try_at(idx).ok_or(EINVAL)?,
-                edma::CH_DAR_LO::from_raw(lo),
-            );
-            b2.write(
-                edma::CH_DAR_HI::of::<D>().try_at(idx).ok_or(EINVAL)?,
-                edma::CH_DAR_HI::from_raw(hi),
-            );
-        }
-        Reg::Llp => {
-            b2.write(
-                edma::CH_LLP_LO::of::<D>().try_at(idx).ok_or(EINVAL)?,
-                edma::CH_LLP_LO::from_raw(lo),
-            );
-            b2.write(
-                edma::CH_LLP_HI::of::<D>().try_at(idx).ok_or(EINVAL)?,
-                edma::CH_LLP_HI::from_raw(hi),
-            );
-        }
-    }
+    b0.write(
+        edma::CH_LLP_LO::of::<D>().try_at(idx).ok_or(EINVAL)?,
+        edma::CH_LLP_LO::from_raw(lo),
+    );
+    b0.write(
+        edma::CH_LLP_HI::of::<D>().try_at(idx).ok_or(EINVAL)?,
+        edma::CH_LLP_HI::from_raw(hi),
+    );
     Ok(())
 }
 
@@ -163,12 +103,12 @@ fn write_addr<D: Direction>(b2: &Bar2<'_>, idx: usize, reg: Reg, v: u64) -> Resu
 /// seen on the channel belongs to the transfer started last (a late
 /// completion of the previous job must not be credited to the next one).
 /// A job's later windows are not cleared: see [`Card::transfer`].
-fn forget_channel(b2: &Bar2<'_>, ev: &mut Events, dir: Dir, ch: u32) -> Result {
+fn forget_channel(b0: &EdmaBar<'_>, ev: &mut Events, dir: Dir, ch: u32) -> Result {
     let bit = 1u8.checked_shl(ch).ok_or(EINVAL)?;
     let bits = edma::INT_CLEAR::zeroed().with_done(bit).with_abort(bit);
     match dir {
-        Dir::Wr => b2.write(WithBase::of::<edma::Wr>(), bits),
-        Dir::Rd => b2.write(WithBase::of::<edma::Rd>(), bits),
+        Dir::Wr => b0.write(WithBase::of::<edma::Wr>(), bits),
+        Dir::Rd => b0.write(WithBase::of::<edma::Rd>(), bits),
     }
     ev.done[dir as usize] &= !bit;
     ev.abort[dir as usize] &= !bit;
@@ -176,9 +116,9 @@ fn forget_channel(b2: &Bar2<'_>, ev: &mut Events, dir: Dir, ch: u32) -> Result {
 }
 
 /// Channel status (`CS`) of `dir`'s channel `ch`.
-fn channel_status<D: Direction>(b2: &Bar2<'_>, ch: u32) -> Result<u32> {
+fn channel_status<D: Direction>(b0: &EdmaBar<'_>, ch: u32) -> Result<u32> {
     let idx = usize::try_from(ch)?;
-    Ok(b2
+    Ok(b0
         .read(edma::CH_CONTROL1::of::<D>().try_at(idx).ok_or(EINVAL)?)
         .cs()
         .get())
@@ -188,9 +128,9 @@ impl Card {
     /// Puts the engine into a known idle state: every interrupt source masked
     /// and cleared, both halves disabled.
     pub(crate) fn edma_off(&self) -> Result {
-        self.with_bar2(|b2| {
-            off::<edma::Wr>(b2);
-            off::<edma::Rd>(b2);
+        self.with_edma(|b0| {
+            off::<edma::Wr>(b0);
+            off::<edma::Rd>(b0);
         })
     }
 
@@ -199,9 +139,9 @@ impl Card {
     pub(crate) fn edma_on(&self, mode: IrqMode, msi: Option<(u64, u32)>) -> Result {
         self.set_irq_mode(mode);
         *self.imwr.lock() = msi;
-        self.with_bar2(|b2| {
-            on::<edma::Wr>(b2, self.wr_channels, mode, msi);
-            on::<edma::Rd>(b2, self.rd_channels, mode, msi);
+        self.with_edma(|b0| {
+            on::<edma::Wr>(b0, self.wr_channels, mode, msi);
+            on::<edma::Rd>(b0, self.rd_channels, mode, msi);
         })
     }
 
@@ -226,38 +166,10 @@ impl Card {
             msg.0,
             msg.1
         );
-        let _ = self.program_bar2(|b2| {
-            write_imwr::<edma::Wr>(b2, msg);
-            write_imwr::<edma::Rd>(b2, msg);
+        let _ = self.program_edma(|b0| {
+            write_imwr::<edma::Wr>(b0, msg);
+            write_imwr::<edma::Rd>(b0, msg);
         });
-    }
-
-    /// Copies `words` (a list in host memory at `src`) to device address `dst`
-    /// with the descriptor channel in non-list mode, and waits for it.
-    fn copy_to_device(&self, src: DmaAddress, len: u32, dst: u64, timeout: Delta) -> Result {
-        let _guard = self.desc_chan.lock();
-        let mode = self.irq_mode();
-        let ctl = edma::CH_CONTROL1::from_raw(irq_bits(mode));
-        let idx = usize::try_from(DESC_CHANNEL)?;
-        self.program_bar2_events(|b2, ev| -> Result {
-            forget_channel(b2, ev, Dir::Rd, DESC_CHANNEL)?;
-            b2.write(
-                edma::CH_CONTROL1::of::<edma::Rd>()
-                    .try_at(idx)
-                    .ok_or(EINVAL)?,
-                ctl,
-            );
-            b2.write(
-                edma::CH_TRANSFER_SIZE::of::<edma::Rd>()
-                    .try_at(idx)
-                    .ok_or(EINVAL)?,
-                edma::CH_TRANSFER_SIZE::from_raw(len),
-            );
-            write_addr::<edma::Rd>(b2, idx, Reg::Sar, src)?;
-            write_addr::<edma::Rd>(b2, idx, Reg::Dar, dst)?;
-            ring::<edma::Rd>(b2, DESC_CHANNEL)
-        })??;
-        self.wait_channel(Dir::Rd, DESC_CHANNEL, timeout)
     }
 
     /// Waits for the done (or abort) event of a channel; stops it on failure.
@@ -294,7 +206,7 @@ impl Card {
                     // stop) is gone before the channel goes to the next job.
                     // A card that is being stopped under us gets its status
                     // cleared by the reset.
-                    let _ = self.program_bar2_events(|b2, ev| forget_channel(b2, ev, dir, ch));
+                    let _ = self.program_edma_events(|b0, ev| forget_channel(b0, ev, dir, ch));
                 } else {
                     self.cut_off("eDMA channel ignores stop requests");
                     dev_err!(
@@ -328,9 +240,9 @@ impl Card {
     /// Whether a channel told to stop leaves the running state within a few milliseconds.
     fn channel_halts(&self, dir: Dir, ch: u32) -> bool {
         let cs = || {
-            self.with_bar2(|b2| match dir {
-                Dir::Wr => channel_status::<edma::Wr>(b2, ch),
-                Dir::Rd => channel_status::<edma::Rd>(b2, ch),
+            self.with_edma(|b0| match dir {
+                Dir::Wr => channel_status::<edma::Wr>(b0, ch),
+                Dir::Rd => channel_status::<edma::Rd>(b0, ch),
             })
         };
         read_poll_timeout(
@@ -344,9 +256,9 @@ impl Card {
     }
 
     fn channel_stopped(&self, dir: Dir, ch: u32) -> bool {
-        let cs = self.with_bar2(|b2| match dir {
-            Dir::Wr => channel_status::<edma::Wr>(b2, ch),
-            Dir::Rd => channel_status::<edma::Rd>(b2, ch),
+        let cs = self.with_edma(|b0| match dir {
+            Dir::Wr => channel_status::<edma::Wr>(b0, ch),
+            Dir::Rd => channel_status::<edma::Rd>(b0, ch),
         });
         matches!(cs, Ok(Ok(edma::CS_STOPPED)))
     }
@@ -357,9 +269,9 @@ impl Card {
     /// left to it: this then waits until the card is stopped, so that the
     /// caller releases its memory only afterwards (R4).
     pub(crate) fn stop_channel(&self, dir: Dir, ch: u32) {
-        let stopped = self.program_bar2(|b2| match dir {
-            Dir::Wr => stop::<edma::Wr>(b2, ch),
-            Dir::Rd => stop::<edma::Rd>(b2, ch),
+        let stopped = self.program_edma(|b0| match dir {
+            Dir::Wr => stop::<edma::Wr>(b0, ch),
+            Dir::Rd => stop::<edma::Rd>(b0, ch),
         });
         if stopped.is_err() {
             self.wait_card_stopped();
@@ -370,12 +282,9 @@ impl Card {
     }
 
     /// Moves data between host segments and device memory at `dev_addr` on a
-    /// free channel of `dir`, in windows of at most [`LL_WINDOW`] elements.
-    ///
-    /// `dev` must be the card's device; the host-side list is allocated for it.
+    /// free channel of `dir`, in windows as long as the channel's list part.
     pub(crate) fn transfer(
         &self,
-        dev: &Device<Bound>,
         dir: Dir,
         segs: &[Segment],
         dev_addr: u64,
@@ -386,47 +295,61 @@ impl Card {
         }
         self.refresh_imwr();
         let ch = self.acquire_channel(dir)?;
-        let res = self.transfer_on(dev, dir, ch, segs, dev_addr, timeout);
+        let res = self.transfer_on(dir, ch, segs, dev_addr, timeout);
         self.release_channel(dir, ch);
         res
     }
 
     fn transfer_on(
         &self,
-        dev: &Device<Bound>,
         dir: Dir,
         ch: u32,
         segs: &[Segment],
         mut dev_addr: u64,
         timeout: Delta,
     ) -> Result {
-        let area = ll_area(dir, ch);
+        let desc = self.iface.lock().as_ref().ok_or(ENODEV)?.desc;
+        let part = desc.part(dir, ch)?;
+        // Each window ends with the link back to the start of the part.
+        let per_window = part.slots.checked_sub(1).filter(|n| *n > 0).ok_or(EINVAL)?;
         let irq = irq_bits(self.irq_mode());
         let mut cycle = true;
-        for (w, window) in segs.chunks(LL_WINDOW).enumerate() {
+        let mut list = KVec::new();
+        for (w, window) in segs.chunks(per_window).enumerate() {
             let words = (window.len() + 1) * ll::ELEMENT_WORDS;
-            let mut list = CoherentBox::<[u32]>::zeroed_slice(dev, words, GFP_KERNEL)?;
-            let used = ll::build_window(&mut list, window, dir, &mut dev_addr, cycle, irq, area)?;
-            let list: Coherent<[u32]> = list.into();
-            let list_dma = list.dma_address();
-            // The descriptor channel reads the list through the same coherent buffer.
-            let bytes = u32::try_from(used * ll::ELEMENT_SIZE)?;
-            self.copy_to_device(list_dma, bytes, area, timeout)?;
-            self.program_bar2_events(|b2, ev| -> Result {
+            list.clear();
+            list.resize(words, 0u32, GFP_KERNEL)?;
+            let used = ll::build_window(
+                &mut list,
+                window,
+                dir,
+                &mut dev_addr,
+                cycle,
+                irq,
+                part.dev_addr,
+            )?;
+            let words = &list[..used * ll::ELEMENT_WORDS];
+            self.program_l2(|l2| -> Result {
+                for (i, word) in words.iter().enumerate() {
+                    l2.try_write32(*word, part.bar_off + i * 4)?;
+                }
+                Ok(())
+            })??;
+            self.program_edma_events(|b0, ev| -> Result {
                 // Only before the first window: a later window's own completion
                 // may already be latched (the engine runs on into a window whose
                 // elements carry its cycle bit without waiting for the doorbell),
                 // and the previous window's was taken by its wait.
                 if w == 0 {
-                    forget_channel(b2, ev, dir, ch)?;
+                    forget_channel(b0, ev, dir, ch)?;
                 }
                 match (dir, w) {
-                    (Dir::Wr, 0) => start_list::<edma::Wr>(b2, ch, area),
-                    (Dir::Rd, 0) => start_list::<edma::Rd>(b2, ch, area),
+                    (Dir::Wr, 0) => start_list::<edma::Wr>(b0, ch, part.dev_addr),
+                    (Dir::Rd, 0) => start_list::<edma::Rd>(b0, ch, part.dev_addr),
                     // Later windows resume where the engine stopped: at the
-                    // start of the area, now holding elements of the new cycle.
-                    (Dir::Wr, _) => ring::<edma::Wr>(b2, ch),
-                    (Dir::Rd, _) => ring::<edma::Rd>(b2, ch),
+                    // start of the part, now holding elements of the new cycle.
+                    (Dir::Wr, _) => ring::<edma::Wr>(b0, ch),
+                    (Dir::Rd, _) => ring::<edma::Rd>(b0, ch),
                 }
             })??;
             self.wait_channel(dir, ch, timeout)?;
@@ -436,19 +359,19 @@ impl Card {
     }
 }
 
-fn off<D: Direction>(b2: &Bar2<'_>) {
+fn off<D: Direction>(b0: &EdmaBar<'_>) {
     let all = edma::INT_MASK::zeroed().with_done(0xff).with_abort(0xff);
-    b2.write(WithBase::of::<D>(), all);
-    b2.write(
+    b0.write(WithBase::of::<D>(), all);
+    b0.write(
         WithBase::of::<D>(),
         edma::INT_CLEAR::from_raw(all.into_raw()),
     );
-    b2.write(WithBase::of::<D>(), edma::ENGINE_EN::zeroed());
+    b0.write(WithBase::of::<D>(), edma::ENGINE_EN::zeroed());
 }
 
-fn on<D: Direction>(b2: &Bar2<'_>, channels: u32, mode: IrqMode, msi: Option<(u64, u32)>) {
+fn on<D: Direction>(b0: &EdmaBar<'_>, channels: u32, mode: IrqMode, msi: Option<(u64, u32)>) {
     let chans = ((1u32 << channels) - 1) as u8;
-    b2.write(
+    b0.write(
         WithBase::of::<D>(),
         edma::ENGINE_EN::zeroed().with_enable(true),
     );
@@ -460,27 +383,27 @@ fn on<D: Direction>(b2: &Bar2<'_>, channels: u32, mode: IrqMode, msi: Option<(u6
             .with_abort(!chans),
         _ => edma::INT_MASK::zeroed().with_done(0xff).with_abort(0xff),
     };
-    b2.write(WithBase::of::<D>(), mask);
-    b2.write(
+    b0.write(WithBase::of::<D>(), mask);
+    b0.write(
         WithBase::of::<D>(),
         edma::LL_ERR_EN::zeroed().with_ch(chans),
     );
     if let Some(msg) = msi {
-        write_imwr::<D>(b2, msg);
+        write_imwr::<D>(b0, msg);
     }
 }
 
 /// Points the done/abort IMWR writes of every channel of `D` at the MSI message.
-fn write_imwr<D: Direction>(b2: &Bar2<'_>, (addr, data): (u64, u32)) {
+fn write_imwr<D: Direction>(b0: &EdmaBar<'_>, (addr, data): (u64, u32)) {
     // CAST: deliberate split into halves; the card keeps 16 bits of data.
     let (lo, hi, d) = (addr as u32, (addr >> 32) as u32, data as u16);
-    b2.write(WithBase::of::<D>(), edma::DONE_IMWR_LO::from_raw(lo));
-    b2.write(WithBase::of::<D>(), edma::DONE_IMWR_HI::from_raw(hi));
-    b2.write(WithBase::of::<D>(), edma::ABORT_IMWR_LO::from_raw(lo));
-    b2.write(WithBase::of::<D>(), edma::ABORT_IMWR_HI::from_raw(hi));
+    b0.write(WithBase::of::<D>(), edma::DONE_IMWR_LO::from_raw(lo));
+    b0.write(WithBase::of::<D>(), edma::DONE_IMWR_HI::from_raw(hi));
+    b0.write(WithBase::of::<D>(), edma::ABORT_IMWR_LO::from_raw(lo));
+    b0.write(WithBase::of::<D>(), edma::ABORT_IMWR_HI::from_raw(hi));
     for pair in 0..4 {
         if let Some(loc) = edma::CH_IMWR_DATA::of::<D>().try_at(pair) {
-            b2.write(loc, edma::CH_IMWR_DATA::zeroed().with_even(d).with_odd(d));
+            b0.write(loc, edma::CH_IMWR_DATA::zeroed().with_even(d).with_odd(d));
         }
     }
 }

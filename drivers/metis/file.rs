@@ -17,10 +17,6 @@ use kernel::{
         c_void, //
     },
     fs::File,
-    io::{
-        register::Array,
-        Io, //
-    },
     new_mutex, new_poll_condvar,
     page::PAGE_SIZE,
     prelude::*,
@@ -61,7 +57,6 @@ use crate::{
     },
     edma::Segment,
     glue,
-    regs::bar0,
     uapi::{
         self,
         Ioctl, //
@@ -294,10 +289,8 @@ struct DmaJob {
 impl DmaJob {
     fn run(self) -> Result {
         let card = self.gate.card();
-        // SAFETY: `self.gate` holds the card's gate for as long as `dev` is used.
-        let dev = unsafe { glue::bound_device(&card.pdev) };
         let segs = self.host.segments(self.length)?;
-        card.transfer(dev, self.dir, &segs, self.dev_addr, self.timeout)?;
+        card.transfer(self.dir, &segs, self.dev_addr, self.timeout)?;
         let counter = match self.dir {
             Dir::Rd => &card.bytes_to_device,
             Dir::Wr => &card.bytes_from_device,
@@ -711,7 +704,7 @@ impl Card {
     ) -> Result<u32> {
         let _slot = self.mailbox.lock();
         self.command_locked(opcode, args, args.len() * 4, timeout)?;
-        self.with_bar0(|b0| b0.read(bar0::CMD_MSG::at(0)).value().get())
+        self.command_result(0)
     }
 
     /// ECHO: sends `buf` and replaces it with what the card sent back.
@@ -727,19 +720,14 @@ impl Card {
             buf.len(),
             timeout,
         )?;
-        self.with_bar0(|b0| -> Result {
-            for (i, chunk) in buf.chunks_mut(4).enumerate() {
-                let w = b0
-                    .read(bar0::CMD_MSG::try_at(i).ok_or(EINVAL)?)
-                    .value()
-                    .get();
-                for (j, b) in chunk.iter_mut().enumerate() {
-                    // CAST: byte extraction.
-                    *b = (w >> (8 * j)) as u8;
-                }
+        for (i, chunk) in buf.chunks_mut(4).enumerate() {
+            let w = self.command_result(i)?;
+            for (j, b) in chunk.iter_mut().enumerate() {
+                // CAST: byte extraction.
+                *b = (w >> (8 * j)) as u8;
             }
-            Ok(())
-        })?
+        }
+        Ok(())
     }
 }
 

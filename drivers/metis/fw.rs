@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Firmware loading and the boot handshake, and the command mailbox.
+//! Firmware files: loading, validation, caching, and the boot sequence that
+//! sends the cached image to the card (kernel-owned mode).
 //!
 //! The image is validated completely before it is DMA'd to the card, so a
 //! wrong or corrupt file never reaches the card's bootloader.
@@ -15,18 +16,12 @@ use kernel::{
         CoherentBox, //
     },
     firmware::Firmware,
-    io::{
-        register::Array,
-        Io, //
-    },
     prelude::*,
-    time::{
-        delay::fsleep,
-        Delta, //
-    },
+    time::Delta,
 };
 
 use crate::{
+    boot::state,
     card::{
         Card,
         Dir, //
@@ -35,10 +30,6 @@ use crate::{
     fw_image::{
         self,
         Reject, //
-    },
-    regs::{
-        self,
-        bar0, //
     },
 };
 
@@ -49,8 +40,6 @@ pub(crate) const DEFAULT_FIRMWARE: &CStr = c"axelera/metis-fw-if1.bin";
 const BOOT_TIMEOUT: Delta = Delta::from_secs(5);
 // TIMEOUT: one image transfer of at most 8 MiB at a fraction of the link rate.
 const LOAD_TIMEOUT: Delta = Delta::from_secs(10);
-// TIMEOUT: five heartbeat periods (docs/hw-interface.md: one tick every 10 ms).
-const HEARTBEAT_WAIT: Delta = Delta::from_millis(50);
 
 /// What the card reports once its firmware runs.
 #[derive(Clone, Copy, Debug)]
@@ -83,14 +72,8 @@ fn explain(dev: &Device<Bound>, name: &CStr, r: Reject) {
 
 impl Card {
     fn fw_params(&self) -> Result<(u64, u32)> {
-        self.with_bar0(|b0| {
-            let lo = b0.read(bar0::FW_LOAD_ADDR_LO).value().get();
-            let hi = b0.read(bar0::FW_LOAD_ADDR_HI).value().get();
-            (
-                u64::from(hi) << 32 | u64::from(lo),
-                b0.read(bar0::FW_MAX_SIZE).value().get(),
-            )
-        })
+        let load_addr = self.iface.lock().as_ref().ok_or(ENODEV)?.fw_load_addr;
+        Ok((load_addr, self.boot_block()?.fw_max_size))
     }
 
     /// Requests and validates the firmware file and makes it the image the
@@ -129,110 +112,47 @@ impl Card {
         self.boot_image(dev, &store.image, store.load_addr)
     }
 
-    /// DMAs a validated `image` to the card and runs the boot handshake.
+    /// DMAs a validated `image` to the card, runs the boot handshake, and
+    /// adopts what the new firmware published (its areas, a fresh virtual-MSI
+    /// registration: the firmware clears the old one when it starts).
     fn boot_image(&self, dev: &Device<Bound>, image: &[u8], load_addr: u64) -> Result<FwInfo> {
         let buf: Coherent<[u8]> = CoherentBox::<[u8]>::from_slice(dev, image, GFP_KERNEL)?.into();
         let seg = Segment {
             addr: buf.dma_address(),
             len: u32::try_from(image.len())?,
         };
-        self.transfer(dev, Dir::Rd, &[seg], load_addr, LOAD_TIMEOUT)
+        self.transfer(Dir::Rd, &[seg], load_addr, LOAD_TIMEOUT)
             .inspect_err(|e| dev_err!(dev, "firmware transfer to the card failed ({:?})\n", e))?;
         drop(buf);
 
-        let status = self.command(regs::cmd::BOOT, &[seg.len], BOOT_TIMEOUT);
-        let (state, reason, version, if_version) = self.with_bar0(|b0| {
-            (
-                b0.read(bar0::STATE).state().get(),
-                b0.read(bar0::FAIL_REASON).reason().get(),
-                b0.read(bar0::FW_VERSION).into_raw(),
-                b0.read(bar0::FW_IF_VERSION).into_raw(),
-            )
-        })?;
-        if state != regs::fw_state::READY {
+        let status = self.boot_command(seg.len, BOOT_TIMEOUT);
+        let bb = self.boot_block()?;
+        if bb.state != state::READY {
             dev_err!(
                 dev,
                 "firmware did not start: card state {}, reason {}, command {:?}; \
                  reset the card (metisctl reset) or power-cycle the machine\n",
-                state,
-                reason,
+                bb.state,
+                bb.fail_reason,
                 status
             );
             return Err(EIO);
         }
-        let if_major = if_version >> 16;
+        let if_major = bb.fw_if_version >> 16;
         if if_major != u32::from(fw_image::DRIVER_IF_MAJOR) {
             dev_err!(
                 dev,
                 "running firmware reports interface {}.{} but this driver implements {}.x\n",
                 if_major,
-                if_version & 0xffff,
+                bb.fw_if_version & 0xffff,
                 fw_image::DRIVER_IF_MAJOR
             );
             return Err(EPROTO);
         }
+        self.adopt_interface()?;
         Ok(FwInfo {
-            version,
-            if_version,
+            version: bb.fw_version,
+            if_version: bb.fw_if_version,
         })
-    }
-
-    /// Whether the firmware's heartbeat counter moves (it ticks every 10 ms).
-    fn heartbeat_alive(&self) -> bool {
-        let beat = || self.with_bar0(|b0| b0.read(bar0::HEARTBEAT).value().get());
-        let first = beat();
-        fsleep(HEARTBEAT_WAIT);
-        matches!((first, beat()), (Ok(a), Ok(b)) if a != b)
-    }
-
-    /// Runs one mailbox command with argument words `args`.
-    pub(crate) fn command(&self, opcode: u32, args: &[u32], timeout: Delta) -> Result {
-        let _slot = self.mailbox.lock();
-        self.command_locked(opcode, args, args.len() * 4, timeout)
-    }
-
-    /// Runs one command with `size` bytes of arguments in `args`; the caller
-    /// holds the mailbox lock (and reads any result from `CMD_MSG` under it).
-    pub(crate) fn command_locked(
-        &self,
-        opcode: u32,
-        args: &[u32],
-        size: usize,
-        timeout: Delta,
-    ) -> Result {
-        self.events.lock().mailbox = false;
-        let size = u32::try_from(size)?;
-        self.program_bar0(|b0| -> Result {
-            b0.write_reg(bar0::CMD_OPCODE::from_raw(opcode));
-            b0.write_reg(bar0::CMD_SIZE::from_raw(size));
-            for (i, a) in args.iter().enumerate() {
-                b0.write(
-                    bar0::CMD_MSG::try_at(i).ok_or(EINVAL)?,
-                    bar0::CMD_MSG::from_raw(*a),
-                );
-            }
-            b0.write_reg(bar0::DOORBELL::from_raw(1));
-            Ok(())
-        })??;
-        self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()))
-            .inspect_err(|e| {
-                // Only for a card that was running: a boot that fails is its caller's to report.
-                let running = self.status.lock().fw_state == regs::fw_state::READY;
-                if *e == ETIMEDOUT && running && !self.heartbeat_alive() {
-                    dev_err!(
-                        self.pdev,
-                        "firmware stopped (no heartbeat, command {} unanswered); the card will be \
-                         reset\n",
-                        opcode
-                    );
-                    self.request_recovery("firmware stopped answering");
-                }
-            })?;
-        match self.with_bar0(|b0| b0.read(bar0::CMD_STATUS).value().get())? {
-            regs::cmd::STATUS_OK => Ok(()),
-            // Arguments the card refused (bounds it checks itself).
-            2 => Err(EINVAL),
-            _ => Err(EIO),
-        }
     }
 }

@@ -2,10 +2,12 @@
 
 //! Driver for the Axelera Metis AI accelerator (M.2 and PCIe cards).
 //!
-//! The card is a PCIe endpoint with a host interface area in BAR0 and a
-//! DesignWare eDMA engine plus a device-memory window in BAR2. The register
-//! contract this driver follows is documented in `docs/hw-interface.md`.
+//! The card is a PCIe endpoint with a DesignWare eDMA engine in BAR0 and a
+//! window onto its L2 memory in BAR2, where the firmware publishes its
+//! interface structure. The contract this driver follows, tagged known or
+//! model item by item, is `docs/hw-interface.md`.
 
+mod boot;
 mod card;
 mod crc32;
 mod driver;
@@ -14,6 +16,7 @@ mod file;
 mod fw;
 mod fw_image;
 mod glue;
+mod iface;
 mod irq;
 mod ll;
 mod mem;
@@ -21,6 +24,7 @@ mod pm;
 mod regs;
 mod reset;
 mod uapi;
+mod vmsi;
 mod vsec;
 
 use kernel::{

@@ -19,7 +19,6 @@ use kernel::{
         c_int,
         c_void, //
     },
-    io::Io,
     pci,
     prelude::*,
     sync::atomic::Relaxed,
@@ -32,16 +31,13 @@ use kernel::{
 };
 
 use crate::{
+    boot::state,
     card::Card,
     driver::{
         Metis,
         MetisDriver, //
     },
     glue,
-    regs::{
-        self,
-        bar0, //
-    },
 };
 
 // TIMEOUT: how long suspend lets running jobs finish before failing them with ESHUTDOWN; users
@@ -118,14 +114,9 @@ impl Card {
     }
 
     fn firmware_still_running(&self) -> bool {
-        let running = self.with_bar0(|b0| {
-            (
-                b0.read(bar0::STATE).state().get(),
-                b0.read(bar0::FW_VERSION).into_raw(),
-            )
-        });
+        let running = self.boot_block();
         let st = *self.status.lock();
-        matches!(running, Ok((regs::fw_state::READY, v)) if v == st.fw_version)
+        matches!(running, Ok(bb) if bb.state == state::READY && bb.fw_version == st.fw_version)
     }
 
     /// Resets a card whose state is unknown (the PM core holds the device lock)
@@ -144,9 +135,7 @@ impl Card {
     /// it does after a power loss or a reset done by the PCI core. The caller
     /// holds the device lock (a PM or error-recovery callback).
     fn reset_unless_fresh(&self) -> Result {
-        let fresh = self
-            .with_bar0(|b0| b0.read(bar0::STATE).state().get())
-            .is_ok_and(|s| s == regs::fw_state::BOOTLOADER);
+        let fresh = self.boot_state().is_ok_and(|s| s == state::BOOTLOADER);
         if fresh {
             return Ok(());
         }

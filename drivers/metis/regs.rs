@@ -1,157 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Register definitions for the two BARs.
+//! Register definitions of the card's DesignWare eDMA block at BAR0.
+//!
+//! BAR2 is memory (L2), not registers: its layout lives in `iface.rs`.
 //!
 //! Every register is a naturally aligned 32-bit location. Quantities wider
 //! than 32 bits are split into `_LO`/`_HI` halves; the driver writes the low
 //! half first and the high half second (see `docs/hw-interface.md`).
 
-use kernel::io::register;
-
-/// Size of BAR0, the host interface area.
+/// Size of BAR0, the DesignWare eDMA registers (known).
 pub(crate) const BAR0_SIZE: usize = kernel::sizes::SZ_4K;
-/// Size of BAR2, the eDMA registers and device-memory window.
+/// Size of BAR2, the window onto the card's L2 memory (known).
 pub(crate) const BAR2_SIZE: usize = kernel::sizes::SZ_32M;
+/// Device address of BAR2 offset 0: the start of L2 (known).
+pub(crate) const L2_BASE: u64 = 0x0800_0000;
 
-/// Value of [`bar0::MAGIC`] on a card whose interface area is present.
-pub(crate) const INTERFACE_MAGIC: u32 = 0xfd1f;
-
-/// Card boot states in [`bar0::STATE`].
-pub(crate) mod fw_state {
-    pub(crate) const BOOTLOADER: u32 = 1;
-    pub(crate) const READY: u32 = 3;
-    pub(crate) const FAILED: u32 = 4;
-}
-
-/// Command opcodes and statuses of the mailbox.
-pub(crate) mod cmd {
-    pub(crate) const BOOT: u32 = 1;
-    pub(crate) const STATUS_OK: u32 = 0;
-}
-
-/// Host interface area (BAR0).
-pub(crate) mod bar0 {
-    use super::register;
-
-    register! {
-        /// Identifies the interface area.
-        pub(crate) MAGIC(u32) @ 0x000 {
-            15:0 magic;
-        }
-
-        /// Boot state of the card.
-        pub(crate) STATE(u32) @ 0x014 {
-            7:0 state;
-        }
-
-        /// Why the last boot failed.
-        pub(crate) FAIL_REASON(u32) @ 0x018 {
-            7:0 reason;
-        }
-
-        /// Device memory size, low half.
-        pub(crate) MEM_SIZE_LO(u32) @ 0x028 {
-            31:0 value;
-        }
-
-        /// Device memory size, high half.
-        pub(crate) MEM_SIZE_HI(u32) @ 0x02c {
-            31:0 value;
-        }
-
-        /// Heartbeat of the running firmware.
-        pub(crate) HEARTBEAT(u32) @ 0x030 {
-            31:0 value;
-        }
-
-        /// Device address where the host must place a firmware image, low half.
-        pub(crate) FW_LOAD_ADDR_LO(u32) @ 0x01c {
-            31:0 value;
-        }
-
-        /// Device address where the host must place a firmware image, high half.
-        pub(crate) FW_LOAD_ADDR_HI(u32) @ 0x020 {
-            31:0 value;
-        }
-
-        /// Largest firmware image the bootloader accepts.
-        pub(crate) FW_MAX_SIZE(u32) @ 0x024 {
-            31:0 value;
-        }
-
-        /// Interface major version the bootloader can boot.
-        pub(crate) IF_VERSION_SUPPORTED(u32) @ 0x034 {
-            31:16 major;
-        }
-
-        /// First device address free for host allocations, low half.
-        pub(crate) USER_MEM_BASE_LO(u32) @ 0x038 {
-            31:0 value;
-        }
-
-        /// First device address free for host allocations, high half.
-        pub(crate) USER_MEM_BASE_HI(u32) @ 0x03c {
-            31:0 value;
-        }
-
-        /// Command opcode.
-        pub(crate) CMD_OPCODE(u32) @ 0x0b0 {
-            31:0 value;
-        }
-
-        /// Bytes of argument in the command message.
-        pub(crate) CMD_SIZE(u32) @ 0x0b4 {
-            31:0 value;
-        }
-
-        /// Command message, 64 words of arguments in and results out.
-        pub(crate) CMD_MSG(u32)[64] @ 0x0b8 {
-            31:0 value;
-        }
-
-        /// Status of the last command.
-        pub(crate) CMD_STATUS(u32) @ 0x1b8 {
-            31:0 value;
-        }
-
-        /// Incremented when a command completes.
-        pub(crate) CMD_SEQ(u32) @ 0x1bc {
-            31:0 value;
-        }
-
-        /// Interface version of the running firmware.
-        pub(crate) FW_IF_VERSION(u32) @ 0x204 {
-            31:16 major;
-            15:0 minor;
-        }
-
-        /// Executes the command in the slot.
-        pub(crate) DOORBELL(u32) @ 0xf00 {
-            31:0 value;
-        }
-
-        /// Version of the running firmware.
-        pub(crate) FW_VERSION(u32) @ 0x200 {
-            31:16 patch;
-            15:8 minor;
-            7:0 major;
-        }
-
-        /// Interrupt status of the firmware mailbox (write 1 to clear).
-        pub(crate) FW_IRQ_STATUS(u32) @ 0xf04 {
-            1:1 device_message;
-            0:0 command_complete;
-        }
-
-        /// Interrupt mask of the firmware mailbox (1 = masked).
-        pub(crate) FW_IRQ_MASK(u32) @ 0xf08 {
-            1:1 device_message;
-            0:0 command_complete;
-        }
-    }
-}
-
-/// DesignWare eDMA v0 registers (BAR2, unrolled map).
+/// DesignWare eDMA v0 registers (BAR0, unrolled map, 4 read and 4 write channels).
 ///
 /// The write (device to host) and read (host to device) halves of the
 /// engine have the same registers at direction-specific offsets. Each group
@@ -291,7 +155,7 @@ pub(crate) mod edma {
         }
 
         /// Channel control.
-        pub(crate) CH_CONTROL1(u32)[8, stride = 0x200] @ ChBase + 0x00 {
+        pub(crate) CH_CONTROL1(u32)[4, stride = 0x200] @ ChBase + 0x00 {
             16:12 func;
             9:9 lle;
             8:8 ccs;
@@ -304,37 +168,37 @@ pub(crate) mod edma {
         }
 
         /// Bytes of a non-linked-list transfer.
-        pub(crate) CH_TRANSFER_SIZE(u32)[8, stride = 0x200] @ ChBase + 0x08 {
+        pub(crate) CH_TRANSFER_SIZE(u32)[4, stride = 0x200] @ ChBase + 0x08 {
             31:0 value;
         }
 
         /// Source address, low half.
-        pub(crate) CH_SAR_LO(u32)[8, stride = 0x200] @ ChBase + 0x0c {
+        pub(crate) CH_SAR_LO(u32)[4, stride = 0x200] @ ChBase + 0x0c {
             31:0 value;
         }
 
         /// Source address, high half.
-        pub(crate) CH_SAR_HI(u32)[8, stride = 0x200] @ ChBase + 0x10 {
+        pub(crate) CH_SAR_HI(u32)[4, stride = 0x200] @ ChBase + 0x10 {
             31:0 value;
         }
 
         /// Destination address, low half.
-        pub(crate) CH_DAR_LO(u32)[8, stride = 0x200] @ ChBase + 0x14 {
+        pub(crate) CH_DAR_LO(u32)[4, stride = 0x200] @ ChBase + 0x14 {
             31:0 value;
         }
 
         /// Destination address, high half.
-        pub(crate) CH_DAR_HI(u32)[8, stride = 0x200] @ ChBase + 0x18 {
+        pub(crate) CH_DAR_HI(u32)[4, stride = 0x200] @ ChBase + 0x18 {
             31:0 value;
         }
 
         /// Linked-list pointer, low half.
-        pub(crate) CH_LLP_LO(u32)[8, stride = 0x200] @ ChBase + 0x1c {
+        pub(crate) CH_LLP_LO(u32)[4, stride = 0x200] @ ChBase + 0x1c {
             31:0 value;
         }
 
         /// Linked-list pointer, high half.
-        pub(crate) CH_LLP_HI(u32)[8, stride = 0x200] @ ChBase + 0x20 {
+        pub(crate) CH_LLP_HI(u32)[4, stride = 0x200] @ ChBase + 0x20 {
             31:0 value;
         }
     }

@@ -9,10 +9,6 @@
 //! Device memory does not survive, so every region becomes lost (`ESTALE`).
 
 use kernel::{
-    io::{
-        poll::read_poll_timeout,
-        Io, //
-    },
     prelude::*,
     sync::atomic::Relaxed,
     time::{
@@ -24,16 +20,13 @@ use kernel::{
 };
 
 use crate::{
+    boot::state,
     card::{
         Card,
         IrqMode, //
     },
     fw::FwInfo,
     glue,
-    regs::{
-        self,
-        bar0, //
-    },
 };
 
 // TIMEOUT: the device lock is held by probe, remove, system sleep and sysfs resets, each of which
@@ -45,7 +38,8 @@ const BOOTLOADER_WAIT: Delta = Delta::from_secs(1);
 impl Card {
     /// Masks every interrupt source of the card and stops its engine.
     pub(crate) fn quiesce(&self) {
-        let _ = self.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x3)));
+        // The firmware first, so that it writes no more virtual-MSI words.
+        self.withdraw_vmsi();
         let _ = self.edma_off();
     }
 
@@ -63,12 +57,12 @@ impl Card {
     /// After a timeout: a card that left the running state by itself (a surprise
     /// reset, a power glitch) is reset and brought back.
     pub(crate) fn check_health(&self) {
-        if self.status.lock().fw_state != regs::fw_state::READY {
+        if self.status.lock().fw_state != state::READY {
             // Probe or a reset is bringing the card up; it owns the recovery.
             return;
         }
-        let state = self.with_bar0(|b0| b0.read(bar0::STATE).state().get());
-        if matches!(state, Ok(s) if s != regs::fw_state::READY) {
+        let state = self.boot_state();
+        if matches!(state, Ok(s) if s != state::READY) {
             dev_err!(
                 self.pdev,
                 "the card left the running state by itself (state {:?}); it will be reset\n",
@@ -117,7 +111,7 @@ impl Card {
             glue::clear_master(&self.pdev);
             self.abort_users(EIO);
             self.wait_alone();
-            self.status.lock().fw_state = regs::fw_state::FAILED;
+            self.status.lock().fw_state = state::FAILED;
             dev_err!(
                 self.pdev,
                 "card reset failed ({:?}); the card is off the bus. Try `metisctl reset` again \
@@ -167,13 +161,7 @@ impl Card {
                 r => break r?,
             }
         }
-        read_poll_timeout(
-            || self.with_bar0(|b0| b0.read(bar0::STATE).state().get()),
-            |s| *s == regs::fw_state::BOOTLOADER,
-            Delta::from_millis(1),
-            BOOTLOADER_WAIT,
-        )
-        .map(drop)
+        self.wait_bootloader(BOOTLOADER_WAIT)
     }
 
     /// Brings a card fresh out of reset back to work: engine, interrupt
@@ -202,10 +190,8 @@ impl Card {
             IrqMode::Intx | IrqMode::Poll => None,
         };
         self.edma_on(mode, msi)?;
-        if mode != IrqMode::Poll {
-            self.with_bar0(|b0| b0.write_reg(bar0::FW_IRQ_MASK::from_raw(0x2)))?;
-        }
-        Ok(())
+        // What the card publishes now (a reset brings back the bootloader's areas).
+        self.adopt_interface()
     }
 
     /// Records the outcome of bringing the firmware back.
@@ -213,11 +199,11 @@ impl Card {
         let mut st = self.status.lock();
         match res {
             Ok(fw) => {
-                st.fw_state = regs::fw_state::READY;
+                st.fw_state = state::READY;
                 st.fw_version = fw.version;
                 st.fw_if_version = fw.if_version;
             }
-            Err(_) => st.fw_state = regs::fw_state::FAILED,
+            Err(_) => st.fw_state = state::FAILED,
         }
     }
 
@@ -225,7 +211,7 @@ impl Card {
     pub(crate) fn count_reset(&self) -> u32 {
         let mut st = self.status.lock();
         st.reset_count = st.reset_count.wrapping_add(1);
-        st.fw_state = regs::fw_state::BOOTLOADER;
+        st.fw_state = state::BOOTLOADER;
         st.reset_count
     }
 }

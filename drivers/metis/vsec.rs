@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Locating the eDMA engine through the Synopsys DMA vendor-specific
-//! extended capability.
+//! Reading the Synopsys DMA vendor-specific extended capability. Its contents
+//! on a real card are not known, so the driver only reports what it says.
 //!
 //! `pci_find_vsec_capability()` only matches when the device's vendor is the
 //! capability's vendor, which is never true on a Metis card (vendor Axelera,
@@ -97,12 +97,13 @@ pub(crate) fn decode(header: u32, dw: [u32; 4]) -> Option<Result<EdmaLocation>> 
     }))
 }
 
-/// Walks the extended capabilities of `pdev` for the Synopsys DMA capability.
-pub(crate) fn find_edma(pdev: &pci::Device<kernel::device::Bound>) -> Result<EdmaLocation> {
+/// Walks the extended capabilities of `pdev` for the Synopsys DMA capability;
+/// `None` when the card has none.
+pub(crate) fn find_edma(pdev: &pci::Device<kernel::device::Bound>) -> Result<Option<EdmaLocation>> {
     let cfg = pdev.config_space_extended().inspect_err(|_| {
         dev_err!(
             pdev,
-            "no extended configuration space: the eDMA engine can't be located (is the card behind a PCIe root port with ECAM/MMCONFIG?)\n"
+            "no extended configuration space: the Synopsys DMA capability can't be read (is the card behind a PCIe root port with ECAM/MMCONFIG?)\n"
         )
     })?;
     let mut pos = PCI_EXT_CAP_START;
@@ -121,7 +122,7 @@ pub(crate) fn find_edma(pdev: &pci::Device<kernel::device::Bound>) -> Result<Edm
                 cfg.try_read32(pos + 0x14)?,
             ];
             if let Some(found) = decode(vhdr, dw) {
-                return found.inspect_err(|_| {
+                return found.map(Some).inspect_err(|_| {
                     dev_err!(
                         pdev,
                         "Synopsys DMA capability at {:#x} is malformed ({:#010x} {:#010x})\n",
@@ -139,11 +140,7 @@ pub(crate) fn find_edma(pdev: &pci::Device<kernel::device::Bound>) -> Result<Edm
         }
         pos = next;
     }
-    dev_err!(
-        pdev,
-        "no Synopsys DMA capability (VSEC ID 6): this is not a Metis card this driver supports\n"
-    );
-    Err(ENODEV)
+    Ok(None)
 }
 
 #[cfg(metis_kunit)]

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The model parts of the card (`docs/hw-interface.md`): our bootloader's
+//! boot block in the MCUboot area and the command protocol in the known
+//! command slot. The real card's protocol is not public; everything that
+//! assumes ours is here, so that it can be replaced without touching the rest.
+
+use kernel::{
+    io::{
+        poll::read_poll_timeout,
+        Io, //
+    },
+    prelude::*,
+    sync::atomic::Relaxed,
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
+};
+
+use crate::{
+    card::{
+        Card,
+        L2Bar, //
+    },
+    iface::{
+        off as iface_off,
+        CMD_MSG_LEN, //
+    },
+};
+
+/// `BOOT_MAGIC` of a bootloader that implements the model protocol ("MTBP").
+const BOOT_MAGIC: u32 = 0x5042_544d;
+/// The protocol version this driver speaks.
+const BOOT_PROTO: u32 = 1;
+
+/// Offsets in BAR2 of the boot block.
+mod off {
+    pub(super) const MAGIC: usize = 0x400;
+    pub(super) const PROTO: usize = 0x404;
+    pub(super) const STATE: usize = 0x408;
+    pub(super) const FAIL_REASON: usize = 0x40c;
+    pub(super) const FW_MAX_SIZE: usize = 0x410;
+    pub(super) const HEARTBEAT: usize = 0x418;
+    pub(super) const FW_VERSION: usize = 0x41c;
+    pub(super) const FW_IF_VERSION: usize = 0x420;
+    pub(super) const DDR_SIZE: usize = 0x428;
+    pub(super) const USER_MEM_BASE: usize = 0x430;
+}
+
+/// Card states in the boot block.
+pub(crate) mod state {
+    pub(crate) const BOOTLOADER: u32 = 1;
+    pub(crate) const READY: u32 = 3;
+    pub(crate) const FAILED: u32 = 4;
+}
+
+/// Command opcodes.
+pub(crate) mod op {
+    pub(crate) const BOOT: u32 = 1;
+}
+
+/// Set in the opcode word by the card when it has answered.
+const ANSWERED: u32 = 1 << 31;
+/// Status of a command that succeeded.
+const STATUS_OK: u32 = 0;
+/// Status of a command whose arguments the card refused.
+const STATUS_BAD_ARGS: u32 = 2;
+
+// TIMEOUT: five heartbeat periods (one tick every 10 ms).
+const HEARTBEAT_WAIT: Delta = Delta::from_millis(50);
+
+/// What the boot block says.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BootBlock {
+    pub(crate) state: u32,
+    pub(crate) fail_reason: u32,
+    pub(crate) fw_max_size: u32,
+    pub(crate) fw_version: u32,
+    pub(crate) fw_if_version: u32,
+    pub(crate) ddr_size: u64,
+    pub(crate) user_mem_base: u64,
+}
+
+fn read64(l2: &L2Bar<'_>, at: usize) -> Result<u64> {
+    Ok(u64::from(l2.try_read32(at)?) | u64::from(l2.try_read32(at + 4)?) << 32)
+}
+
+/// Whether the card's bootloader implements the model boot protocol: only
+/// then does the driver own the firmware and send model commands.
+pub(crate) fn has_protocol(l2: &L2Bar<'_>) -> Result<bool> {
+    Ok(l2.try_read32(off::MAGIC)? == BOOT_MAGIC && l2.try_read32(off::PROTO)? == BOOT_PROTO)
+}
+
+/// The card's boot state.
+pub(crate) fn state_of(l2: &L2Bar<'_>) -> Result<u32> {
+    l2.try_read32(off::STATE)
+}
+
+impl Card {
+    /// The card's boot state.
+    pub(crate) fn boot_state(&self) -> Result<u32> {
+        self.with_l2(state_of)?
+    }
+
+    /// Waits up to `limit` for the card to be in its bootloader.
+    pub(crate) fn wait_bootloader(&self, limit: Delta) -> Result {
+        read_poll_timeout(
+            || self.boot_state(),
+            |s| *s == state::BOOTLOADER,
+            Delta::from_millis(1),
+            limit,
+        )
+        .map(drop)
+    }
+
+    pub(crate) fn boot_block(&self) -> Result<BootBlock> {
+        self.with_l2(|l2| -> Result<BootBlock> {
+            Ok(BootBlock {
+                state: l2.try_read32(off::STATE)?,
+                fail_reason: l2.try_read32(off::FAIL_REASON)?,
+                fw_max_size: l2.try_read32(off::FW_MAX_SIZE)?,
+                fw_version: l2.try_read32(off::FW_VERSION)?,
+                fw_if_version: l2.try_read32(off::FW_IF_VERSION)?,
+                ddr_size: read64(l2, off::DDR_SIZE)?,
+                user_mem_base: read64(l2, off::USER_MEM_BASE)?,
+            })
+        })?
+    }
+
+    /// Whether the firmware's heartbeat counter moves.
+    pub(crate) fn heartbeat_alive(&self) -> bool {
+        let beat = || self.with_l2(|l2| l2.try_read32(off::HEARTBEAT));
+        let first = beat();
+        fsleep(HEARTBEAT_WAIT);
+        matches!((first, beat()), (Ok(Ok(a)), Ok(Ok(b))) if a != b)
+    }
+
+    /// Writes a command into the slot: arguments, size, then the opcode,
+    /// which the card acts on.
+    fn post_command(&self, opcode: u32, args: &[u32], size: usize) -> Result {
+        let size = u32::try_from(size)?;
+        if args.len() * 4 > CMD_MSG_LEN || opcode == 0 || opcode & ANSWERED != 0 {
+            return Err(EINVAL);
+        }
+        self.program_l2(|l2| -> Result {
+            for (i, a) in args.iter().enumerate() {
+                l2.try_write32(*a, iface_off::CMD_MSG + i * 4)?;
+            }
+            l2.try_write32(size, iface_off::CMD_SIZE)?;
+            l2.try_write32(opcode, iface_off::CMD_OPCODE)
+        })?
+    }
+
+    /// The answer in the opcode word, once the card has answered.
+    fn answer(&self) -> Result<Option<u32>> {
+        let word = self.with_l2(|l2| l2.try_read32(iface_off::CMD_OPCODE))??;
+        // All ones: the card is in reset or gone.
+        if word == u32::MAX {
+            return Err(EIO);
+        }
+        Ok((word & ANSWERED != 0).then_some(word & !ANSWERED))
+    }
+
+    fn status_result(status: u32) -> Result {
+        match status {
+            STATUS_OK => Ok(()),
+            STATUS_BAD_ARGS => Err(EINVAL),
+            _ => Err(EIO),
+        }
+    }
+
+    /// Runs one command with `size` bytes of arguments in `args`; the caller
+    /// holds the mailbox lock (and reads any result with [`Self::command_result`]
+    /// under it). The card signals the answer through virtual MSI.
+    pub(crate) fn command_locked(
+        &self,
+        opcode: u32,
+        args: &[u32],
+        size: usize,
+        timeout: Delta,
+    ) -> Result {
+        self.events.lock().mailbox = false;
+        self.post_command(opcode, args, size)?;
+        let waited = self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()));
+        let status = match (waited, self.answer()) {
+            (Ok(()), Ok(Some(status))) => status,
+            // Signalled, but the slot says otherwise: the signal was not this command's.
+            (Ok(()), _) => return Err(EIO),
+            (Err(e), Ok(Some(status))) if e == ETIMEDOUT => {
+                self.lost_irqs.fetch_add(1, Relaxed);
+                dev_warn!(
+                    self.pdev,
+                    "command {} was answered but never signalled (lost virtual MSI); continuing\n",
+                    opcode
+                );
+                status
+            }
+            (Err(e), _) => {
+                // Only for a card that was running: a boot that fails is its caller's to report.
+                let running = self.status.lock().fw_state == state::READY;
+                if e == ETIMEDOUT && running && !self.heartbeat_alive() {
+                    dev_err!(
+                        self.pdev,
+                        "firmware stopped (no heartbeat, command {} unanswered); the card will be \
+                         reset\n",
+                        opcode
+                    );
+                    self.request_recovery("firmware stopped answering");
+                }
+                return Err(e);
+            }
+        };
+        Self::status_result(status)
+    }
+
+    /// Word `i` of the command message (results), under the mailbox lock.
+    pub(crate) fn command_result(&self, i: usize) -> Result<u32> {
+        if i >= CMD_MSG_LEN / 4 {
+            return Err(EINVAL);
+        }
+        self.with_l2(|l2| l2.try_read32(iface_off::CMD_MSG + i * 4))?
+    }
+
+    /// Issues BOOT for an image of `size` bytes at the load address, and
+    /// polls for the answer: the bootloader answers without an interrupt,
+    /// since the new firmware has not been registered with yet.
+    pub(crate) fn boot_command(&self, size: u32, timeout: Delta) -> Result {
+        let _slot = self.mailbox.lock();
+        self.post_command(op::BOOT, &[size], 4)?;
+        let status = read_poll_timeout(
+            || self.answer(),
+            |a| a.is_some(),
+            Delta::from_millis(1),
+            timeout,
+        )?;
+        Self::status_result(status.unwrap_or(u32::MAX))
+    }
+}

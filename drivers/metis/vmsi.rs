@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Virtual MSI (known mechanism, `docs/hw-interface.md`): a table of 1024
+//! words in host memory that the firmware marks before it raises an
+//! interrupt, so that one vector (a VFIO guest, single MSI, INTx) still tells
+//! its sources apart.
+//!
+//! The card writes into the table only while it is registered in the
+//! firmware's host-driver area. A registration that is missing or stale makes
+//! the card write to bus address 4·id (field report R1.2: the SMMU fault at
+//! IOVA 0x30 is slot 12), so the driver registers after every event that
+//! can clear it and withdraws it before the table goes away.
+
+use kernel::{
+    device::{
+        Bound,
+        Device, //
+    },
+    dma::Coherent,
+    io::Io,
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+};
+
+use crate::{
+    card::L2Bar,
+    iface::{
+        Area,
+        HOST_DRV_SIZE,
+        VMSI_MAX, //
+    },
+};
+
+/// Source of command completions.
+pub(crate) const SRC_COMMAND: u32 = 12;
+/// Source of unsolicited device messages.
+pub(crate) const SRC_DEVICE_MSG: u32 = 24;
+
+/// Offsets in the host-driver area.
+const HD_CTRL: usize = 0;
+const HD_BASE: usize = 4;
+const HD_TARGET: usize = 8;
+const HD_SIZE: usize = 16;
+
+/// The host's table.
+///
+/// # Invariants
+///
+/// `table` holds [`VMSI_MAX`] words and `count` is at most [`VMSI_MAX`].
+pub(crate) struct Vmsi {
+    table: Coherent<[u32]>,
+    /// Words the firmware uses, from its vMSI configuration.
+    count: Atomic<u32>,
+}
+
+impl Vmsi {
+    pub(crate) fn new(dev: &Device<Bound>) -> Result<Self> {
+        let n = usize::try_from(VMSI_MAX)?;
+        let table = Coherent::<u32>::zeroed_slice(dev, n, GFP_KERNEL)?;
+        // INVARIANT: `n` words, and no words in use yet.
+        Ok(Self {
+            table,
+            count: Atomic::new(0),
+        })
+    }
+
+    /// Sets how many words to scan; larger values are clamped to the table.
+    pub(crate) fn set_count(&self, n: u32) {
+        // INVARIANT: clamped to the table.
+        self.count.store(n.min(VMSI_MAX), Relaxed);
+    }
+
+    /// Points the firmware at the table: address and size first, `ctrl` last,
+    /// so the firmware never sees `ctrl` set with a half-written address.
+    pub(crate) fn register(&self, l2: &L2Bar<'_>, area: Area) -> Result {
+        if area.size < HOST_DRV_SIZE {
+            return Err(EINVAL);
+        }
+        let addr = self.table.dma_address();
+        let bytes = u32::try_from(self.table.size())?;
+        l2.try_write32(0, area.offset + HD_CTRL)?;
+        // CAST: deliberate split into halves.
+        l2.try_write32(addr as u32, area.offset + HD_TARGET)?;
+        l2.try_write32((addr >> 32) as u32, area.offset + HD_TARGET + 4)?;
+        l2.try_write32(bytes, area.offset + HD_SIZE)?;
+        l2.try_write32(0, area.offset + HD_BASE)?;
+        l2.try_write32(1, area.offset + HD_CTRL)?;
+        Ok(())
+    }
+
+    /// Tells the firmware to stop writing into the table.
+    pub(crate) fn withdraw(l2: &L2Bar<'_>, area: Area) -> Result {
+        l2.try_write32(0, area.offset + HD_CTRL)
+    }
+
+    /// Clears the marked words and returns the sources below 32 among them
+    /// (one bit each); marks of other sources are cleared and dropped.
+    ///
+    /// Safe in interrupt context.
+    pub(crate) fn take(&self) -> u32 {
+        let count = usize::try_from(self.count.load(Relaxed)).unwrap_or(0);
+        let base = self.table.as_mut_ptr().cast::<Atomic<u32>>();
+        // SAFETY: `count <= VMSI_MAX`, the table's length (type invariant), and `Atomic<u32>` is
+        // `repr(transparent)` over a `u32`, so the slice covers table words only, aligned. The
+        // table lives as long as `self`. The card writes these words with 4-byte DMA writes,
+        // which are single-copy atomic, and the CPU only accesses them through atomics.
+        let words = unsafe { core::slice::from_raw_parts(base, count) };
+        take_marked(words)
+    }
+}
+
+/// Clears each non-zero word and returns the set of their indices below 32.
+fn take_marked(words: &[Atomic<u32>]) -> u32 {
+    let mut seen = 0u32;
+    for (id, word) in words.iter().enumerate() {
+        // Reading first keeps the common case (nothing marked) free of atomic writes.
+        if word.load(Relaxed) != 0 && word.xchg(0, Relaxed) != 0 {
+            if let Some(bit) = u32::try_from(id).ok().and_then(|id| 1u32.checked_shl(id)) {
+                seen |= bit;
+            }
+        }
+    }
+    seen
+}
+
+#[cfg(metis_kunit)]
+#[kernel::prelude::kunit_tests(metis_vmsi)]
+mod tests {
+    use super::*;
+
+    fn table(marked: &[usize]) -> KVec<Atomic<u32>> {
+        let mut t = KVec::new();
+        for id in 0..64 {
+            let _ = t.push(Atomic::new(u32::from(marked.contains(&id))), GFP_KERNEL);
+        }
+        t
+    }
+
+    #[test]
+    fn scan_reports_and_clears_marked_sources() {
+        let t = table(&[0, 12, 24, 31]);
+        assert_eq!(t.len(), 64);
+        assert_eq!(take_marked(&t), 1 | 1 << 12 | 1 << 24 | 1 << 31);
+        // Cleared: a second scan finds nothing.
+        assert_eq!(take_marked(&t), 0);
+        assert!(t.iter().all(|w| w.load(Relaxed) == 0));
+    }
+
+    #[test]
+    fn sources_beyond_32_are_cleared_not_reported() {
+        let t = table(&[40, 63]);
+        assert_eq!(take_marked(&t), 0);
+        assert!(t.iter().all(|w| w.load(Relaxed) == 0));
+    }
+
+    #[test]
+    fn only_the_configured_words_are_scanned() {
+        let t = table(&[12, 40]);
+        assert_eq!(take_marked(&t[..32]), 1 << 12);
+        assert_eq!(t[40].load(Relaxed), 1);
+    }
+
+    #[test]
+    fn any_nonzero_word_counts_as_marked() {
+        // The firmware ORs in bit 0; other bits it may set must not hide the mark.
+        let t = table(&[]);
+        t[12].store(0x8000_0000, Relaxed);
+        assert_eq!(take_marked(&t), 1 << 12);
+    }
+}
