@@ -272,11 +272,15 @@ pub(crate) fn parse(
         "descriptor area",
     )? {
         Err(b) => return Ok(Err(b)),
-        Ok(None) => DescBuf {
-            dev_addr: l2_end - FALLBACK_DESC_SIZE,
-            size: FALLBACK_DESC_SIZE,
-            published: false,
-        },
+        Ok(None) => {
+            // CAST: usize fits in u64. Half of a (test-sized) small window at most.
+            let size = FALLBACK_DESC_SIZE.min(bar_len as u64 / 2);
+            DescBuf {
+                dev_addr: l2_end - size,
+                size,
+                published: false,
+            }
+        }
         Ok(Some(a)) => {
             let dev_addr = u64_at(read, a.offset)?;
             let size = u64_at(read, a.offset + 8)?;
@@ -402,12 +406,16 @@ mod tests {
 
     const LEN: usize = 0x4000;
 
-    /// A fake L2 holding the structure the emulated card publishes.
-    struct Fake([u32; LEN / 4]);
+    /// A fake L2 holding the structure the emulated card publishes (on the
+    /// heap: 16 KiB would not fit the kernel stack).
+    struct Fake(KVec<u32>);
 
     impl Fake {
         fn new(layout: Layout) -> Self {
-            let mut f = Fake([0; LEN / 4]);
+            let mut words = KVec::new();
+            // An allocation failure leaves the fake short, and every read past it fails.
+            let _ = words.resize(LEN / 4, 0u32, GFP_KERNEL);
+            let mut f = Fake(words);
             if layout == Layout::V1_6 {
                 f.put(0, HDIF_MAGIC);
             }
@@ -423,7 +431,9 @@ mod tests {
             f
         }
         fn put(&mut self, at: usize, v: u32) {
-            self.0[at / 4] = v;
+            if let Some(w) = self.0.get_mut(at / 4) {
+                *w = v;
+            }
         }
         fn put64(&mut self, at: usize, v: u64) {
             // CAST: halves.

@@ -80,6 +80,8 @@ pub struct Layout {
     pub channels: usize,
     pub link: LinkSpec,
     pub no_soft_reset: bool,
+    /// Synopsys DMA VSEC present at 0x180.
+    pub vsec: bool,
 }
 
 impl Layout {
@@ -89,10 +91,12 @@ impl Layout {
         channels: usize,
         link: LinkSpec,
         d3_loses_state: bool,
+        vsec: bool,
     ) -> Layout {
         let (bar0_size, msix_table, msix_pba) = match identity {
-            // 4 KiB interface area; MSI-X in the unused 0x800..0xeff gap.
-            Identity::Metis => (4096, 0x800, 0xc00),
+            // 4 KiB eDMA block ending at 0xa00; the optional MSI-X table
+            // (64 vectors at most) and PBA use the unused rest.
+            Identity::Metis => (4096, 0xa00, 0xe00),
             // 64 KiB eDMA register BAR; MSI-X well past the 0x1200 block.
             Identity::Synopsys => (65536, 0x8000, 0x9000),
         };
@@ -107,6 +111,7 @@ impl Layout {
             channels,
             link,
             no_soft_reset: !d3_loses_state,
+            vsec,
         }
     }
 
@@ -301,19 +306,20 @@ impl ConfigSpace {
 
         // L1 PM substates: PCI-PM L1.2/L1.1, ASPM L1.2/L1.1, L1SS supported,
         // common mode restore 40 us, T_power_on 50 us (scale 10 us, value 5).
-        self.ext_hdr(L1SS_CAP, 0x001e, 1, VSEC_CAP);
+        let after_l1ss = if l.vsec { VSEC_CAP } else { 0 };
+        self.ext_hdr(L1SS_CAP, 0x001e, 1, after_l1ss);
         self.ro32(L1SS_CAP + 4, 0x1f | 0x28 << 8 | 1 << 16 | 5 << 19);
         self.rw32(L1SS_CAP + 8, 0, 0xe3ff_ff0f);
         self.rw32(L1SS_CAP + 0xc, 0, 0xfb);
 
-        // Synopsys DMA VSEC: ID 6, rev 0, length 0x18.
+        if !l.vsec {
+            return;
+        }
+        // Synopsys DMA VSEC: ID 6, rev 0, length 0x18; both identities keep
+        // the eDMA block at BAR0 offset 0.
         self.ext_hdr(VSEC_CAP, 0x000b, 1, 0);
         self.ro32(VSEC_CAP + 4, 0x018 << 20 | 0x6);
-        let bar = match l.identity {
-            Identity::Metis => 2,
-            Identity::Synopsys => 0,
-        };
-        self.ro32(VSEC_CAP + 8, 1 | bar << 8); // map format 1 = eDMA unrolled
+        self.ro32(VSEC_CAP + 8, 1); // map format 1 = eDMA unrolled, BAR 0
         self.ro32(
             VSEC_CAP + 0xc,
             l.channels as u32 | (l.channels as u32) << 16,

@@ -21,23 +21,27 @@
 //! inject fw-no-ready            next BOOT never leaves BOOTING
 //! inject fw-hang                firmware stops (heartbeat, commands)
 //! inject surprise-reset         card resets itself now
-//! inject device-msg             firmware raises a device message (vector 24)
+//! inject device-msg             firmware raises a device message (vMSI source 24)
+//! inject bad-area hdrv|vmsi|desc  next interface structure the card writes
+//!                                publishes that area at an offset past BAR2
+//! inject bad-vmsi-count         next interface structure says num_vmsi = 5000
 //! clear                         disarm every pending injection
 //! help
 //! ```
 
 use crate::device::Device;
 use crate::edma::Dir;
-use crate::firmware;
 use crate::inject::Inject;
 use crate::irq;
+use crate::options::Identity;
+use crate::vmsi;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | bad-area hdrv|vmsi|desc | bad-vmsi-count)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -185,10 +189,23 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             armed(json!({}));
             dev.surprise_reset();
         }
+        "device-msg" | "bad-area" | "bad-vmsi-count" if sh.opts.identity != Identity::Metis => {
+            return Err(err(format!("{what}: this identity has no firmware")));
+        }
         "device-msg" => {
+            armed(json!({}));
             let mut st = sh.st.lock().unwrap();
-            firmware::raise_fw_irq(sh, &mut st, firmware::IRQ_DEVICE_MSG);
-            drop(st);
+            vmsi::signal(sh, &mut st, vmsi::SRC_DEVICE_MSG, "fw.device-msg");
+        }
+        "bad-area" => {
+            let name = *args.get(2).ok_or_else(|| err("expected hdrv|vmsi|desc"))?;
+            if !sh.st.lock().unwrap().inj.iface.arm_area(name) {
+                return Err(err(format!("unknown area '{name}' (hdrv|vmsi|desc)")));
+            }
+            armed(json!({"area": name}));
+        }
+        "bad-vmsi-count" => {
+            sh.st.lock().unwrap().inj.iface.vmsi_count = true;
             armed(json!({}));
         }
         _ => return Err(err(format!("unknown injection '{what}'; {HELP}"))),

@@ -1,32 +1,43 @@
-//! The card: shared state, region access dispatch (config, BAR0, BAR2, ROM),
-//! resets and power states. The vfio-user transport (`server.rs`) and the
-//! tests both drive this API; nothing here knows about sockets.
+//! The card: shared state, region access dispatch (config, BAR0 = eDMA
+//! registers, BAR2 = L2 window, ROM), resets, power states and the card's
+//! 10 ms tick. The vfio-user transport (`server.rs`) and the tests both
+//! drive this API; nothing here knows about sockets.
 
+use crate::boot::{self, Fw};
 use crate::config::{self, ConfigSpace, Layout};
-use crate::devmem::DevMem;
+use crate::devmem::{self, DevMem, L2_BASE};
 use crate::dma::{GuestMem, Perm};
 use crate::edma::{self, engine, Edma};
 use crate::faults::Fault;
-use crate::firmware::{self, Fw, FwJob};
+use crate::firmware::{self, FwJob};
+use crate::iface;
 use crate::inject::Inject;
 use crate::irq::{self, IrqState};
 use crate::link::Link;
-use crate::mailbox;
-use crate::msi::{Msi, Msix};
+use crate::msi::{self, Msi, Msix};
 use crate::obs::Obs;
 use crate::options::{Identity, Options};
 use crate::rom;
+use crate::vmsi::{self, VmsiState};
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 use vfio_bindings::bindings::vfio::*;
 
-/// BAR2 offset of the device-memory window (Metis identity).
-pub const WINDOW_OFFSET: u64 = edma::ll::WINDOW_OFFSET;
-/// End of the eDMA register block inside its BAR.
-pub const EDMA_BLOCK: u64 = 0x2000;
+/// End of the eDMA register block inside BAR0: 4+4 channels on Metis; the
+/// Synopsys identity's 64 KiB BAR keeps room for 8+8.
+pub fn edma_block_end(identity: Identity) -> u64 {
+    match identity {
+        Identity::Metis => edma::regs::BLOCK_END_4 as u64,
+        Identity::Synopsys => 0x2000,
+    }
+}
+
+/// Period of the card's housekeeping (heartbeat, INTx re-evaluation).
+pub const TICK: Duration = Duration::from_millis(10);
 
 /// Everything mutable that MMIO, workers and firmware share, under one lock.
 pub struct State {
@@ -34,6 +45,7 @@ pub struct State {
     pub irq: IrqState,
     pub edma: Edma,
     pub fw: Fw,
+    pub vmsi: VmsiState,
     pub inj: Inject,
 }
 
@@ -64,8 +76,6 @@ pub enum ResetKind {
     Vfio,
     /// Function Level Reset through PCIe DevCtl.
     Flr,
-    /// BAR0 RESET register ("RSET"): same effect as FLR.
-    Register,
     /// `inject surprise-reset`: the card loses power internally; the link
     /// (and so config space) stays up, as seen in field report R2.
     Surprise,
@@ -78,7 +88,6 @@ impl ResetKind {
         match self {
             ResetKind::Vfio => "vfio",
             ResetKind::Flr => "flr",
-            ResetKind::Register => "register",
             ResetKind::Surprise => "surprise",
             ResetKind::D3 => "d3",
         }
@@ -86,7 +95,8 @@ impl ResetKind {
 }
 
 /// Resets the card: cancels DMA (nothing reaches memory after this returns),
-/// drops engine programming, firmware state and device memory.
+/// drops engine programming, firmware state and device memory; the
+/// bootloader then writes a fresh interface structure.
 pub fn reset_card(sh: &Arc<Shared>, st: &mut State, kind: ResetKind) {
     sh.reset_gen.fetch_add(1, Ordering::SeqCst);
     engine::cancel_all(sh);
@@ -97,12 +107,13 @@ pub fn reset_card(sh: &Arc<Shared>, st: &mut State, kind: ResetKind) {
     sh.mem.zero_all();
     st.edma = Edma::new(sh.opts.channels);
     st.fw = Fw::new();
+    st.vmsi = VmsiState::default();
     st.irq.reset();
     // Pending MSI messages belonged to the card's state before the reset.
-    crate::msi::set_pending(&mut st.cfg, 0);
+    msi::set_pending(&mut st.cfg, 0);
     match kind {
         ResetKind::Vfio => st.cfg.reset(false),
-        ResetKind::Flr | ResetKind::Register | ResetKind::D3 => st.cfg.reset(true),
+        ResetKind::Flr | ResetKind::D3 => st.cfg.reset(true),
         ResetKind::Surprise => {}
     }
     sh.bme.store(st.cfg.bus_master(), Ordering::SeqCst);
@@ -110,7 +121,32 @@ pub fn reset_card(sh: &Arc<Shared>, st: &mut State, kind: ResetKind) {
         .with(|c| *c.resets.entry(kind.name()).or_insert(0) += 1);
     sh.obs
         .event("reset", serde_json::json!({"reset": kind.name()}));
+    if sh.opts.identity == Identity::Metis {
+        boot::bootloader_start(sh, st, "reset");
+    }
     irq::update_intx(sh, st);
+}
+
+/// The card's 10 ms housekeeping: the running firmware's heartbeat store and
+/// the INTx level, which depends on virtual-MSI words only the host clears.
+fn tick(sh: &Arc<Shared>) {
+    let mut st = sh.st.lock().unwrap();
+    if sh.opts.identity == Identity::Metis {
+        boot::refresh_heartbeat(sh, &st);
+    }
+    vmsi::recheck(sh, &mut st);
+    irq::update_intx(sh, &mut st);
+}
+
+fn spawn_ticker(sh: Weak<Shared>) {
+    std::thread::Builder::new()
+        .name("tick".into())
+        .spawn(move || loop {
+            std::thread::sleep(TICK);
+            let Some(sh) = sh.upgrade() else { break };
+            tick(&sh);
+        })
+        .expect("spawn tick thread");
 }
 
 /// The emulated card.
@@ -128,6 +164,7 @@ impl Device {
             opts.channels,
             opts.link,
             opts.d3_loses_state,
+            opts.vsec,
         );
         layout.bar2_size = opts.bar2_size;
         let (vid, did) = layout.ids();
@@ -137,10 +174,11 @@ impl Device {
             irq: IrqState::new(opts.msix),
             edma: Edma::new(opts.channels),
             fw: Fw::new(),
+            vmsi: VmsiState::default(),
             inj: Inject::default(),
         };
         let sh = Arc::new(Shared {
-            mem: DevMem::new(opts.mem_size)?,
+            mem: DevMem::new(&devmem::map(opts.identity, opts.mem_size))?,
             guest: GuestMem::new(),
             gate: RwLock::new(()),
             obs: Obs::new(opts.log.as_deref(), opts.stderr_faults)?,
@@ -164,8 +202,16 @@ impl Device {
                 "channels": sh.opts.channels,
                 "link": sh.opts.link.to_string(),
                 "msix": sh.opts.msix,
+                "if_layout": sh.opts.if_layout.name(),
+                "boot_protocol": sh.opts.boot_protocol,
+                "vsec": sh.opts.vsec,
             }),
         );
+        if sh.opts.identity == Identity::Metis {
+            let mut st = sh.st.lock().unwrap();
+            boot::bootloader_start(&sh, &mut st, "power_on");
+        }
+        spawn_ticker(Arc::downgrade(&sh));
         Ok(Device { sh })
     }
 
@@ -294,35 +340,24 @@ impl Device {
             acc.fail();
             return;
         }
-        let ident = sh.opts.identity;
-        match (ident, bar) {
-            (Identity::Metis, 0) => self.reg_access(&mut st, RegSpace::Mailbox, off, acc),
-            (Identity::Metis, _) if off < WINDOW_OFFSET => {
-                let space = if off < EDMA_BLOCK {
-                    RegSpace::Edma
-                } else {
-                    RegSpace::Reserved
-                };
-                self.reg_access(&mut st, space, off, acc)
-            }
-            (Identity::Metis, _) => {
-                let base = st.fw.win_base;
-                drop(st);
-                self.window_access(base.wrapping_add(off - WINDOW_OFFSET), off, acc)
-            }
-            (Identity::Synopsys, 0) => {
-                let space = if off < EDMA_BLOCK {
-                    RegSpace::Edma
-                } else if mailbox::msix_loc(&st, off as u32).is_some() {
-                    RegSpace::Msix
-                } else {
-                    RegSpace::Reserved
-                };
-                self.reg_access(&mut st, space, off, acc)
-            }
-            (Identity::Synopsys, _) => {
-                drop(st);
-                self.window_access(off, off, acc)
+        if bar == 0 {
+            let space = if off < edma_block_end(sh.opts.identity) {
+                RegSpace::Edma
+            } else if msi::msix_loc(&st, off as u32).is_some() {
+                RegSpace::Msix
+            } else {
+                RegSpace::Reserved
+            };
+            return self.reg_access(&mut st, space, off, acc);
+        }
+        drop(st);
+        match sh.opts.identity {
+            Identity::Metis => self.l2_access(off, acc),
+            Identity::Synopsys => {
+                if self.window_check(off, off, &mut acc) {
+                    self.sh.obs.mmio(acc.is_write(), "bar2.window");
+                    self.mem_access(off, acc);
+                }
             }
         }
     }
@@ -333,10 +368,9 @@ impl Device {
         let len = acc.len();
         let o = off as u32;
         let name = match space {
-            RegSpace::Mailbox => mailbox::name(o & !3),
             RegSpace::Edma => edma::regs::name(o & !3),
             RegSpace::Msix => "msix".to_string(),
-            RegSpace::Reserved => "reserved".to_string(),
+            RegSpace::Reserved => "bar0.reserved".to_string(),
         };
         if len != 4 || !off.is_multiple_of(4) {
             let (f, what) = if len != 4 {
@@ -347,7 +381,7 @@ impl Device {
             sh.obs.fault(
                 f,
                 format!(
-                    "{what} {} at {off:#x} ({name}): registers take aligned 32-bit accesses only",
+                    "{what} {} at BAR0 {off:#x} ({name}): registers take aligned 32-bit accesses only",
                     acc.verb()
                 ),
             );
@@ -358,10 +392,9 @@ impl Device {
         match acc {
             Access::Read(d) => {
                 let v = match space {
-                    RegSpace::Mailbox => mailbox::read(sh, st, o),
                     RegSpace::Edma => st.edma.read(o),
-                    RegSpace::Msix => mailbox::msix_loc(st, o)
-                        .map(|r| mailbox::msix_read(st, r))
+                    RegSpace::Msix => msi::msix_loc(st, o)
+                        .map(|r| msi::msix_read(st, r))
                         .unwrap_or(0),
                     RegSpace::Reserved => 0,
                 };
@@ -370,11 +403,10 @@ impl Device {
             Access::Write(d) => {
                 let v = u32::from_le_bytes(d.try_into().unwrap());
                 match space {
-                    RegSpace::Mailbox => mailbox::write(sh, st, o, v),
                     RegSpace::Edma => engine::reg_write(sh, st, o, v),
                     RegSpace::Msix => {
-                        if let Some(r) = mailbox::msix_loc(st, o) {
-                            mailbox::msix_write(sh, st, r, v)
+                        if let Some(r) = msi::msix_loc(st, o) {
+                            msi::msix_write(sh, st, r, v)
                         }
                     }
                     RegSpace::Reserved => {}
@@ -383,8 +415,9 @@ impl Device {
         }
     }
 
-    /// BAR2 device-memory window: memory semantics, 1/2/4/8-byte aligned.
-    fn window_access(&self, dev: u64, off: u64, mut acc: Access) {
+    /// BAR2 window rules: 1/2/4/8-byte naturally aligned, inside the BAR and
+    /// device memory. A failed check faults and fails the access.
+    fn window_check(&self, dev: u64, off: u64, acc: &mut Access) -> bool {
         let sh = &self.sh;
         let len = acc.len() as u64;
         if !matches!(len, 1 | 2 | 4 | 8) || !off.is_multiple_of(len) {
@@ -396,23 +429,59 @@ impl Device {
                 ),
             );
             acc.fail();
-            return;
+            return false;
         }
-        sh.obs.mmio(acc.is_write(), "bar2.window");
-        if !sh.mem.contains(dev, len) {
+        if off + len > sh.opts.bar2_size || !sh.mem.contains(dev, len) {
             sh.obs.fault(
                 Fault::WindowRange,
-                format!("BAR2 {off:#x} -> device address {dev:#x} is past device memory"),
+                format!("BAR2 {off:#x} -> device address {dev:#x} is past the window"),
             );
             acc.fail();
-            return;
+            return false;
         }
+        true
+    }
+
+    fn mem_access(&self, dev: u64, acc: Access) {
         match acc {
             Access::Read(d) => {
-                sh.mem.read(dev, d);
+                self.sh.mem.read(dev, d);
             }
             Access::Write(d) => {
-                sh.mem.write(dev, d);
+                self.sh.mem.write(dev, d);
+            }
+        }
+    }
+
+    /// Metis BAR2: L2 memory from offset 0, where the card notices two
+    /// things: the host storing a command's opcode, and reads of the boot
+    /// block's HEARTBEAT (refreshed first, as a firmware storing it every
+    /// 10 ms would have).
+    fn l2_access(&self, off: u64, mut acc: Access) {
+        let sh = &self.sh;
+        if !self.window_check(L2_BASE + off, off, &mut acc) {
+            return;
+        }
+        sh.obs.mmio(acc.is_write(), iface::area_name(off));
+        let end = off + acc.len() as u64;
+        let covers = |a: u64, n: u64| off <= a && a + n <= end;
+        let overlaps = |a: u64, n: u64| off < a + n && a < end;
+        match acc {
+            Access::Read(d) => {
+                if overlaps(boot::B_HEARTBEAT, 4) {
+                    let st = sh.st.lock().unwrap();
+                    boot::refresh_heartbeat(sh, &st);
+                }
+                sh.mem.read(L2_BASE + off, d);
+            }
+            Access::Write(d) => {
+                sh.mem.write(L2_BASE + off, d);
+                if covers(iface::SLOT_OPCODE, 4) {
+                    let i = (iface::SLOT_OPCODE - off) as usize;
+                    let opcode = u32::from_le_bytes(d[i..i + 4].try_into().unwrap());
+                    let mut st = sh.st.lock().unwrap();
+                    boot::slot_written(sh, &mut st, opcode);
+                }
             }
         }
     }
@@ -543,6 +612,7 @@ impl Device {
         let st = self.sh.st.lock().unwrap();
         let msi = Msi::read(&st.cfg);
         let msix = Msix::read(&st.cfg);
+        let reg = vmsi::Registration::read(&self.sh);
         let chans = |d: usize| -> Vec<serde_json::Value> {
             st.edma.d[d]
                 .ch
@@ -561,14 +631,14 @@ impl Device {
                 "fw_version": format!("{:#x}", st.fw.fw_version),
                 "if_version": format!("{:#x}", st.fw.fw_if_version),
                 "heartbeat": st.fw.heartbeat(),
-                "cmd_seq": st.fw.cmd_seq,
-                "cmd_status": st.fw.cmd_status,
+                "answered": st.fw.answered,
                 "busy": st.fw.busy,
                 "hung": st.fw.hung,
-                "irq_status": st.fw.irq_status,
-                "irq_mask": st.fw.irq_mask,
-                "win_base": format!("{:#x}", st.fw.win_base),
+                "boot_protocol": self.sh.opts.boot_protocol,
+                "if_layout": self.sh.opts.if_layout.name(),
             },
+            "vmsi": {"ctrl": reg.ctrl, "target": format!("{:#x}", reg.target), "size": reg.size,
+                     "set": st.vmsi.set.keys().collect::<Vec<_>>(), "level": st.vmsi.level()},
             "power_state": format!("D{}", st.cfg.power_state()),
             "bus_master": st.cfg.bus_master(),
             "msi": {"enabled": msi.enabled, "vectors": msi.vectors(), "addr": format!("{:#x}", msi.addr),
@@ -591,7 +661,6 @@ impl Device {
 }
 
 enum RegSpace {
-    Mailbox,
     Edma,
     Msix,
     Reserved,

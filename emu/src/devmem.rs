@@ -1,85 +1,117 @@
-//! Device memory: a sparse anonymous mapping (MAP_NORESERVE), so a 16 GiB
-//! card costs only the pages the guest touches. Reset drops every page with
-//! MADV_DONTNEED, which makes the whole range read as zero again at once.
+//! Device memory: the card's address map (L2 behind BAR2, DDR) backed by
+//! sparse anonymous mappings (MAP_NORESERVE), so a 16 GiB card costs only the
+//! pages that are touched. Reset drops every page with MADV_DONTNEED, which
+//! makes the whole range read as zero again at once.
 //!
 //! Accesses from several threads (BAR2 window on the vfio-user loop, eDMA
 //! workers, firmware) are plain memory copies without a lock, as on a real
 //! card: racing writers produce torn data, never memory unsafety outside the
-//! mapping, because every access is bounds-checked against the fixed size.
+//! mapping, because every access is bounds-checked against a region.
 
+use crate::options::Identity;
 use std::io;
 
-pub struct DevMem {
-    ptr: *mut u8,
-    size: u64,
+/// On-chip L2: BAR2 offset x is device address L2_BASE + x (known).
+pub const L2_BASE: u64 = 0x0800_0000;
+pub const L2_SIZE: u64 = 32 << 20;
+/// DDR base (model; published as `memory_map[0]`).
+pub const DDR_BASE: u64 = 0x1_0000_0000;
+
+/// Device address ranges (base, size) of a card. The Synopsys identity is a
+/// bare eDMA endpoint with one flat memory from address 0.
+pub fn map(identity: Identity, mem_size: u64) -> Vec<(u64, u64)> {
+    match identity {
+        Identity::Metis => vec![(L2_BASE, L2_SIZE), (DDR_BASE, mem_size)],
+        Identity::Synopsys => vec![(0, mem_size)],
+    }
 }
 
-// SAFETY: the mapping lives as long as DevMem and its address never changes;
-// all accesses are bounds-checked copies.
+struct Region {
+    base: u64,
+    size: u64,
+    ptr: *mut u8,
+}
+
+pub struct DevMem {
+    regions: Vec<Region>,
+}
+
+// SAFETY: the mappings live as long as DevMem and their addresses never
+// change; all accesses are bounds-checked copies.
 unsafe impl Send for DevMem {}
 // SAFETY: see above.
 unsafe impl Sync for DevMem {}
 
 impl DevMem {
-    pub fn new(size: u64) -> io::Result<DevMem> {
-        // SAFETY: anonymous private mapping, no fd, checked result.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
+    pub fn new(ranges: &[(u64, u64)]) -> io::Result<DevMem> {
+        let mut regions = Vec::new();
+        for &(base, size) in ranges {
+            // SAFETY: anonymous private mapping, no fd, checked result.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    size as usize,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            regions.push(Region {
+                base,
+                size,
+                ptr: ptr as *mut u8,
+            });
         }
-        Ok(DevMem {
-            ptr: ptr as *mut u8,
-            size,
-        })
+        Ok(DevMem { regions })
     }
 
-    pub fn size(&self) -> u64 {
-        self.size
+    /// (base, size) of each region.
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        self.regions.iter().map(|r| (r.base, r.size)).collect()
     }
 
-    /// True when [addr, addr+len) lies inside device memory.
+    /// True when [addr, addr+len) lies inside one region: an access that
+    /// runs off a region's end is an error even if another region follows.
     pub fn contains(&self, addr: u64, len: u64) -> bool {
-        addr.checked_add(len).is_some_and(|end| end <= self.size)
-    }
-
-    pub fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
-        if !self.contains(addr, buf.len() as u64) {
-            return false;
-        }
-        // SAFETY: range checked above; the mapping is valid for `size` bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.add(addr as usize), buf.as_mut_ptr(), buf.len())
-        };
-        true
-    }
-
-    pub fn write(&self, addr: u64, buf: &[u8]) -> bool {
-        if !self.contains(addr, buf.len() as u64) {
-            return false;
-        }
-        // SAFETY: range checked above.
-        unsafe {
-            std::ptr::copy_nonoverlapping(buf.as_ptr(), self.ptr.add(addr as usize), buf.len())
-        };
-        true
+        self.ptr_at(addr, len).is_some()
     }
 
     /// Raw pointer to `addr` after checking [addr, addr+len) is inside.
     pub fn ptr_at(&self, addr: u64, len: u64) -> Option<*mut u8> {
-        if !self.contains(addr, len) {
-            return None;
-        }
-        // SAFETY: in bounds.
-        Some(unsafe { self.ptr.add(addr as usize) })
+        let end = addr.checked_add(len)?;
+        let r = self
+            .regions
+            .iter()
+            .find(|r| addr >= r.base && end <= r.base + r.size)?;
+        // SAFETY: in bounds of this region's mapping.
+        Some(unsafe { r.ptr.add((addr - r.base) as usize) })
+    }
+
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let Some(p) = self.ptr_at(addr, buf.len() as u64) else {
+            return false;
+        };
+        // SAFETY: range checked by ptr_at.
+        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+
+    pub fn write(&self, addr: u64, buf: &[u8]) -> bool {
+        let Some(p) = self.ptr_at(addr, buf.len() as u64) else {
+            return false;
+        };
+        // SAFETY: range checked by ptr_at.
+        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), p, buf.len()) };
+        true
+    }
+
+    pub fn read_u16(&self, addr: u64) -> Option<u16> {
+        let mut b = [0u8; 2];
+        self.read(addr, &mut b).then(|| u16::from_le_bytes(b))
     }
 
     pub fn read_u32(&self, addr: u64) -> Option<u32> {
@@ -87,24 +119,33 @@ impl DevMem {
         self.read(addr, &mut b).then(|| u32::from_le_bytes(b))
     }
 
+    pub fn read_u64(&self, addr: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b).then(|| u64::from_le_bytes(b))
+    }
+
     /// Drops every page: the whole memory reads as zero afterwards.
     pub fn zero_all(&self) {
-        // SAFETY: our own private anonymous mapping; DONTNEED on it zero-fills.
-        unsafe {
-            libc::madvise(
-                self.ptr as *mut libc::c_void,
-                self.size as usize,
-                libc::MADV_DONTNEED,
-            );
+        for r in &self.regions {
+            // SAFETY: our own private anonymous mapping; DONTNEED zero-fills it.
+            unsafe {
+                libc::madvise(
+                    r.ptr as *mut libc::c_void,
+                    r.size as usize,
+                    libc::MADV_DONTNEED,
+                );
+            }
         }
     }
 }
 
 impl Drop for DevMem {
     fn drop(&mut self) {
-        // SAFETY: unmapping our own mapping once.
-        unsafe {
-            libc::munmap(self.ptr as *mut libc::c_void, self.size as usize);
+        for r in &self.regions {
+            // SAFETY: unmapping our own mapping once.
+            unsafe {
+                libc::munmap(r.ptr as *mut libc::c_void, r.size as usize);
+            }
         }
     }
 }
@@ -115,15 +156,31 @@ mod tests {
 
     #[test]
     fn sparse_rw_and_zero() {
-        let m = DevMem::new(1 << 30).unwrap();
-        assert!(m.write(0x1234_5678, b"hello"));
+        let m = DevMem::new(&map(Identity::Metis, 1 << 30)).unwrap();
+        assert!(m.write(DDR_BASE + 0x1234_5678, b"hello"));
         let mut b = [0u8; 5];
-        assert!(m.read(0x1234_5678, &mut b));
+        assert!(m.read(DDR_BASE + 0x1234_5678, &mut b));
         assert_eq!(&b, b"hello");
-        assert!(!m.read((1 << 30) - 2, &mut b));
+        assert!(!m.read(DDR_BASE + (1 << 30) - 2, &mut b));
         assert!(!m.write(u64::MAX - 1, b"xx"));
         m.zero_all();
-        assert!(m.read(0x1234_5678, &mut b));
+        assert!(m.read(DDR_BASE + 0x1234_5678, &mut b));
         assert_eq!(b, [0; 5]);
+    }
+
+    #[test]
+    fn regions_are_separate() {
+        let m = DevMem::new(&map(Identity::Metis, 64 << 20)).unwrap();
+        assert!(m.contains(L2_BASE, L2_SIZE));
+        assert!(!m.contains(L2_BASE - 1, 2), "below L2");
+        assert!(!m.contains(L2_BASE + L2_SIZE - 4, 8), "runs off L2");
+        assert!(!m.contains(0, 4), "address 0 is nothing on Metis");
+        assert!(m.contains(DDR_BASE, 64 << 20));
+        assert!(!m.contains(DDR_BASE + (64 << 20), 1));
+        assert!(m.write(L2_BASE + 0x10, &[7]));
+        assert_eq!(m.read_u32(L2_BASE + 0x10), Some(7));
+        assert_eq!(m.read_u32(DDR_BASE + 0x10), Some(0));
+        let flat = DevMem::new(&map(Identity::Synopsys, 64 << 20)).unwrap();
+        assert!(flat.contains(0, 64 << 20));
     }
 }

@@ -301,6 +301,29 @@ impl GuestMem {
     }
 }
 
+impl GuestMem {
+    /// Copies host memory at `addr` into `buf` (a DMA read by the card).
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
+        let mut done = 0;
+        for p in self.resolve(addr, buf.len() as u64, Perm::R)? {
+            p.read_into(&mut buf[done..done + p.len]);
+            done += p.len;
+        }
+        Ok(())
+    }
+
+    /// Copies `buf` to host memory at `addr` (a DMA write by the card).
+    /// Nothing is written unless the whole range is writable.
+    pub fn write(&self, addr: u64, buf: &[u8]) -> Result<(), DmaError> {
+        let mut done = 0;
+        for p in self.resolve(addr, buf.len() as u64, Perm::W)? {
+            p.write_from(&buf[done..done + p.len]);
+            done += p.len;
+        }
+        Ok(())
+    }
+}
+
 /// Creates a memfd of `size` bytes: what QEMU's memory-backend-memfd gives,
 /// used by tests to stand in for guest RAM.
 pub fn memfd(size: u64) -> io::Result<File> {

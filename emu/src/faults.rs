@@ -2,6 +2,8 @@
 //! (bus error, IOMMU fault, lost interrupt, aborted DMA). Each occurrence is
 //! counted, logged as an event, and the offending access has no effect.
 
+use crate::dma::DmaError;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Fault {
     /// Register access that is not 4 bytes wide (e.g. a 64-bit read at 0xcc).
@@ -10,11 +12,11 @@ pub enum Fault {
     MmioUnaligned,
     /// BAR access while the function is not in D0.
     MmioLowPower,
-    /// Write to a read-only interface register.
+    /// Write to a read-only eDMA register.
     RegReadOnly,
     /// BAR2 window access that is not 1/2/4/8 bytes naturally aligned.
     WindowAccess,
-    /// BAR2 window access past the end of device memory.
+    /// BAR2 window access past the end of the BAR or of device memory.
     WindowRange,
     /// DMA to/from a host address nobody mapped (IOMMU translation fault).
     DmaUnmapped,
@@ -39,17 +41,15 @@ pub enum Fault {
     DoorbellBadChannel,
     /// Linked list that cannot be walked (bad LLP, no progress, garbage).
     LlMalformed,
-    /// DOORBELL written with something other than 1.
-    MailboxBadDoorbell,
-    /// DOORBELL rung while a command is still executing.
+    /// A new command written into the command slot while one is executing.
     MailboxBusy,
-    /// WIN_BASE not 4 KiB aligned or past the end of memory.
-    WinBaseInvalid,
-    /// RESET written with a value other than "RSET".
-    ResetBadKey,
+    /// A firmware source fired while the host-driver area holds no usable
+    /// virtual-MSI registration (`ctrl` 0, `target` 0 or a table too small
+    /// for the source): the R1.2 failure.
+    VmsiUnregistered,
 }
 
-pub const ALL_FAULTS: [Fault; 21] = [
+pub const ALL_FAULTS: [Fault; 19] = [
     Fault::MmioWidth,
     Fault::MmioUnaligned,
     Fault::MmioLowPower,
@@ -67,10 +67,8 @@ pub const ALL_FAULTS: [Fault; 21] = [
     Fault::DoorbellEngineDisabled,
     Fault::DoorbellBadChannel,
     Fault::LlMalformed,
-    Fault::MailboxBadDoorbell,
     Fault::MailboxBusy,
-    Fault::WinBaseInvalid,
-    Fault::ResetBadKey,
+    Fault::VmsiUnregistered,
 ];
 
 impl Fault {
@@ -93,14 +91,21 @@ impl Fault {
             Fault::DoorbellEngineDisabled => "doorbell_engine_disabled",
             Fault::DoorbellBadChannel => "doorbell_bad_channel",
             Fault::LlMalformed => "ll_malformed",
-            Fault::MailboxBadDoorbell => "mailbox_bad_doorbell",
             Fault::MailboxBusy => "mailbox_busy",
-            Fault::WinBaseInvalid => "win_base_invalid",
-            Fault::ResetBadKey => "reset_bad_key",
+            Fault::VmsiUnregistered => "vmsi_unregistered",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Fault> {
         ALL_FAULTS.iter().copied().find(|f| f.name() == s)
+    }
+
+    /// The IOMMU fault a failed card DMA counts as.
+    pub fn of_dma(e: &DmaError) -> Fault {
+        match e {
+            DmaError::Unmapped { .. } => Fault::DmaUnmapped,
+            DmaError::Perm { .. } => Fault::DmaPerm,
+            DmaError::NoFd { .. } => Fault::DmaNoFd,
+        }
     }
 }

@@ -1,172 +1,33 @@
-//! Card firmware model: the bootloader state machine, image validation and
-//! the mailbox commands (docs/hw-interface.md "Commands", "Boot").
+//! Card firmware model: the worker that executes commands from the slot
+//! (docs/hw-interface.md "Commands", "Boot"): image validation for BOOT,
+//! ECHO / CHECKSUM / FILL / RUN on device memory.
 //!
-//! Commands run on one firmware worker thread, so the guest sees a real
-//! asynchronous completion: CMD_STATUS reads BUSY (4) from the doorbell
-//! until the command completes, then CMD_SEQ increments, FW_IRQ_STATUS bit0
-//! latches and vector 12 fires (if unmasked).
+//! Commands run on one firmware thread, so the host sees a real
+//! asynchronous completion; `boot.rs` owns the slot and the answers.
 
-use crate::device::{Shared, State};
-use crate::faults::Fault;
+use crate::boot::{self, op, status, FwState, BOOT_TIME, FW_LOAD_ADDR, FW_MAX_SIZE, IF_MAJOR};
+use crate::device::Shared;
+use crate::devmem::DDR_BASE;
 use crate::fwimage::{self, BootPolicy, FailReason, Header};
-use crate::irq;
+use crate::iface::MSG_LEN;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-pub const MAGIC: u32 = 0x0000_FD1F;
-pub const IF_LAYOUT: u32 = 1;
-/// Device-physical base of the interface region (model value).
-pub const IF_BASE: u64 = 0x0180_0000;
-pub const IF_SIZE: u32 = 0x1000;
-pub const FW_LOAD_ADDR: u64 = fwimage::DEFAULT_LOAD_ADDR;
-pub const FW_MAX_SIZE: u64 = fwimage::DEFAULT_MAX_SIZE;
-pub const USER_MEM_BASE: u64 = 32 << 20;
-/// Interface major the bootloader boots.
-pub const IF_MAJOR: u16 = 1;
-/// Time from BOOT to READY/FAILED (contract: within 50 ms).
-pub const BOOT_TIME: Duration = Duration::from_millis(20);
-pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(10);
 /// Fixed command latency and device-internal memory bandwidth for the
 /// modelled duration of CHECKSUM / FILL / RUN.
 pub const CMD_LATENCY: Duration = Duration::from_micros(20);
 pub const INTERNAL_BW: f64 = 8e9;
-pub const RESET_KEY: u32 = 0x5253_4554; // "RSET"
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FwState {
-    Off = 0,
-    Bootloader = 1,
-    Booting = 2,
-    Ready = 3,
-    Failed = 4,
-}
-
-impl FwState {
-    pub fn name(self) -> &'static str {
-        match self {
-            FwState::Off => "OFF",
-            FwState::Bootloader => "BOOTLOADER",
-            FwState::Booting => "BOOTING",
-            FwState::Ready => "READY",
-            FwState::Failed => "FAILED",
-        }
-    }
-}
-
-pub mod op {
-    pub const BOOT: u32 = 1;
-    pub const ECHO: u32 = 2;
-    pub const CHECKSUM: u32 = 3;
-    pub const FILL: u32 = 4;
-    pub const RUN: u32 = 5;
-    pub fn name(o: u32) -> String {
-        match o {
-            BOOT => "BOOT".into(),
-            ECHO => "ECHO".into(),
-            CHECKSUM => "CHECKSUM".into(),
-            FILL => "FILL".into(),
-            RUN => "RUN".into(),
-            _ => format!("op{o}"),
-        }
-    }
-}
-
-pub mod status {
-    pub const OK: u32 = 0;
-    pub const BAD_OPCODE: u32 = 1;
-    pub const BAD_ARGS: u32 = 2;
-    pub const NOT_READY: u32 = 3;
-    pub const BUSY: u32 = 4;
-    pub const FAILED: u32 = 5;
-}
-
-/// FW_IRQ_STATUS bits.
-pub const IRQ_CMD_DONE: u32 = 1 << 0;
-pub const IRQ_DEVICE_MSG: u32 = 1 << 1;
-
-pub const MSG_LEN: usize = 256;
-
-#[derive(Clone, Debug)]
-pub struct Fw {
-    pub state: FwState,
-    pub fail_reason: u32,
-    pub fw_version: u32,
-    pub fw_if_version: u32,
-    hb_frozen: u32,
-    ready_at: Option<Instant>,
-    pub hung: bool,
-    pub cmd_opcode: u32,
-    pub cmd_size: u32,
-    pub cmd_msg: [u8; MSG_LEN],
-    pub cmd_status: u32,
-    pub cmd_seq: u32,
-    pub busy: bool,
-    pub irq_status: u32,
-    pub irq_mask: u32,
-    pub win_base: u64,
-}
-
-impl Default for Fw {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Fw {
-    /// State after reset: bootloader waiting for an image, interrupts masked.
-    pub fn new() -> Fw {
-        Fw {
-            state: FwState::Bootloader,
-            fail_reason: 0,
-            fw_version: 0,
-            fw_if_version: 0,
-            hb_frozen: 0,
-            ready_at: None,
-            hung: false,
-            cmd_opcode: 0,
-            cmd_size: 0,
-            cmd_msg: [0; MSG_LEN],
-            cmd_status: status::OK,
-            cmd_seq: 0,
-            busy: false,
-            irq_status: 0,
-            irq_mask: 0x3,
-            win_base: 0,
-        }
-    }
-
-    /// HEARTBEAT: +1 every 10 ms while the firmware runs (READY, not hung).
-    pub fn heartbeat(&self) -> u32 {
-        match self.ready_at {
-            Some(t) => self
-                .hb_frozen
-                .wrapping_add((t.elapsed().as_millis() / HEARTBEAT_PERIOD.as_millis()) as u32),
-            None => self.hb_frozen,
-        }
-    }
-
-    /// Firmware stops: heartbeat freezes, commands never complete.
-    pub fn hang(&mut self) {
-        self.hb_frozen = self.heartbeat();
-        self.ready_at = None;
-        self.hung = true;
-    }
-
-    /// Mailbox interrupt level: a status bit set and not masked.
-    pub fn irq_pending(&self) -> bool {
-        self.irq_status & !self.irq_mask & (IRQ_CMD_DONE | IRQ_DEVICE_MSG) != 0
-    }
-}
 
 /// One command handed to the firmware thread (a snapshot of the slot).
 pub struct FwJob {
-    epoch: u64,
-    opcode: u32,
-    size: u32,
-    msg: [u8; MSG_LEN],
-    state: FwState,
+    pub epoch: u64,
+    pub opcode: u32,
+    pub size: u32,
+    pub msg: [u8; MSG_LEN],
+    /// Firmware state when the command was written.
+    pub state: FwState,
 }
 
 /// What a command produced.
@@ -202,62 +63,8 @@ pub fn spawn_worker(sh: Weak<Shared>) -> Sender<FwJob> {
     tx
 }
 
-/// DOORBELL register write.
-pub fn doorbell(sh: &Arc<Shared>, st: &mut State, v: u32) {
-    if v != 1 {
-        sh.obs.fault(
-            Fault::MailboxBadDoorbell,
-            format!("DOORBELL written with {v:#x} (expected 1)"),
-        );
-        return;
-    }
-    if st.fw.busy {
-        sh.obs.fault(
-            Fault::MailboxBusy,
-            format!(
-                "DOORBELL for {} while {} is still executing",
-                op::name(st.fw.cmd_opcode),
-                "the previous command"
-            ),
-        );
-        return;
-    }
-    let opcode = st.fw.cmd_opcode;
-    st.fw.busy = true;
-    st.fw.cmd_status = status::BUSY;
-    sh.obs
-        .with(|c| *c.fw_commands.entry(op::name(opcode)).or_insert(0) += 1);
-    if st.fw.hung {
-        sh.obs.event(
-            "fw",
-            serde_json::json!({"what": "command swallowed by hung firmware", "op": op::name(opcode)}),
-        );
-        return;
-    }
-    let before = st.fw.state;
-    if opcode == op::BOOT && matches!(before, FwState::Bootloader | FwState::Failed) {
-        st.fw.state = FwState::Booting;
-        st.fw.fail_reason = 0;
-        st.fw.fw_version = 0;
-        st.fw.fw_if_version = 0;
-        sh.obs.event("boot", serde_json::json!({"what": "booting"}));
-        if std::mem::take(&mut st.inj.fw_no_ready) {
-            sh.obs
-                .event("inject", serde_json::json!({"what": "fw-no-ready"}));
-            return;
-        }
-    }
-    let job = FwJob {
-        epoch: sh.fw_epoch.load(Ordering::SeqCst),
-        opcode,
-        size: st.fw.cmd_size,
-        msg: st.fw.cmd_msg,
-        state: if opcode == op::BOOT {
-            before
-        } else {
-            st.fw.state
-        },
-    };
+/// Queues a command for the firmware thread.
+pub fn submit(sh: &Shared, job: FwJob) {
     if let Some(tx) = sh.fw_tx.lock().unwrap().as_ref() {
         let _ = tx.send(job);
     }
@@ -377,9 +184,8 @@ fn boot(sh: &Shared, job: &FwJob) -> Outcome {
         load_addr: FW_LOAD_ADDR,
         if_major: IF_MAJOR,
     };
-    let n = image_size
-        .min(FW_MAX_SIZE)
-        .min(sh.mem.size() - FW_LOAD_ADDR);
+    let ddr_end = DDR_BASE + sh.opts.mem_size;
+    let n = image_size.min(FW_MAX_SIZE).min(ddr_end - FW_LOAD_ADDR);
     let mut img = vec![0u8; n as usize];
     sh.mem.read(FW_LOAD_ADDR, &mut img);
     let r = fwimage::validate(&img, image_size, &policy);
@@ -476,58 +282,10 @@ fn complete(sh: &Arc<Shared>, epoch: u64, opcode: u32, out: Outcome) {
         return;
     }
     if let Some(prev) = out.boot_revert {
-        st.fw.state = prev;
+        boot::boot_reverted(sh, &mut st, prev);
     }
     if let Some(b) = out.boot {
-        match b {
-            Ok(h) => {
-                st.fw.state = FwState::Ready;
-                st.fw.fw_version = h.fw_version_reg();
-                st.fw.fw_if_version = h.if_version_reg();
-                st.fw.hb_frozen = 0;
-                st.fw.ready_at = Some(Instant::now());
-                sh.obs.event(
-                    "boot",
-                    serde_json::json!({"what": "ready", "fw_version": format!("{}.{}.{}", h.fw_major, h.fw_minor, h.fw_patch), "if_version": format!("{}.{}", h.if_major, h.if_minor)}),
-                );
-            }
-            Err(r) => {
-                st.fw.state = FwState::Failed;
-                st.fw.fail_reason = r as u32;
-                sh.obs.event(
-                    "boot",
-                    serde_json::json!({"what": "failed", "reason": r as u32, "reason_name": format!("{r:?}")}),
-                );
-            }
-        }
+        boot::boot_finished(sh, &mut st, b);
     }
-    if let Some(r) = out.result {
-        st.fw.cmd_msg[..r.len()].copy_from_slice(&r);
-    }
-    st.fw.cmd_status = out.status;
-    st.fw.cmd_seq = st.fw.cmd_seq.wrapping_add(1);
-    st.fw.busy = false;
-    sh.obs.event(
-        "fw_cmd",
-        serde_json::json!({"op": op::name(opcode), "status": out.status, "seq": st.fw.cmd_seq}),
-    );
-    raise_fw_irq(sh, &mut st, IRQ_CMD_DONE);
-}
-
-/// Latches FW_IRQ_STATUS bits and signals them if unmasked.
-pub fn raise_fw_irq(sh: &Arc<Shared>, st: &mut State, bits: u32) {
-    st.fw.irq_status |= bits;
-    signal_unmasked(sh, st, bits);
-    irq::update_intx(sh, st);
-}
-
-/// Sends the message interrupt for each of `bits` that is set and unmasked.
-pub fn signal_unmasked(sh: &Arc<Shared>, st: &mut State, bits: u32) {
-    let live = bits & st.fw.irq_status & !st.fw.irq_mask;
-    if live & IRQ_CMD_DONE != 0 {
-        irq::raise_internal(sh, st, irq::VEC_MAILBOX, "mailbox");
-    }
-    if live & IRQ_DEVICE_MSG != 0 {
-        irq::raise_internal(sh, st, irq::VEC_DEVICE_MSG, "device-msg");
-    }
+    boot::answer(sh, &mut st, opcode, out.status, out.result.as_deref());
 }

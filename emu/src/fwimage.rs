@@ -210,8 +210,9 @@ pub struct BuildSpec {
     pub brk: Option<Break>,
 }
 
-/// Default FW_LOAD_ADDR (16 MiB) and FW_MAX_SIZE (8 MiB).
-pub const DEFAULT_LOAD_ADDR: u64 = 16 << 20;
+/// Default load address (`fw_load_addr`: DDR base + 16 MiB) and
+/// FW_MAX_SIZE (8 MiB) of the model card.
+pub const DEFAULT_LOAD_ADDR: u64 = 0x1_0100_0000;
 pub const DEFAULT_MAX_SIZE: u64 = 8 << 20;
 
 impl Default for BuildSpec {

@@ -2,6 +2,7 @@
 //! device when the matching event happens).
 
 use crate::edma::Dir;
+use crate::iface::BadValues;
 
 #[derive(Default, Debug, Clone)]
 pub struct Inject {
@@ -33,6 +34,8 @@ pub struct Inject {
     pub link_release: [[bool; 8]; 2],
     /// Next BOOT never leaves BOOTING.
     pub fw_no_ready: bool,
+    /// Bad values for the next publication of the interface structure.
+    pub iface: BadValues,
 }
 
 impl Inject {
@@ -65,6 +68,7 @@ impl Inject {
             "done_on_stop": list(&self.done_on_stop),
             "link_stall": list(&self.link_stall_ms.map(|d| d.map(|ms| ms != 0))),
             "fw_no_ready": self.fw_no_ready,
+            "bad_iface": self.iface.names(),
         })
     }
 }

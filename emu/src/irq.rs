@@ -16,10 +16,6 @@ use std::time::Duration;
 use vfio_bindings::bindings::vfio::*;
 
 pub const MSI_VECTORS: usize = 32;
-/// Firmware mailbox vector (known map).
-pub const VEC_MAILBOX: u32 = 12;
-/// Device message vector (known map).
-pub const VEC_DEVICE_MSG: u32 = 24;
 
 /// Vector of an eDMA channel in the known map: read ch n -> 4+n, write ch
 /// n -> 8+n (channels past 3 have no slot and use 0).
@@ -228,7 +224,7 @@ fn msix_vector(st: &State, v: u32) -> u32 {
 }
 
 /// Interrupt raised by the card itself through its MSI/MSI-X capability
-/// (mailbox, device message, storms). With neither enabled it is the INTx
+/// (virtual-MSI sources, storms). With neither enabled it is the INTx
 /// level logic's job, so callers also call `update_intx`.
 pub fn raise_internal(sh: &Arc<Shared>, st: &mut State, vector: u32, source: &str) {
     let x = Msix::read(&st.cfg);
@@ -246,6 +242,7 @@ pub fn raise_internal(sh: &Arc<Shared>, st: &mut State, vector: u32, source: &st
 
 /// An eDMA IMWR: a posted memory write of `data` to `addr`. Delivered only if
 /// it is exactly the MSI message the host programmed (vector in low bits).
+/// Returns false when it matched no message (fault, interrupt lost).
 pub fn imwr(
     sh: &Arc<Shared>,
     st: &mut State,
@@ -254,7 +251,7 @@ pub fn imwr(
     dir: Dir,
     ch: usize,
     source: &str,
-) {
+) -> bool {
     let x = Msix::read(&st.cfg);
     if x.enabled {
         if st.irq.msix_table_written {
@@ -273,6 +270,7 @@ pub fn imwr(
                         ),
                     );
                     sh.obs.irq_lost("msix", source, "imwr mismatch");
+                    return false;
                 }
             }
         } else {
@@ -284,26 +282,31 @@ pub fn imwr(
             sh.obs.with(|c| c.imwr_unverified += 1);
             emit(sh, st, Target::Msix(v), source);
         }
-        return;
+        return true;
     }
     let m = Msi::read(&st.cfg);
     match m.match_imwr(addr, data) {
-        Ok(v) => emit(sh, st, Target::Msi(v), source),
+        Ok(v) => {
+            emit(sh, st, Target::Msi(v), source);
+            true
+        }
         Err(why) => {
             sh.obs
                 .fault(Fault::ImwrMismatch, format!("{source}: {why}"));
             sh.obs.irq_lost("msi", source, "imwr mismatch");
+            false
         }
     }
 }
 
-/// Is INTx asserted: MSI and MSI-X off and any unmasked eDMA status or
-/// unmasked mailbox status set (model rule of hw-interface.md).
+/// Is INTx asserted: MSI and MSI-X off and any unmasked eDMA status set or
+/// any virtual-MSI word the card set not yet seen cleared (model rule of
+/// hw-interface.md).
 pub fn intx_level(st: &State) -> bool {
     if Msi::read(&st.cfg).enabled || Msix::read(&st.cfg).enabled {
         return false;
     }
-    st.edma.local_pending() || st.fw.irq_pending()
+    st.edma.local_pending() || st.vmsi.level()
 }
 
 /// Re-evaluates INTx after any state change that can move the level.
@@ -440,8 +443,7 @@ pub fn set_irqs(
             }
             (VFIO_IRQ_SET_ACTION_UNMASK, VFIO_IRQ_SET_DATA_NONE) => {
                 if count > 0 {
-                    st.irq.intx_masked = false;
-                    update_intx(sh, st);
+                    intx_unmasked(sh, st);
                 }
             }
             (VFIO_IRQ_SET_ACTION_UNMASK, VFIO_IRQ_SET_DATA_EVENTFD) => {
@@ -503,6 +505,14 @@ pub fn set_irqs(
     Ok(())
 }
 
+/// The host unmasked INTx (its handler is done): the card looks at its
+/// virtual-MSI words again before deciding whether the line is still up.
+fn intx_unmasked(sh: &Arc<Shared>, st: &mut State) {
+    st.irq.intx_masked = false;
+    crate::vmsi::recheck(sh, st);
+    update_intx(sh, st);
+}
+
 /// With KVM, QEMU hands an eventfd that fires when the guest EOIs the INTx
 /// interrupt; reading it unmasks INTx. Polled with a timeout so the thread
 /// ends when the eventfd is replaced or the device goes away.
@@ -525,8 +535,7 @@ fn spawn_unmask_watcher(sh: Arc<Shared>, fd: File, stop: Arc<AtomicBool>) {
                 let _ = (&fd).read(&mut b);
                 let Some(sh) = weak.upgrade() else { break };
                 let mut st = sh.st.lock().unwrap();
-                st.irq.intx_masked = false;
-                update_intx(&sh, &mut st);
+                intx_unmasked(&sh, &mut st);
             } else if r < 0 {
                 break;
             }

@@ -4,6 +4,7 @@
 //! The device model (`device::Device`) is transport-free; `server` adapts it
 //! to the `vfio_user` crate, and the tests drive it directly.
 
+pub mod boot;
 pub mod config;
 pub mod control;
 pub mod device;
@@ -13,16 +14,17 @@ pub mod edma;
 pub mod faults;
 pub mod firmware;
 pub mod fwimage;
+pub mod iface;
 pub mod inject;
 pub mod irq;
 pub mod link;
-pub mod mailbox;
 pub mod msi;
 pub mod obs;
 pub mod options;
 pub mod rom;
 pub mod server;
+pub mod vmsi;
 
 pub use device::Device;
 pub use faults::Fault;
-pub use options::{Identity, Options};
+pub use options::{Identity, IfLayout, Options};

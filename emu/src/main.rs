@@ -1,7 +1,7 @@
 //! `metis-emu`: vfio-user server emulating the Axelera Metis card.
 
 use metis_emu::control;
-use metis_emu::options::{parse_size, Identity, Options};
+use metis_emu::options::{parse_size, Identity, IfLayout, Options};
 use metis_emu::server;
 use metis_emu::Device;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 const USAGE: &str =
     "usage: metis-emu --socket PATH [--control PATH] [--log PATH] [--mem-size SIZE] \
 [--channels N] [--link SPEC] [--msix N] [--identity metis|synopsys] [--d3-loses-state] \
-[--bar2-size SIZE]";
+[--bar2-size SIZE] [--if-layout 1.6|1.4] [--no-boot-protocol] [--no-vsec]";
 
 struct Cli {
     socket: PathBuf,
@@ -48,6 +48,9 @@ fn parse() -> Result<Cli, String> {
             "--identity" => opts.identity = val("--identity")?.parse::<Identity>()?,
             "--d3-loses-state" => opts.d3_loses_state = true,
             "--bar2-size" => opts.bar2_size = parse_size(&val("--bar2-size")?)?,
+            "--if-layout" => opts.if_layout = val("--if-layout")?.parse::<IfLayout>()?,
+            "--no-boot-protocol" => opts.boot_protocol = false,
+            "--no-vsec" => opts.vsec = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 exit(0);

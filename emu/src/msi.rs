@@ -1,7 +1,11 @@
 //! MSI / MSI-X state as the guest programmed it, read straight from config
-//! space (single source of truth), and the IMWR validation rule.
+//! space (single source of truth), the IMWR validation rule, and the MSI-X
+//! table and PBA the card exposes in BAR0 with `--msix`.
 
 use crate::config::*;
+use crate::device::{Shared, State};
+use crate::irq;
+use std::sync::Arc;
 
 /// The MSI message the host programmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +93,52 @@ impl Msix {
             present: true,
             enabled: ctrl & MSIX_CTRL_ENABLE != 0,
             fn_mask: ctrl & MSIX_CTRL_FN_MASK != 0,
+        }
+    }
+}
+
+/// A 32-bit word of the MSI-X table (vector, word) or of the PBA.
+pub enum MsixReg {
+    Table(usize, usize),
+    Pba(usize),
+}
+
+/// Where BAR0 offset `off` falls in the MSI-X table or PBA (None without
+/// MSI-X or outside both).
+pub fn msix_loc(st: &State, off: u32) -> Option<MsixReg> {
+    let l = st.cfg.layout;
+    if l.msix_vectors == 0 {
+        return None;
+    }
+    let tend = l.msix_table + 16 * l.msix_vectors;
+    if (l.msix_table..tend).contains(&off) {
+        let rel = off - l.msix_table;
+        return Some(MsixReg::Table(
+            (rel / 16) as usize,
+            ((rel % 16) / 4) as usize,
+        ));
+    }
+    if (l.msix_pba..l.msix_pba + 8).contains(&off) {
+        return Some(MsixReg::Pba(((off - l.msix_pba) / 4) as usize));
+    }
+    None
+}
+
+pub fn msix_read(st: &State, r: MsixReg) -> u32 {
+    match r {
+        MsixReg::Table(v, w) => st.irq.msix_table[v][w],
+        MsixReg::Pba(w) => (st.irq.msix_pending >> (32 * w)) as u32,
+    }
+}
+
+/// A table write the card sees (QEMU normally keeps the table to itself):
+/// from then on IMWRs are checked against the entries.
+pub fn msix_write(sh: &Arc<Shared>, st: &mut State, r: MsixReg, v: u32) {
+    if let MsixReg::Table(n, w) = r {
+        st.irq.msix_table[n][w] = if w == 3 { v & 1 } else { v };
+        st.irq.msix_table_written = true;
+        if w == 3 {
+            irq::msix_mask_changed(sh, st);
         }
     }
 }

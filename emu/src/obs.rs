@@ -1,6 +1,7 @@
 //! Observability: counters, the event log (with sequence numbers) and the
 //! optional JSON-lines log file.
 
+use crate::edma::Dir;
 use crate::faults::Fault;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -15,9 +16,27 @@ pub const EVENT_CAP: usize = 65536;
 /// At most this many events per `events` reply.
 pub const EVENTS_PER_REPLY: usize = 1000;
 /// Event kinds written to the log without an immediate flush.
-const NOISY: [&str; 5] = ["dma_map", "dma_unmap", "irq", "irq_pending", "set_irqs"];
+const NOISY: [&str; 6] = [
+    "dma_map",
+    "dma_unmap",
+    "irq",
+    "irq_pending",
+    "set_irqs",
+    "vmsi_write",
+];
 /// Faults of one kind printed to stderr before going quiet.
 const STDERR_FAULTS_PER_KIND: u64 = 20;
+
+/// Per eDMA channel: what the driver asked of it and what it signalled.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct ChanCounters {
+    /// Doorbells that started the channel.
+    pub runs: u64,
+    /// IMWRs the channel issued (done and abort).
+    pub imwrs: u64,
+    /// Of those, IMWRs that matched no programmed message (lost).
+    pub imwr_mismatch: u64,
+}
 
 #[derive(Default)]
 pub struct Counters {
@@ -42,6 +61,18 @@ pub struct Counters {
     pub injections: BTreeMap<String, u64>,
     /// IMWRs delivered under MSI-X without being checkable (QEMU owns the table).
     pub imwr_unverified: u64,
+    /// Per channel ("wr0", "rd3").
+    pub channels: BTreeMap<String, ChanCounters>,
+    /// Virtual-MSI words the card set in the host's table.
+    pub vmsi_writes: u64,
+}
+
+impl Counters {
+    pub fn chan(&mut self, d: Dir, ch: usize) -> &mut ChanCounters {
+        self.channels
+            .entry(format!("{}{ch}", d.name()))
+            .or_default()
+    }
 }
 
 struct Inner {
@@ -97,7 +128,7 @@ impl Obs {
         if let Some(log) = &self.log {
             let mut w = log.lock().unwrap();
             let _ = writeln!(w, "{ev}");
-            // Per-buffer DMA maps and interrupts can come by the thousand per
+            // Per-buffer DMA maps and interrupts (vMSI words included) can come by the thousand per
             // second; everything else is flushed at once so a crash keeps it.
             if !NOISY.contains(&kind) {
                 let _ = w.flush();
@@ -235,6 +266,10 @@ impl Obs {
             "dma_unmaps": c.dma_unmaps,
             "injections": c.injections,
             "imwr_unverified": c.imwr_unverified,
+            "channels": c.channels.iter().map(|(k, v)| (k.clone(), json!({
+                "runs": v.runs, "imwrs": v.imwrs, "imwr_mismatch": v.imwr_mismatch,
+            }))).collect::<Map<String, Value>>(),
+            "vmsi_writes": c.vmsi_writes,
             "events_seq": g.seq,
         })
     }

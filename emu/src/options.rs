@@ -25,12 +25,40 @@ impl std::str::FromStr for Identity {
     }
 }
 
+/// Which firmware generation's interface structure the card publishes: they
+/// differ in the first 0xb0 bytes (1.6.2's header) and in `dma_vm`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfLayout {
+    V16,
+    V14,
+}
+
+impl IfLayout {
+    pub fn name(self) -> &'static str {
+        match self {
+            IfLayout::V16 => "1.6",
+            IfLayout::V14 => "1.4",
+        }
+    }
+}
+
+impl std::str::FromStr for IfLayout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "1.6" => Ok(IfLayout::V16),
+            "1.4" => Ok(IfLayout::V14),
+            _ => Err(format!("unknown interface layout '{s}' (1.6|1.4)")),
+        }
+    }
+}
+
 /// Everything that shapes one emulated card.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Device memory size in bytes.
     pub mem_size: u64,
-    /// Channels per direction (1..=8).
+    /// Channels per direction (1..=4 on Metis, 1..=8 on Synopsys).
     pub channels: usize,
     pub link: LinkSpec,
     /// MSI-X vectors (0 = no MSI-X capability, as on the real card).
@@ -41,6 +69,14 @@ pub struct Options {
     /// Size of BAR2 (32 MiB on the real card); smaller values model a board
     /// whose PCIe window could only fit a truncated BAR (field report R1.1).
     pub bar2_size: u64,
+    /// Interface structure layout the bootloader and firmware publish.
+    pub if_layout: IfLayout,
+    /// The bootloader publishes the model boot block (BOOT_MAGIC at BAR2
+    /// 0x400). Off: the block stays zero, as on a real card whose boot
+    /// protocol we do not know.
+    pub boot_protocol: bool,
+    /// Offer the Synopsys DMA VSEC in the extended capability chain.
+    pub vsec: bool,
     /// Event log as JSON lines.
     pub log: Option<PathBuf>,
     /// Print each fault to stderr (the binary turns this on; tests keep quiet).
@@ -61,6 +97,9 @@ impl Default for Options {
             identity: Identity::Metis,
             d3_loses_state: false,
             bar2_size: 32 << 20,
+            if_layout: IfLayout::V16,
+            boot_protocol: true,
+            vsec: true,
             log: None,
             stderr_faults: false,
         }
@@ -83,6 +122,16 @@ impl Options {
         }
         if !self.bar2_size.is_power_of_two() || !(1 << 20..=256 << 20).contains(&self.bar2_size) {
             return Err("--bar2-size must be a power of two from 1M to 256M".into());
+        }
+        if self.identity == Identity::Metis {
+            // 4+4 channels end at 0xa00: more would not fit the 4 KiB BAR0.
+            if self.channels > 4 {
+                return Err("--channels must be 1..4 for the metis identity".into());
+            }
+            // BAR2 is a window onto L2 and cannot be larger than it.
+            if self.bar2_size > crate::devmem::L2_SIZE {
+                return Err("--bar2-size must be at most 32M for the metis identity".into());
+            }
         }
         if self.msix > MAX_MSIX {
             return Err(format!("--msix must be 0..{MAX_MSIX}"));
@@ -125,5 +174,28 @@ mod tests {
         assert_eq!(parse_size("64K").unwrap(), 65536);
         assert_eq!(parse_size("0x1000").unwrap(), 4096);
         assert!(parse_size("x").is_err());
+    }
+
+    #[test]
+    fn metis_limits() {
+        let ok = Options::default();
+        assert!(ok.validate().is_ok());
+        let five = Options {
+            channels: 5,
+            ..Options::default()
+        };
+        assert!(five.validate().is_err());
+        let syn = Options {
+            identity: Identity::Synopsys,
+            ..five.clone()
+        };
+        assert!(syn.validate().is_ok());
+        let big_bar = Options {
+            bar2_size: 64 << 20,
+            ..Options::default()
+        };
+        assert!(big_bar.validate().is_err());
+        assert_eq!("1.4".parse::<IfLayout>(), Ok(IfLayout::V14));
+        assert!("2.0".parse::<IfLayout>().is_err());
     }
 }

@@ -151,10 +151,43 @@ fn capability_chain_walk() {
     assert_eq!(hdr >> 20, 0x18, "len");
     let map = d.cfg_read(v + 8, 4);
     assert_eq!(map & 7, 1, "eDMA unrolled");
-    assert_eq!((map >> 8) & 7, 2, "BAR2");
+    assert_eq!((map >> 8) & 7, 0, "eDMA in BAR0");
     assert_eq!(d.cfg_read(v + 0xc, 4), 0x0004_0004);
     assert_eq!(d.cfg_read(v + 0x10, 4), 0);
     assert_eq!(d.cfg_read(v + 0x14, 4), 0);
+}
+
+fn ext_caps(d: &Device) -> Vec<(usize, u32)> {
+    let mut off = 0x100usize;
+    let mut ext = Vec::new();
+    while off != 0 {
+        let h = d.cfg_read(off, 4);
+        ext.push((off, h & 0xffff));
+        off = (h >> 20) as usize;
+        assert!(ext.len() < 16);
+    }
+    ext
+}
+
+#[test]
+fn no_vsec_drops_the_capability_and_keeps_the_chain() {
+    for identity in [Identity::Metis, Identity::Synopsys] {
+        let d = Device::new(Options {
+            vsec: false,
+            identity,
+            ..small_opts()
+        })
+        .unwrap();
+        assert_eq!(
+            ext_caps(&d),
+            vec![(0x100, 0x0001), (0x140, 0x0018), (0x150, 0x001e)],
+            "{identity:?}"
+        );
+        for o in (0x180..0x198).step_by(4) {
+            assert_eq!(d.cfg_read(o, 4), 0, "{o:#x}");
+        }
+    }
+    assert_eq!(ext_caps(&dev()).last(), Some(&(0x180, 0x000b)));
 }
 
 #[test]
@@ -235,8 +268,12 @@ fn msix_option_adds_capability() {
     assert_eq!(d.cfg_read(PCIE_CAP + 1, 1), MSIX_CAP as u32);
     assert_eq!(d.cfg_read(MSIX_CAP, 1), 0x11);
     assert_eq!(d.cfg_read(MSIX_CTRL, 2) & 0x7ff, 7);
-    assert_eq!(d.cfg_read(MSIX_CAP + 4, 4), 0x800);
-    assert_eq!(d.cfg_read(MSIX_CAP + 8, 4), 0xc00);
+    assert_eq!(
+        d.cfg_read(MSIX_CAP + 4, 4),
+        0xa00,
+        "BIR 0, past the channels"
+    );
+    assert_eq!(d.cfg_read(MSIX_CAP + 8, 4), 0xe00);
     // without the option the chain ends at PCIe
     assert_eq!(dev().cfg_read(PCIE_CAP + 1, 1), 0);
 }

@@ -6,10 +6,10 @@ mod common;
 use common::*;
 use metis_emu::config::*;
 use metis_emu::control::handle;
+use metis_emu::devmem::DDR_BASE;
 use metis_emu::edma::ll::Elem;
 use metis_emu::edma::regs::*;
 use metis_emu::edma::Dir;
-use metis_emu::mailbox::R_WIN_BASE_LO;
 use metis_emu::{Fault, Identity, Options};
 use std::time::{Duration, Instant};
 use vfio_bindings::bindings::vfio::*;
@@ -62,27 +62,32 @@ fn ll_write_channel_moves_data_and_interrupts() {
     assert_eq!(f.iter().sum::<u64>(), 1);
     assert_eq!(bytes_moved(&r).1, 200_000);
     assert_eq!(r.dev.total_faults(), 0);
+    let s = handle(&r.dev, "stats");
+    assert_eq!(
+        s["channels"]["wr0"],
+        serde_json::json!({"runs": 1, "imwrs": 1, "imwr_mismatch": 0})
+    );
+    assert_eq!(s["jobs"], 1);
     // status is RW1C through int_clear
     r.ew(WR_INT_CLEAR, done_bit(0));
     assert_eq!(r.int_status(Dir::Wr), 0);
 }
 
 #[test]
-fn ll_read_channel_with_list_written_through_bar2_window() {
+fn ll_read_channel_with_list_written_through_bar2_into_l2() {
     let mut r = Rig::metis();
     r.enable_msi(32);
     let data = pattern(2, 50_000);
     let host = IOVA + 0x20_0000;
     r.guest_write(host, &data);
-    // Window onto the list area, elements written like dw-edma's remote path:
-    // writel control/size, writeq sar/dar.
-    r.b0w(R_WIN_BASE_LO, LL_RD as u32);
+    // Elements written through BAR2 into the descriptor buffer in L2 like
+    // dw-edma's remote path: writel control/size, writeq sar/dar.
     let elems = [
         Elem::data(CB | LIE | RIE, 50_000, host, DEV_DATA),
         Elem::link(LLP | TCB, LL_RD),
     ];
     for (i, e) in elems.iter().enumerate() {
-        let base = 0x10000 + 24 * i as u64;
+        let base = l2_off(LL_RD) + 24 * i as u64;
         r.dev.mmio_write(
             2,
             base,
@@ -108,7 +113,7 @@ fn ll_read_channel_with_list_written_through_bar2_window() {
             u64::from_le_bytes(e[16..24].try_into().unwrap()),
         );
     }
-    assert_eq!(r.dev.mmio_read(2, 0x10008, 8), host);
+    assert_eq!(r.dev.mmio_read(2, l2_off(LL_RD) + 8, 8), host);
     r.setup_channel(Dir::Rd, 1, 5, LL_RD);
     r.doorbell(Dir::Rd, 1);
     wait_until("read done", || r.int_status(Dir::Rd) & done_bit(1) != 0);
@@ -186,14 +191,16 @@ fn non_ll_mode_uses_channel_registers() {
     r.cw(Dir::Rd, 0, TRANSFER_SIZE, 3000);
     r.cw(Dir::Rd, 0, SAR_LO, host as u32);
     r.cw(Dir::Rd, 0, SAR_HI, (host >> 32) as u32);
-    r.cw(Dir::Rd, 0, DAR_LO, 0x0300_0000);
-    r.cw(Dir::Rd, 0, DAR_HI, 0);
+    let dst = DDR_BASE + 0x0300_0000;
+    r.cw(Dir::Rd, 0, DAR_LO, dst as u32);
+    r.cw(Dir::Rd, 0, DAR_HI, (dst >> 32) as u32);
     r.doorbell(Dir::Rd, 0);
     wait_until("non-LL done", || r.int_status(Dir::Rd) & done_bit(0) != 0);
-    assert_eq!(r.dev.mem_read(0x0300_0000, 3000).unwrap(), data);
+    assert_eq!(r.dev.mem_read(dst, 3000).unwrap(), data);
     assert_eq!(r.wait_stopped(Dir::Rd, 0), CS_STOPPED);
     assert_eq!(r.cr(Dir::Rd, 0, TRANSFER_SIZE), 0);
-    assert_eq!(r.cr(Dir::Rd, 0, DAR_LO), 0x0300_0000 + 3000);
+    assert_eq!(r.cr(Dir::Rd, 0, DAR_LO), dst as u32 + 3000);
+    assert_eq!(r.cr(Dir::Rd, 0, DAR_HI), 1);
     assert_eq!(fired(&r.msi[4]), 1);
 }
 
@@ -224,6 +231,7 @@ fn imwr_to_wrong_address_is_lost_and_counted() {
     assert_eq!(fired_all(&r).iter().sum::<u64>(), 0, "interrupt lost");
     let s = handle(&r.dev, "stats");
     assert_eq!(s["irqs_lost"], 1);
+    assert_eq!(s["channels"]["wr0"]["imwr_mismatch"], 1);
 }
 
 #[test]
@@ -265,32 +273,40 @@ fn imwr_with_msi_disabled_is_a_fault() {
 fn register_accesses_must_be_aligned_32_bit() {
     let r = Rig::metis();
     r.ew(RD_DONE_IMWR, 0x1234_5678);
-    // R1: 64-bit load at 0xcc
-    assert_eq!(r.dev.mmio_read(2, 0xcc, 8), u64::MAX);
+    // R1.3: 64-bit load at 0xcc (rd_done_imwr)
+    assert_eq!(r.dev.mmio_read(0, 0xcc, 8), u64::MAX);
     assert_eq!(r.dev.fault_count(Fault::MmioWidth), 1);
-    assert_eq!(r.dev.mmio_read(2, 0x08, 2), 0xffff);
+    assert_eq!(r.dev.mmio_read(0, 0x08, 2), 0xffff);
     assert_eq!(r.dev.fault_count(Fault::MmioWidth), 2);
-    assert_eq!(r.dev.mmio_read(2, 0xce, 4), 0xffff_ffff);
+    assert_eq!(r.dev.mmio_read(0, 0xce, 4), 0xffff_ffff);
     assert_eq!(r.dev.fault_count(Fault::MmioUnaligned), 1);
     // a 64-bit write to llp does nothing
     r.dev
-        .mmio_write(2, Rig::ch_reg(Dir::Wr, 0, LLP_LO) as u64, 8, 0x1_0000_2000);
+        .mmio_write(0, Rig::ch_reg(Dir::Wr, 0, LLP_LO) as u64, 8, 0x1_0000_2000);
     assert_eq!(r.cr(Dir::Wr, 0, LLP_LO), 0);
     assert_eq!(r.dev.fault_count(Fault::MmioWidth), 3);
-    // BAR0 is registers too
-    assert_eq!(r.dev.mmio_read(0, 0x0, 1), 0xff);
+    // the unused end of BAR0 is register space too
+    assert_eq!(r.dev.mmio_read(0, 0xa00, 1), 0xff);
     assert_eq!(r.dev.fault_count(Fault::MmioWidth), 4);
     // aligned 32-bit accesses are fine and see the halves
     assert_eq!(r.er(RD_DONE_IMWR), 0x1234_5678);
-    // the memory window takes 1/2/4/8 aligned
-    r.dev.mmio_write(2, 0x10008, 8, 0x1122_3344_5566_7788);
-    assert_eq!(r.dev.mmio_read(2, 0x1000c, 2), 0x3344);
-    assert_eq!(r.dev.mmio_read(2, 0x1000f, 1), 0x11);
-    assert_eq!(r.dev.fault_count(Fault::WindowAccess), 0);
-    r.dev.mmio_read(2, 0x10002, 4);
-    r.dev.mmio_read(2, 0x10000, 3);
-    assert_eq!(r.dev.fault_count(Fault::WindowAccess), 2);
-    assert_eq!(r.dev.total_faults(), 7);
+    assert_eq!(r.er(CTRL), 0x0004_0004);
+    assert_eq!(r.dev.total_faults(), 5);
+}
+
+/// 4+4 channels end at 0xa00; the rest of the 4 KiB BAR0 reads 0 and
+/// ignores writes.
+#[test]
+fn bar0_past_the_channels_reads_zero() {
+    let r = Rig::metis();
+    for off in (0xa00..0x1000).step_by(4) {
+        r.ew(off, 0xffff_ffff);
+        assert_eq!(r.er(off), 0, "{off:#x}");
+    }
+    assert_eq!(r.dev.region_size(0), 4096);
+    assert_eq!(r.dev.total_faults(), 0);
+    let s = handle(&r.dev, "stats");
+    assert_eq!(s["mmio"]["writes"]["bar0.reserved"], 384);
 }
 
 #[test]
@@ -434,12 +450,17 @@ fn malformed_lists_fault_and_abort() {
     r.doorbell(Dir::Rd, 2);
     assert_eq!(r.wait_stopped(Dir::Rd, 2), CS_HALTED);
     assert_eq!(r.dev.fault_count(Fault::LlMalformed), 3);
+    // a list in the hole between L2 and DDR
+    r.setup_channel(Dir::Rd, 0, 4, 0x0a00_0000);
+    r.doorbell(Dir::Rd, 0);
+    assert_eq!(r.wait_stopped(Dir::Rd, 0), CS_HALTED);
+    assert_eq!(r.dev.fault_count(Fault::LlMalformed), 4);
     // data element with device address past memory
     put(
         &r,
         ll,
         &[
-            Elem::data(CB, 4096, IOVA, (256 << 20) - 100),
+            Elem::data(CB, 4096, IOVA, DDR_END - 100),
             Elem::link(LLP | TCB, ll),
         ],
     );
@@ -685,7 +706,7 @@ fn channels_run_concurrently_with_correct_data() {
                     CB | LIE | RIE,
                     n as u32,
                     host_src,
-                    0x0c00_0000 + (ch as u64) * 0x10_0000,
+                    DDR_BASE + 0x0c00_0000 + (ch as u64) * 0x10_0000,
                 ),
                 Elem::link(LLP | TCB, llr),
             ],
@@ -705,7 +726,7 @@ fn channels_run_concurrently_with_correct_data() {
         );
         assert_eq!(
             r.dev
-                .mem_read(0x0c00_0000 + (ch as u64) * 0x10_0000, n)
+                .mem_read(DDR_BASE + 0x0c00_0000 + (ch as u64) * 0x10_0000, n)
                 .unwrap(),
             pattern(100 + ch as u8, n)
         );
@@ -857,16 +878,16 @@ fn msix_delivery_by_vector_map_or_by_table() {
     r.wait_stopped(Dir::Wr, 0);
     wait_until("msix 8", || fired(&fds[8]) == 1);
     assert_eq!(handle(&r.dev, "stats")["imwr_unverified"], 1);
-    // mailbox completions use vector 12
-    r.b0w(metis_emu::mailbox::R_FW_IRQ_MASK, 0);
+    // command completions use vector 12
     r.boot_default();
+    r.cmd(metis_emu::boot::op::ECHO, &[]);
     assert_eq!(fired(&fds[12]), 1);
     // once the table is written through the BAR, IMWR must match an entry
-    let e = 0x800 + 3 * 16;
-    r.b0w(e, MSI_ADDR as u32);
-    r.b0w(e + 4, 0);
-    r.b0w(e + 8, 0x4023);
-    r.b0w(e + 12, 0);
+    let e = 0xa00 + 3 * 16;
+    r.ew(e, MSI_ADDR as u32);
+    r.ew(e + 4, 0);
+    r.ew(e + 8, 0x4023);
+    r.ew(e + 12, 0);
     one_element_write(&r, 0, 8);
     r.doorbell(Dir::Wr, 0);
     r.wait_stopped(Dir::Wr, 0);
@@ -904,15 +925,16 @@ fn msix_sources_share_vector_0_when_only_it_is_wired() {
             vec![fd.try_clone().unwrap()],
         )
         .unwrap();
-    // Write channel 0 (map vector 8) and the mailbox (map vector 12) both
-    // arrive on vector 0, the only one the host wired.
+    // Write channel 0 (map vector 8) and command completion (map vector 12)
+    // both arrive on vector 0, the only one the host wired.
     one_element_write(&r, 0, 8);
     r.doorbell(Dir::Wr, 0);
     r.wait_stopped(Dir::Wr, 0);
     wait_until("imwr on vector 0", || fired(&fd) == 1);
-    r.b0w(metis_emu::mailbox::R_FW_IRQ_MASK, 0);
     r.boot_default();
-    wait_until("mailbox on vector 0", || fired(&fd) >= 1);
+    r.cmd(metis_emu::boot::op::ECHO, &[]);
+    wait_until("completion on vector 0", || fired(&fd) >= 1);
+    assert_eq!(r.vmsi_word(12), 1);
     assert_eq!(r.dev.total_faults(), 0);
 }
 

@@ -1,57 +1,53 @@
-//! Firmware model: boot protocol, image validation reasons, mailbox
-//! commands and their interrupts, heartbeat, and the firmware injections.
+//! Firmware model: the boot block, the boot protocol, image validation
+//! reasons, commands through the slot and their virtual-MSI completion
+//! signal, heartbeat, and the firmware injections.
 
 mod common;
 use common::*;
+use metis_emu::boot::*;
 use metis_emu::control::handle;
+use metis_emu::devmem::{DDR_BASE, L2_BASE};
 use metis_emu::edma::ll::Elem;
 use metis_emu::edma::regs::*;
 use metis_emu::edma::Dir;
-use metis_emu::firmware::{op, status, FwState, FW_LOAD_ADDR, IRQ_CMD_DONE};
 use metis_emu::fwimage::{self, Break, BuildSpec};
-use metis_emu::mailbox::*;
+use metis_emu::iface::{HDRV_CTRL, MASTER_VERSION, SLOT_OPCODE, SLOT_SIZE};
 use metis_emu::Fault;
 use std::time::{Duration, Instant};
-
-fn args(words: &[u64]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
-}
+use vfio_bindings::bindings::vfio::VFIO_PCI_BAR2_REGION_INDEX;
 
 #[test]
-fn interface_area_after_reset() {
+fn boot_block_after_reset() {
     let r = Rig::metis();
-    assert_eq!(r.b0r(R_MAGIC), 0xFD1F);
-    assert_eq!(r.b0r(R_IF_LAYOUT), 1);
-    assert_eq!(r.b0r(R_IF_SIZE), 0x1000);
-    assert_eq!(r.b0r(R_STATE), FwState::Bootloader as u32);
-    assert_eq!(r.b0r(R_FAIL_REASON), 0);
-    assert_eq!(r.b0r(R_FW_LOAD_ADDR_LO), 16 << 20);
-    assert_eq!(r.b0r(R_FW_LOAD_ADDR_HI), 0);
-    assert_eq!(r.b0r(R_FW_MAX_SIZE), 8 << 20);
-    assert_eq!(r.b0r(R_MEM_SIZE_LO), 256 << 20);
-    assert_eq!(r.b0r(R_MEM_SIZE_HI), 0);
-    assert_eq!(r.b0r(R_IF_VERSION_SUPPORTED), 1 << 16);
-    assert_eq!(r.b0r(R_USER_MEM_BASE_LO), 32 << 20);
-    assert_eq!(r.b0r(R_FW_VERSION), 0);
-    assert_eq!(r.b0r(R_FW_IRQ_MASK), 0x3);
-    // read-only registers ignore writes, and the write is a fault
-    r.b0w(R_STATE, 3);
-    assert_eq!(r.b0r(R_STATE), 1);
-    assert_eq!(r.dev.fault_count(Fault::RegReadOnly), 1);
-    // 16 GiB card reports both halves
+    assert_eq!(r.b2r(B_MAGIC), 0x5042_544D);
+    assert_eq!(&r.bar2_bytes(B_MAGIC, 4), b"MTBP");
+    assert_eq!(r.b2r(B_PROTO), 1);
+    assert_eq!(r.state(), FwState::Bootloader as u32);
+    assert_eq!(r.b2r(B_FAIL_REASON), 0);
+    assert_eq!(r.b2r(B_FW_MAX_SIZE), 8 << 20);
+    assert_eq!(r.b2r(B_IF_VERSION_SUPPORTED), 1 << 16);
+    assert_eq!(r.b2r(B_HEARTBEAT), 0);
+    assert_eq!(r.b2r(B_FW_VERSION), 0);
+    assert_eq!(r.b2r(B_FW_IF_VERSION), 0);
+    assert_eq!(r.b2r(B_DDR_SIZE), 256 << 20);
+    assert_eq!(r.b2r(B_DDR_SIZE + 4), 0);
+    assert_eq!(r.b2r(B_USER_MEM_BASE), 0x0200_0000);
+    assert_eq!(r.b2r(B_USER_MEM_BASE + 4), 1, "DDR base + 32 MiB");
+    assert_eq!(r.b2r(MASTER_VERSION) & 0xffff, 0);
+    // a 16 GiB card reports both halves of DDR_SIZE
     let big = Rig::new(metis_emu::Options {
         mem_size: 16 << 30,
         ..Default::default()
     });
-    assert_eq!(big.b0r(R_MEM_SIZE_LO), 0);
-    assert_eq!(big.b0r(R_MEM_SIZE_HI), 4);
+    assert_eq!(big.b2r(B_DDR_SIZE), 0);
+    assert_eq!(big.b2r(B_DDR_SIZE + 4), 4);
 }
 
 #[test]
-fn valid_boot_reaches_ready_with_versions_and_irq() {
+fn valid_boot_reaches_ready_with_versions_and_no_irq() {
     let mut r = Rig::metis();
     r.enable_msi(32);
-    r.b0w(R_FW_IRQ_MASK, 0);
+    r.register_vmsi();
     let img = fwimage::build(&BuildSpec {
         fw: (2, 7, 300),
         if_minor: 4,
@@ -59,26 +55,25 @@ fn valid_boot_reaches_ready_with_versions_and_irq() {
     });
     assert!(r.dev.mem_write(FW_LOAD_ADDR, &img));
     let t = Instant::now();
-    r.b0w(R_CMD_MSG, img.len() as u32);
-    r.b0w(R_CMD_SIZE, 4);
-    r.b0w(R_CMD_OPCODE, op::BOOT);
-    r.b0w(R_DOORBELL, 1);
-    assert_eq!(r.b0r(R_STATE), FwState::Booting as u32);
-    assert_eq!(r.b0r(R_CMD_STATUS), status::BUSY);
-    wait_until("ready", || r.b0r(R_STATE) != FwState::Booting as u32);
+    r.send(op::BOOT, &(img.len() as u32).to_le_bytes());
+    assert_eq!(r.state(), FwState::Booting as u32);
+    assert_eq!(r.b2r(SLOT_OPCODE), op::BOOT, "not answered yet");
+    assert_eq!(r.wait_answer(), status::OK);
     // the model boots in BOOT_TIME (< 50 ms per the contract); allow for a
     // loaded test machine on top
-    assert!(metis_emu::firmware::BOOT_TIME < Duration::from_millis(50));
+    assert!(BOOT_TIME < Duration::from_millis(50));
     assert!(t.elapsed() < Duration::from_millis(300));
-    assert_eq!(r.b0r(R_STATE), FwState::Ready as u32);
-    assert_eq!(r.b0r(R_CMD_STATUS), status::OK);
-    assert_eq!(r.b0r(R_CMD_SEQ), 1);
-    assert_eq!(r.b0r(R_FW_VERSION), 2 | 7 << 8 | 300 << 16);
-    assert_eq!(r.b0r(R_FW_IF_VERSION), 1 << 16 | 4);
-    assert_eq!(r.b0r(R_FW_IRQ_STATUS) & IRQ_CMD_DONE, IRQ_CMD_DONE);
-    assert_eq!(fired(&r.msi[12]), 1, "mailbox vector 12");
-    r.b0w(R_FW_IRQ_STATUS, IRQ_CMD_DONE);
-    assert_eq!(r.b0r(R_FW_IRQ_STATUS), 0, "RW1C");
+    assert_eq!(r.state(), FwState::Ready as u32);
+    assert_eq!(r.b2r(B_FW_VERSION), 2 | 7 << 8 | 300 << 16);
+    assert_eq!(r.b2r(B_FW_IF_VERSION), 1 << 16 | 4);
+    assert_eq!(r.bar2_bytes(MASTER_VERSION, 2), vec![2, 7]);
+    // BOOT is answered without an interrupt, and the new firmware dropped
+    // the registration made before it
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(r.msi.iter().all(|f| fired(f) == 0));
+    assert_eq!(r.b2r(HDRV_CTRL), 0);
+    assert_eq!(r.vmsi_word(12), 0);
+    assert_eq!(r.dev.total_faults(), 0);
 }
 
 #[test]
@@ -104,12 +99,13 @@ fn broken_images_fail_with_their_reason() {
         r.dev.mem_write(FW_LOAD_ADDR, &img[..n]);
         let (st, _) = r.cmd(op::BOOT, &(img.len() as u32).to_le_bytes());
         assert_eq!(st, status::FAILED, "{b:?}");
-        assert_eq!(r.b0r(R_STATE), FwState::Failed as u32, "{b:?}");
-        assert_eq!(r.b0r(R_FAIL_REASON), reason, "{b:?}");
-        assert_eq!(r.b0r(R_FW_VERSION), 0);
+        assert_eq!(r.state(), FwState::Failed as u32, "{b:?}");
+        assert_eq!(r.b2r(B_FAIL_REASON), reason, "{b:?}");
+        assert_eq!(r.b2r(B_FW_VERSION), 0);
+        assert_eq!(r.b2r(MASTER_VERSION) & 0xffff, 0);
         // FAILED -> another BOOT with a good image works
         r.boot_default();
-        assert_eq!(r.b0r(R_FAIL_REASON), 0);
+        assert_eq!(r.b2r(B_FAIL_REASON), 0);
     }
 }
 
@@ -121,15 +117,15 @@ fn image_size_argument_is_checked() {
     // size smaller than a header
     let (st, _) = r.cmd(op::BOOT, &16u32.to_le_bytes());
     assert_eq!(st, status::FAILED);
-    assert_eq!(r.b0r(R_FAIL_REASON), 3);
+    assert_eq!(r.b2r(B_FAIL_REASON), 3);
     // size larger than the image claims
     let (st, _) = r.cmd(op::BOOT, &(img.len() as u32 + 4).to_le_bytes());
     assert_eq!(st, status::FAILED);
-    assert_eq!(r.b0r(R_FAIL_REASON), 3);
+    assert_eq!(r.b2r(B_FAIL_REASON), 3);
     // no size argument at all
     let (st, _) = r.cmd(op::BOOT, &[]);
     assert_eq!(st, status::BAD_ARGS);
-    assert_eq!(r.b0r(R_STATE), FwState::Failed as u32);
+    assert_eq!(r.state(), FwState::Failed as u32);
 }
 
 #[test]
@@ -140,33 +136,33 @@ fn image_loaded_by_edma_read_channel_boots() {
         ..Default::default()
     });
     r.guest_write(IOVA, &img);
-    put_ll(&r, &img);
-    r.setup_channel(Dir::Rd, 3, 7, LL_RD);
-    r.doorbell(Dir::Rd, 3);
-    assert_eq!(r.wait_stopped(Dir::Rd, 3), CS_STOPPED);
-    let (st, _) = r.cmd(op::BOOT, &(img.len() as u32).to_le_bytes());
-    assert_eq!(st, status::OK);
-    assert_eq!(r.b0r(R_FW_VERSION), 1 | 2 << 8 | 3 << 16);
-}
-
-fn put_ll(r: &Rig, img: &[u8]) {
     r.dev.mem_write(
         LL_RD,
         &Elem::data(CB | LIE, img.len() as u32, IOVA, FW_LOAD_ADDR),
     );
     r.dev.mem_write(LL_RD + 24, &Elem::link(LLP | TCB, LL_RD));
+    r.setup_channel(Dir::Rd, 3, 7, LL_RD);
+    r.doorbell(Dir::Rd, 3);
+    assert_eq!(r.wait_stopped(Dir::Rd, 3), CS_STOPPED);
+    let (st, _) = r.cmd(op::BOOT, &(img.len() as u32).to_le_bytes());
+    assert_eq!(st, status::OK);
+    assert_eq!(r.b2r(B_FW_VERSION), 1 | 2 << 8 | 3 << 16);
 }
 
 #[test]
 fn commands_answer_not_ready_before_boot() {
     let r = Rig::metis();
+    r.register_vmsi();
     for o in [op::ECHO, op::CHECKSUM, op::FILL, op::RUN] {
         let (st, _) = r.cmd(o, &[0; 32]);
         assert_eq!(st, status::NOT_READY, "op {o}");
     }
-    assert_eq!(r.b0r(R_CMD_SEQ), 4);
     let (st, _) = r.cmd(99, &[]);
     assert_eq!(st, status::BAD_OPCODE);
+    let s = handle(&r.dev, "stats");
+    assert_eq!(s["device"]["fw"]["answered"], 5);
+    assert_eq!(s["vmsi_writes"], 5, "every answer but BOOT's signals");
+    assert_eq!(r.dev.total_faults(), 0);
 }
 
 #[test]
@@ -178,8 +174,8 @@ fn echo_checksum_fill_run() {
     let (st, out) = r.cmd(op::ECHO, &msg);
     assert_eq!(st, status::OK);
     assert_eq!(&out[..200], &msg[..]);
-    // CHECKSUM over data placed in device memory
-    let base = 0x0400_0000u64;
+    // CHECKSUM over data placed in DDR and in L2
+    let base = DEV_DATA;
     let data = pattern(11, 100_000);
     r.dev.mem_write(base, &data);
     let (st, out) = r.cmd(op::CHECKSUM, &args(&[base, data.len() as u64]));
@@ -187,6 +183,14 @@ fn echo_checksum_fill_run() {
     assert_eq!(
         u32::from_le_bytes(out[..4].try_into().unwrap()),
         fwimage::crc32(&data)
+    );
+    let l2 = L2_BASE + 0x100_0000;
+    r.dev.mem_write(l2, &data[..4096]);
+    let (st, out) = r.cmd(op::CHECKSUM, &args(&[l2, 4096]));
+    assert_eq!(st, status::OK);
+    assert_eq!(
+        u32::from_le_bytes(out[..4].try_into().unwrap()),
+        fwimage::crc32(&data[..4096])
     );
     // FILL with a 32-bit pattern, odd length
     let mut a = args(&[base + 0x20_0000, 10]);
@@ -221,9 +225,17 @@ fn echo_checksum_fill_run() {
             fwimage::crc32(&expect)
         );
     }
-    // ranges outside memory and bad ops
-    let (st, _) = r.cmd(op::CHECKSUM, &args(&[(256 << 20) - 8, 16]));
-    assert_eq!(st, status::BAD_ARGS);
+    // ranges outside device memory: past DDR, below L2, across L2's end,
+    // the hole between L2 and DDR
+    for (addr, len) in [
+        (DDR_END - 8, 16),
+        (0x1000, 16),
+        (L2_BASE + (32 << 20) - 8, 16),
+        (DDR_BASE - 0x1000, 16),
+    ] {
+        let (st, _) = r.cmd(op::CHECKSUM, &args(&[addr, len]));
+        assert_eq!(st, status::BAD_ARGS, "{addr:#x}+{len}");
+    }
     let mut a = args(&[base, out_base, 16]);
     a.extend_from_slice(&7u32.to_le_bytes());
     a.extend_from_slice(&0u32.to_le_bytes());
@@ -235,59 +247,93 @@ fn echo_checksum_fill_run() {
     );
     // a second BOOT while READY fails and keeps READY
     assert_eq!(r.cmd(op::BOOT, &64u32.to_le_bytes()).0, status::FAILED);
-    assert_eq!(r.b0r(R_STATE), FwState::Ready as u32);
+    assert_eq!(r.state(), FwState::Ready as u32);
+    assert_eq!(r.dev.total_faults(), 0);
 }
 
 #[test]
-fn mailbox_irq_masking_and_vector_fallback() {
+fn completion_sets_vmsi_word_12_and_raises_vector_12() {
     let mut r = Rig::metis();
-    r.enable_msi(8); // vector 12 not enabled: falls back to 0
-    r.boot_default(); // masked by default: no interrupt
-    assert_eq!(fired(&r.msi[0]), 0);
-    assert_eq!(r.b0r(R_FW_IRQ_STATUS) & 1, 1);
-    // unmasking with the status pending signals it now
-    r.b0w(R_FW_IRQ_MASK, 0);
-    assert_eq!(fired(&r.msi[0]), 1);
-    r.b0w(R_FW_IRQ_STATUS, 1);
-    r.cmd(op::ECHO, &[1, 2, 3, 4]);
-    assert_eq!(fired(&r.msi[0]), 1);
-    // device message on vector 24 -> also 0 here
+    r.enable_msi(32);
+    r.boot_default();
+    let (st, _) = r.cmd(op::ECHO, &[1, 2, 3, 4]);
+    assert_eq!(st, status::OK);
+    assert_eq!(r.vmsi_word(12), 1);
+    assert_eq!(fired(&r.msi[12]), 1);
+    assert!(r.msi.iter().all(|f| fired(f) == 0), "only vector 12");
+    let s = handle(&r.dev, "stats");
+    assert_eq!(s["vmsi_writes"], 1);
+    assert_eq!(s["irqs_sent"]["msi.12"], 1);
+    let ev = handle(&r.dev, "events");
+    assert!(ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "vmsi_write" && e["id"] == 12));
+    // the card ORs its bit into what the word holds
+    r.guest_write(VMSI_TABLE + 48, &0x10u32.to_le_bytes());
+    r.cmd(op::ECHO, &[]);
+    assert_eq!(r.vmsi_word(12), 0x11);
+    // the device message is source 24
     handle(&r.dev, "inject device-msg");
-    assert_eq!(r.b0r(R_FW_IRQ_STATUS) & 2, 2);
+    assert_eq!(r.vmsi_word(24), 1);
+    assert_eq!(fired(&r.msi[24]), 1);
+    assert_eq!(r.dev.total_faults(), 0);
+}
+
+#[test]
+fn vmsi_vector_falls_back_to_0() {
+    let mut r = Rig::metis();
+    r.enable_msi(8); // vectors 12 and 24 not enabled
+    r.boot_default();
+    r.cmd(op::ECHO, &[1, 2, 3, 4]);
+    assert_eq!(r.vmsi_word(12), 1, "the table still says which source");
+    assert_eq!(fired(&r.msi[0]), 1);
+    handle(&r.dev, "inject device-msg");
+    assert_eq!(r.vmsi_word(24), 1);
     assert_eq!(fired(&r.msi[0]), 1);
 }
 
 #[test]
 fn heartbeat_runs_only_while_ready() {
     let r = Rig::metis();
-    assert_eq!(r.b0r(R_HEARTBEAT), 0);
+    assert_eq!(r.b2r(B_HEARTBEAT), 0);
     std::thread::sleep(Duration::from_millis(30));
-    assert_eq!(r.b0r(R_HEARTBEAT), 0, "bootloader has no heartbeat");
+    assert_eq!(r.b2r(B_HEARTBEAT), 0, "bootloader has no heartbeat");
     r.boot_default();
     let t0 = Instant::now();
-    let h0 = r.b0r(R_HEARTBEAT);
+    let h0 = r.b2r(B_HEARTBEAT);
     std::thread::sleep(Duration::from_millis(55));
-    let h1 = r.b0r(R_HEARTBEAT);
+    let h1 = r.b2r(B_HEARTBEAT);
     let ticks = (t0.elapsed().as_millis() / 10) as u32;
     assert!(
         h1 - h0 >= 4 && h1 - h0 <= ticks + 1,
         "{h0} -> {h1} in {ticks} ticks"
     );
-    // fw-hang: heartbeat freezes and commands never complete
+    // the card stores it into L2 by itself: the word in memory moves too
+    let mem_hb = || {
+        u32::from_le_bytes(
+            r.dev
+                .mem_read(L2_BASE + B_HEARTBEAT, 4)
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        )
+    };
+    let m0 = mem_hb();
+    wait_until("heartbeat store", || mem_hb() > m0);
+    // fw-hang: heartbeat freezes and commands are never answered
     handle(&r.dev, "inject fw-hang");
-    let h2 = r.b0r(R_HEARTBEAT);
+    let h2 = r.b2r(B_HEARTBEAT);
     std::thread::sleep(Duration::from_millis(30));
-    assert_eq!(r.b0r(R_HEARTBEAT), h2);
-    let seq = r.b0r(R_CMD_SEQ);
-    r.b0w(R_CMD_OPCODE, op::ECHO);
-    r.b0w(R_CMD_SIZE, 0);
-    r.b0w(R_DOORBELL, 1);
+    assert_eq!(r.b2r(B_HEARTBEAT), h2);
+    r.send(op::ECHO, &[]);
     std::thread::sleep(Duration::from_millis(30));
-    assert_eq!(r.b0r(R_CMD_SEQ), seq);
-    assert_eq!(r.b0r(R_CMD_STATUS), status::BUSY);
-    // ringing again while busy is a driver bug
-    r.b0w(R_DOORBELL, 1);
+    assert_eq!(r.b2r(SLOT_OPCODE), op::ECHO, "never answered");
+    // a second command while the first runs is a driver bug: answered busy
+    r.send(op::ECHO, &[]);
     assert_eq!(r.dev.fault_count(Fault::MailboxBusy), 1);
+    assert_eq!(r.b2r(SLOT_OPCODE), DONE | status::BUSY);
 }
 
 #[test]
@@ -296,27 +342,68 @@ fn fw_no_ready_stays_booting() {
     handle(&r.dev, "inject fw-no-ready");
     let img = fwimage::build(&Default::default());
     r.dev.mem_write(FW_LOAD_ADDR, &img);
-    r.b0w(R_CMD_MSG, img.len() as u32);
-    r.b0w(R_CMD_SIZE, 4);
-    r.b0w(R_CMD_OPCODE, op::BOOT);
-    r.b0w(R_DOORBELL, 1);
+    r.send(op::BOOT, &(img.len() as u32).to_le_bytes());
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(r.b0r(R_STATE), FwState::Booting as u32);
-    assert_eq!(r.b0r(R_CMD_SEQ), 0);
-    // a reset recovers, and the injection was one-shot
-    r.b0w(R_RESET, metis_emu::firmware::RESET_KEY);
+    assert_eq!(r.state(), FwState::Booting as u32);
+    assert_eq!(r.b2r(SLOT_OPCODE), op::BOOT);
+    // a reset (FLR) recovers, and the injection was one-shot
+    r.dev
+        .cfg_write(metis_emu::config::PCIE_DEVCTL, 2, 0x8000 | 0x2810);
     r.dev.cfg_write(metis_emu::config::COMMAND, 2, 6);
-    assert_eq!(r.b0r(R_STATE), FwState::Bootloader as u32);
+    assert_eq!(r.state(), FwState::Bootloader as u32);
+    assert_eq!(r.b2r(SLOT_OPCODE), 0);
     r.boot_default();
 }
 
 #[test]
-fn bad_doorbell_value_is_a_fault() {
+fn only_an_opcode_store_starts_a_command() {
     let r = Rig::metis();
-    r.b0w(R_DOORBELL, 2);
-    assert_eq!(r.dev.fault_count(Fault::MailboxBadDoorbell), 1);
-    assert_eq!(r.b0r(R_CMD_STATUS), status::OK);
-    r.b0w(R_WIN_BASE_LO, 0x1234);
-    assert_eq!(r.dev.fault_count(Fault::WinBaseInvalid), 1);
-    assert_eq!(r.b0r(R_WIN_BASE_LO), 0);
+    r.register_vmsi();
+    let cmds = |r: &Rig| handle(&r.dev, "stats")["fw_commands"].clone();
+    // msg and size stores, a zero opcode, an answer-looking value, a 2-byte
+    // store into the opcode word: nothing starts
+    r.b2w(SLOT_SIZE, 4);
+    r.b2w(SLOT_OPCODE, 0);
+    r.b2w(SLOT_OPCODE, DONE | 2);
+    r.dev
+        .mmio_write(VFIO_PCI_BAR2_REGION_INDEX, SLOT_OPCODE, 2, op::ECHO as u64);
+    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(cmds(&r), serde_json::json!({}));
+    // an 8-byte store of opcode and size together is a command
+    r.dev.mmio_write(
+        VFIO_PCI_BAR2_REGION_INDEX,
+        SLOT_OPCODE,
+        8,
+        op::ECHO as u64 | 4 << 32,
+    );
+    assert_eq!(r.wait_answer(), status::NOT_READY);
+    assert_eq!(cmds(&r)["ECHO"], 1);
+    assert_eq!(r.dev.total_faults(), 0);
+}
+
+#[test]
+fn no_boot_protocol_leaves_the_block_zero_but_boots() {
+    let r = Rig::new(metis_emu::Options {
+        boot_protocol: false,
+        ..small_opts()
+    });
+    let block = |r: &Rig| r.bar2_bytes(B_MAGIC, (B_END - B_MAGIC) as usize);
+    assert_eq!(block(&r), vec![0; (B_END - B_MAGIC) as usize]);
+    // a runtime that knows the card uploads and boots by itself
+    let img = fwimage::build(&BuildSpec {
+        fw: (4, 5, 6),
+        ..Default::default()
+    });
+    assert_eq!(r.boot(&img), status::OK);
+    assert_eq!(r.bar2_bytes(MASTER_VERSION, 2), vec![4, 5]);
+    std::thread::sleep(Duration::from_millis(25));
+    assert_eq!(
+        block(&r),
+        vec![0; (B_END - B_MAGIC) as usize],
+        "no STATE, no HEARTBEAT"
+    );
+    r.register_vmsi();
+    assert_eq!(r.cmd(op::ECHO, &[9]).0, status::OK);
+    assert_eq!(r.vmsi_word(12), 1);
+    assert_eq!(handle(&r.dev, "stats")["device"]["fw"]["state"], "READY");
 }

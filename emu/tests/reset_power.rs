@@ -3,13 +3,14 @@
 
 mod common;
 use common::*;
+use metis_emu::boot::{FwState, B_FW_VERSION};
 use metis_emu::config::*;
 use metis_emu::control::handle;
+use metis_emu::devmem::{DDR_BASE, L2_BASE};
 use metis_emu::edma::ll::Elem;
 use metis_emu::edma::regs::*;
 use metis_emu::edma::Dir;
-use metis_emu::firmware::{FwState, RESET_KEY};
-use metis_emu::mailbox::*;
+use metis_emu::iface::{HDRV_CTRL, MASTER_VERSION};
 use metis_emu::{Fault, Options};
 use std::time::Duration;
 
@@ -19,32 +20,39 @@ fn busy_card(opts: Options) -> Rig {
     r.dev.cfg_write(BAR2, 4, 0xfc00_0000);
     r.enable_msi(32);
     r.boot_default();
-    r.dev.mem_write(0x0500_0000, b"precious");
+    r.dev.mem_write(DDR_BASE + 0x0500_0000, b"precious");
+    r.dev.mem_write(L2_BASE + 0x20_0000, b"L2 too");
     r.setup_channel(Dir::Wr, 1, 9, LL_WR);
-    r.b0w(R_WIN_BASE_LO, 0x0500_0000);
     r
 }
 
 fn assert_lost(r: &Rig) {
-    assert_eq!(r.b0r(R_STATE), FwState::Bootloader as u32);
-    assert_eq!(r.b0r(R_FW_VERSION), 0);
-    assert_eq!(r.b0r(R_WIN_BASE_LO), 0);
+    assert_eq!(r.state(), FwState::Bootloader as u32);
+    assert_eq!(r.b2r(B_FW_VERSION), 0);
+    assert_eq!(r.b2r(MASTER_VERSION), 0);
+    assert_eq!(r.b2r(HDRV_CTRL), 0, "registration gone");
+    assert_eq!(r.dev.mmio_read(2, 0, 2), 0xFD1F, "bootloader republished");
     assert_eq!(r.er(WR_ENGINE_EN), 0);
     assert_eq!(r.er(WR_DONE_IMWR), 0);
     assert_eq!(r.cr(Dir::Wr, 1, LLP_LO), 0);
     assert_eq!(r.cr(Dir::Wr, 1, CH_CONTROL1), 0);
-    assert_eq!(r.dev.mem_read(0x0500_0000, 8).unwrap(), vec![0; 8]);
+    assert_eq!(
+        r.dev.mem_read(DDR_BASE + 0x0500_0000, 8).unwrap(),
+        vec![0; 8]
+    );
+    assert_eq!(r.bar2_bytes(0x20_0000, 6), vec![0; 6]);
 }
 
 fn assert_kept(r: &Rig) {
-    assert_eq!(r.b0r(R_STATE), FwState::Ready as u32);
-    assert_eq!(r.b0r(R_WIN_BASE_LO), 0x0500_0000);
+    assert_eq!(r.state(), FwState::Ready as u32);
+    assert_eq!(r.b2r(HDRV_CTRL), 1);
     assert_eq!(r.er(WR_ENGINE_EN), 1);
     assert_eq!(r.cr(Dir::Wr, 1, LLP_LO) as u64, LL_WR);
     assert_eq!(
-        r.dev.mem_read(0x0500_0000, 8).unwrap(),
+        r.dev.mem_read(DDR_BASE + 0x0500_0000, 8).unwrap(),
         b"precious".to_vec()
     );
+    assert_eq!(r.bar2_bytes(0x20_0000, 6), b"L2 too");
 }
 
 #[test]
@@ -77,23 +85,13 @@ fn flr_through_devctl_loses_state() {
 }
 
 #[test]
-fn reset_register_needs_the_key() {
-    let r = busy_card(small_opts());
-    r.b0w(R_RESET, 1);
-    assert_eq!(r.dev.fault_count(Fault::ResetBadKey), 1);
-    assert_kept(&r);
-    r.b0w(R_RESET, RESET_KEY);
-    r.dev.cfg_write(COMMAND, 2, 2);
-    assert_lost(&r);
-}
-
-#[test]
 fn d3hot_and_back_keeps_state_with_no_soft_reset() {
     let r = busy_card(small_opts());
     r.dev.cfg_write(PMCSR, 2, 3);
     // the function does not answer memory accesses in D3hot
-    assert_eq!(r.b0r(R_STATE), 0xffff_ffff);
-    assert_eq!(r.dev.fault_count(Fault::MmioLowPower), 1);
+    assert_eq!(r.state(), 0xffff_ffff);
+    assert_eq!(r.er(CTRL), 0xffff_ffff);
+    assert_eq!(r.dev.fault_count(Fault::MmioLowPower), 2);
     std::thread::sleep(Duration::from_millis(20));
     r.dev.cfg_write(PMCSR, 2, 0);
     assert_kept(&r);

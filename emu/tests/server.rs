@@ -37,8 +37,10 @@ fn vfio_user_negotiation_and_config_read() {
     let mut b = [0u8; 4];
     c.region_read(7, 0, &mut b).unwrap();
     assert_eq!(u32::from_le_bytes(b), 0x1100_1f9d);
-    c.region_read(0, 0, &mut b).unwrap();
-    assert_eq!(u32::from_le_bytes(b), 0xFD1F);
+    c.region_read(0, 8, &mut b).unwrap();
+    assert_eq!(u32::from_le_bytes(b), 0x0004_0004, "eDMA ctrl in BAR0");
+    c.region_read(2, 0, &mut b).unwrap();
+    assert_eq!(u32::from_le_bytes(b), 0xFD1F, "interface structure in BAR2");
     let msi = c.get_irq_info(1).unwrap();
     assert_eq!(msi.count, 32);
     assert_eq!(c.get_irq_info(0).unwrap().count, 1);
@@ -104,33 +106,36 @@ fn edma_transfer_over_vfio_user() {
         )
         .unwrap();
     }
-    // data and list in device memory, written through the BAR2 window
+    // data and list in L2, written through BAR2 (offset x = device address
+    // 0x0800_0000 + x), the list in the published descriptor buffer
     let data: Vec<u8> = (0..4096u32).map(|i| (i * 7) as u8).collect();
-    w32(&mut c, 0, 0xf10, 0x0400_0000); // WIN_BASE
+    let src = 0x20_0000u64;
     for (i, q) in data.chunks(8).enumerate() {
-        c.region_write(2, 0x10000 + 8 * i as u64, q).unwrap();
+        c.region_write(2, src + 8 * i as u64, q).unwrap();
     }
-    let ll = 0x0400_0000u64 + 0x10000;
+    let mut desc = [0u8; 8];
+    c.region_read(2, 0xc00, &mut desc).unwrap();
+    let ll = u64::from_le_bytes(desc);
     let el = [
-        Elem::data(CB | LIE | RIE, 4096, 0x0400_0000, 0x1000_0000),
+        Elem::data(CB | LIE | RIE, 4096, 0x0800_0000 + src, 0x1000_0000),
         Elem::link(LLP | TCB, ll),
     ];
     for (i, e) in el.iter().enumerate() {
         for q in 0..3 {
             let v = &e[q * 8..q * 8 + 8];
-            c.region_write(2, 0x20000 + 24 * i as u64 + 8 * q as u64, v)
+            c.region_write(2, ll - 0x0800_0000 + 24 * i as u64 + 8 * q as u64, v)
                 .unwrap();
         }
     }
-    w32(&mut c, 2, WR_ENGINE_EN as u64, 1);
-    w32(&mut c, 2, WR_INT_MASK as u64, 0x0001_0001);
-    w32(&mut c, 2, WR_DONE_IMWR as u64, 0xfee0_0000);
-    w32(&mut c, 2, WR_IMWR_DATA as u64, 0x4028);
-    w32(&mut c, 2, (CH_BASE + CH_CONTROL1) as u64, CCS | LLE);
-    w32(&mut c, 2, (CH_BASE + LLP_LO) as u64, ll as u32);
-    w32(&mut c, 2, (CH_BASE + LLP_HI) as u64, 0);
-    w32(&mut c, 2, WR_DOORBELL as u64, 0);
-    wait_until("done", || r32(&mut c, 2, WR_INT_STATUS as u64) & 1 != 0);
+    w32(&mut c, 0, WR_ENGINE_EN as u64, 1);
+    w32(&mut c, 0, WR_INT_MASK as u64, 0x0001_0001);
+    w32(&mut c, 0, WR_DONE_IMWR as u64, 0xfee0_0000);
+    w32(&mut c, 0, WR_IMWR_DATA as u64, 0x4028);
+    w32(&mut c, 0, (CH_BASE + CH_CONTROL1) as u64, CCS | LLE);
+    w32(&mut c, 0, (CH_BASE + LLP_LO) as u64, ll as u32);
+    w32(&mut c, 0, (CH_BASE + LLP_HI) as u64, 0);
+    w32(&mut c, 0, WR_DOORBELL as u64, 0);
+    wait_until("done", || r32(&mut c, 0, WR_INT_STATUS as u64) & 1 != 0);
     wait_until("msi 8", || fired(&fds[8]) == 1);
     let mut got = vec![0u8; 4096];
     ram.read_exact_at(&mut got, 0).unwrap();
@@ -164,7 +169,7 @@ fn control_socket_line_protocol() {
     assert_eq!(ask("stats")["device"]["armed"]["drop_irq"], 0);
     assert_eq!(ask("inject hang-channel wr 9")["ok"], false);
     assert_eq!(ask("frobnicate")["ok"], false);
-    dev.read32(2, 0xcc + 2); // unaligned: a fault event
+    dev.read32(0, 0xcc + 2); // unaligned: a fault event
     let ev = ask("events since 0");
     let evs = ev["events"].as_array().unwrap();
     assert!(evs.iter().any(|e| e["fault"] == "mmio_unaligned"));
@@ -211,7 +216,7 @@ fn binary_serves_then_exits_on_disconnect() {
     let mut c = Client::new(&sock).unwrap();
     let mut b = [0u8; 8];
     // a 64-bit register read: counted as a fault, summarised at exit
-    c.region_read(2, 0xcc, &mut b).unwrap();
+    c.region_read(0, 0xcc, &mut b).unwrap();
     assert_eq!(b, [0xff; 8]);
     c.shutdown().unwrap();
     drop(c);
@@ -250,6 +255,58 @@ fn binary_exits_cleanly_on_sigterm() {
 }
 
 #[test]
+fn binary_checks_its_options() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_metis-emu"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let sock = tmp("opts.sock");
+    let s = sock.to_str().unwrap();
+    for bad in [
+        &["--socket", s, "--channels", "5"][..],
+        &["--socket", s, "--if-layout", "2.0"],
+        &["--socket", s, "--bar2-size", "64M"],
+    ] {
+        let o = run(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+    }
+    // Synopsys keeps 8 channels
+    let help = run(&["--help"]);
+    let usage = String::from_utf8_lossy(&help.stdout).to_string();
+    for opt in ["--if-layout", "--no-boot-protocol", "--no-vsec"] {
+        assert!(usage.contains(opt), "{usage}");
+    }
+}
+
+#[test]
+fn binary_serves_with_the_new_options() {
+    let sock = tmp("newopts.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_metis-emu"))
+        .args(["--socket", sock.to_str().unwrap(), "--mem-size", "64M"])
+        .args(["--if-layout", "1.4", "--no-boot-protocol", "--no-vsec"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let mut c = Client::new(&sock).unwrap();
+    let mut b = [0u8; 4];
+    c.region_read(2, 0, &mut b).unwrap();
+    assert_eq!(b, [0; 4], "1.4 layout: no header");
+    c.region_read(2, 0x400, &mut b).unwrap();
+    assert_eq!(b, [0; 4], "no boot block");
+    c.region_read(7, 0x150, &mut b).unwrap();
+    assert_eq!(u32::from_le_bytes(b) >> 20, 0, "L1SS ends the chain");
+    c.shutdown().unwrap();
+    drop(c);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn fwimg_builds_images_the_card_accepts_and_rejects() {
     let good = tmp("good.bin");
     let bad = tmp("bad.bin");
@@ -284,20 +341,30 @@ fn fwimg_builds_images_the_card_accepts_and_rejects() {
     assert_eq!(info["fw_version"], "3.1.4");
     assert_eq!(info["payload_size"], 65536);
     assert_eq!(info["header_crc_ok"], true);
+    assert_eq!(info["load_addr"], "0x101000000", "the card's fw_load_addr");
+    let moved = tmp("moved.bin");
+    run(&[
+        "build",
+        "--out",
+        moved.to_str().unwrap(),
+        "--break",
+        "bad-load-addr",
+    ]);
+    let info: serde_json::Value =
+        serde_json::from_str(&run(&["info", moved.to_str().unwrap()])).unwrap();
+    assert_eq!(info["load_addr"], "0x101100000");
+    let _ = std::fs::remove_file(&moved);
     let r = Rig::metis();
     assert_eq!(
         r.boot(&std::fs::read(&bad).unwrap()),
-        metis_emu::firmware::status::FAILED
+        metis_emu::boot::status::FAILED
     );
-    assert_eq!(r.b0r(metis_emu::mailbox::R_FAIL_REASON), 5);
+    assert_eq!(r.b2r(metis_emu::boot::B_FAIL_REASON), 5);
     assert_eq!(
         r.boot(&std::fs::read(&good).unwrap()),
-        metis_emu::firmware::status::OK
+        metis_emu::boot::status::OK
     );
-    assert_eq!(
-        r.b0r(metis_emu::mailbox::R_FW_VERSION),
-        3 | 1 << 8 | 4 << 16
-    );
+    assert_eq!(r.b2r(metis_emu::boot::B_FW_VERSION), 3 | 1 << 8 | 4 << 16);
     let _ = std::fs::remove_file(&good);
     let _ = std::fs::remove_file(&bad);
 }

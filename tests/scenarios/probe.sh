@@ -10,7 +10,8 @@ check_eq card_enumerated 0x120000 "$(cat /sys/bus/pci/devices/$bdf/class 2>/dev/
 
 check insmod insmod /lib/metis/metis.ko
 check_eq bound_after_insmod metis "$(bound_driver $bdf)"
-check probe_reported_card dmesg_has "Metis rev 0x02: eDMA Unrolled wr 4 rd 4, 1024 MiB device memory"
+check probe_reported_card dmesg_has "Metis rev 0x02: eDMA wr 4 rd 4, 1024 MiB device memory"
+check probe_reported_layout dmesg_has "1.6.2 interface structure"
 check firmware_booted dmesg_has "firmware 1.2.3 (interface 1.0)"
 
 for i in 1 2 3; do

@@ -7,7 +7,7 @@ use std::process::exit;
 
 const USAGE: &str = "usage:
   metis-fwimg build --out FILE [--if-major N] [--if-minor N] [--fw MAJ.MIN.PATCH]
-                    [--payload-size SIZE] [--seed N] [--load-addr ADDR]
+                    [--payload-size SIZE] [--seed N] [--load-addr ADDR (default 0x101000000)]
                     [--break bad-magic|bad-header-crc|bad-payload-crc|truncated|oversize|bad-if-major|bad-load-addr]
   metis-fwimg info FILE";
 

@@ -45,9 +45,7 @@ enum XferErr {
 impl AbortCause {
     fn fault(&self) -> Option<(Fault, String)> {
         Some(match self {
-            AbortCause::Dma(e @ DmaError::Unmapped { .. }) => (Fault::DmaUnmapped, e.to_string()),
-            AbortCause::Dma(e @ DmaError::Perm { .. }) => (Fault::DmaPerm, e.to_string()),
-            AbortCause::Dma(e @ DmaError::NoFd { .. }) => (Fault::DmaNoFd, e.to_string()),
+            AbortCause::Dma(e) => (Fault::of_dma(e), e.to_string()),
             AbortCause::NoBusMaster => (Fault::DmaNoBusMaster, "Bus Master Enable clear".into()),
             AbortCause::DevRange(a, n) => (
                 Fault::DevRange,
@@ -100,13 +98,11 @@ pub fn cancel_all(sh: &Shared) {
     }
 }
 
-pub fn ll_ctx(sh: &Shared, cfg: &ConfigSpace, win_base: u64) -> LlCtx {
+pub fn ll_ctx(sh: &Shared, cfg: &ConfigSpace) -> LlCtx {
     LlCtx {
         identity: sh.opts.identity,
-        mem_size: sh.mem.size(),
         bar2_base: cfg.bar2_base(),
         bar2_size: cfg.layout.bar2_size,
-        win_base,
     }
 }
 
@@ -119,6 +115,10 @@ pub fn reg_write(sh: &Arc<Shared>, st: &mut State, off: u32, v: u32) {
             format!("write {v:#x} to read-only {}", name(off)),
         ),
         Action::IntState => irq::update_intx(sh, st),
+        Action::IntClear => {
+            crate::vmsi::recheck(sh, st);
+            irq::update_intx(sh, st);
+        }
         Action::Engine(d, was, now) => {
             if was && !now {
                 engine_disabled(sh, st, d);
@@ -218,7 +218,10 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
         st.edma.chan_mut(d, ch).pending_doorbell = true;
         return;
     }
-    sh.obs.with(|c| c.jobs += 1);
+    sh.obs.with(|c| {
+        c.jobs += 1;
+        c.chan(d, ch).runs += 1;
+    });
     let c = st.edma.chan_mut(d, ch);
     c.cs = CS_RUNNING;
     c.pending_doorbell = false;
@@ -315,11 +318,11 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                 return;
             }
             let corrupt = Inject::take(&mut st.inj.corrupt, d, ch);
-            let ctx = ll_ctx(sh, &st.cfg, st.fw.win_base);
+            let ctx = ll_ctx(sh, &st.cfg);
             let c = &st.edma.dir(d).ch[ch];
             (c.llp, c.ctrl1 & CCS != 0, c.prog, corrupt, ctx)
         };
-        let at = match ctx.resolve(llp) {
+        let at = match ctx.resolve(llp, &sh.mem) {
             Ok(a) => a,
             Err(why) => return abort(sh, d, ch, ep, AbortCause::Malformed(format!("LLP: {why}"))),
         };
@@ -341,7 +344,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             if idle > NO_PROGRESS_LIMIT {
                 return abort(sh, d, ch, ep, no_progress(llp));
             }
-            if let Err(why) = ctx.resolve(e.llp()) {
+            if let Err(why) = ctx.resolve(e.llp(), &sh.mem) {
                 return abort(
                     sh,
                     d,
@@ -566,8 +569,25 @@ fn transfer(
     Ok(())
 }
 
-fn imwr_source(d: Dir, ch: usize, what: &str) -> String {
-    format!("edma.{}{ch}.{what}", d.name())
+/// Issues a channel's IMWR and counts it for the channel.
+fn send_imwr(
+    sh: &Arc<Shared>,
+    st: &mut State,
+    addr: u64,
+    data: u32,
+    d: Dir,
+    ch: usize,
+    what: &str,
+) {
+    let source = format!("edma.{}{ch}.{what}", d.name());
+    let ok = irq::imwr(sh, st, addr, data, d, ch, &source);
+    sh.obs.with(|c| {
+        let cc = c.chan(d, ch);
+        cc.imwrs += 1;
+        if !ok {
+            cc.imwr_mismatch += 1;
+        }
+    });
 }
 
 /// DONE: status latches; IMWR to the done address when RIE asked for it.
@@ -576,7 +596,7 @@ fn done_irq(sh: &Arc<Shared>, st: &mut State, d: Dir, ch: usize, rie: bool) {
     if rie {
         let r = st.edma.dir(d);
         let (addr, data) = (r.done_imwr, r.imwr_data_of(ch));
-        irq::imwr(sh, st, addr, data, d, ch, &imwr_source(d, ch, "done"));
+        send_imwr(sh, st, addr, data, d, ch, "done");
     }
     irq::update_intx(sh, st);
 }
@@ -624,7 +644,7 @@ fn abort(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, cause: AbortCause) {
     if remote {
         let r = st.edma.dir(d);
         let (addr, data) = (r.abort_imwr, r.imwr_data_of(ch));
-        irq::imwr(sh, &mut st, addr, data, d, ch, &imwr_source(d, ch, "abort"));
+        send_imwr(sh, &mut st, addr, data, d, ch, "abort");
     }
     irq::update_intx(sh, &mut st);
 }

@@ -4,12 +4,13 @@
 //! Link element (in a 24-byte slot): control u32 (LLP | TCB), reserved u32,
 //! llp u64 at +8.
 //!
-//! A list pointer (the LLP register, or a link element's llp) is either a
-//! device memory address or a PCI bus address inside BAR2 (how upstream
-//! dw-edma-pcie places lists in the EDDA layout). The Metis identity tries
-//! device memory first; the Synopsys identity, whose driver always programs
-//! bus addresses, tries BAR2 first.
+//! A list pointer (the LLP register, or a link element's llp) is a device
+//! address on the Metis identity (the descriptor area in L2, or DDR: the
+//! engine fetches lists from the card's side). The Synopsys identity, whose
+//! upstream driver programs PCI bus addresses inside BAR2 (EDDA layout),
+//! tries BAR2 first and then its flat device memory.
 
+use crate::devmem::DevMem;
 use crate::options::Identity;
 
 pub const ELEM_SIZE: u64 = 24;
@@ -18,8 +19,6 @@ pub const ELEM_SIZE: u64 = 24;
 pub const LL_ALIGN: u64 = 8;
 /// Elements walked without moving a byte before the list counts as a loop.
 pub const NO_PROGRESS_LIMIT: u32 = 65536;
-/// BAR2 offset where the device-memory window begins (Metis identity).
-pub const WINDOW_OFFSET: u64 = 0x10000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Elem {
@@ -62,10 +61,8 @@ impl Elem {
 #[derive(Clone, Copy, Debug)]
 pub struct LlCtx {
     pub identity: Identity,
-    pub mem_size: u64,
     pub bar2_base: u64,
     pub bar2_size: u64,
-    pub win_base: u64,
 }
 
 impl LlCtx {
@@ -74,59 +71,30 @@ impl LlCtx {
             .then(|| p - self.bar2_base)
     }
 
-    fn in_mem(&self, p: u64) -> Option<u64> {
-        p.checked_add(ELEM_SIZE)
-            .is_some_and(|e| e <= self.mem_size)
-            .then_some(p)
-    }
-
-    fn bar2_to_dev(&self, off: u64) -> Result<u64, String> {
-        let dev = match self.identity {
-            Identity::Synopsys => off,
-            Identity::Metis => {
-                if off < WINDOW_OFFSET {
-                    return Err(format!(
-                        "list pointer at BAR2 offset {off:#x} is inside the register block"
-                    ));
-                }
-                // an absurd WIN_BASE wraps to an address past memory
-                self.win_base.wrapping_add(off - WINDOW_OFFSET)
-            }
-        };
-        self.in_mem(dev)
-            .ok_or_else(|| format!("BAR2 offset {off:#x} maps past device memory"))
-    }
-
     /// Device memory address of the element a list pointer designates.
-    pub fn resolve(&self, p: u64) -> Result<u64, String> {
+    pub fn resolve(&self, p: u64, mem: &DevMem) -> Result<u64, String> {
         if !p.is_multiple_of(LL_ALIGN) {
             return Err(format!(
                 "list pointer {p:#x} is not {LL_ALIGN}-byte aligned"
             ));
         }
-        match self.identity {
-            Identity::Synopsys => {
-                if let Some(off) = self.in_bar2(p) {
-                    return self.bar2_to_dev(off);
-                }
-                self.in_mem(p)
-            }
-            Identity::Metis => {
-                if let Some(d) = self.in_mem(p) {
-                    return Ok(d);
-                }
-                match self.in_bar2(p) {
-                    Some(off) => return self.bar2_to_dev(off),
-                    None => None,
-                }
-            }
+        // The Synopsys window maps BAR2 offset x to device address x.
+        let dev = match self.identity {
+            Identity::Synopsys => self.in_bar2(p).unwrap_or(p),
+            Identity::Metis => p,
+        };
+        if mem.contains(dev, ELEM_SIZE) {
+            Ok(dev)
+        } else {
+            Err(format!(
+                "list pointer {p:#x} is not in device memory ({})",
+                mem.ranges()
+                    .iter()
+                    .map(|(b, s)| format!("{b:#x}+{s:#x}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         }
-        .ok_or_else(|| {
-            format!(
-                "list pointer {p:#x} is neither in device memory (size {:#x}) nor in BAR2 ({:#x}+{:#x})",
-                self.mem_size, self.bar2_base, self.bar2_size
-            )
-        })
     }
 }
 
@@ -134,33 +102,33 @@ impl LlCtx {
 mod tests {
     use super::*;
 
-    fn ctx(identity: Identity) -> LlCtx {
-        LlCtx {
+    fn ctx(identity: Identity) -> (LlCtx, DevMem) {
+        let mem = DevMem::new(&crate::devmem::map(identity, 1 << 30)).unwrap();
+        let c = LlCtx {
             identity,
-            mem_size: 1 << 30,
             bar2_base: 0xfc00_0000,
             bar2_size: 32 << 20,
-            win_base: 0x4000_0000 - (32 << 20),
-        }
+        };
+        (c, mem)
     }
 
     #[test]
     fn resolve_metis() {
-        let c = ctx(Identity::Metis);
-        assert_eq!(c.resolve(0x0800_0000), Ok(0x0800_0000));
-        assert!(c.resolve(0x0800_0004).is_err());
-        assert!(c.resolve(1 << 30).is_err());
-        // BAR2 bus address in the window
-        assert_eq!(c.resolve(0xfc01_0000), Ok(c.win_base));
-        // BAR2 bus address in the register block
-        assert!(c.resolve(0xfc00_0100).is_err());
+        let (c, m) = ctx(Identity::Metis);
+        assert_eq!(c.resolve(0x0801_0000, &m), Ok(0x0801_0000));
+        assert_eq!(c.resolve(0x1_0000_0000, &m), Ok(0x1_0000_0000));
+        assert!(c.resolve(0x0801_0004, &m).is_err(), "misaligned");
+        assert!(c.resolve(0x0a00_0000, &m).is_err(), "past L2");
+        assert!(c.resolve(0x1000, &m).is_err(), "nothing at low addresses");
+        // a PCI bus address in BAR2 is not a device address
+        assert!(c.resolve(0xfc01_0000, &m).is_err());
     }
 
     #[test]
     fn resolve_synopsys() {
-        let c = ctx(Identity::Synopsys);
-        assert_eq!(c.resolve(0xfc20_0000), Ok(0x20_0000));
-        assert_eq!(c.resolve(0x1000), Ok(0x1000));
+        let (c, m) = ctx(Identity::Synopsys);
+        assert_eq!(c.resolve(0xfc20_0000, &m), Ok(0x20_0000));
+        assert_eq!(c.resolve(0x1000, &m), Ok(0x1000));
     }
 
     #[test]

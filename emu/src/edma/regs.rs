@@ -40,8 +40,10 @@ pub const CH_BASE: u32 = 0x200;
 pub const CH_STRIDE: u32 = 0x200;
 /// Read channel registers sit 0x100 after the write channel's.
 pub const CH_RD_OFFSET: u32 = 0x100;
-/// End of the used register block.
+/// End of the used register block with 8+8 channels.
 pub const BLOCK_END: u32 = 0x1200;
+/// End of the block with 4+4 channels (Metis).
+pub const BLOCK_END_4: u32 = CH_BASE + 4 * CH_STRIDE;
 
 // Per-channel register offsets.
 pub const CH_CONTROL1: u32 = 0x00;
@@ -151,8 +153,10 @@ pub enum Action {
     Doorbell(Dir, u32),
     /// engine_en changed: (direction, was enabled, is enabled)
     Engine(Dir, bool, bool),
-    /// int_mask or int_clear changed the local interrupt state.
+    /// int_mask changed the local interrupt state.
     IntState,
+    /// int_clear: the host handled interrupts (status bits may have dropped).
+    IntClear,
     /// Write to a read-only register.
     ReadOnly,
 }
@@ -362,7 +366,7 @@ impl Edma {
                         r.err_hi &= m;
                     }
                 }
-                return Action::IntState;
+                return Action::IntClear;
             }
             WR_DONE_IMWR => set_lo(&mut self.d[0].done_imwr, v),
             0x064 => set_hi(&mut self.d[0].done_imwr, v),

@@ -3,12 +3,15 @@
 //! eventfds, and register-level helpers that program the card like a driver.
 #![allow(dead_code)]
 
+use metis_emu::boot::{op, status, FwState, B_STATE, DONE, FW_LOAD_ADDR};
 use metis_emu::config::*;
+use metis_emu::devmem::{DDR_BASE, L2_BASE};
 use metis_emu::dma::memfd;
 use metis_emu::edma::regs::*;
 use metis_emu::edma::Dir;
-use metis_emu::firmware::{self, op};
-use metis_emu::mailbox::*;
+use metis_emu::iface::{
+    self, HDRV_CTRL, HDRV_TABLE_SIZE, HDRV_TARGET, SLOT_MSG, SLOT_OPCODE, SLOT_SIZE,
+};
 use metis_emu::{Device, Options};
 use std::fs::File;
 use std::os::fd::FromRawFd;
@@ -21,10 +24,20 @@ pub const MSI_MSG_DATA: u16 = 0x4020;
 /// Guest RAM as seen by the card: IOVA base and size of the test memfd.
 pub const IOVA: u64 = 0x1_0000_0000;
 pub const GUEST_SIZE: u64 = 32 << 20;
-/// Where tests put linked lists and data in device memory.
-pub const LL_WR: u64 = 0x0800_0000;
-pub const LL_RD: u64 = 0x0810_0000;
-pub const DEV_DATA: u64 = 0x0400_0000;
+/// Where tests put linked lists (the published descriptor buffer in L2) and
+/// data (DDR) in device memory.
+pub const LL_WR: u64 = iface::DESC_BUF;
+pub const LL_RD: u64 = iface::DESC_BUF + 0x1_0000;
+pub const DEV_DATA: u64 = DDR_BASE + 0x0400_0000;
+/// End of DDR with `small_opts`.
+pub const DDR_END: u64 = DDR_BASE + (256 << 20);
+/// Where tests keep the virtual-MSI table in guest RAM (1024 words).
+pub const VMSI_TABLE: u64 = IOVA + 0x1f0_0000;
+
+/// BAR2 offset of a device address in L2.
+pub fn l2_off(dev: u64) -> u64 {
+    dev - L2_BASE
+}
 
 pub struct Rig {
     pub dev: Device,
@@ -124,23 +137,15 @@ impl Rig {
         v
     }
 
-    // ---- eDMA (BAR2 offset 0 on the Metis identity) ----
-
-    pub fn edma_bar(&self) -> u32 {
-        match self.dev.options().identity {
-            metis_emu::Identity::Metis => VFIO_PCI_BAR2_REGION_INDEX,
-            metis_emu::Identity::Synopsys => VFIO_PCI_BAR0_REGION_INDEX,
-        }
-    }
+    // ---- eDMA (BAR0 offset 0) ----
 
     pub fn er(&self, off: u32) -> u32 {
-        self.dev.read32(self.edma_bar(), off as u64)
+        self.dev.read32(VFIO_PCI_BAR0_REGION_INDEX, off as u64)
     }
 
     pub fn ew(&self, off: u32, v: u32) {
-        self.dev.write32(self.edma_bar(), off as u64, v)
+        self.dev.write32(VFIO_PCI_BAR0_REGION_INDEX, off as u64, v)
     }
-
     pub fn ch_reg(dir: Dir, ch: usize, reg: u32) -> u32 {
         CH_BASE + CH_STRIDE * ch as u32 + if dir == Dir::Rd { CH_RD_OFFSET } else { 0 } + reg
     }
@@ -223,50 +228,113 @@ impl Rig {
         cs
     }
 
-    // ---- mailbox ----
+    // ---- BAR2: L2, interface structure, command slot ----
 
-    pub fn b0r(&self, off: u32) -> u32 {
-        self.dev.read32(VFIO_PCI_BAR0_REGION_INDEX, off as u64)
+    pub fn b2r(&self, off: u64) -> u32 {
+        self.dev.read32(VFIO_PCI_BAR2_REGION_INDEX, off)
     }
 
-    pub fn b0w(&self, off: u32, v: u32) {
-        self.dev.write32(VFIO_PCI_BAR0_REGION_INDEX, off as u64, v)
+    pub fn b2w(&self, off: u64, v: u32) {
+        self.dev.write32(VFIO_PCI_BAR2_REGION_INDEX, off, v)
     }
 
-    /// Runs one mailbox command; returns (status, first 256 bytes of CMD_MSG).
-    pub fn cmd(&self, opcode: u32, args: &[u8]) -> (u32, Vec<u8>) {
-        let seq = self.b0r(R_CMD_SEQ);
+    /// `len` bytes of BAR2 from `off`, read as the driver does: aligned
+    /// 32-bit loads.
+    pub fn bar2_bytes(&self, off: u64, len: usize) -> Vec<u8> {
+        let start = off & !3;
+        let end = (off + len as u64).div_ceil(4) * 4;
+        let words: Vec<u8> = (start..end)
+            .step_by(4)
+            .flat_map(|o| self.b2r(o).to_le_bytes())
+            .collect();
+        let skip = (off - start) as usize;
+        words[skip..skip + len].to_vec()
+    }
+
+    pub fn state(&self) -> u32 {
+        self.b2r(B_STATE)
+    }
+
+    /// Registers the virtual-MSI table like the driver: target low, target
+    /// high, size, then ctrl = 1 last.
+    pub fn register_vmsi_at(&self, table: u64) {
+        self.b2w(HDRV_TARGET, table as u32);
+        self.b2w(HDRV_TARGET + 4, (table >> 32) as u32);
+        self.b2w(HDRV_TABLE_SIZE, 4096);
+        self.b2w(HDRV_CTRL, 1);
+    }
+
+    pub fn register_vmsi(&self) {
+        self.register_vmsi_at(VMSI_TABLE)
+    }
+
+    pub fn vmsi_word(&self, id: u32) -> u32 {
+        u32::from_le_bytes(
+            self.guest_read(VMSI_TABLE + 4 * id as u64, 4)
+                .try_into()
+                .unwrap(),
+        )
+    }
+
+    pub fn clear_vmsi_word(&self, id: u32) {
+        self.guest_write(VMSI_TABLE + 4 * id as u64, &[0; 4]);
+    }
+
+    /// Writes a command into the slot (msg, size, opcode last) without
+    /// waiting for the answer.
+    pub fn send(&self, opcode: u32, args: &[u8]) {
         let mut padded = args.to_vec();
         padded.resize(args.len().div_ceil(4) * 4, 0);
         for (i, w) in padded.chunks(4).enumerate() {
-            self.b0w(
-                R_CMD_MSG + 4 * i as u32,
+            self.b2w(
+                SLOT_MSG + 4 * i as u64,
                 u32::from_le_bytes(w.try_into().unwrap()),
             );
         }
-        self.b0w(R_CMD_SIZE, args.len() as u32);
-        self.b0w(R_CMD_OPCODE, opcode);
-        self.b0w(R_DOORBELL, 1);
-        wait_until("command completion", || self.b0r(R_CMD_SEQ) != seq);
-        let st = self.b0r(R_CMD_STATUS);
-        let msg: Vec<u8> = (0..64)
-            .flat_map(|i| self.b0r(R_CMD_MSG + 4 * i).to_le_bytes())
-            .collect();
-        (st, msg)
+        self.b2w(SLOT_SIZE, args.len() as u32);
+        self.b2w(SLOT_OPCODE, opcode);
     }
 
-    /// Places `image` at FW_LOAD_ADDR (backdoor) and boots it.
+    /// Polls the opcode word until the card answers; returns the status.
+    pub fn wait_answer(&self) -> u32 {
+        let mut op = 0;
+        wait_until("command answer", || {
+            op = self.b2r(SLOT_OPCODE);
+            op & DONE != 0
+        });
+        // The card stores the answer and then signals, both under its state
+        // lock, while BAR2 reads do not take it: any locked access (config
+        // space here) waits until the signal is out too.
+        self.dev.cfg_read(0, 2);
+        op & !DONE
+    }
+
+    /// Runs one command; returns (status, the 256 bytes of msg).
+    pub fn cmd(&self, opcode: u32, args: &[u8]) -> (u32, Vec<u8>) {
+        self.send(opcode, args);
+        let st = self.wait_answer();
+        (st, self.bar2_bytes(SLOT_MSG, 256))
+    }
+
+    /// Places `image` at the load address (backdoor) and boots it.
     pub fn boot(&self, image: &[u8]) -> u32 {
-        assert!(self.dev.mem_write(firmware::FW_LOAD_ADDR, image));
+        assert!(self.dev.mem_write(FW_LOAD_ADDR, image));
         let (st, _) = self.cmd(op::BOOT, &(image.len() as u32).to_le_bytes());
         st
     }
 
+    /// Boots the default image and registers the virtual-MSI table again, as
+    /// the driver must after every boot.
     pub fn boot_default(&self) {
         let img = metis_emu::fwimage::build(&Default::default());
-        assert_eq!(self.boot(&img), firmware::status::OK);
-        assert_eq!(self.b0r(R_STATE), firmware::FwState::Ready as u32);
+        assert_eq!(self.boot(&img), status::OK);
+        assert_eq!(self.state(), FwState::Ready as u32);
+        self.register_vmsi();
     }
+}
+
+pub fn args(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
 pub fn pattern(seed: u8, len: usize) -> Vec<u8> {
