@@ -13,7 +13,7 @@ use kernel::{
         register::WithBase,
         Io, //
     },
-    pci,
+    new_poll_condvar, pci,
     prelude::*,
     sync::{
         aref::ARef,
@@ -24,6 +24,7 @@ use kernel::{
         new_condvar,
         new_mutex,
         new_spinlock_irq,
+        poll::PollCondVar,
         Arc,
         CondVar,
         Mutex,
@@ -40,6 +41,7 @@ use kernel::{
 };
 
 use crate::{
+    fw::FwOwner,
     iface::Iface,
     mem::DevMem,
     regs::{
@@ -187,10 +189,18 @@ pub(crate) struct Card {
     pub(crate) edma_bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
     pub(crate) l2: pci::DevresBar<{ regs::BAR2_SIZE }>,
     /// The virtual-MSI table the firmware marks.
+    #[pin]
     pub(crate) vmsi: Vmsi,
     /// What the running firmware (or the bootloader) published, checked.
     #[pin]
     pub(crate) iface: Mutex<Option<Iface>>,
+    /// Who loads the firmware; fixed at probe.
+    pub(crate) fw_owner: FwOwner,
+    /// Runtime-owned: the firmware was lost and userspace has not loaded a new one yet.
+    pub(crate) fw_lost: Atomic<bool>,
+    /// Signalled when `fw_lost` changes; open files poll on it.
+    #[pin]
+    pub(crate) fw_event: PollCondVar,
     /// Events the interrupt handler (or a poller) took off the card.
     #[pin]
     pub(crate) events: SpinLockIrq<Events>,
@@ -255,19 +265,23 @@ impl Card {
         edma_bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
         l2: pci::DevresBar<{ regs::BAR2_SIZE }>,
         iface: Iface,
+        fw_owner: FwOwner,
         wr_channels: u32,
         rd_channels: u32,
     ) -> Result<Arc<Self>> {
         let vmsi = Vmsi::new(pdev.as_ref())?;
-        vmsi.set_count(iface.vmsi_count);
+        let vmsi_count = iface.vmsi_count;
         let pdev: &pci::Device = pdev;
-        Arc::pin_init(
+        let card = Arc::pin_init(
             pin_init!(Self {
                 pdev: pdev.into(),
                 edma_bar,
                 l2,
-                vmsi,
+                vmsi <- vmsi,
                 iface <- new_mutex!(Some(iface), "metis_iface"),
+                fw_owner,
+                fw_lost: Atomic::new(false),
+                fw_event <- new_poll_condvar!("metis_fw_event"),
                 events <- new_spinlock_irq!(Events::default(), "metis_events"),
                 event_cv <- new_condvar!("metis_event_cv"),
                 busy <- new_mutex!([0u8; 2], "metis_busy"),
@@ -308,7 +322,9 @@ impl Card {
                 rd_channels,
             }),
             GFP_KERNEL,
-        )
+        )?;
+        card.vmsi.set_count(vmsi_count);
+        Ok(card)
     }
 
     pub(crate) fn irq_mode(&self) -> IrqMode {

@@ -8,8 +8,6 @@ use kernel::{
         Core, //
     },
     dma::{
-        Coherent,
-        CoherentBox,
         Device as _,
         DmaMask, //
     },
@@ -33,10 +31,13 @@ use crate::{
     },
     card::{
         Card,
-        Dir,
         IrqMode, //
     },
-    edma::Segment,
+    fw::{
+        self,
+        FwInfo,
+        FwOwner, //
+    },
     glue, iface,
     irq::{
         mode_name,
@@ -186,48 +187,6 @@ fn setup_irq<'bound>(pdev: &'bound pci::Device<Bound>, card: &Arc<Card>) -> Resu
     })
 }
 
-/// Moves a pattern to the card and back through the engine, completing by
-/// interrupt in `mode` (or by polling), and checks it.
-fn self_test(pdev: &pci::Device<Bound>, card: &Card) -> Result {
-    let dev = pdev.as_ref();
-    let mut pattern = [0u8; 64];
-    for (i, b) in pattern.iter_mut().enumerate() {
-        // CAST: truncation to a byte is the pattern.
-        *b = (i as u8) ^ 0xa5;
-    }
-    let out: Coherent<[u8]> = CoherentBox::from_slice(dev, &pattern, GFP_KERNEL)?.into();
-    let back: Coherent<[u8]> = CoherentBox::<[u8]>::zeroed_slice(dev, 64, GFP_KERNEL)?.into();
-    // The driver's own bytes in the descriptor buffer: nothing of the firmware's is touched.
-    let scratch = card.iface.lock().as_ref().ok_or(ENODEV)?.desc.scratch();
-    card.transfer(
-        Dir::Rd,
-        &[Segment {
-            addr: out.dma_address(),
-            len: 64,
-        }],
-        scratch,
-        SELF_TEST_TIMEOUT,
-    )?;
-    card.transfer(
-        Dir::Wr,
-        &[Segment {
-            addr: back.dma_address(),
-            len: 64,
-        }],
-        scratch,
-        SELF_TEST_TIMEOUT,
-    )?;
-    // SAFETY: Both transfers completed, so the card no longer accesses `back`.
-    if unsafe { back.as_ref() } != &pattern[..] {
-        dev_err!(
-            pdev,
-            "eDMA self-test read back different data: the card's DMA path is broken\n"
-        );
-        return Err(EIO);
-    }
-    Ok(())
-}
-
 impl Metis<'_> {
     pub(crate) fn card(&self) -> &Card {
         &self.card
@@ -326,19 +285,16 @@ fn probe_enabled<'bound>(
         );
         return Err(EIO);
     }
-    if !boot::has_protocol(&bar2)? {
-        dev_err!(
-            pdev,
-            "the card's bootloader does not implement the boot protocol this driver speaks \
-             (no boot block in the MCUboot area), and runtime-owned firmware is not supported \
-             yet\n"
-        );
-        return Err(ENODEV);
-    }
+    let (owner, why) = fw::choose_owner(glue::fw_owner_param(), boot::has_protocol(&bar2)?)
+        .map_err(|why| {
+            dev_err!(pdev, "{}\n", why);
+            EINVAL
+        })?;
+    dev_info!(pdev, "firmware is {}: {}\n", owner.name(), why);
     // A card whose firmware already runs (driver reloaded, kexec) is reset so that it boots
     // exactly the firmware this driver validates, from a clean state, and publishes the
-    // bootloader's interface structure.
-    if boot::state_of(&bar2)? != state::BOOTLOADER {
+    // bootloader's interface structure. A runtime-owned card's firmware is left alone.
+    if owner == FwOwner::Kernel && boot::state_of(&bar2)? != state::BOOTLOADER {
         glue::reset_function_locked(pdev).inspect_err(|e| {
             dev_err!(
                 pdev,
@@ -355,7 +311,15 @@ fn probe_enabled<'bound>(
         .inspect_err(|_| dev_err!(pdev, "card did not return to its bootloader after reset\n"))?;
     }
     let iface = iface::read(pdev.as_ref(), &bar2)?;
-    let card = Card::new(pdev, bar0.into_devres()?, bar2.into_devres()?, iface, 4, 4)?;
+    let card = Card::new(
+        pdev,
+        bar0.into_devres()?,
+        bar2.into_devres()?,
+        iface,
+        owner,
+        4,
+        4,
+    )?;
     card.edma_off()?;
     pdev.set_master();
     // What AER recovery restores after a link reset (`metis_slot_reset`).
@@ -388,7 +352,7 @@ fn probe_enabled<'bound>(
     card.adopt_interface()?;
 
     if mode != IrqMode::Poll {
-        match self_test(pdev, &card) {
+        match card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT) {
             Ok(()) => dev_info!(pdev, "interrupt self-test passed ({})\n", mode_name(mode)),
             Err(e) if e == ETIMEDOUT => {
                 // The engine finished but the interrupt never came: typical of a VM whose
@@ -412,71 +376,127 @@ fn probe_enabled<'bound>(
         }
     }
     if mode == IrqMode::Poll {
-        self_test(pdev, &card).inspect_err(|e| {
-            dev_err!(
-                pdev,
-                "eDMA self-test failed in polling mode too ({:?})\n",
-                e
-            )
-        })?;
+        card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT)
+            .inspect_err(|e| {
+                dev_err!(
+                    pdev,
+                    "eDMA self-test failed in polling mode too ({:?})\n",
+                    e
+                )
+            })?;
     }
 
     card.recover_lost.store(true, Relaxed);
-    card.fetch_firmware(pdev.as_ref())?;
-    let fw = card.boot_firmware(pdev.as_ref())?;
+    let fw = match owner {
+        FwOwner::Kernel => boot_kernel_owned(pdev, &card)?,
+        FwOwner::Runtime => adopt_runtime_owned(&card)?,
+    };
     let iommu = match glue::iommu_mode(pdev) {
         0 => "no IOMMU",
         1 => "IOMMU passthrough",
         _ => "IOMMU translated",
     };
-    let bb = card.boot_block()?;
     let ifc = card.iface.lock().as_ref().copied().ok_or(ENODEV)?;
-    let mem = bb.ddr_size;
-    let ddr_end = ifc.memory_map[0].checked_add(mem).ok_or(EPROTO)?;
-    if bb.user_mem_base < ifc.memory_map[0] || bb.user_mem_base > ddr_end {
-        dev_err!(
-            pdev,
-            "the firmware's free device memory starts at {:#x}, outside its DDR ({:#x}, {} MiB)\n",
-            bb.user_mem_base,
-            ifc.memory_map[0],
-            mem >> 20
-        );
-        return Err(EPROTO);
+    {
+        let mut st = card.status.lock();
+        st.iommu_mode = glue::iommu_mode(pdev);
+        st.irq_vectors = u32::from(metis.vectors.is_some());
     }
-    *card.mem.lock() = crate::mem::DevMem::new(bb.user_mem_base, ddr_end);
-    *card.status.lock() = crate::card::Status {
-        mem_size: mem,
-        fw_state: state::READY,
-        fw_version: fw.version,
-        fw_if_version: fw.if_version,
-        iommu_mode: glue::iommu_mode(pdev),
-        irq_vectors: u32::from(metis.vectors.is_some()),
-        reset_count: 0,
-    };
     card.open_gate();
     card.rpm_start(pdev);
     let cdev = glue::Cdev::register(pdev, card.clone())?;
     let index = cdev.index();
     metis.cdev = Some(cdev);
-    dev_info!(
-        pdev,
-        "metis{}: Metis rev {:#04x}: eDMA wr {} rd {}, {} MiB device memory, firmware {}.{}.{} \
-         (interface {}.{}), {}, {}, {} interface structure\n",
-        index,
-        pdev.revision_id(),
-        card.wr_channels,
-        card.rd_channels,
-        mem >> 20,
-        fw.version & 0xff,
-        (fw.version >> 8) & 0xff,
-        fw.version >> 16,
-        fw.if_version >> 16,
-        fw.if_version & 0xffff,
-        mode_name(mode),
-        iommu,
-        ifc.layout.name()
-    );
+    let mem = card.status.lock().mem_size;
+    match owner {
+        FwOwner::Kernel => dev_info!(
+            pdev,
+            "metis{}: Metis rev {:#04x}: eDMA wr {} rd {}, {} MiB device memory, firmware \
+             {}.{}.{} (interface {}.{}), {}, {}, {} interface structure\n",
+            index,
+            pdev.revision_id(),
+            card.wr_channels,
+            card.rd_channels,
+            mem >> 20,
+            fw.version & 0xff,
+            (fw.version >> 8) & 0xff,
+            fw.version >> 16,
+            fw.if_version >> 16,
+            fw.if_version & 0xffff,
+            mode_name(mode),
+            iommu,
+            ifc.layout.name()
+        ),
+        FwOwner::Runtime => dev_info!(
+            pdev,
+            "metis{}: Metis rev {:#04x}: eDMA wr {} rd {}, runtime-owned firmware ({}), {}, {}, \
+             {} interface structure\n",
+            index,
+            pdev.revision_id(),
+            card.wr_channels,
+            card.rd_channels,
+            if card.fw_lost.load(Relaxed) {
+                "none loaded yet"
+            } else {
+                "running"
+            },
+            mode_name(mode),
+            iommu,
+            ifc.layout.name()
+        ),
+    }
     Ok(metis)
+}
+
+/// Kernel-owned: boots the validated firmware file and sets up the device
+/// memory the firmware leaves to the host.
+fn boot_kernel_owned(pdev: &pci::Device<Bound>, card: &Card) -> Result<FwInfo> {
+    card.fetch_firmware(pdev.as_ref())?;
+    let fw = card.boot_firmware(pdev.as_ref())?;
+    let bb = card.boot_block()?;
+    let ddr_base = card.iface.lock().as_ref().ok_or(ENODEV)?.memory_map[0];
+    let mem = bb.ddr_size;
+    let ddr_end = ddr_base.checked_add(mem).ok_or(EPROTO)?;
+    if bb.user_mem_base < ddr_base || bb.user_mem_base > ddr_end {
+        dev_err!(
+            pdev,
+            "the firmware's free device memory starts at {:#x}, outside its DDR ({:#x}, {} MiB)\n",
+            bb.user_mem_base,
+            ddr_base,
+            mem >> 20
+        );
+        return Err(EPROTO);
+    }
+    *card.mem.lock() = crate::mem::DevMem::new(bb.user_mem_base, ddr_end);
+    let mut st = card.status.lock();
+    st.mem_size = mem;
+    st.fw_state = state::READY;
+    st.fw_version = fw.version;
+    st.fw_if_version = fw.if_version;
+    Ok(fw)
+}
+
+/// Runtime-owned: the firmware and the card's memory are the runtime's. A
+/// firmware already running (its version published) is adopted as it is;
+/// otherwise open files are told the runtime must load one.
+fn adopt_runtime_owned(card: &Card) -> Result<FwInfo> {
+    let (major, minor) = card.iface.lock().as_ref().ok_or(ENODEV)?.version;
+    let running = (major, minor) != (0, 0);
+    let fw = FwInfo {
+        version: u32::from(major) | u32::from(minor) << 8,
+        if_version: 0,
+    };
+    card.fw_lost.store(!running, Relaxed);
+    let mut st = card.status.lock();
+    st.mem_size = 0;
+    st.fw_state = if running {
+        state::READY
+    } else {
+        state::BOOTLOADER
+    };
+    st.fw_version = fw.version;
+    st.fw_if_version = 0;
+    Ok(fw)
 }
 
 impl Drop for Metis<'_> {

@@ -56,6 +56,7 @@ use crate::{
         OwnedGate, //
     },
     edma::Segment,
+    fw::FwOwner,
     glue,
     uapi::{
         self,
@@ -80,6 +81,7 @@ static NEXT_FILE_ID: Atomic<u64> = Atomic::new(1);
 
 // Poll bits (include/uapi/asm-generic/poll.h; the same on every architecture this driver builds for).
 const POLLIN: u32 = 0x0001;
+const POLLPRI: u32 = 0x0002;
 const POLLERR: u32 = 0x0008;
 const POLLHUP: u32 = 0x0010;
 const POLLRDNORM: u32 = 0x0040;
@@ -455,6 +457,11 @@ impl OpenFile {
                 check_header(a.size, a.flags, size, uapi::RESET_RELOAD_FIRMWARE)?;
                 self.reset(&a)?;
             }
+            Ioctl::FwChanged => {
+                let a: uapi::FwChanged = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, 0)?;
+                self.card.firmware_changed()?;
+            }
         }
         Ok(0)
     }
@@ -476,7 +483,10 @@ impl OpenFile {
         a.rd_channels = card.rd_channels;
         a.irq_vectors = st.irq_vectors;
         a.reset_count = st.reset_count;
-        a.reserved = 0;
+        a.fw_owner = match card.fw_owner {
+            FwOwner::Kernel => uapi::FW_KERNEL,
+            FwOwner::Runtime => uapi::FW_RUNTIME,
+        };
         a.mem_size = st.mem_size;
         a.mem_free = card.mem.lock().free_bytes();
         a.bytes_to_device = card.bytes_to_device.load(Relaxed);
@@ -614,6 +624,10 @@ impl OpenFile {
 
     fn reset(&self, a: &uapi::Reset) -> Result {
         if a.flags & uapi::RESET_RELOAD_FIRMWARE != 0 {
+            // The runtime loads a runtime-owned card's firmware, not the driver.
+            if self.card.fw_owner == FwOwner::Runtime {
+                return Err(EINVAL);
+            }
             let gate = self.card.enter()?;
             // SAFETY: `gate` holds the card's gate while the device is used here.
             let dev = unsafe { glue::bound_device(&self.card.pdev) };
@@ -625,6 +639,10 @@ impl OpenFile {
 
     fn cmd(&self, a: &mut uapi::Cmd) -> Result {
         let card = &self.card;
+        // The commands are the model protocol: never sent to a card whose firmware is not ours.
+        if card.fw_owner == FwOwner::Runtime {
+            return Err(EOPNOTSUPP);
+        }
         let timeout = timeout(a.timeout_ms)?;
         let _gate = card.enter()?;
         let generation = card.status.lock().reset_count;
@@ -789,7 +807,8 @@ impl Drop for OpenFile {
     }
 }
 
-/// `poll`: readable while a completed job waits to be reaped; hang-up once the card is gone.
+/// `poll`: readable while a completed job waits to be reaped; priority data while a
+/// runtime-owned card waits for its firmware; hang-up once the card is gone.
 ///
 /// # Safety
 ///
@@ -809,9 +828,14 @@ pub(crate) unsafe extern "C" fn metis_rust_poll(
     // SAFETY: `pt` is NULL or a valid poll table for the duration of this call.
     let pt = unsafe { PollTable::from_raw(pt) };
     pt.register_wait(file, &f.jobs.done);
+    pt.register_wait(file, &f.card.fw_event);
     let mut mask = 0;
     if f.jobs.any_completed() {
         mask |= POLLIN | POLLRDNORM;
+    }
+    // Runtime-owned: the card lost its firmware and the runtime has not loaded a new one.
+    if f.card.fw_lost.load(Relaxed) {
+        mask |= POLLPRI;
     }
     if f.card.events.lock().dead {
         mask |= POLLHUP | POLLERR;

@@ -17,6 +17,7 @@ use kernel::{
     },
     firmware::Firmware,
     prelude::*,
+    sync::atomic::Relaxed,
     time::Delta,
 };
 
@@ -31,6 +32,7 @@ use crate::{
         self,
         Reject, //
     },
+    glue,
 };
 
 /// Firmware file loaded unless the `firmware` parameter names another.
@@ -40,6 +42,54 @@ pub(crate) const DEFAULT_FIRMWARE: &CStr = c"axelera/metis-fw-if1.bin";
 const BOOT_TIMEOUT: Delta = Delta::from_secs(5);
 // TIMEOUT: one image transfer of at most 8 MiB at a fraction of the link rate.
 const LOAD_TIMEOUT: Delta = Delta::from_secs(10);
+
+/// Who loads the card's firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FwOwner {
+    /// The driver: validated file, booted at probe and after every reset and resume.
+    Kernel,
+    /// Userspace (the vendor runtime): the driver never sends a firmware
+    /// command, and tells userspace when the firmware is lost.
+    Runtime,
+}
+
+impl FwOwner {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Kernel => "kernel-owned",
+            Self::Runtime => "runtime-owned",
+        }
+    }
+}
+
+/// Decides who owns the firmware from the `fw_owner` parameter (0 auto, 1
+/// the driver, 2 userspace) and whether the card's bootloader advertises the
+/// boot protocol the driver implements. Returns the owner and why, or why not.
+///
+/// A real card's bootloader is not ours: it must never be sent a model
+/// command, so the driver owns the firmware only where the card says it may.
+pub(crate) fn choose_owner(
+    param: i32,
+    protocol: bool,
+) -> core::result::Result<(FwOwner, &'static str), &'static str> {
+    match (param, protocol) {
+        (0, true) => Ok((
+            FwOwner::Kernel,
+            "the card's bootloader advertises the boot protocol this driver implements",
+        )),
+        (0, false) => Ok((
+            FwOwner::Runtime,
+            "the card's bootloader does not advertise the boot protocol this driver implements",
+        )),
+        (1, true) => Ok((FwOwner::Kernel, "fw_owner=1")),
+        (1, false) => Err(
+            "fw_owner=1 asks the driver to load the firmware, but the card's bootloader does not \
+             advertise the boot protocol this driver implements: load with fw_owner=0 or 2",
+        ),
+        (2, _) => Ok((FwOwner::Runtime, "fw_owner=2")),
+        _ => Err("fw_owner must be 0 (auto), 1 (the driver) or 2 (userspace)"),
+    }
+}
 
 /// What the card reports once its firmware runs.
 #[derive(Clone, Copy, Debug)]
@@ -154,5 +204,69 @@ impl Card {
             version: bb.fw_version,
             if_version: bb.fw_if_version,
         })
+    }
+}
+
+impl Card {
+    /// Runtime-owned: the card lost its firmware (reset, power loss); the
+    /// runtime must load it again. Open files see `POLLPRI` until it has.
+    pub(crate) fn firmware_lost(&self) {
+        self.fw_lost.store(true, Relaxed);
+        self.fw_event.notify_all();
+        glue::notify_firmware_lost(&self.pdev);
+        dev_info!(
+            self.pdev,
+            "the card's firmware is gone; the runtime must load it again (uevent \
+             METIS_EVENT=FIRMWARE_LOST sent)\n"
+        );
+    }
+
+    /// `METIS_IOCTL_FW_CHANGED`: userspace booted a firmware on a
+    /// runtime-owned card. Adopts what it publishes and registers the
+    /// virtual-MSI table with it.
+    pub(crate) fn firmware_changed(&self) -> Result {
+        if self.fw_owner != FwOwner::Runtime {
+            return Err(EINVAL);
+        }
+        let _gate = self.enter()?;
+        self.adopt_interface()?;
+        let (major, minor) = self.iface.lock().as_ref().map_or((0, 0), |i| i.version);
+        {
+            let mut st = self.status.lock();
+            st.fw_state = state::READY;
+            st.fw_version = u32::from(major) | u32::from(minor) << 8;
+            st.fw_if_version = 0;
+        }
+        self.fw_lost.store(false, Relaxed);
+        self.fw_event.notify_all();
+        dev_info!(
+            self.pdev,
+            "firmware {}.{} loaded by the runtime; its areas adopted\n",
+            major,
+            minor
+        );
+        Ok(())
+    }
+}
+
+#[cfg(metis_kunit)]
+#[kernel::prelude::kunit_tests(metis_fw_owner)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_follows_what_the_card_shows() {
+        assert_eq!(choose_owner(0, true).map(|o| o.0), Ok(FwOwner::Kernel));
+        assert_eq!(choose_owner(0, false).map(|o| o.0), Ok(FwOwner::Runtime));
+    }
+
+    #[test]
+    fn the_parameter_overrides_within_limits() {
+        assert_eq!(choose_owner(2, true).map(|o| o.0), Ok(FwOwner::Runtime));
+        assert_eq!(choose_owner(1, true).map(|o| o.0), Ok(FwOwner::Kernel));
+        // Never a model command to a card that does not speak the protocol.
+        assert!(choose_owner(1, false).is_err());
+        assert!(choose_owner(3, true).is_err());
+        assert!(choose_owner(-1, false).is_err());
     }
 }

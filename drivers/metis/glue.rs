@@ -49,6 +49,7 @@ mod shim {
         pub(super) fn metis_shim_iommu_mode(dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_firmware_name() -> *const c_char;
         pub(super) fn metis_shim_irq_mode_param() -> c_int;
+        pub(super) fn metis_shim_fw_owner_param() -> c_int;
         pub(super) fn metis_shim_umap_create(
             dev: *mut c_void,
             uaddr: usize,
@@ -66,6 +67,7 @@ mod shim {
         pub(super) fn metis_shim_cdev_unregister(cd: *mut c_void);
         pub(super) fn metis_shim_cdev_index(cd: *mut c_void) -> c_int;
         pub(super) fn metis_shim_notify_reset(dev: *mut c_void, count: c_uint);
+        pub(super) fn metis_shim_notify_firmware_lost(dev: *mut c_void);
         pub(super) fn metis_shim_install_driver_callbacks(pdrv: *mut c_void);
         pub(super) fn metis_shim_rpm_enable(dev: *mut c_void);
         pub(super) fn metis_shim_dmabuf_export(len: usize, fd_flags: c_int) -> c_int;
@@ -193,6 +195,12 @@ pub(crate) fn firmware_param() -> Option<&'static CStr> {
 pub(crate) fn irq_mode_param() -> i32 {
     // SAFETY: Reads an int module parameter.
     unsafe { shim::metis_shim_irq_mode_param() }
+}
+
+/// The `fw_owner` module parameter: 0 auto, 1 the driver, 2 userspace.
+pub(crate) fn fw_owner_param() -> i32 {
+    // SAFETY: Reads an int module parameter.
+    unsafe { shim::metis_shim_fw_owner_param() }
 }
 
 /// A user buffer pinned and DMA-mapped for the card.
@@ -334,6 +342,14 @@ pub(crate) fn try_reset_function(pdev: &pci::Device) -> Result {
     // SAFETY: `raw` is valid while `pdev` is borrowed; `pci_try_reset_function` takes the device
     // lock itself and fails rather than sleeping on it.
     to_result(unsafe { bindings::pci_try_reset_function(raw(pdev)) })
+}
+
+/// Tells userspace that a runtime-owned card lost its firmware: a `change`
+/// uevent with `METIS_EVENT=FIRMWARE_LOST` on the PCI device.
+pub(crate) fn notify_firmware_lost(pdev: &pci::Device) {
+    let dev: &Device = pdev.as_ref();
+    // SAFETY: `dev` is a valid device for the duration of the call; the shim only reads it.
+    unsafe { shim::metis_shim_notify_firmware_lost(core::ptr::from_ref(dev).cast_mut().cast()) };
 }
 
 /// Tells userspace that the card was reset: a `change` uevent with

@@ -390,6 +390,18 @@ impl Card {
         self.with_l2(|l2| self.vmsi.register(l2, area))?
     }
 
+    /// Whether the host-driver area still holds this table's registration (a
+    /// card that lost power or was reset has forgotten it).
+    pub(crate) fn registration_intact(&self) -> bool {
+        let Some(area) = self.iface.lock().as_ref().map(|i| i.host_drv) else {
+            return false;
+        };
+        matches!(
+            self.with_l2(|l2| self.vmsi.registered(l2, area)),
+            Ok(Ok(true))
+        )
+    }
+
     /// Withdraws the registration, so that the card writes no more words.
     pub(crate) fn withdraw_vmsi(&self) {
         let iface = *self.iface.lock();

@@ -36,6 +36,10 @@ static int irq_mode;
 module_param(irq_mode, int, 0444);
 MODULE_PARM_DESC(irq_mode, "Interrupt mode: 0 auto (MSI-X, MSI, INTx, polling), 1 MSI-X, 2 MSI, 3 INTx, 4 polling");
 
+static int fw_owner;
+module_param(fw_owner, int, 0444);
+MODULE_PARM_DESC(fw_owner, "Who loads the card's firmware: 0 auto (the driver, when the card's bootloader advertises the boot protocol it implements; else userspace), 1 the driver, 2 userspace (the vendor runtime)");
+
 static int autosuspend_ms = -1;
 module_param(autosuspend_ms, int, 0444);
 MODULE_PARM_DESC(autosuspend_ms, "Runtime PM: put a card nobody has open into D3hot after this many ms idle; -1 (default) keeps it powered (a wake costs a firmware boot on cards that lose it in D3hot)");
@@ -48,6 +52,11 @@ const char *metis_shim_firmware_name(void)
 int metis_shim_irq_mode_param(void)
 {
 	return irq_mode;
+}
+
+int metis_shim_fw_owner_param(void)
+{
+	return fw_owner;
 }
 
 /* The MSI message the kernel composed for vector `vec` (the IMWR target). */
@@ -269,6 +278,14 @@ int metis_shim_cdev_index(struct metis_cdev *cd)
 }
 
 /* A "change" uevent that names the reset, so udev rules and daemons can react. */
+void metis_shim_notify_firmware_lost(struct device *dev)
+{
+	char event[] = "METIS_EVENT=FIRMWARE_LOST";
+	char *envp[] = { event, NULL };
+
+	kobject_uevent_env(&dev->kobj, KOBJ_CHANGE, envp);
+}
+
 void metis_shim_notify_reset(struct device *dev, unsigned int count)
 {
 	char event[] = "METIS_EVENT=RESET";

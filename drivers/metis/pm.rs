@@ -37,6 +37,7 @@ use crate::{
         Metis,
         MetisDriver, //
     },
+    fw::FwOwner,
     glue,
 };
 
@@ -114,6 +115,10 @@ impl Card {
     }
 
     fn firmware_still_running(&self) -> bool {
+        if self.fw_owner == FwOwner::Runtime {
+            // Only known facts: a card that kept its L2 kept our registration in it.
+            return self.registration_intact();
+        }
         let running = self.boot_block();
         let st = *self.status.lock();
         matches!(running, Ok(bb) if bb.state == state::READY && bb.fw_version == st.fw_version)
@@ -135,7 +140,9 @@ impl Card {
     /// it does after a power loss or a reset done by the PCI core. The caller
     /// holds the device lock (a PM or error-recovery callback).
     fn reset_unless_fresh(&self) -> Result {
-        let fresh = self.boot_state().is_ok_and(|s| s == state::BOOTLOADER);
+        // A runtime-owned card's bootloader state is not readable: reset it regardless.
+        let fresh = self.fw_owner == FwOwner::Kernel
+            && self.boot_state().is_ok_and(|s| s == state::BOOTLOADER);
         if fresh {
             return Ok(());
         }

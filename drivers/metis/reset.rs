@@ -25,13 +25,18 @@ use crate::{
         Card,
         IrqMode, //
     },
-    fw::FwInfo,
+    fw::{
+        FwInfo,
+        FwOwner, //
+    },
     glue,
 };
 
 // TIMEOUT: the device lock is held by probe, remove, system sleep and sysfs resets, each of which
 // finishes in well under a second on a healthy system.
 const LOCK_WAIT: Delta = Delta::from_secs(5);
+// TIMEOUT: a 64-byte round trip; a completion not seen after a second is not coming.
+const ENGINE_TEST_TIMEOUT: Delta = Delta::from_secs(1);
 // TIMEOUT: the bootloader is up as soon as the function reset completes; slack for slow hosts.
 const BOOTLOADER_WAIT: Delta = Delta::from_secs(1);
 
@@ -57,7 +62,9 @@ impl Card {
     /// After a timeout: a card that left the running state by itself (a surprise
     /// reset, a power glitch) is reset and brought back.
     pub(crate) fn check_health(&self) {
-        if self.status.lock().fw_state != state::READY {
+        // A runtime-owned card's state is the runtime's to judge (and not readable: the boot
+        // block is ours, not the card's).
+        if self.fw_owner == FwOwner::Runtime || self.status.lock().fw_state != state::READY {
             // Probe or a reset is bringing the card up; it owns the recovery.
             return;
         }
@@ -161,7 +168,12 @@ impl Card {
                 r => break r?,
             }
         }
-        self.wait_bootloader(BOOTLOADER_WAIT)
+        match self.fw_owner {
+            FwOwner::Kernel => self.wait_bootloader(BOOTLOADER_WAIT),
+            // The PCI core waited for the function to answer again; what the card's own
+            // bootloader does next is not known.
+            FwOwner::Runtime => Ok(()),
+        }
     }
 
     /// Brings a card fresh out of reset back to work: engine, interrupt
@@ -169,7 +181,32 @@ impl Card {
     pub(crate) fn reinit(&self) -> Result<FwInfo> {
         // SAFETY: The caller holds the card's gate (an outage is a user of the card).
         let dev = unsafe { glue::bound_device(&self.pdev) };
+        // The card lost its state, so its registration of the table too: a new table is
+        // mapped afresh (see `Vmsi::renew`). On failure the old one serves.
+        if let Err(e) = self.vmsi.renew(dev) {
+            dev_warn!(
+                self.pdev,
+                "could not allocate a new interrupt table ({:?}); keeping the old one\n",
+                e
+            );
+        }
         self.reinit_engine()?;
+        if self.fw_owner == FwOwner::Runtime {
+            // Nothing of the driver's moves data now (the firmware would have): prove the
+            // engine and its completions work before userspace is told to load firmware.
+            self.self_test(dev, ENGINE_TEST_TIMEOUT).inspect_err(|e| {
+                dev_err!(
+                    self.pdev,
+                    "the DMA engine does not work after the reset ({:?})\n",
+                    e
+                )
+            })?;
+            self.firmware_lost();
+            return Ok(FwInfo {
+                version: 0,
+                if_version: 0,
+            });
+        }
         self.boot_firmware(dev).inspect_err(|e| {
             dev_err!(
                 self.pdev,
@@ -198,6 +235,12 @@ impl Card {
     pub(crate) fn set_fw_status(&self, res: &Result<FwInfo>) {
         let mut st = self.status.lock();
         match res {
+            // Runtime-owned: the engine is back, the firmware is the runtime's to load.
+            Ok(_) if self.fw_owner == FwOwner::Runtime => {
+                st.fw_state = state::BOOTLOADER;
+                st.fw_version = 0;
+                st.fw_if_version = 0;
+            }
             Ok(fw) => {
                 st.fw_state = state::READY;
                 st.fw_version = fw.version;

@@ -56,7 +56,7 @@ pub(crate) struct Info {
     pub(crate) rd_channels: u32,
     pub(crate) irq_vectors: u32,
     pub(crate) reset_count: u32,
-    pub(crate) reserved: u32,
+    pub(crate) fw_owner: u32,
     pub(crate) mem_size: u64,
     pub(crate) mem_free: u64,
     pub(crate) bytes_to_device: u64,
@@ -158,6 +158,18 @@ pub(crate) struct Reset {
     pub(crate) flags: u32,
 }
 
+/// `enum metis_fw_owner`.
+pub(crate) const FW_KERNEL: u32 = 0;
+pub(crate) const FW_RUNTIME: u32 = 1;
+
+/// `struct metis_fw_changed`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FwChanged {
+    pub(crate) size: u32,
+    pub(crate) flags: u32,
+}
+
 /// `struct metis_buf_export`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -193,7 +205,7 @@ macro_rules! plain_old_data {
         unsafe impl AsBytes for $t {}
     )*};
 }
-plain_old_data!(Info, MemAlloc, MemFree, Dma, Wait, Cmd, Reset, BufExport, DmaBuf);
+plain_old_data!(Info, MemAlloc, MemFree, Dma, Wait, Cmd, Reset, FwChanged, BufExport, DmaBuf);
 
 macro_rules! assert_layout {
     ($t:ty, $size:expr, $($field:ident @ $off:expr),*) => {
@@ -205,7 +217,7 @@ macro_rules! assert_layout {
 assert_layout!(Info, 80, size @ 0, flags @ 4, abi_version @ 8, vendor_id @ 12, device_id @ 14,
     revision @ 16, irq_mode @ 17, iommu_mode @ 18, fw_state @ 19, fw_version @ 20,
     fw_if_version @ 24, wr_channels @ 28, rd_channels @ 32, irq_vectors @ 36, reset_count @ 40,
-    reserved @ 44, mem_size @ 48, mem_free @ 56, bytes_to_device @ 64, bytes_from_device @ 72);
+    fw_owner @ 44, mem_size @ 48, mem_free @ 56, bytes_to_device @ 64, bytes_from_device @ 72);
 assert_layout!(MemAlloc, 32, size @ 0, flags @ 4, length @ 8, handle @ 16, dev_addr @ 24);
 assert_layout!(MemFree, 16, size @ 0, flags @ 4, handle @ 8);
 assert_layout!(Dma, 56, size @ 0, flags @ 4, user_addr @ 8, length @ 16, handle @ 24, offset @ 32,
@@ -215,6 +227,7 @@ assert_layout!(Cmd, 328, size @ 0, flags @ 4, opcode @ 8, op @ 12, handle_in @ 1
     length @ 32, handle_out @ 40, offset_out @ 48, arg @ 56, result @ 60, echo_len @ 64,
     timeout_ms @ 68, echo @ 72);
 assert_layout!(Reset, 8, size @ 0, flags @ 4);
+assert_layout!(FwChanged, 8, size @ 0, flags @ 4);
 assert_layout!(BufExport, 24, size @ 0, flags @ 4, length @ 8, fd @ 16, reserved @ 20);
 assert_layout!(DmaBuf, 56, size @ 0, flags @ 4, fd @ 8, timeout_ms @ 12, buf_offset @ 16,
     length @ 24, handle @ 32, offset @ 40, job_id @ 48);
@@ -232,6 +245,7 @@ pub(crate) enum Ioctl {
     Reset,
     BufExport,
     DmaBuf,
+    FwChanged,
 }
 
 impl Ioctl {
@@ -252,6 +266,7 @@ impl Ioctl {
             6 => (Self::Reset, w),
             7 => (Self::BufExport, rw),
             8 => (Self::DmaBuf, rw),
+            9 => (Self::FwChanged, w),
             _ => return None,
         };
         if ioctl::_IOC_DIR(cmd) != dir {
@@ -272,6 +287,7 @@ impl Ioctl {
             Self::Reset => core::mem::size_of::<Reset>(),
             Self::BufExport => core::mem::size_of::<BufExport>(),
             Self::DmaBuf => core::mem::size_of::<DmaBuf>(),
+            Self::FwChanged => core::mem::size_of::<FwChanged>(),
         }
     }
 }
@@ -293,6 +309,12 @@ mod tests {
             Ioctl::decode(ioctl::_IOW::<Reset>(IOCTL_MAGIC, 6)),
             Some((Ioctl::Reset, 8))
         );
+        assert_eq!(
+            Ioctl::decode(ioctl::_IOW::<FwChanged>(IOCTL_MAGIC, 9)),
+            Some((Ioctl::FwChanged, 8))
+        );
+        // The same number read-write is not ours.
+        assert_eq!(Ioctl::decode(iowr::<FwChanged>(9)), None);
         // A larger (newer) struct keeps its number; the size says which version it is.
         assert_eq!(Ioctl::decode(iowr::<[u8; 96]>(0)), Some((Ioctl::Info, 96)));
     }

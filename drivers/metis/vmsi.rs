@@ -19,9 +19,12 @@ use kernel::{
     dma::Coherent,
     io::Io,
     prelude::*,
-    sync::atomic::{
-        Atomic,
-        Relaxed, //
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        new_spinlock_irq, SpinLockIrq,
     },
 };
 
@@ -50,21 +53,43 @@ const HD_SIZE: usize = 16;
 /// # Invariants
 ///
 /// `table` holds [`VMSI_MAX`] words and `count` is at most [`VMSI_MAX`].
+#[pin_data]
 pub(crate) struct Vmsi {
-    table: Coherent<[u32]>,
+    /// Replaced after a power loss (see [`Vmsi::renew`]); the interrupt
+    /// handler scans it under this lock.
+    #[pin]
+    table: SpinLockIrq<Coherent<[u32]>>,
     /// Words the firmware uses, from its vMSI configuration.
     count: Atomic<u32>,
 }
 
+fn new_table(dev: &Device<Bound>) -> Result<Coherent<[u32]>> {
+    Coherent::<u32>::zeroed_slice(dev, usize::try_from(VMSI_MAX)?, GFP_KERNEL)
+}
+
 impl Vmsi {
-    pub(crate) fn new(dev: &Device<Bound>) -> Result<Self> {
-        let n = usize::try_from(VMSI_MAX)?;
-        let table = Coherent::<u32>::zeroed_slice(dev, n, GFP_KERNEL)?;
-        // INVARIANT: `n` words, and no words in use yet.
-        Ok(Self {
-            table,
+    pub(crate) fn new(dev: &Device<Bound>) -> Result<impl PinInit<Self>> {
+        let table = new_table(dev)?;
+        // INVARIANT: `VMSI_MAX` words, and no words in use yet.
+        Ok(pin_init!(Self {
+            table <- new_spinlock_irq!(table, "metis_vmsi"),
             count: Atomic::new(0),
-        })
+        }))
+    }
+
+    /// Replaces the table with a new one. After the machine lost power, a
+    /// mapping made before may be gone from the card's view even though the
+    /// kernel still holds it: a hypervisor's emulated IOMMU need not carry
+    /// mappings over a suspend (seen with QEMU's intel-iommu after S3, where
+    /// the card's writes then hit an unmapped address). A fresh allocation is
+    /// mapped afresh. The caller withdraws the old registration first.
+    pub(crate) fn renew(&self, dev: &Device<Bound>) -> Result {
+        let table = new_table(dev)?;
+        // INVARIANT: as in `new`.
+        let old = core::mem::replace(&mut *self.table.lock(), table);
+        // Freed outside the lock: `dma_free_coherent` may sleep.
+        drop(old);
+        Ok(())
     }
 
     /// Sets how many words to scan; larger values are clamped to the table.
@@ -79,8 +104,10 @@ impl Vmsi {
         if area.size < HOST_DRV_SIZE {
             return Err(EINVAL);
         }
-        let addr = self.table.dma_address();
-        let bytes = u32::try_from(self.table.size())?;
+        let (addr, bytes) = {
+            let t = self.table.lock();
+            (t.dma_address(), u32::try_from(t.size())?)
+        };
         l2.try_write32(0, area.offset + HD_CTRL)?;
         // CAST: deliberate split into halves.
         l2.try_write32(addr as u32, area.offset + HD_TARGET)?;
@@ -96,16 +123,25 @@ impl Vmsi {
         l2.try_write32(0, area.offset + HD_CTRL)
     }
 
+    /// Whether the host-driver area names this table, enabled.
+    pub(crate) fn registered(&self, l2: &L2Bar<'_>, area: Area) -> Result<bool> {
+        let addr = self.table.lock().dma_address();
+        let lo = u64::from(l2.try_read32(area.offset + HD_TARGET)?);
+        let hi = u64::from(l2.try_read32(area.offset + HD_TARGET + 4)?);
+        Ok(l2.try_read32(area.offset + HD_CTRL)? == 1 && (hi << 32 | lo) == addr)
+    }
+
     /// Clears the marked words and returns the sources below 32 among them
     /// (one bit each); marks of other sources are cleared and dropped.
     ///
     /// Safe in interrupt context.
     pub(crate) fn take(&self) -> u32 {
         let count = usize::try_from(self.count.load(Relaxed)).unwrap_or(0);
-        let base = self.table.as_mut_ptr().cast::<Atomic<u32>>();
+        let table = self.table.lock();
+        let base = table.as_mut_ptr().cast::<Atomic<u32>>();
         // SAFETY: `count <= VMSI_MAX`, the table's length (type invariant), and `Atomic<u32>` is
         // `repr(transparent)` over a `u32`, so the slice covers table words only, aligned. The
-        // table lives as long as `self`. The card writes these words with 4-byte DMA writes,
+        // table lives while its lock is held. The card writes these words with 4-byte DMA writes,
         // which are single-copy atomic, and the CPU only accesses them through atomics.
         let words = unsafe { core::slice::from_raw_parts(base, count) };
         take_marked(words)

@@ -252,6 +252,30 @@ pub fn slot_written(sh: &Arc<Shared>, st: &mut State, opcode: u32) {
     );
 }
 
+/// Stands in for the vendor runtime, which uploads and boots its firmware
+/// through its own mapping of the card (closed source): the default image
+/// goes to `fw_load_addr` and BOOT is posted in the command slot, as the
+/// host would. False unless the card waits in its bootloader.
+pub fn runtime_boot(sh: &Arc<Shared>, st: &mut State) -> bool {
+    if !matches!(st.fw.state, FwState::Bootloader | FwState::Failed) {
+        return false;
+    }
+    let image = fwimage::build(&fwimage::BuildSpec::default());
+    let Ok(len) = u32::try_from(image.len()) else {
+        return false;
+    };
+    if !sh.mem.write(FW_LOAD_ADDR, &image) {
+        return false;
+    }
+    sh.obs
+        .event("boot", json!({"what": "runtime upload", "bytes": len}));
+    iface::put(sh, SLOT_MSG, &len.to_le_bytes());
+    iface::put_u32(sh, SLOT_SIZE, 4);
+    iface::put_u32(sh, SLOT_OPCODE, op::BOOT);
+    slot_written(sh, st, op::BOOT);
+    true
+}
+
 /// BOOT finished: the new firmware re-initialises the interface structure
 /// (virtual-MSI registration cleared) and publishes its versions; or the
 /// bootloader reports why it refused the image.

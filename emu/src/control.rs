@@ -29,6 +29,7 @@
 //! help
 //! ```
 
+use crate::boot;
 use crate::device::Device;
 use crate::edma::Dir;
 use crate::inject::Inject;
@@ -41,7 +42,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | bad-area hdrv|vmsi|desc | bad-vmsi-count)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -189,8 +190,17 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             armed(json!({}));
             dev.surprise_reset();
         }
-        "device-msg" | "bad-area" | "bad-vmsi-count" if sh.opts.identity != Identity::Metis => {
+        "device-msg" | "bad-area" | "bad-vmsi-count" | "runtime-boot"
+            if sh.opts.identity != Identity::Metis =>
+        {
             return Err(err(format!("{what}: this identity has no firmware")));
+        }
+        "runtime-boot" => {
+            let mut st = sh.st.lock().unwrap();
+            if !boot::runtime_boot(sh, &mut st) {
+                return Err(err("the card is not in its bootloader"));
+            }
+            armed(json!({}));
         }
         "device-msg" => {
             armed(json!({}));

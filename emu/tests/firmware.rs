@@ -407,3 +407,22 @@ fn no_boot_protocol_leaves_the_block_zero_but_boots() {
     assert_eq!(r.vmsi_word(12), 1);
     assert_eq!(handle(&r.dev, "stats")["device"]["fw"]["state"], "READY");
 }
+
+#[test]
+fn runtime_boot_injection_stands_in_for_the_vendor_runtime() {
+    let r = Rig::new(metis_emu::Options {
+        boot_protocol: false,
+        ..small_opts()
+    });
+    assert_eq!(r.bar2_bytes(MASTER_VERSION, 2), vec![0, 0]);
+    assert_eq!(handle(&r.dev, "inject runtime-boot")["ok"], true);
+    wait_until("runtime boot answered", || {
+        r.b2r(SLOT_OPCODE) == DONE | status::OK
+    });
+    // The default image's firmware 1.2.3 runs, and published its areas afresh.
+    assert_eq!(r.bar2_bytes(MASTER_VERSION, 2), vec![1, 2]);
+    assert_eq!(r.b2r(HDRV_CTRL), 0);
+    assert_eq!(handle(&r.dev, "stats")["device"]["fw"]["state"], "READY");
+    // Once the firmware runs, a second upload is refused: only the bootloader boots.
+    assert_eq!(handle(&r.dev, "inject runtime-boot")["ok"], false);
+}

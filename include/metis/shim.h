@@ -15,6 +15,7 @@ struct metis_umap;
 
 const char *metis_shim_firmware_name(void);
 int metis_shim_irq_mode_param(void);
+int metis_shim_fw_owner_param(void);
 int metis_shim_msi_msg(struct pci_dev *pdev, unsigned int vec, u64 *addr, u32 *data);
 int metis_shim_iommu_mode(struct device *dev);
 struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uaddr, size_t len,
@@ -34,6 +35,7 @@ struct metis_cdev *metis_shim_cdev_register(struct device *parent, const void *c
 void metis_shim_cdev_unregister(struct metis_cdev *cd);
 int metis_shim_cdev_index(struct metis_cdev *cd);
 void metis_shim_notify_reset(struct device *dev, unsigned int count);
+void metis_shim_notify_firmware_lost(struct device *dev);
 struct pci_driver;
 void metis_shim_install_driver_callbacks(struct pci_driver *drv);
 void metis_shim_rpm_enable(struct device *dev);

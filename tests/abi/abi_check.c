@@ -17,7 +17,7 @@ AT(metis_info, vendor_id, 12); AT(metis_info, device_id, 14); AT(metis_info, rev
 AT(metis_info, irq_mode, 17); AT(metis_info, iommu_mode, 18); AT(metis_info, fw_state, 19);
 AT(metis_info, fw_version, 20); AT(metis_info, fw_if_version, 24); AT(metis_info, wr_channels, 28);
 AT(metis_info, rd_channels, 32); AT(metis_info, irq_vectors, 36); AT(metis_info, reset_count, 40);
-AT(metis_info, reserved, 44); AT(metis_info, mem_size, 48); AT(metis_info, mem_free, 56);
+AT(metis_info, fw_owner, 44); AT(metis_info, mem_size, 48); AT(metis_info, mem_free, 56);
 AT(metis_info, bytes_to_device, 64); AT(metis_info, bytes_from_device, 72);
 
 SIZE(metis_mem_alloc, 32);
@@ -46,6 +46,9 @@ AT(metis_cmd, echo, 72);
 SIZE(metis_reset, 8);
 AT(metis_reset, size, 0); AT(metis_reset, flags, 4);
 
+SIZE(metis_fw_changed, 8);
+AT(metis_fw_changed, size, 0); AT(metis_fw_changed, flags, 4);
+
 SIZE(metis_buf_export, 24);
 AT(metis_buf_export, size, 0); AT(metis_buf_export, flags, 4); AT(metis_buf_export, length, 8);
 AT(metis_buf_export, fd, 16); AT(metis_buf_export, reserved, 20);
@@ -55,7 +58,7 @@ AT(metis_dma_buf, size, 0); AT(metis_dma_buf, flags, 4); AT(metis_dma_buf, fd, 8
 AT(metis_dma_buf, timeout_ms, 12); AT(metis_dma_buf, buf_offset, 16); AT(metis_dma_buf, length, 24);
 AT(metis_dma_buf, handle, 32); AT(metis_dma_buf, offset, 40); AT(metis_dma_buf, job_id, 48);
 
-/* The ioctl numbers the module decodes (type 0xbb, numbers 0..8, directions). */
+/* The ioctl numbers the module decodes (type 0xbb, numbers 0..9, directions). */
 _Static_assert(METIS_IOCTL_INFO == _IOWR(0xbb, 0, struct metis_info), "INFO");
 _Static_assert(METIS_IOCTL_MEM_ALLOC == _IOWR(0xbb, 1, struct metis_mem_alloc), "MEM_ALLOC");
 _Static_assert(METIS_IOCTL_MEM_FREE == _IOW(0xbb, 2, struct metis_mem_free), "MEM_FREE");
@@ -65,6 +68,7 @@ _Static_assert(METIS_IOCTL_CMD == _IOWR(0xbb, 5, struct metis_cmd), "CMD");
 _Static_assert(METIS_IOCTL_RESET == _IOW(0xbb, 6, struct metis_reset), "RESET");
 _Static_assert(METIS_IOCTL_BUF_EXPORT == _IOWR(0xbb, 7, struct metis_buf_export), "BUF_EXPORT");
 _Static_assert(METIS_IOCTL_DMA_BUF == _IOWR(0xbb, 8, struct metis_dma_buf), "DMA_BUF");
+_Static_assert(METIS_IOCTL_FW_CHANGED == _IOW(0xbb, 9, struct metis_fw_changed), "FW_CHANGED");
 _Static_assert(METIS_BUF_READ == 1 && METIS_BUF_WRITE == 2, "BUF flags");
 _Static_assert(METIS_BUF_MAX_LENGTH == 1ULL << 30, "BUF_MAX_LENGTH");
 
@@ -72,6 +76,8 @@ _Static_assert(METIS_BUF_MAX_LENGTH == 1ULL << 30, "BUF_MAX_LENGTH");
 _Static_assert(METIS_DMA_TO_DEVICE == 1 && METIS_DMA_FROM_DEVICE == 2 && METIS_DMA_ASYNC == 4, "DMA flags");
 _Static_assert(METIS_MAX_JOBS == 64, "MAX_JOBS");
 _Static_assert(METIS_RESET_RELOAD_FIRMWARE == 1, "RESET flags");
+/* 0 must stay kernel-owned: version-1 drivers wrote 0 to this word (reserved). */
+_Static_assert(METIS_FW_KERNEL == 0 && METIS_FW_RUNTIME == 1, "fw_owner values");
 
 int main(void)
 {

@@ -19,6 +19,11 @@
  *                                  a job hung on the card when CMD suspends
  *                                  (or resets, with eio): it fails with
  *                                  ESHUTDOWN (EIO), a retry works
+ *   metis_test DEVICE fw-lost LOSE RELOAD
+ *                                  runtime-owned card: LOSE (a shell command)
+ *                                  costs it its firmware (uevent, POLLPRI,
+ *                                  state BOOTLOADER); RELOAD loads one and
+ *                                  METIS_IOCTL_FW_CHANGED adopts it
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -816,6 +821,53 @@ static int one_job(uint64_t len, uint32_t timeout_ms)
 	return 0;
 }
 
+/* Whether `fd` reports POLLPRI within `ms` milliseconds. */
+static int pollpri(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLPRI };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLPRI);
+}
+
+/*
+ * A runtime-owned card loses its firmware (`lose`, a shell command: a reset or
+ * a suspend that cuts power) and the runtime loads it again (`reload`): the
+ * driver tells userspace through a uevent and POLLPRI, reports fw_state
+ * BOOTLOADER until METIS_IOCTL_FW_CHANGED, and nothing before.
+ */
+static int fw_lost_suite(const char *lose, const char *reload)
+{
+	int us = uevent_socket(), fd = open(dev_path, O_RDWR);
+	struct metis_info i = { .size = sizeof(i) };
+	struct metis_fw_changed c = { .size = sizeof(c) };
+
+	TAP(fd >= 0 && us >= 0, "fw_lost_setup", "%s", strerror(errno));
+	if (fd < 0 || us < 0)
+		return 1;
+	block_sigchld();
+	TAP(!xioctl(fd, METIS_IOCTL_INFO, &i) && i.fw_owner == METIS_FW_RUNTIME &&
+	    i.fw_state == METIS_FW_READY, "fw_runtime_owned_and_ready", "owner %u state %u",
+	    i.fw_owner, i.fw_state);
+	TAP(!pollpri(fd, 0), "fw_present_no_pollpri", "POLLPRI with firmware running");
+	TAP(system(lose) == 0, "fw_lose_step", "%s failed", lose);
+	TAP(uevent_seen(us, "METIS_EVENT=FIRMWARE_LOST"), "fw_lost_uevent", "no uevent");
+	TAP(pollpri(fd, 1000), "fw_lost_pollpri", "no POLLPRI");
+	TAP(!xioctl(fd, METIS_IOCTL_INFO, &i) && i.fw_state == METIS_FW_BOOTLOADER,
+	    "fw_lost_state_bootloader", "state %u", i.fw_state);
+	c.flags = 1;
+	TAP(xioctl(fd, METIS_IOCTL_FW_CHANGED, &c) == -EINVAL, "fw_changed_rejects_flags", "accepted");
+	c.flags = 0;
+	TAP(system(reload) == 0, "fw_reload_step", "%s failed", reload);
+	TAP(!xioctl(fd, METIS_IOCTL_FW_CHANGED, &c), "fw_changed", "%s", strerror(errno));
+	TAP(!pollpri(fd, 0), "fw_reloaded_no_pollpri", "POLLPRI after FW_CHANGED");
+	TAP(!xioctl(fd, METIS_IOCTL_INFO, &i) && i.fw_state == METIS_FW_READY &&
+	    i.fw_version == (1 | 2 << 8), "fw_reloaded_ready", "state %u version %#x",
+	    i.fw_state, i.fw_version);
+	close(fd);
+	close(us);
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
@@ -826,6 +878,8 @@ int main(int argc, char **argv)
 		return stress(atoi(argv[3]));
 	if (argc > 4 && !strcmp(argv[2], "job"))
 		return one_job(strtoull(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
+	if (argc > 4 && !strcmp(argv[2], "fw-lost"))
+		return fw_lost_suite(argv[3], argv[4]);
 	if (argc > 2 && !strcmp(argv[2], "reset"))
 		return reset_suite();
 	if (argc > 5 && !strcmp(argv[2], "sleep"))

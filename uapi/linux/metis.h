@@ -65,6 +65,24 @@ enum metis_fw_state {
 	METIS_FW_FAILED = 4,
 };
 
+/*
+ * Who loads the card's firmware. Kernel-owned: the driver validates the
+ * firmware file, boots it, and boots it again after every reset and resume
+ * (only on cards whose bootloader advertises the boot protocol the driver
+ * implements). Runtime-owned: userspace (the vendor runtime) uploads and
+ * boots the firmware and then calls METIS_IOCTL_FW_CHANGED; the driver never
+ * sends the card a firmware command (METIS_IOCTL_CMD fails with EOPNOTSUPP)
+ * and hands out no device memory. After a reset or a resume that lost the
+ * firmware, the driver restores the DMA engine and the card's interrupt
+ * signalling, reports fw_state BOOTLOADER, sends a "change" uevent with
+ * METIS_EVENT=FIRMWARE_LOST on the PCI device, and poll() reports POLLPRI on
+ * every open file until METIS_IOCTL_FW_CHANGED is called.
+ */
+enum metis_fw_owner {
+	METIS_FW_KERNEL = 0,
+	METIS_FW_RUNTIME = 1,
+};
+
 /* METIS_IOCTL_INFO: what the card and the driver are. */
 struct metis_info {
 	__u32 size;
@@ -82,7 +100,7 @@ struct metis_info {
 	__u32 rd_channels;	/* host-to-device DMA channels */
 	__u32 irq_vectors;	/* vectors in use (0 when polling) */
 	__u32 reset_count;	/* card resets since probe */
-	__u32 reserved;		/* 0 */
+	__u32 fw_owner;		/* enum metis_fw_owner */
 	__u64 mem_size;		/* device memory, bytes */
 	__u64 mem_free;		/* bytes not allocated to any file */
 	__u64 bytes_to_device;	/* DMA totals since probe */
@@ -204,6 +222,18 @@ struct metis_reset {
 	__u32 flags;		/* in: METIS_RESET_* */
 };
 
+/*
+ * METIS_IOCTL_FW_CHANGED (runtime-owned cards only, else EINVAL): the
+ * firmware on the card changed (userspace booted one). The driver reads the
+ * areas the new firmware publishes again, checks them (EPROTO, with a log
+ * line naming the bad field, if one is out of range) and registers its
+ * interrupt table with the firmware; fw_state becomes READY.
+ */
+struct metis_fw_changed {
+	__u32 size;
+	__u32 flags;		/* in: 0 */
+};
+
 /* How the fd of an exported buffer is opened (at least one). */
 #define METIS_BUF_READ		(1U << 0)
 #define METIS_BUF_WRITE		(1U << 1)
@@ -259,5 +289,6 @@ struct metis_dma_buf {
 #define METIS_IOCTL_RESET	_IOW(METIS_IOCTL_MAGIC, 0x06, struct metis_reset)
 #define METIS_IOCTL_BUF_EXPORT	_IOWR(METIS_IOCTL_MAGIC, 0x07, struct metis_buf_export)
 #define METIS_IOCTL_DMA_BUF	_IOWR(METIS_IOCTL_MAGIC, 0x08, struct metis_dma_buf)
+#define METIS_IOCTL_FW_CHANGED	_IOW(METIS_IOCTL_MAGIC, 0x09, struct metis_fw_changed)
 
 #endif /* _UAPI_LINUX_METIS_H */

@@ -101,12 +101,16 @@ pub struct PollStatus {
     pub hangup: bool,
     /// `POLLERR`: the driver reports an error condition.
     pub error: bool,
+    /// `POLLPRI`: a runtime-owned card lost its firmware (card reset or
+    /// resume) and stays so until the runtime boots firmware again and calls
+    /// [`Device::firmware_changed`].
+    pub firmware_lost: bool,
 }
 
 impl PollStatus {
     /// True if anything at all was reported.
     pub fn any(&self) -> bool {
-        self.completed || self.hangup || self.error
+        self.completed || self.hangup || self.error || self.firmware_lost
     }
 }
 
@@ -472,7 +476,9 @@ impl Device {
     }
 
     /// `poll()` on the device file: waits up to `timeout` (`None`: without
-    /// limit) for a completed async job (or a hang-up).
+    /// limit) for a completed async job, a hang-up, or (runtime-owned cards)
+    /// the loss of the firmware. The firmware-lost condition is level
+    /// triggered: while it lasts, every call returns at once.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<PollStatus> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
@@ -486,7 +492,8 @@ impl Device {
             };
             let mut p = libc::pollfd {
                 fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN | libc::POLLRDNORM,
+                // POLLPRI is only reported when asked for (unlike POLLHUP).
+                events: libc::POLLIN | libc::POLLRDNORM | libc::POLLPRI,
                 revents: 0,
             };
             // SAFETY: one valid pollfd.
@@ -505,6 +512,7 @@ impl Device {
                 completed: p.revents & (libc::POLLIN | libc::POLLRDNORM) != 0,
                 hangup: p.revents & libc::POLLHUP != 0,
                 error: p.revents & (libc::POLLERR | libc::POLLNVAL) != 0,
+                firmware_lost: p.revents & libc::POLLPRI != 0,
             });
         }
     }
@@ -611,6 +619,26 @@ impl Device {
     /// driver refuses fails with `EINVAL` and leaves the card untouched.
     pub fn reload_firmware(&self) -> Result<()> {
         self.reset_with(sys::METIS_RESET_RELOAD_FIRMWARE)
+    }
+
+    /// `METIS_IOCTL_FW_CHANGED`: tells the driver that userspace booted new
+    /// firmware on a runtime-owned card ([`crate::FwOwner::Runtime`]). The
+    /// driver reads the areas the firmware publishes again, checks them and
+    /// registers its interrupt table with it; `fw_state` becomes ready and
+    /// the firmware-lost condition ([`PollStatus::firmware_lost`]) clears.
+    ///
+    /// Errors: `EINVAL` on a kernel-owned card; `EPROTO` if the firmware
+    /// publishes a field out of range (the kernel log names it).
+    pub fn firmware_changed(&self) -> Result<()> {
+        // Not restarted on EINTR, like reset: a request that acts on the
+        // card is not issued a second time behind the caller's back.
+        self.call(
+            Op::FwChanged,
+            sys::METIS_IOCTL_FW_CHANGED,
+            false,
+            |a: &mut sys::metis_fw_changed| a.flags = 0,
+        )
+        .map(drop)
     }
 
     fn reset_with(&self, flags: u32) -> Result<()> {
@@ -848,6 +876,14 @@ mod tests {
         assert_eq!(d.cmd_echo(b"hi").unwrap_err().errno(), libc::ENOTTY);
         assert_eq!(d.wait(JobId(1), None).unwrap_err().errno(), libc::ENOTTY);
         assert_eq!(d.mem_alloc(4096).unwrap_err().errno(), libc::ENOTTY);
+        // The request reaches the kernel, under its own operation name.
+        assert_eq!(
+            d.firmware_changed().unwrap_err(),
+            Error::Os {
+                op: Op::FwChanged,
+                errno: libc::ENOTTY
+            }
+        );
     }
 
     #[test]
@@ -977,5 +1013,31 @@ mod tests {
         // /dev/null is always readable.
         let s = d.poll(Some(Duration::ZERO)).unwrap();
         assert!(s.completed && s.any());
+        // ... and never has priority data: POLLIN must not read as POLLPRI.
+        assert!(!s.firmware_lost && !s.hangup && !s.error);
+        let lost = PollStatus {
+            firmware_lost: true,
+            ..Default::default()
+        };
+        assert!(lost.any());
+        assert!(!PollStatus::default().any());
+    }
+
+    #[test]
+    fn poll_reports_pollpri_as_firmware_lost() {
+        // TCP urgent data is the one POLLPRI source that needs no device:
+        // it shows that POLLPRI is asked for and decoded.
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        // SAFETY: one valid byte, on a connected socket.
+        let sent =
+            unsafe { libc::send(client.as_raw_fd(), b"!".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(sent, 1);
+        let d = Device::from_fd(OwnedFd::from(server), "tcp");
+        let s = d.poll(Some(Duration::from_secs(5))).unwrap();
+        assert!(s.firmware_lost, "{s:?}");
+        assert!(!s.hangup && !s.error, "{s:?}");
     }
 }

@@ -27,6 +27,8 @@ pub enum Op {
     Cmd,
     /// `METIS_IOCTL_RESET`.
     Reset,
+    /// `METIS_IOCTL_FW_CHANGED`.
+    FwChanged,
     /// `poll()` on the device file.
     Poll,
     /// `METIS_IOCTL_BUF_EXPORT` (or mapping its buffer).
@@ -51,6 +53,7 @@ impl Op {
             Op::Job => "job",
             Op::Cmd => "command",
             Op::Reset => "reset",
+            Op::FwChanged => "firmware change",
             Op::Poll => "poll",
             Op::BufExport => "dma-buf export",
             Op::DmaBuf => "dma-buf DMA",
@@ -273,12 +276,24 @@ pub fn meaning(op: Op, errno: i32) -> String {
         (_, libc::ENOMEM) => "out of memory",
         (_, libc::EFAULT) => "the host buffer or argument is not valid memory",
         (_, libc::ENOTTY) => "ioctl not supported by this driver version",
+        // flags is always 0 here, so the ownership check is what refused it.
+        (Op::FwChanged, libc::EINVAL) => {
+            "the card's firmware is kernel-owned: the driver loads it itself (reset, or \
+             reset with firmware reload), and only a runtime-owned card takes FW_CHANGED"
+        }
+        (Op::FwChanged, libc::EPROTO) => {
+            "the new firmware publishes an area with a field out of range; the kernel log \
+             (`dmesg | grep metis`) names the field"
+        }
         (_, libc::EINVAL) => {
             "the driver rejected the arguments (unknown flags, non-zero reserved bytes, bad size, \
              unknown region handle, or offset/length out of the region's bounds)"
         }
         (_, libc::EINTR) => "interrupted by a signal",
         (_, libc::EAGAIN) => "temporarily unavailable; try again",
+        (Op::Cmd, libc::EOPNOTSUPP) => {
+            "the card's firmware is runtime-owned: the driver sends it no commands"
+        }
         (_, libc::EOPNOTSUPP) => "not supported by this driver version (or this card)",
         _ => "",
     };
@@ -341,6 +356,25 @@ mod tests {
             errno: libc::ESHUTDOWN,
         };
         assert!(retry.is_retryable());
+    }
+
+    #[test]
+    fn firmware_ownership_errnos_are_explained() {
+        let e = Error::Os {
+            op: Op::FwChanged,
+            errno: libc::EINVAL,
+        };
+        let msg = e.to_string();
+        assert!(msg.starts_with("firmware change failed: EINVAL"), "{msg}");
+        assert!(msg.contains("kernel-owned"), "{msg}");
+        // Not the generic EINVAL text, which would send the user looking
+        // for a bad argument.
+        assert!(!msg.contains("reserved bytes"), "{msg}");
+        assert!(meaning(Op::FwChanged, libc::EPROTO).contains("out of range"));
+        assert!(meaning(Op::Cmd, libc::EOPNOTSUPP).contains("runtime-owned"));
+        // Other ioctls keep the generic meanings.
+        assert!(meaning(Op::Reset, libc::EINVAL).contains("reserved"));
+        assert!(meaning(Op::DmaBuf, libc::EOPNOTSUPP).contains("driver version"));
     }
 
     #[test]

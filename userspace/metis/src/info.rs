@@ -88,6 +88,19 @@ raw_enum! {
     }
 }
 
+raw_enum! {
+    /// Who loads the card's firmware (`enum metis_fw_owner`).
+    FwOwner {
+        /// The driver boots the firmware file, and boots it again after
+        /// every reset and resume.
+        Kernel = sys::METIS_FW_KERNEL => "kernel",
+        /// Userspace (the vendor runtime) boots the firmware and tells the
+        /// driver with [`crate::Device::firmware_changed`]; the driver sends
+        /// the firmware no commands.
+        Runtime = sys::METIS_FW_RUNTIME => "runtime",
+    }
+}
+
 /// Firmware version, `major | minor << 8 | patch << 16` in the ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FwVersion(pub u32);
@@ -151,6 +164,8 @@ pub struct Info {
     pub iommu_mode: IommuMode,
     /// Firmware state.
     pub fw_state: FwState,
+    /// Who loads the firmware.
+    pub fw_owner: FwOwner,
     /// Firmware version.
     pub fw_version: FwVersion,
     /// Firmware interface version.
@@ -184,6 +199,7 @@ impl Info {
             irq_mode: IrqMode::from_raw(u32::from(r.irq_mode)),
             iommu_mode: IommuMode::from_raw(u32::from(r.iommu_mode)),
             fw_state: FwState::from_raw(u32::from(r.fw_state)),
+            fw_owner: FwOwner::from_raw(r.fw_owner),
             fw_version: FwVersion(r.fw_version),
             fw_if_version: IfVersion(r.fw_if_version),
             wr_channels: r.wr_channels,
@@ -225,11 +241,19 @@ mod tests {
             assert_eq!(FwState::from_raw(v).raw(), v);
             assert_eq!(IrqMode::from_raw(v).raw(), v);
             assert_eq!(IommuMode::from_raw(v).raw(), v);
+            assert_eq!(FwOwner::from_raw(v).raw(), v);
         }
         assert_eq!(FwState::from_raw(3), FwState::Ready);
         assert_eq!(FwState::from_raw(9).name(), "unknown(9)");
         assert_eq!(IrqMode::from_raw(3).to_string(), "msix");
         assert_eq!(IommuMode::from_raw(2).to_string(), "translated");
+        assert_eq!(FwOwner::from_raw(0), FwOwner::Kernel);
+        assert_eq!(FwOwner::from_raw(1), FwOwner::Runtime);
+        assert_eq!(FwOwner::Kernel.to_string(), "kernel");
+        assert_eq!(FwOwner::Runtime.name(), "runtime");
+        // fw_owner is a full u32 in the ABI: no value may be truncated.
+        assert_eq!(FwOwner::from_raw(u32::MAX), FwOwner::Unknown(u32::MAX));
+        assert_eq!(FwOwner::from_raw(2).name(), "unknown(2)");
     }
 
     #[test]
@@ -249,6 +273,7 @@ mod tests {
             rd_channels: 5,
             irq_vectors: 13,
             reset_count: 6,
+            fw_owner: 1,
             mem_size: 1 << 30,
             mem_free: 1 << 29,
             bytes_to_device: 7,
@@ -263,11 +288,44 @@ mod tests {
         assert_eq!(i.irq_mode, IrqMode::Msix);
         assert_eq!(i.iommu_mode, IommuMode::Passthrough);
         assert_eq!(i.fw_state, FwState::Ready);
+        assert_eq!(i.fw_owner, FwOwner::Runtime);
         assert_eq!(i.fw_version.to_string(), "1.2.3");
         assert_eq!(i.fw_if_version.to_string(), "1.2");
         assert_eq!((i.wr_channels, i.rd_channels, i.irq_vectors), (4, 5, 13));
         assert_eq!(i.reset_count, 6);
         assert_eq!((i.mem_size, i.mem_free), (1 << 30, 1 << 29));
         assert_eq!((i.bytes_to_device, i.bytes_from_device), (7, 8));
+    }
+
+    fn info_with_owner(raw_owner: u32) -> Info {
+        Info::from_raw(&sys::metis_info {
+            fw_state: sys::METIS_FW_BOOTLOADER as u8,
+            fw_owner: raw_owner,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn fw_owner_decodes_from_offset_44() {
+        // A driver of the first version zeroed this word (`reserved`): it
+        // must read as kernel-owned, which such a driver always is.
+        assert_eq!(info_with_owner(0).fw_owner, FwOwner::Kernel);
+        assert_eq!(
+            info_with_owner(sys::METIS_FW_RUNTIME).fw_owner,
+            FwOwner::Runtime
+        );
+        let i = info_with_owner(7);
+        assert_eq!(i.fw_owner, FwOwner::Unknown(7));
+        assert_eq!(i.fw_owner.raw(), 7);
+        // The owner is a word of its own, not mixed up with fw_state.
+        assert_eq!(i.fw_state, FwState::Bootloader);
+
+        // Decoding from the bytes the driver writes, not just the struct.
+        let mut bytes = [0u8; core::mem::size_of::<sys::metis_info>()];
+        bytes[44..48].copy_from_slice(&1u32.to_ne_bytes());
+        // SAFETY: metis_info is plain integers; every bit pattern is valid
+        // and the array has its exact size (read_unaligned ignores alignment).
+        let raw: sys::metis_info = unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        assert_eq!(Info::from_raw(&raw).fw_owner, FwOwner::Runtime);
     }
 }

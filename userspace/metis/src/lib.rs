@@ -39,4 +39,4 @@ pub use device::{
 };
 pub use dmabuf::DmaBuf;
 pub use error::{errno_name, meaning, strerror, Error, Op, Result};
-pub use info::{FwState, FwVersion, IfVersion, Info, IommuMode, IrqMode};
+pub use info::{FwOwner, FwState, FwVersion, IfVersion, Info, IommuMode, IrqMode};

@@ -115,6 +115,8 @@ pub const METIS_IOCTL_RESET: u32 = ioc::iow::<metis_reset>(MAGIC, 0x06);
 pub const METIS_IOCTL_BUF_EXPORT: u32 = ioc::iowr::<metis_buf_export>(MAGIC, 0x07);
 /// `METIS_IOCTL_DMA_BUF`: `_IOWR(0xBB, 0x08, struct metis_dma_buf)`.
 pub const METIS_IOCTL_DMA_BUF: u32 = ioc::iowr::<metis_dma_buf>(MAGIC, 0x08);
+/// `METIS_IOCTL_FW_CHANGED`: `_IOW(0xBB, 0x09, struct metis_fw_changed)`.
+pub const METIS_IOCTL_FW_CHANGED: u32 = ioc::iow::<metis_fw_changed>(MAGIC, 0x09);
 
 // The Rust encoding must agree with what the C compiler made of the header's
 // macros for this target. Targets with another encoding (powerpc, mips,
@@ -150,6 +152,10 @@ mod encoding_check {
     static_assertions::const_assert_eq!(
         METIS_IOCTL_DMA_BUF,
         __metis_req_METIS_IOCTL_DMA_BUF as u32
+    );
+    static_assertions::const_assert_eq!(
+        METIS_IOCTL_FW_CHANGED,
+        __metis_req_METIS_IOCTL_FW_CHANGED as u32
     );
 }
 
@@ -215,7 +221,8 @@ uapi_arg!(
     metis_cmd,
     metis_reset,
     metis_buf_export,
-    metis_dma_buf
+    metis_dma_buf,
+    metis_fw_changed
 );
 
 // Version-1 sizes the header implies (natural alignment, no packing). A change
@@ -229,9 +236,14 @@ static_assertions::assert_eq_size!(metis_cmd, [u8; 328]);
 static_assertions::assert_eq_size!(metis_reset, [u8; 8]);
 static_assertions::assert_eq_size!(metis_buf_export, [u8; 24]);
 static_assertions::assert_eq_size!(metis_dma_buf, [u8; 56]);
+static_assertions::assert_eq_size!(metis_fw_changed, [u8; 8]);
 static_assertions::const_assert_eq!(core::mem::align_of::<metis_info>(), 8);
 static_assertions::const_assert_eq!(core::mem::align_of::<metis_cmd>(), 8);
-static_assertions::const_assert_eq!(core::mem::offset_of!(metis_info, reserved), 44);
+// fw_owner took the place of version 1's `reserved` word, which drivers
+// always zeroed: an older driver reads as METIS_FW_KERNEL, which it is.
+static_assertions::const_assert_eq!(core::mem::offset_of!(metis_info, fw_owner), 44);
+static_assertions::const_assert_eq!(core::mem::offset_of!(metis_fw_changed, flags), 4);
+static_assertions::const_assert_eq!(METIS_FW_KERNEL as u32, 0);
 static_assertions::const_assert_eq!(core::mem::offset_of!(metis_info, mem_size), 48);
 static_assertions::const_assert_eq!(core::mem::offset_of!(metis_dma, job_id), 48);
 static_assertions::const_assert_eq!(core::mem::offset_of!(metis_wait, status), 20);
@@ -257,6 +269,7 @@ mod tests {
             ("METIS_IOCTL_RESET", METIS_IOCTL_RESET),
             ("METIS_IOCTL_BUF_EXPORT", METIS_IOCTL_BUF_EXPORT),
             ("METIS_IOCTL_DMA_BUF", METIS_IOCTL_DMA_BUF),
+            ("METIS_IOCTL_FW_CHANGED", METIS_IOCTL_FW_CHANGED),
         ];
         assert_eq!(ALL_IOCTLS, &rust[..]);
     }
@@ -273,11 +286,20 @@ mod tests {
         assert_eq!(METIS_IOCTL_RESET, 0x4008_BB06);
         assert_eq!(METIS_IOCTL_BUF_EXPORT, 0xC018_BB07);
         assert_eq!(METIS_IOCTL_DMA_BUF, 0xC038_BB08);
+        assert_eq!(METIS_IOCTL_FW_CHANGED, 0x4008_BB09);
         for (i, (_, req)) in ALL_IOCTLS.iter().enumerate() {
             assert_eq!(ioc::type_of(*req), 0xBB);
             assert_eq!(ioc::nr_of(*req), i as u32);
         }
         assert_eq!(ioc::dir_of(METIS_IOCTL_RESET), ioc::WRITE);
+        // The driver only reads the argument: `_IOW`, like RESET.
+        assert_eq!(ioc::dir_of(METIS_IOCTL_FW_CHANGED), ioc::WRITE);
+        assert_eq!(ioc::size_of_req(METIS_IOCTL_FW_CHANGED), 8);
+        assert_eq!(
+            METIS_IOCTL_FW_CHANGED,
+            ioc::ioc(ioc::WRITE, 0xBB, 9, 8),
+            "_IOW(0xBB, 9, 8 bytes)"
+        );
         assert_eq!(ioc::dir_of(METIS_IOCTL_DMA), ioc::READ | ioc::WRITE);
         assert_eq!(
             ioc::size_of_req(METIS_IOCTL_CMD) as usize,
@@ -303,6 +325,11 @@ mod tests {
         assert_eq!(size_of::<metis_cmd>(), 328);
         assert_eq!(offset_of!(metis_cmd, echo_len), 64);
         assert_eq!(size_of::<metis_reset>(), 8);
+        assert_eq!(offset_of!(metis_info, fw_owner), 44);
+        assert_eq!(offset_of!(metis_info, mem_size), 48);
+        assert_eq!(size_of::<metis_fw_changed>(), 8);
+        assert_eq!(offset_of!(metis_fw_changed, size), 0);
+        assert_eq!(offset_of!(metis_fw_changed, flags), 4);
     }
 
     #[test]
@@ -311,6 +338,8 @@ mod tests {
         assert_eq!(metis_cmd::new_sized().size, 328);
         assert_eq!(metis_cmd::new_sized().echo, [0u8; 256]);
         assert_eq!(metis_reset::new_sized().size_field(), 8);
+        let fc = metis_fw_changed::new_sized();
+        assert_eq!((fc.size, fc.flags), (8, 0));
         let mut w = metis_wait::default();
         w.set_size();
         assert_eq!(w.size, 24);
@@ -355,6 +384,7 @@ mod tests {
             "metis_reset",
             "metis_buf_export",
             "metis_dma_buf",
+            "metis_fw_changed",
         ] {
             writeln!(c, "printf(\"%s %zu\\n\", \"{t}\", sizeof(struct {t}));").unwrap();
         }
@@ -399,5 +429,9 @@ mod tests {
             size_of::<metis_buf_export>() as u64
         );
         assert_eq!(got["metis_dma_buf"], size_of::<metis_dma_buf>() as u64);
+        assert_eq!(
+            got["metis_fw_changed"],
+            size_of::<metis_fw_changed>() as u64
+        );
     }
 }

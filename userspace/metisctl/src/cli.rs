@@ -41,7 +41,7 @@ pub struct Cli {
 pub enum Command {
     /// Print everything METIS_IOCTL_INFO reports.
     Info,
-    /// Firmware status and reload.
+    /// Firmware status, reload, and notice of firmware the runtime booted.
     #[command(subcommand)]
     Fw(FwCommand),
     /// DMA tools.
@@ -68,7 +68,7 @@ pub enum Command {
 /// `fw` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum FwCommand {
-    /// Firmware state, version and interface version.
+    /// Firmware state, owner, version and interface version.
     Status,
     /// Reload the firmware from /lib/firmware and reboot the card with it.
     ///
@@ -82,6 +82,15 @@ pub enum FwCommand {
         #[arg(long, default_value_t = 10, value_name = "SECS")]
         wait: u64,
     },
+    /// Tell the driver that userspace booted new firmware on a runtime-owned
+    /// card: it re-reads the firmware's areas and registers its interrupt
+    /// table.
+    ///
+    /// METIS_IOCTL_FW_CHANGED. The vendor runtime does this itself after
+    /// loading the firmware; this is for firmware booted by other means.
+    /// Fails on a kernel-owned card (the driver loads that one: `fw load`).
+    /// Prints the status.
+    Changed,
 }
 
 /// `dma` subcommands.
@@ -355,6 +364,9 @@ mod tests {
             panic!("not fill");
         };
         assert_eq!((len, offset, pattern), (1 << 20, 4096, 0xdead_beef));
+        let c = parse(&["fw", "changed"]).unwrap();
+        assert!(matches!(c.command, Command::Fw(FwCommand::Changed)));
+        assert!(parse(&["fw", "changed", "--wait", "3"]).is_err());
         let c = parse(&["fw", "load", "--wait", "3"]).unwrap();
         assert!(matches!(
             c.command,

@@ -8,7 +8,7 @@
 //! from sysfs, the kernel's configuration and the device itself, so it also
 //! works when the driver refused the card.
 
-use metis::{Device, FwState, IrqMode};
+use metis::{Device, FwOwner, FwState, Info, IrqMode};
 use serde_json::{json, Value};
 use std::fmt;
 use std::fs;
@@ -452,24 +452,7 @@ fn nodes(roots: &Roots, dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
                 ),
             ));
         }
-        match info.fw_state {
-            FwState::Ready => out.push(finding(
-                Level::Ok,
-                &subject,
-                format!(
-                    "firmware {} (interface {}) ready",
-                    info.fw_version, info.fw_if_version
-                ),
-            )),
-            s => out.push(finding(
-                Level::Fail,
-                &subject,
-                format!(
-                    "firmware is {s}, not ready: `metisctl -d {subject} fw load` boots it again; \
-                     `dmesg | grep metis` has the reason it stopped"
-                ),
-            )),
-        }
+        out.push(firmware(&subject, &info));
         let iommu = info.iommu_mode;
         match info.irq_mode {
             IrqMode::Poll => out.push(finding(
@@ -488,6 +471,51 @@ fn nodes(roots: &Roots, dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
                 format!("interrupts by {m}, IOMMU {iommu}"),
             )),
         }
+    }
+}
+
+/// The firmware state of one node, judged by who is meant to load it.
+fn firmware(subject: &str, info: &Info) -> Finding {
+    let runtime = info.fw_owner == FwOwner::Runtime;
+    match info.fw_state {
+        FwState::Ready => finding(
+            Level::Ok,
+            subject,
+            format!(
+                "firmware {} (interface {}) ready",
+                info.fw_version, info.fw_if_version
+            ),
+        ),
+        // Not a fault: a runtime-owned card sits in its bootloader from
+        // probe, and again after each reset or resume, until the runtime
+        // loads the firmware.
+        FwState::Bootloader if runtime => finding(
+            Level::Warn,
+            subject,
+            format!(
+                "no firmware is running (bootloader): the firmware is runtime-owned, so the \
+                 driver does not load it; the runtime (Voyager SDK) must load it, also after \
+                 every reset and resume. If firmware was booted by other means, \
+                 `metisctl -d {subject} fw changed` tells the driver"
+            ),
+        ),
+        s if runtime => finding(
+            Level::Fail,
+            subject,
+            format!(
+                "firmware is {s}, not ready: the firmware is runtime-owned, so the runtime must \
+                 load it again (`metisctl -d {subject} reset` first brings the card back to its \
+                 bootloader); `dmesg | grep metis` has the reason it stopped"
+            ),
+        ),
+        s => finding(
+            Level::Fail,
+            subject,
+            format!(
+                "firmware is {s}, not ready: `metisctl -d {subject} fw load` boots it again; \
+                 `dmesg | grep metis` has the reason it stopped"
+            ),
+        ),
     }
 }
 
@@ -720,6 +748,74 @@ mod tests {
         assert_eq!(levels_of(&f, "module")[0].0, Level::Ok);
         assert_eq!(levels_of(&f, "firmware")[0].0, Level::Ok);
         assert_eq!(levels_of(&f, "dma-heap")[0].0, Level::Ok);
+    }
+
+    fn info(owner: u32, state: u32) -> Info {
+        Info::from_raw(&metis::sys::metis_info {
+            abi_version: 1,
+            fw_owner: owner,
+            fw_state: state as u8,
+            fw_version: 1 | (2 << 8) | (3 << 16),
+            fw_if_version: 1 << 16,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn firmware_state_is_judged_by_its_owner() {
+        use metis::sys::{
+            METIS_FW_BOOTLOADER, METIS_FW_FAILED, METIS_FW_KERNEL, METIS_FW_READY, METIS_FW_RUNTIME,
+        };
+        let node = "/dev/metis0";
+        // Scenarios grep this line; it must not depend on the owner.
+        for owner in [METIS_FW_KERNEL, METIS_FW_RUNTIME] {
+            let f = firmware(node, &info(owner, METIS_FW_READY));
+            assert_eq!(
+                format_text(std::slice::from_ref(&f)),
+                "ok    /dev/metis0: firmware 1.2.3 (interface 1.0) ready\n"
+            );
+        }
+
+        // Runtime-owned, waiting in the bootloader: the runtime's job, so a
+        // warning that says so, and no `fw load` (the driver refuses it).
+        let f = firmware(node, &info(METIS_FW_RUNTIME, METIS_FW_BOOTLOADER));
+        assert_eq!(f.level, Level::Warn, "{f:?}");
+        assert!(f.message.contains("runtime-owned"), "{f:?}");
+        assert!(
+            f.message.contains("the runtime (Voyager SDK) must load it"),
+            "{f:?}"
+        );
+        assert!(
+            f.message.contains("`metisctl -d /dev/metis0 fw changed`"),
+            "{f:?}"
+        );
+        assert!(!f.message.contains("fw load"), "{f:?}");
+        assert!(format_text(&[f]).starts_with("WARN  /dev/metis0: no firmware is running"));
+
+        // Kernel-owned in the bootloader: the driver should have booted it.
+        let f = firmware(node, &info(METIS_FW_KERNEL, METIS_FW_BOOTLOADER));
+        assert_eq!(f.level, Level::Fail);
+        assert!(
+            f.message.starts_with(
+                "firmware is bootloader, not ready: `metisctl -d /dev/metis0 fw load`"
+            ),
+            "{f:?}"
+        );
+
+        // Runtime-owned and failed: still a failure, but the cure is the runtime's.
+        let f = firmware(node, &info(METIS_FW_RUNTIME, METIS_FW_FAILED));
+        assert_eq!(f.level, Level::Fail);
+        assert!(
+            f.message
+                .starts_with("firmware is failed, not ready: the firmware is runtime-owned"),
+            "{f:?}"
+        );
+        assert!(!f.message.contains("fw load"), "{f:?}");
+
+        // An owner this tool does not know: a stopped firmware stays a
+        // failure rather than being waved through as the runtime's business.
+        let f = firmware(node, &info(9, METIS_FW_BOOTLOADER));
+        assert_eq!(f.level, Level::Fail);
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod table;
 
 use clap::Parser;
 use cli::{Cli, CmdCommand, Command, DmaCommand, FwCommand};
-use metis::{Device, FwState, Info};
+use metis::{Device, FwOwner, FwState, Info};
 use serde_json::{json, Value};
 use size::format_human;
 use std::process::ExitCode;
@@ -85,7 +85,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Fw(FwCommand::Load { wait }) => {
             let dev = open(cli)?;
-            dev.reload_firmware()?;
+            dev.reload_firmware()
+                .map_err(|e| explain_reload_failure(&dev, e))?;
             let info = wait_boot(&dev, Duration::from_secs(*wait))?;
             print_fw_status(cli, &device, &info);
             match info.fw_state {
@@ -94,6 +95,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     "firmware did not become ready after the reload (state {s})"
                 ))),
             }
+        }
+        Command::Fw(FwCommand::Changed) => {
+            let dev = open(cli)?;
+            dev.firmware_changed()?;
+            let info = dev.info()?;
+            print_fw_status(cli, &device, &info);
+            Ok(())
         }
         Command::Dma(DmaCommand::Bench(args)) => {
             bench::check_args(args)?;
@@ -161,6 +169,28 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     }
 }
 
+/// The driver refuses a firmware reload on a runtime-owned card with the
+/// same EINVAL as a bad argument; say which it was.
+fn explain_reload_failure(dev: &Device, e: metis::Error) -> Failure {
+    if e.errno() == libc::EINVAL {
+        if let Ok(info) = dev.info() {
+            if info.fw_owner == FwOwner::Runtime {
+                return Failure::Op(runtime_owned_reload(&dev.path().display().to_string()));
+            }
+        }
+    }
+    e.into()
+}
+
+/// Why `fw load` cannot work on a runtime-owned card, and what does.
+pub fn runtime_owned_reload(device: &str) -> String {
+    format!(
+        "reset failed: EINVAL: the firmware of {device} is runtime-owned, so the runtime \
+         loads it, not the driver; once firmware was booted by other means, \
+         `metisctl -d {device} fw changed` tells the driver"
+    )
+}
+
 /// Polls INFO until the firmware leaves its boot states or `limit` passes.
 fn wait_boot(dev: &Device, limit: Duration) -> Result<Info, Failure> {
     let start = Instant::now();
@@ -179,24 +209,33 @@ fn wait_boot(dev: &Device, limit: Duration) -> Result<Info, Failure> {
 
 fn print_fw_status(cli: &Cli, device: &str, info: &Info) {
     if cli.json {
-        print_json(&json!({
-            "device": device,
-            "state": info.fw_state.name(),
-            "version": info.fw_version.to_string(),
-            "interface": info.fw_if_version.to_string(),
-            "reset_count": info.reset_count,
-        }));
+        print_json(&fw_status_json(device, info));
     } else {
-        print!(
-            "{}",
-            format_pairs(&[
-                ("state", info.fw_state.to_string()),
-                ("version", info.fw_version.to_string()),
-                ("interface", info.fw_if_version.to_string()),
-                ("resets", info.reset_count.to_string()),
-            ])
-        );
+        print!("{}", fw_status_text(info));
     }
+}
+
+/// `fw status` as text.
+pub fn fw_status_text(info: &Info) -> String {
+    format_pairs(&[
+        ("state", info.fw_state.to_string()),
+        ("owner", info.fw_owner.to_string()),
+        ("version", info.fw_version.to_string()),
+        ("interface", info.fw_if_version.to_string()),
+        ("resets", info.reset_count.to_string()),
+    ])
+}
+
+/// `fw status --json`.
+pub fn fw_status_json(device: &str, info: &Info) -> Value {
+    json!({
+        "device": device,
+        "state": info.fw_state.name(),
+        "owner": info.fw_owner.name(),
+        "version": info.fw_version.to_string(),
+        "interface": info.fw_if_version.to_string(),
+        "reset_count": info.reset_count,
+    })
 }
 
 /// `info` as text: every field of `struct metis_info`.
@@ -219,6 +258,7 @@ pub fn info_text(device: &str, i: &Info) -> String {
         ("irq_mode", i.irq_mode.to_string()),
         ("iommu_mode", i.iommu_mode.to_string()),
         ("fw_state", i.fw_state.to_string()),
+        ("fw_owner", i.fw_owner.to_string()),
         (
             "fw_version",
             format!("{} (0x{:08x})", i.fw_version, i.fw_version.0),
@@ -258,6 +298,8 @@ pub fn info_json(device: &str, i: &Info) -> Value {
         "iommu_mode_raw": i.iommu_mode.raw(),
         "fw_state": i.fw_state.name(),
         "fw_state_raw": i.fw_state.raw(),
+        "fw_owner": i.fw_owner.name(),
+        "fw_owner_raw": i.fw_owner.raw(),
         "fw_version": i.fw_version.to_string(),
         "fw_version_raw": i.fw_version.0,
         "fw_if_version": i.fw_if_version.to_string(),
@@ -451,6 +493,7 @@ mod tests {
             rd_channels: 2,
             irq_vectors: 13,
             reset_count: 0,
+            fw_owner: 0,
             mem_size: 1 << 30,
             mem_free: 1 << 29,
             bytes_to_device: 10,
@@ -472,6 +515,7 @@ mod tests {
             "irq_mode",
             "iommu_mode",
             "fw_state",
+            "fw_owner",
             "fw_version",
             "fw_if_version",
             "wr_channels",
@@ -495,6 +539,58 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("irq_mode           msi\n"), "{t}");
+        assert!(t.contains("fw_owner           kernel\n"), "{t}");
+    }
+
+    /// A runtime-owned card after a reset: waiting for the runtime.
+    fn runtime_sample() -> Info {
+        let mut raw = metis::sys::metis_info {
+            fw_owner: 1,
+            fw_state: 1,
+            ..Default::default()
+        };
+        raw.abi_version = 1;
+        Info::from_raw(&raw)
+    }
+
+    #[test]
+    fn owner_is_shown_by_name() {
+        let r = runtime_sample();
+        assert!(
+            info_text("/dev/metis0", &r).contains("fw_owner           runtime\n"),
+            "{}",
+            info_text("/dev/metis0", &r)
+        );
+        let j = info_json("/dev/metis0", &r);
+        assert_eq!(
+            (j["fw_owner"].clone(), j["fw_owner_raw"].clone()),
+            (json!("runtime"), json!(1))
+        );
+        assert_eq!(j["fw_state"], "bootloader");
+
+        let t = fw_status_text(&r);
+        assert!(t.contains("state      bootloader\n"), "{t}");
+        assert!(t.contains("owner      runtime\n"), "{t}");
+        assert!(fw_status_text(&sample()).contains("owner      kernel\n"));
+        let j = fw_status_json("/dev/metis0", &r);
+        assert_eq!(j["owner"], "runtime");
+        assert_eq!(j["state"], "bootloader");
+        assert_eq!(fw_status_json("d", &sample())["owner"], "kernel");
+
+        // A value a newer driver may report is shown, not hidden.
+        let mut u = sample();
+        u.fw_owner = FwOwner::from_raw(5);
+        assert!(info_text("d", &u).contains("fw_owner           unknown(5)\n"));
+        assert_eq!(info_json("d", &u)["fw_owner_raw"], 5);
+    }
+
+    #[test]
+    fn reload_on_runtime_owned_card_points_at_fw_changed() {
+        let m = runtime_owned_reload("/dev/metis1");
+        // Same "<op> failed: <ERRNO>" start as every other failure message.
+        assert!(m.starts_with("reset failed: EINVAL: "), "{m}");
+        assert!(m.contains("/dev/metis1 is runtime-owned"), "{m}");
+        assert!(m.contains("`metisctl -d /dev/metis1 fw changed`"), "{m}");
     }
 
     #[test]
@@ -506,7 +602,9 @@ mod tests {
         assert_eq!(j["fw_if_version"], "1.0");
         assert_eq!(j["mem_size"], 1u64 << 30);
         assert_eq!(j["vendor_id"], 0x1f9d);
-        assert_eq!(j.as_object().unwrap().len(), 23);
+        assert_eq!(j["fw_owner"], "kernel");
+        assert_eq!(j["fw_owner_raw"], 0);
+        assert_eq!(j.as_object().unwrap().len(), 25);
     }
 
     #[test]

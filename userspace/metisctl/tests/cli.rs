@@ -69,3 +69,27 @@ fn dmabuf_is_reported_unsupported() {
         stderr(&o)
     );
 }
+
+#[test]
+fn fw_changed_is_documented_and_reaches_the_driver() {
+    let o = metisctl(&["fw", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("changed") && out.contains("runtime-owned card"),
+        "{out}"
+    );
+    let o = metisctl(&["fw", "changed", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("re-reads the firmware's areas and registers its interrupt table"),
+        "{out}"
+    );
+    // /dev/null is no metis device: the ioctl itself is what fails.
+    let o = metisctl(&["--device", "/dev/null", "fw", "changed"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("firmware change failed: ENOTTY"), "{e}");
+    assert!(o.stdout.is_empty());
+}
