@@ -407,6 +407,15 @@ fn probe_enabled<'bound>(
     let cdev = glue::Cdev::register(pdev, card.clone())?;
     let index = cdev.index();
     metis.cdev = Some(cdev);
+    if ifc.dma_vm {
+        // The vendor's 1.6.2 driver then leaves the IMWR registers to the firmware; this
+        // driver programs them itself, which the known flag does not forbid.
+        dev_info!(
+            pdev,
+            "the firmware offers its DMA-VM service (dma_vm {:#x}); not used\n",
+            iface::DMA_VM_SUPPORTED
+        );
+    }
     let mem = card.status.lock().mem_size;
     match owner {
         FwOwner::Kernel => dev_info!(

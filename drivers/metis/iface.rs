@@ -196,6 +196,34 @@ fn area(
     })))
 }
 
+/// Names of the areas, for the log line of a bad one, and of their magic.
+fn names(index: usize) -> (&'static str, &'static str) {
+    match index {
+        REF_HOST_DRV => ("host-driver area", "host-driver area magic"),
+        REF_VMSI => ("virtual-MSI area", "virtual-MSI area magic"),
+        _ => ("descriptor area", "descriptor area magic"),
+    }
+}
+
+/// As [`area`], for an area the driver can't work without: absent is bad too.
+fn required(
+    read: ReadWord<'_>,
+    bar_len: usize,
+    index: usize,
+    magic: u32,
+    min: usize,
+) -> Result<core::result::Result<Area, Bad>> {
+    let (name, magic_name) = names(index);
+    match area(read, bar_len, index, magic, min, name)? {
+        Ok(Some(a)) => Ok(Ok(a)),
+        Ok(None) => {
+            let found = read(off::AREA_REFS + index * AREA_REF_SIZE)? & 0xffff;
+            bad(magic_name, u64::from(found))
+        }
+        Err(b) => Ok(Err(b)),
+    }
+}
+
 fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
     a.0 < b.1 && b.0 < a.1
 }
@@ -223,38 +251,12 @@ pub(crate) fn parse(
     let dma_vm = layout == Layout::V1_6 && read(off::DMA_VM)? == DMA_VM_SUPPORTED;
     let fw_load_addr = u64_at(read, off::FW_LOAD_ADDR)?;
 
-    let host_drv = match area(
-        read,
-        bar_len,
-        REF_HOST_DRV,
-        HOST_DRV_MAGIC,
-        HOST_DRV_SIZE,
-        "host-driver area",
-    )? {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            return bad(
-                "host-driver area magic",
-                u64::from(read(off::AREA_REFS + REF_HOST_DRV * AREA_REF_SIZE)? & 0xffff),
-            )
-        }
+    let host_drv = match required(read, bar_len, REF_HOST_DRV, HOST_DRV_MAGIC, HOST_DRV_SIZE)? {
+        Ok(a) => a,
         Err(b) => return Ok(Err(b)),
     };
-    let vmsi = match area(
-        read,
-        bar_len,
-        REF_VMSI,
-        VMSI_MAGIC,
-        VMSI_CFG_SIZE,
-        "virtual-MSI area",
-    )? {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            return bad(
-                "virtual-MSI area magic",
-                u64::from(read(off::AREA_REFS + REF_VMSI * AREA_REF_SIZE)? & 0xffff),
-            )
-        }
+    let vmsi = match required(read, bar_len, REF_VMSI, VMSI_MAGIC, VMSI_CFG_SIZE)? {
+        Ok(a) => a,
         Err(b) => return Ok(Err(b)),
     };
     let vmsi_count = read(vmsi.offset)? & 0xffff;
@@ -269,7 +271,7 @@ pub(crate) fn parse(
         REF_DMA_DESC,
         DMA_DESC_MAGIC,
         16,
-        "descriptor area",
+        names(REF_DMA_DESC).0,
     )? {
         Err(b) => return Ok(Err(b)),
         Ok(None) => {

@@ -489,16 +489,7 @@ fn masked_msi_vector_pends_until_unmasked() {
 #[test]
 fn intx_follows_unmasked_status_when_msi_is_off() {
     let r = Rig::metis();
-    let intx = eventfd();
-    r.dev
-        .set_irqs(
-            VFIO_PCI_INTX_IRQ_INDEX,
-            VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-            0,
-            1,
-            vec![intx.try_clone().unwrap()],
-        )
-        .unwrap();
+    let intx = r.intx();
     one_element_write(&r, 0, 8);
     r.ew(WR_INT_MASK, 0); // local interrupts on
     r.cw(Dir::Wr, 0, CH_CONTROL1, CCS | LLE);
@@ -516,17 +507,7 @@ fn intx_follows_unmasked_status_when_msi_is_off() {
     assert_ne!(r.dev.cfg_read(STATUS, 2) & STATUS_INTX as u32, 0);
     // automasked: nothing more until the VMM unmasks; unmask with the
     // level still high fires again
-    let unmask = |r: &Rig| {
-        r.dev
-            .set_irqs(
-                VFIO_PCI_INTX_IRQ_INDEX,
-                VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
-                0,
-                1,
-                vec![],
-            )
-            .unwrap()
-    };
+    let unmask = |r: &Rig| r.unmask_intx();
     unmask(&r);
     assert_eq!(fired(&intx), 1);
     // the handler clears the status: level drops, unmask is quiet

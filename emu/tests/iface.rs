@@ -267,33 +267,16 @@ fn bad_area_injection_publishes_an_out_of_range_offset() {
 
 fn intx_rig() -> (Rig, std::fs::File) {
     let r = Rig::metis();
-    let intx = eventfd();
-    r.dev
-        .set_irqs(
-            VFIO_PCI_INTX_IRQ_INDEX,
-            VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-            0,
-            1,
-            vec![intx.try_clone().unwrap()],
-        )
-        .unwrap();
+    let intx = r.intx();
     (r, intx)
 }
 
 fn unmask(r: &Rig) {
-    r.dev
-        .set_irqs(
-            VFIO_PCI_INTX_IRQ_INDEX,
-            VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
-            0,
-            1,
-            vec![],
-        )
-        .unwrap()
+    r.unmask_intx()
 }
 
 fn intx_status(r: &Rig) -> bool {
-    r.dev.cfg_read(STATUS, 2) & STATUS_INTX as u32 != 0
+    r.intx_asserted()
 }
 
 #[test]

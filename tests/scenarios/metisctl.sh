@@ -27,15 +27,17 @@ else
 fi
 sed 's/^/@@NOTE bench-full: /' /tmp/bench-full.txt
 
-# What one job costs on the card's side: MMIO accesses, interrupts and engine
-# transfers the emulator counted for a single DMA (descriptor copy included).
+# What one job costs on the card's side: MMIO accesses, engine runs (doorbells
+# that started a channel), IMWR interrupts and interrupts sent, as the emulator
+# counted them for a single DMA. A single-window job is one engine run and one
+# interrupt: the list is written into L2 by the CPU, no descriptor copy.
 per_job() {  # SIZE DIR
     host card 0 reset-stats >/dev/null
     metisctl dma bench --sizes "$1" --iters 1 --dir "$2" --no-verify >/dev/null 2>&1
     s=$(host card 0 stats)
+    total() { echo "$s" | grep -o "\"$1\": *[0-9]*" | grep -o '[0-9]*$' | awk '{t+=$1} END {print t+0}'; }
     sum() { echo "$s" | grep -o "\"$1\":{[^}]*}" | head -1 | grep -o ':[0-9]*' | tr -d : | awk '{t+=$1} END {print t+0}'; }
-    echo "@@NOTE per-job $2 $1: mmio_reads=$(sum reads) mmio_writes=$(sum writes) irqs_sent=$(sum irqs_sent) engine_transfers=$(echo "$s" | json_num transfers_done) elements=$(echo "$s" | json_num elements)"
-    echo "@@NOTE per-job $2 $1 registers: $(echo "$s" | grep -o '"reads":{[^}]*}' | head -1) $(echo "$s" | grep -o '"writes":{[^}]*}' | head -1)"
+    echo "@@NOTE per-job $2 $1: engine_runs=$(total runs) imwrs=$(total imwrs) irqs_sent=$(echo "$s" | json_num irqs_sent) mmio_reads=$(sum reads) mmio_writes=$(sum writes)"
 }
 per_job 4K to
 per_job 4K from

@@ -107,6 +107,39 @@ impl Rig {
 
     /// Programs and enables MSI with `n` vectors (power of two) and hands
     /// the card one eventfd per vector, like QEMU does.
+    /// Routes INTx to an eventfd (MSI stays off) and returns it.
+    pub fn intx(&self) -> File {
+        let fd = eventfd();
+        self.dev
+            .set_irqs(
+                VFIO_PCI_INTX_IRQ_INDEX,
+                VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+                0,
+                1,
+                vec![fd.try_clone().unwrap()],
+            )
+            .unwrap();
+        fd
+    }
+
+    /// What the VMM does once the guest acknowledged an INTx.
+    pub fn unmask_intx(&self) {
+        self.dev
+            .set_irqs(
+                VFIO_PCI_INTX_IRQ_INDEX,
+                VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+                0,
+                1,
+                vec![],
+            )
+            .unwrap()
+    }
+
+    /// Whether the card asserts INTx (the status bit).
+    pub fn intx_asserted(&self) -> bool {
+        self.dev.cfg_read(STATUS, 2) & STATUS_INTX as u32 != 0
+    }
+
     pub fn enable_msi(&mut self, n: u32) {
         let d = &self.dev;
         d.cfg_write(MSI_ADDR_LO, 4, MSI_ADDR as u32);
