@@ -125,20 +125,24 @@ fn surprise_reset_keeps_config_but_loses_card_state() {
 
 #[test]
 fn reset_cancels_in_flight_dma() {
-    // 16 MiB at gen1x1 (~250 MB/s) takes ~70 ms: reset in the middle.
+    // 32 MiB (all of the test guest) at gen1x1 (~250 MB/s) takes ~135 ms: reset
+    // in the middle, once the engine has visibly started (a fixed sleep is too
+    // short or too long on a loaded machine).
     let mut r = Rig::new(Options {
         link: "gen1x1".parse().unwrap(),
         ..small_opts()
     });
     r.enable_msi(32);
-    let n: u32 = 16 << 20;
+    let n: u32 = 32 << 20;
     r.dev.mem_write(DEV_DATA, &vec![0x5a; n as usize]);
     r.dev
         .mem_write(LL_WR, &Elem::data(CB | LIE | RIE, n, DEV_DATA, IOVA));
     r.dev.mem_write(LL_WR + 24, &Elem::link(LLP | TCB, LL_WR));
     r.setup_channel(Dir::Wr, 0, 8, LL_WR);
     r.doorbell(Dir::Wr, 0);
-    std::thread::sleep(Duration::from_millis(15));
+    wait_until("the engine's first bytes", || {
+        r.guest_read(IOVA, 4096)[0] == 0x5a
+    });
     r.dev.vfio_reset();
     let after_reset = r.guest_read(IOVA, n as usize);
     std::thread::sleep(Duration::from_millis(120));
