@@ -107,6 +107,15 @@ impl Rig {
 
     /// Programs and enables MSI with `n` vectors (power of two) and hands
     /// the card one eventfd per vector, like QEMU does.
+    /// The card's logged events of `kind`.
+    pub fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        let ev = metis_emu::control::handle(&self.dev, "events");
+        ev["events"]
+            .as_array()
+            .map(|a| a.iter().filter(|e| e["kind"] == kind).cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Routes INTx to an eventfd (MSI stays off) and returns it.
     pub fn intx(&self) -> File {
         let fd = eventfd();
