@@ -2,11 +2,12 @@
 # configs: all
 # Virtual MSI (R1.2): every firmware boot clears the table's registration (a
 # firmware that starts re-initialises its host-driver area), and the driver
-# registers again after the boot, after a reset and after a resume (and
-# after S3 with a new table), so the
+# registers again after the boot, after a reset and after a resume, so the
 # card never writes a word to an unregistered table. After unbind the
 # registration is withdrawn: a message the card raises then is the R1.2
 # fault, which the emulated card reports, and nothing reaches the host.
+# (After a real S3 the table is also replaced: runtime-owned.sh, where no
+# firmware upload hides a mapping the platform dropped.)
 . /lib/metis/lib.sh
 expect_faults 0 1
 bdf=$(metis_bdfs | head -1)
@@ -24,14 +25,6 @@ case $METIS_CONFIG in
     *)
         check suspend_resume pm_test_cycle
         check echo_after_resume metisctl cmd echo "registered after resume"
-        ;;
-esac
-case $METIS_CONFIG in
-    x86-*)
-        # A real S3: the card loses power, and the table's old mapping may be gone from
-        # the card's view (QEMU's vIOMMU does not carry it over): a new table is registered.
-        s3_cycle
-        check echo_after_s3 metisctl cmd echo "registered after S3"
         ;;
 esac
 check_eq never_unregistered 0 "$(unreg)"
