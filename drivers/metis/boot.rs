@@ -25,6 +25,7 @@ use crate::{
     },
     iface::{
         off as iface_off,
+        u64_at,
         CMD_MSG_LEN, //
     },
 };
@@ -83,7 +84,7 @@ pub(crate) struct BootBlock {
 }
 
 fn read64(l2: &L2Bar<'_>, at: usize) -> Result<u64> {
-    Ok(u64::from(l2.try_read32(at)?) | u64::from(l2.try_read32(at + 4)?) << 32)
+    u64_at(&|at| l2.try_read32(at), at)
 }
 
 /// Whether the card's bootloader implements the model boot protocol: only

@@ -102,8 +102,6 @@ pub(crate) struct Events {
     pub(crate) done: [u8; 2],
     pub(crate) abort: [u8; 2],
     pub(crate) mailbox: bool,
-    /// Unsolicited device messages seen (the firmware's vector 24).
-    pub(crate) device_msgs: u32,
     /// The card is going away: every waiter fails with `ENODEV`.
     pub(crate) dead: bool,
     /// A reset or suspend is stopping the card: jobs may not program it any
@@ -269,10 +267,9 @@ impl Card {
         wr_channels: u32,
         rd_channels: u32,
     ) -> Result<Arc<Self>> {
-        let vmsi = Vmsi::new(pdev.as_ref())?;
-        let vmsi_count = iface.vmsi_count;
+        let vmsi = Vmsi::new(pdev.as_ref(), iface.vmsi_count)?;
         let pdev: &pci::Device = pdev;
-        let card = Arc::pin_init(
+        Arc::pin_init(
             pin_init!(Self {
                 pdev: pdev.into(),
                 edma_bar,
@@ -322,9 +319,7 @@ impl Card {
                 rd_channels,
             }),
             GFP_KERNEL,
-        )?;
-        card.vmsi.set_count(vmsi_count);
-        Ok(card)
+        )
     }
 
     pub(crate) fn irq_mode(&self) -> IrqMode {
@@ -362,15 +357,15 @@ impl Card {
             let rd = service_dir::<edma::Rd>(b0);
             (wr, rd)
         });
+        // Other firmware sources (device messages, AI cores) are taken off the
+        // table, which is all the driver does with them yet.
         let sources = self.vmsi.take();
         let mbox = sources & (1 << vmsi::SRC_COMMAND) != 0;
-        let msg = sources & (1 << vmsi::SRC_DEVICE_MSG) != 0;
         // A card that does not answer (unbound) has nothing pending in its engine.
         let ((wd, wa), (rd, ra)) = seen.unwrap_or(((0, 0), (0, 0)));
         if wd | wa | rd | ra == 0 && sources == 0 {
             return false;
         }
-        ev.device_msgs = ev.device_msgs.wrapping_add(u32::from(msg));
         ev.done[Dir::Wr as usize] |= wd;
         ev.abort[Dir::Wr as usize] |= wa;
         ev.done[Dir::Rd as usize] |= rd;

@@ -489,10 +489,11 @@ fn boot_kernel_owned(pdev: &pci::Device<Bound>, card: &Card) -> Result<FwInfo> {
 /// firmware already running (its version published) is adopted as it is;
 /// otherwise open files are told the runtime must load one.
 fn adopt_runtime_owned(card: &Card) -> Result<FwInfo> {
-    let (major, minor) = card.iface.lock().as_ref().ok_or(ENODEV)?.version;
-    let running = (major, minor) != (0, 0);
+    let version = card.iface.lock().as_ref().ok_or(ENODEV)?.fw_version();
+    // 0.0: no firmware runs yet.
+    let running = version != 0;
     let fw = FwInfo {
-        version: u32::from(major) | u32::from(minor) << 8,
+        version,
         if_version: 0,
     };
     card.fw_lost.store(!running, Relaxed);

@@ -230,11 +230,15 @@ impl Card {
         }
         let _gate = self.enter()?;
         self.adopt_interface()?;
-        let (major, minor) = self.iface.lock().as_ref().map_or((0, 0), |i| i.version);
+        let (version, (major, minor)) = self
+            .iface
+            .lock()
+            .as_ref()
+            .map_or((0, (0, 0)), |i| (i.fw_version(), i.version));
         {
             let mut st = self.status.lock();
             st.fw_state = state::READY;
-            st.fw_version = u32::from(major) | u32::from(minor) << 8;
+            st.fw_version = version;
             st.fw_if_version = 0;
         }
         self.fw_lost.store(false, Relaxed);

@@ -144,6 +144,13 @@ pub(crate) struct Iface {
     pub(crate) desc: DescBuf,
 }
 
+impl Iface {
+    /// `master_version` as `metis_info.fw_version` encodes it (major | minor << 8).
+    pub(crate) fn fw_version(&self) -> u32 {
+        u32::from(self.version.0) | u32::from(self.version.1) << 8
+    }
+}
+
 /// A published value that can't be used: the field and what it held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Bad {
@@ -154,7 +161,8 @@ pub(crate) struct Bad {
 /// Reads the 32-bit word at a BAR2 offset.
 pub(crate) type ReadWord<'a> = &'a dyn Fn(usize) -> Result<u32>;
 
-fn u64_at(read: ReadWord<'_>, at: usize) -> Result<u64> {
+/// Reads the 64-bit quantity at a BAR2 offset, low word first.
+pub(crate) fn u64_at(read: ReadWord<'_>, at: usize) -> Result<u64> {
     Ok(u64::from(read(at)?) | u64::from(read(at + 4)?) << 32)
 }
 
@@ -482,6 +490,7 @@ mod tests {
             if let Ok(i) = i {
                 assert_eq!(i.layout, layout);
                 assert_eq!(i.version, (1, 2));
+                assert_eq!(i.fw_version(), 0x0201);
                 assert_eq!(i.memory_map, [0x1_0000_0000, 0]);
                 assert_eq!(i.fw_load_addr, 0x1_0100_0000);
                 assert_eq!(

@@ -39,8 +39,6 @@ use crate::{
 
 /// Source of command completions.
 pub(crate) const SRC_COMMAND: u32 = 12;
-/// Source of unsolicited device messages.
-pub(crate) const SRC_DEVICE_MSG: u32 = 24;
 
 /// Offsets in the host-driver area.
 const HD_CTRL: usize = 0;
@@ -68,12 +66,13 @@ fn new_table(dev: &Device<Bound>) -> Result<Coherent<[u32]>> {
 }
 
 impl Vmsi {
-    pub(crate) fn new(dev: &Device<Bound>) -> Result<impl PinInit<Self>> {
+    /// A table of which the firmware uses `count` words (clamped to the table).
+    pub(crate) fn new(dev: &Device<Bound>, count: u32) -> Result<impl PinInit<Self>> {
         let table = new_table(dev)?;
-        // INVARIANT: `VMSI_MAX` words, and no words in use yet.
+        // INVARIANT: `VMSI_MAX` words, and `count` clamped to them.
         Ok(pin_init!(Self {
             table <- new_spinlock_irq!(table, "metis_vmsi"),
-            count: Atomic::new(0),
+            count: Atomic::new(count.min(VMSI_MAX)),
         }))
     }
 
