@@ -42,6 +42,14 @@ use kernel::{
 
 use crate::{
     fw::FwOwner,
+    gate::{
+        Admission,
+        Gate,
+        HasGate,
+        Outage,
+        OwnedAdmission,
+        ParkedOutage, //
+    },
     iface::Iface,
     mem::DevMem,
     regs::{
@@ -112,59 +120,12 @@ pub(crate) struct Events {
     pub(crate) aborted: Option<Error>,
 }
 
-/// Admission of work from open files.
-///
-/// # Invariants
-///
-/// While `users` > 0 the device is bound: [`Card::close`] (called at unbind)
-/// waits for `users` to reach 0 after clearing `open`.
-struct Gate {
-    open: bool,
-    /// A reset owns the card: new users wait; the reset waits for the old ones to leave.
-    resetting: bool,
-    users: u32,
-}
-
-/// Holds the card's gate; see [`Card::enter`].
-pub(crate) struct GateGuard<'a>(&'a Card);
-
-impl Drop for GateGuard<'_> {
-    fn drop(&mut self) {
-        self.0.leave();
-    }
-}
-
-/// A gate entry that owns a reference to the card, for work that outlives
-/// the ioctl that started it (async jobs); see [`Card::enter_owned`].
-pub(crate) struct OwnedGate(Arc<Card>);
-
-impl OwnedGate {
-    pub(crate) fn card(&self) -> &Card {
-        &self.0
-    }
-}
-
-impl Drop for OwnedGate {
-    fn drop(&mut self) {
-        self.0.leave();
-    }
-}
-
 /// The validated firmware image, kept for resets and resume.
 pub(crate) struct FwStore {
     pub(crate) image: KVVec<u8>,
     /// Where the bootloader takes images, and how large they may be (fixed per card).
     pub(crate) load_addr: u64,
     pub(crate) max_size: u32,
-}
-
-/// Sole use of the card, for a reset; see [`Card::exclusive`].
-pub(crate) struct Exclusive<'a>(&'a Card);
-
-impl Drop for Exclusive<'_> {
-    fn drop(&mut self) {
-        self.0.outage_end();
-    }
 }
 
 /// What probe learned, for `METIS_IOCTL_INFO`.
@@ -213,10 +174,12 @@ pub(crate) struct Card {
     /// Serialises the firmware command slot.
     #[pin]
     pub(crate) mailbox: Mutex<()>,
+    /// Admission of work, and outages.
     #[pin]
-    gate: Mutex<Gate>,
+    pub(crate) gate: Gate,
+    /// The outage of a system sleep, from suspend to resume.
     #[pin]
-    gate_cv: CondVar,
+    pub(crate) sleep_outage: Mutex<Option<ParkedOutage>>,
     /// Device memory handed out to files.
     #[pin]
     pub(crate) mem: Mutex<DevMem>,
@@ -240,8 +203,9 @@ pub(crate) struct Card {
     /// Why the card must be reset once the current operation has left the gate.
     #[pin]
     pub(crate) recovery: Mutex<Option<&'static str>>,
-    /// Set between `reset_prepare` and `reset_done` of a reset from outside.
-    pub(crate) external_outage: Atomic<bool>,
+    /// The outage of a reset from outside, from `reset_prepare` to `reset_done`.
+    #[pin]
+    pub(crate) external_outage: Mutex<Option<ParkedOutage>>,
     /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
     irq_mode: Atomic<u32>,
     /// Linux interrupt number of vector 0 (0: none), for the storm fallback.
@@ -269,6 +233,7 @@ impl Card {
     ) -> Result<Arc<Self>> {
         let vmsi = Vmsi::new(pdev.as_ref(), iface.vmsi_count)?;
         let pdev: &pci::Device = pdev;
+        let gate_dev: ARef<pci::Device> = pdev.into();
         Arc::pin_init(
             pin_init!(Self {
                 pdev: pdev.into(),
@@ -284,15 +249,8 @@ impl Card {
                 busy <- new_mutex!([0u8; 2], "metis_busy"),
                 busy_cv <- new_condvar!("metis_busy_cv"),
                 mailbox <- new_mutex!((), "metis_mailbox"),
-                gate <- new_mutex!(
-                    Gate {
-                        open: false,
-                        resetting: false,
-                        users: 0
-                    },
-                    "metis_gate"
-                ),
-                gate_cv <- new_condvar!("metis_gate_cv"),
+                gate <- Gate::new(gate_dev),
+                sleep_outage <- new_mutex!(None, "metis_sleep_outage"),
                 mem <- new_mutex!(DevMem::new(0, 0), "metis_mem"),
                 status <- new_mutex!(Status::default(), "metis_status"),
                 fw <- new_mutex!(
@@ -309,7 +267,7 @@ impl Card {
                 own_reset: Atomic::new(false),
                 recovery <- new_mutex!(None, "metis_recovery"),
                 awake <- new_mutex!((0, false), "metis_awake"),
-                external_outage: Atomic::new(false),
+                external_outage <- new_mutex!(None, "metis_external_outage"),
                 irq_mode: Atomic::new(IrqMode::Poll as u32),
                 irq_number: Atomic::new(0),
                 irqs: Atomic::new(0),
@@ -396,7 +354,7 @@ impl Card {
         let start = Instant::<Monotonic>::now();
         let mut poll_sleep = Delta::from_micros(20);
         loop {
-            let deaf = kernel::current!().signal_pending() && self.gate.lock().resetting;
+            let deaf = kernel::current!().signal_pending() && self.gate.in_outage();
             let polling = deaf || self.irq_mode() == IrqMode::Poll;
             if polling {
                 self.service();
@@ -449,7 +407,7 @@ impl Card {
                 // A signal that arrives during the sleep of an outage's wait is
                 // ignored like one that was there before it: the next round
                 // finds the signal and polls.
-                if self.gate.lock().resetting {
+                if self.gate.in_outage() {
                     continue;
                 }
                 return Err(ERESTARTSYS);
@@ -489,106 +447,22 @@ impl Card {
     /// Lets files submit work (end of probe).
     pub(crate) fn open_gate(&self) {
         self.events.lock().dead = false;
-        self.gate.lock().open = true;
+        self.gate.open();
     }
 
-    /// Admits one operation from a file, or fails with `ENODEV` once the card
-    /// is going away. Waits while a reset owns the card. The device stays bound
-    /// while the guard lives.
-    pub(crate) fn enter(&self) -> Result<GateGuard<'_>> {
-        self.admit()?;
-        Ok(GateGuard(self))
+    /// Admits one operation from a file; see [`Gate::enter`].
+    pub(crate) fn enter(&self) -> Result<Admission<'_>> {
+        self.gate.enter()
     }
 
     /// As [`Self::enter`], for work that outlives the caller.
-    pub(crate) fn enter_owned(self: &Arc<Self>) -> Result<OwnedGate> {
-        self.admit()?;
-        Ok(OwnedGate(self.clone()))
-    }
-
-    fn admit(&self) -> Result {
-        let mut g = self.gate.lock();
-        loop {
-            if !g.open {
-                return Err(ENODEV);
-            }
-            if !g.resetting {
-                g.users += 1;
-                return Ok(());
-            }
-            if self.gate_cv.wait_interruptible(&mut g) {
-                // The caller is frozen for system sleep or got a signal: restart the call.
-                return Err(ERESTARTSYS);
-            }
-        }
-    }
-
-    fn leave(&self) {
-        let mut g = self.gate.lock();
-        g.users -= 1;
-        // Both `close` (waits for 0) and a reset (waits for itself alone) listen.
-        self.gate_cv.notify_all();
-    }
-
-    /// Makes the caller the only user of the card: new users wait until the
-    /// returned guard drops; users already in are failed by
-    /// [`Self::abort_users`] and waited for by [`Self::wait_alone`].
-    ///
-    /// Concurrent callers take turns. Fails with `ENODEV` once the card is going away.
-    pub(crate) fn exclusive(&self) -> Result<Exclusive<'_>> {
-        self.outage_begin()?;
-        Ok(Exclusive(self))
-    }
-
-    /// As [`Self::exclusive`] for an outage whose end comes from another
-    /// callback (system sleep, an external reset): the caller must pair it
-    /// with [`Self::outage_end`].
-    pub(crate) fn outage_begin(&self) -> Result {
-        let mut g = self.gate.lock();
-        loop {
-            if !g.open {
-                return Err(ENODEV);
-            }
-            if !g.resetting {
-                break;
-            }
-            // Not interruptible: PM and PCI callers can't take a signal for an answer.
-            self.gate_cv.wait(&mut g);
-        }
-        g.resetting = true;
-        g.users += 1;
-        Ok(())
-    }
-
-    /// Ends an outage begun with [`Self::outage_begin`]: admits users again.
-    pub(crate) fn outage_end(&self) {
-        let mut g = self.gate.lock();
-        g.resetting = false;
-        g.users -= 1;
-        drop(g);
-        self.gate_cv.notify_all();
-    }
-
-    /// Waits up to `limit` for the holder of an outage to be the only user left.
-    pub(crate) fn wait_alone_for(&self, limit: Delta) -> bool {
-        let start = Instant::<Monotonic>::now();
-        let mut g = self.gate.lock();
-        while g.users > 1 {
-            let elapsed = start.elapsed();
-            if elapsed >= limit {
-                return false;
-            }
-            let ms = u32::try_from((limit - elapsed).as_millis()).unwrap_or(u32::MAX);
-            let _ = self
-                .gate_cv
-                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(ms.max(1)));
-        }
-        true
+    pub(crate) fn enter_owned(self: &Arc<Self>) -> Result<OwnedAdmission<Card>> {
+        OwnedAdmission::new(self.clone())
     }
 
     /// Whether unbind has started (the gate no longer admits anyone).
     pub(crate) fn closing(&self) -> bool {
-        !self.gate.lock().open
+        self.gate.closed()
     }
 
     /// Programs the card on behalf of a job (register writes that start or
@@ -652,14 +526,10 @@ impl Card {
         self.busy_cv.notify_all();
     }
 
-    /// Waits until the holder of [`Exclusive`] is the only user left, then
-    /// clears the events the aborted users left behind.
-    pub(crate) fn wait_alone(&self) {
-        let mut g = self.gate.lock();
-        while g.users > 1 {
-            self.gate_cv.wait(&mut g);
-        }
-        drop(g);
+    /// Waits until `outage` is the only user left, then clears the events the
+    /// aborted users left behind.
+    pub(crate) fn wait_alone(&self, outage: &Outage<'_>) {
+        outage.wait_alone();
         let mut ev = self.events.lock();
         *ev = Events {
             dead: ev.dead,
@@ -676,19 +546,16 @@ impl Card {
 
     /// First half of [`Self::close`]: refuses new work and fails what is in flight.
     pub(crate) fn shut(&self) {
-        self.gate.lock().open = false;
+        self.gate.close();
         self.events.lock().dead = true;
         self.event_cv.notify_all();
         self.busy_cv.notify_all();
     }
 
     /// Second half of [`Self::close`]: waits until nobody uses the card. An
-    /// outage in progress counts as a user and must have ended.
+    /// outage in progress counts and must have ended (or been given up).
     pub(crate) fn wait_unused(&self) {
-        let mut g = self.gate.lock();
-        while g.users > 0 {
-            self.gate_cv.wait(&mut g);
-        }
+        self.gate.wait_empty();
     }
 
     /// Channels usable for data: all of them, since the CPU writes the lists.
@@ -697,6 +564,12 @@ impl Card {
             Dir::Wr => self.wr_channels,
             Dir::Rd => self.rd_channels,
         }
+    }
+}
+
+impl HasGate for Card {
+    fn gate(&self) -> &Gate {
+        &self.gate
     }
 }
 

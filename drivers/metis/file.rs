@@ -52,11 +52,11 @@ use kernel::{
 use crate::{
     card::{
         Card,
-        Dir,
-        OwnedGate, //
+        Dir, //
     },
     edma::Segment,
     fw::FwOwner,
+    gate::OwnedAdmission,
     glue,
     uapi::{
         self,
@@ -281,7 +281,7 @@ impl HostBuf {
 struct DmaJob {
     host: HostBuf,
     _region: RegionRef,
-    gate: OwnedGate,
+    gate: OwnedAdmission<Card>,
     dir: Dir,
     dev_addr: u64,
     length: u64,
@@ -290,7 +290,7 @@ struct DmaJob {
 
 impl DmaJob {
     fn run(self) -> Result {
-        let card = self.gate.card();
+        let card = self.gate.owner();
         let segs = self.host.segments(self.length)?;
         card.transfer(self.dir, &segs, self.dev_addr, self.timeout)?;
         let counter = match self.dir {
@@ -526,8 +526,7 @@ impl OpenFile {
             handle: r.handle,
             owner: self.id,
         };
-        // SAFETY: `gate` holds the card's gate while the device is used here.
-        let dev = unsafe { glue::bound_device(&card.pdev) };
+        let dev = gate.device();
         let host = match r.host {
             HostSpec::User { addr } => HostBuf::User(glue::UserMap::new(
                 dev,
@@ -629,9 +628,7 @@ impl OpenFile {
                 return Err(EINVAL);
             }
             let gate = self.card.enter()?;
-            // SAFETY: `gate` holds the card's gate while the device is used here.
-            let dev = unsafe { glue::bound_device(&self.card.pdev) };
-            self.card.fetch_firmware(dev)?;
+            self.card.fetch_firmware(gate.device())?;
             drop(gate);
         }
         self.card.reset("requested by METIS_IOCTL_RESET")

@@ -20,10 +20,7 @@ use kernel::{
     pci,
     prelude::*,
     scatterlist::SGTable,
-    sync::{
-        aref::ARef,
-        Arc, //
-    },
+    sync::Arc,
     types::Opaque,
 };
 
@@ -300,19 +297,6 @@ impl Drop for Cdev {
 unsafe impl Send for Cdev {}
 // SAFETY: `&Cdev` only reads the index.
 unsafe impl Sync for Cdev {}
-
-/// The card's device as bound, for DMA allocations and mappings from file context.
-///
-/// # Safety
-///
-/// The caller must hold the card's gate (see [`Card::enter`]) for as long as the
-/// returned reference is used: unbind waits for the gate to empty, so the
-/// device stays bound meanwhile.
-pub(crate) unsafe fn bound_device(pdev: &ARef<pci::Device>) -> &Device<Bound> {
-    let dev: &Device = (**pdev).as_ref();
-    // SAFETY: `dev` is a valid, referenced device; bound per this function's safety contract.
-    unsafe { Device::<Bound>::from_raw(core::ptr::from_ref(dev).cast_mut().cast()) }
-}
 
 /// Resets the function (FLR or the next best method the PCI core knows),
 /// saving and restoring its configuration space around the reset.

@@ -15,6 +15,7 @@ mod edma;
 mod file;
 mod fw;
 mod fw_image;
+mod gate;
 mod glue;
 mod iface;
 mod irq;

@@ -38,6 +38,7 @@ use crate::{
         MetisDriver, //
     },
     fw::FwOwner,
+    gate::Outage,
     glue,
 };
 
@@ -60,8 +61,8 @@ impl Card {
     /// Jobs get [`SUSPEND_DRAIN`] to finish; the rest fail with `ESHUTDOWN`
     /// (retry after resume).
     pub(crate) fn pm_suspend(&self) -> Result {
-        self.outage_begin()?;
-        if !self.wait_alone_for(SUSPEND_DRAIN) {
+        let outage = self.gate.begin_outage()?;
+        if !outage.wait_alone_for(SUSPEND_DRAIN) {
             dev_warn!(
                 self.pdev,
                 "suspend: jobs still running after {} ms are failed with ESHUTDOWN; \
@@ -73,7 +74,8 @@ impl Card {
         self.stop_users(ESHUTDOWN);
         self.quiesce();
         self.abort_users(ESHUTDOWN);
-        self.wait_alone();
+        self.wait_alone(&outage);
+        *self.sleep_outage.lock() = Some(outage.park());
         Ok(())
     }
 
@@ -85,12 +87,17 @@ impl Card {
     /// every region becomes lost. Errors are logged and the card stays open,
     /// reporting its firmware state, so that a reset can be tried.
     pub(crate) fn pm_resume(&self, wake: Wake) {
+        let Some(parked) = self.sleep_outage.lock().take() else {
+            // Suspend stopped nothing (unbind had begun, or the link had failed for good).
+            return;
+        };
+        let outage = self.gate.resume_outage(parked);
         let start = Instant::<Monotonic>::now();
         let kept = wake == Wake::Resume && self.firmware_still_running();
         let res = if kept {
             self.reinit_engine().map(|()| None)
         } else {
-            self.pm_reboot().map(Some)
+            self.pm_reboot(&outage).map(Some)
         };
         match res {
             Ok(None) => dev_info!(
@@ -111,7 +118,7 @@ impl Card {
                 e
             ),
         }
-        self.outage_end();
+        drop(outage);
     }
 
     fn firmware_still_running(&self) -> bool {
@@ -126,10 +133,10 @@ impl Card {
 
     /// Resets a card whose state is unknown (the PM core holds the device lock)
     /// and boots the firmware; returns the reset count.
-    fn pm_reboot(&self) -> Result<u32> {
+    fn pm_reboot(&self, outage: &Outage<'_>) -> Result<u32> {
         self.reset_unless_fresh()?;
         let count = self.count_reset();
-        let res = self.reinit();
+        let res = self.reinit(outage);
         self.set_fw_status(&res);
         res?;
         glue::notify_reset(&self.pdev, count);
@@ -154,27 +161,30 @@ impl Card {
 
     /// `reset_prepare`: someone else resets the function; stop the card first.
     fn external_reset_prepare(&self) {
-        if self.own_reset.load(Relaxed) || self.outage_begin().is_err() {
+        if self.own_reset.load(Relaxed) {
             return;
         }
-        self.external_outage.store(true, Relaxed);
+        let Ok(outage) = self.gate.begin_outage() else {
+            return;
+        };
         dev_warn!(
             self.pdev,
             "function reset requested from outside the driver\n"
         );
         self.stop_users(EIO);
         self.quiesce();
+        *self.external_outage.lock() = Some(outage.park());
     }
 
     /// Ends an external outage whose `reset_done` or AER `resume` will not
     /// come (the link failed for good): its jobs fail with `EIO`.
     fn abandon_external_outage(&self) {
-        if !self.external_outage.xchg(false, Relaxed) {
+        let Some(parked) = self.external_outage.lock().take() else {
             return;
-        }
+        };
+        let outage = self.gate.resume_outage(parked);
         self.abort_users(EIO);
-        self.wait_alone();
-        self.outage_end();
+        self.wait_alone(&outage);
     }
 
     /// `reset_done` (and AER `resume`): fail what ran on the card, bring it
@@ -185,17 +195,21 @@ impl Card {
     /// be mid-transfer, so it is reset here before the jobs let go of their
     /// memory (R4).
     fn external_reset_done(&self) {
-        if self.own_reset.load(Relaxed) || !self.external_outage.xchg(false, Relaxed) {
+        if self.own_reset.load(Relaxed) {
             return;
         }
+        let Some(parked) = self.external_outage.lock().take() else {
+            return;
+        };
+        let outage = self.gate.resume_outage(parked);
         let reset = self.reset_unless_fresh();
         if reset.is_err() {
             glue::clear_master(&self.pdev);
         }
         let count = self.count_reset();
         self.abort_users(EIO);
-        self.wait_alone();
-        let res = reset.and_then(|()| self.reinit());
+        self.wait_alone(&outage);
+        let res = reset.and_then(|()| self.reinit(&outage));
         self.set_fw_status(&res);
         match res {
             Ok(_) => {
@@ -212,7 +226,7 @@ impl Card {
                 e
             ),
         }
-        self.outage_end();
+        drop(outage);
     }
 }
 

@@ -29,6 +29,7 @@ use crate::{
         FwInfo,
         FwOwner, //
     },
+    gate::Outage,
     glue,
 };
 
@@ -108,7 +109,7 @@ impl Card {
     /// unbound, and with `EIO` if the firmware does not come back (the card then
     /// reports `METIS_FW_FAILED` and another reset may be tried).
     pub(crate) fn reset(&self, why: &str) -> Result {
-        let _sole = self.exclusive()?;
+        let outage = self.gate.begin_outage()?;
         let start = Instant::<Monotonic>::now();
         dev_warn!(self.pdev, "resetting the card: {}\n", why);
         self.stop_users(EIO);
@@ -117,7 +118,7 @@ impl Card {
             // Not known to be stopped: cut it off the bus before its jobs let go of their memory.
             glue::clear_master(&self.pdev);
             self.abort_users(EIO);
-            self.wait_alone();
+            self.wait_alone(&outage);
             self.status.lock().fw_state = state::FAILED;
             dev_err!(
                 self.pdev,
@@ -130,11 +131,11 @@ impl Card {
         let count = self.count_reset();
         // The card is stopped: jobs may now give back their memory.
         self.abort_users(EIO);
-        self.wait_alone();
+        self.wait_alone(&outage);
         if self.closing() {
             return Err(ENODEV);
         }
-        let res = self.reinit();
+        let res = self.reinit(&outage);
         self.set_fw_status(&res);
         res?;
         dev_info!(
@@ -178,9 +179,8 @@ impl Card {
 
     /// Brings a card fresh out of reset back to work: engine, interrupt
     /// signalling from the current MSI message, firmware.
-    pub(crate) fn reinit(&self) -> Result<FwInfo> {
-        // SAFETY: The caller holds the card's gate (an outage is a user of the card).
-        let dev = unsafe { glue::bound_device(&self.pdev) };
+    pub(crate) fn reinit(&self, outage: &Outage<'_>) -> Result<FwInfo> {
+        let dev = outage.device();
         // The card lost its state, so its registration of the table too: a new table is
         // mapped afresh (see `Vmsi::renew`). On failure the old one serves.
         if let Err(e) = self.vmsi.renew(dev) {
