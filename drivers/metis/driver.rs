@@ -81,7 +81,7 @@ type IrqReg<'bound> = irq::Registration<'bound, MetisIrq>;
 /// explicitly before disabling the device.
 pub(crate) struct Metis<'bound> {
     /// Removed first: no new opens; files already open fail with `ENODEV`.
-    cdev: Option<glue::Cdev>,
+    cdev: Option<crate::ffi::Cdev>,
     /// Freed next: `free_irq` waits for a running handler.
     irq: Option<Pin<KBox<IrqReg<'bound>>>>,
     /// Borrowed by `irq`, so it must outlive it.
@@ -404,7 +404,7 @@ fn probe_enabled<'bound>(
     }
     card.open_gate();
     card.rpm_start(pdev);
-    let cdev = glue::Cdev::register(pdev, card.clone())?;
+    let cdev = crate::ffi::Cdev::register(pdev, card.clone())?;
     let index = cdev.index();
     metis.cdev = Some(cdev);
     if ifc.dma_vm {

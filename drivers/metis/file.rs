@@ -8,14 +8,6 @@
 //! call fails with `ENODEV`.
 
 use kernel::{
-    bindings,
-    ffi::{
-        c_int,
-        c_long,
-        c_uint,
-        c_ulong,
-        c_void, //
-    },
     fs::File,
     new_mutex, new_poll_condvar,
     page::PAGE_SIZE,
@@ -30,7 +22,6 @@ use kernel::{
             PollTable, //
         },
         Arc,
-        ArcBorrow,
         CondVarTimeoutResult,
         Mutex, //
     },
@@ -746,120 +737,62 @@ impl Card {
     }
 }
 
-/// `open` of `/dev/metisN`: returns the new file's state, or NULL with `*err` set.
-///
-/// # Safety
-///
-/// `card` must be the `Arc<Card>` pointer registered with the cdev, which keeps
-/// its reference until after `misc_deregister` (so it is live during `open`).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_open(
-    card: *const c_void,
-    err: *mut c_int,
-) -> *mut c_void {
-    // SAFETY: Live per this function's safety contract.
-    let card: Arc<Card> = unsafe { ArcBorrow::<Card>::from_raw(card.cast()) }.into();
-    // Awake first: a runtime-suspended card is in an outage that only its resume ends.
-    let res = card.file_wake().and_then(|()| {
+impl OpenFile {
+    /// `open` of `/dev/metisN`.
+    pub(crate) fn open(card: Arc<Card>) -> Result<KBox<Self>> {
+        // Awake first: a runtime-suspended card is in an outage that only its resume ends.
+        card.file_wake()?;
         let jobs = card
             .enter()
             .map(drop)
             .and_then(|()| Jobs::new())
             .inspect_err(|_| card.file_sleep())?;
         let f = OpenFile {
-            card: card.clone(),
+            card,
             id: NEXT_FILE_ID.fetch_add(1, Relaxed),
             jobs,
         };
         // Dropping `f` on failure lets the card sleep again.
         Ok(KBox::new(f, GFP_KERNEL)?)
-    });
-    match res {
-        Ok(b) => KBox::into_raw(b).cast(),
-        Err(e) => {
-            // SAFETY: The shim passes a valid pointer.
-            unsafe { *err = e.to_errno() };
-            core::ptr::null_mut()
-        }
     }
-}
 
-/// `release`: waits for the file's jobs, then frees its regions and state.
-///
-/// # Safety
-///
-/// `priv_` must come from [`metis_rust_open`] and is not used afterwards.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_release(priv_: *mut c_void) {
-    // SAFETY: Per this function's safety contract.
-    let f = unsafe { KBox::from_raw(priv_.cast::<OpenFile>()) };
-    // Jobs end within their timeout, or at once when the card goes away or is reset.
-    f.jobs.drain();
-    f.card.mem.lock().free_owner(f.id);
+    /// `release`: waits for the file's jobs, then frees its regions and state.
+    pub(crate) fn release(self: KBox<Self>) {
+        // Jobs end within their timeout, or at once when the card goes away or is reset.
+        self.jobs.drain();
+        self.card.mem.lock().free_owner(self.id);
+    }
+
+    /// `poll`: readable while a completed job waits to be reaped; priority data while a
+    /// runtime-owned card waits for its firmware; hang-up once the card is gone.
+    pub(crate) fn poll(&self, file: &File, pt: &PollTable<'_>) -> u32 {
+        pt.register_wait(file, &self.jobs.done);
+        pt.register_wait(file, &self.card.fw_event);
+        let mut mask = 0;
+        if self.jobs.any_completed() {
+            mask |= POLLIN | POLLRDNORM;
+        }
+        // Runtime-owned: the card lost its firmware and the runtime has not loaded a new one.
+        if self.card.fw_lost.load(Relaxed) {
+            mask |= POLLPRI;
+        }
+        if self.card.events.lock().dead {
+            mask |= POLLHUP | POLLERR;
+        }
+        mask
+    }
+
+    /// `unlocked_ioctl` and `compat_ioctl`.
+    pub(crate) fn ioctl_call(&self, cmd: u32, arg: usize) -> Result<isize> {
+        let res = self.ioctl(cmd, arg);
+        // A card that stopped obeying during the call is reset now that the call left the gate.
+        self.card.recover_if_needed();
+        res
+    }
 }
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
         self.card.file_sleep();
-    }
-}
-
-/// `poll`: readable while a completed job waits to be reaped; priority data while a
-/// runtime-owned card waits for its firmware; hang-up once the card is gone.
-///
-/// # Safety
-///
-/// `priv_` must come from [`metis_rust_open`] and not be released yet; `file` and `pt` are the
-/// arguments the VFS passed to `poll` (`pt` may be NULL).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_poll(
-    priv_: *mut c_void,
-    file: *mut bindings::file,
-    pt: *mut bindings::poll_table,
-) -> c_uint {
-    // SAFETY: Per this function's safety contract.
-    let f = unsafe { &*priv_.cast::<OpenFile>() };
-    // SAFETY: The VFS holds a reference to `file` for the duration of `poll`, and `poll` is not
-    // called under `fdget_pos`.
-    let file = unsafe { File::from_raw_file(file) };
-    // SAFETY: `pt` is NULL or a valid poll table for the duration of this call.
-    let pt = unsafe { PollTable::from_raw(pt) };
-    pt.register_wait(file, &f.jobs.done);
-    pt.register_wait(file, &f.card.fw_event);
-    let mut mask = 0;
-    if f.jobs.any_completed() {
-        mask |= POLLIN | POLLRDNORM;
-    }
-    // Runtime-owned: the card lost its firmware and the runtime has not loaded a new one.
-    if f.card.fw_lost.load(Relaxed) {
-        mask |= POLLPRI;
-    }
-    if f.card.events.lock().dead {
-        mask |= POLLHUP | POLLERR;
-    }
-    mask
-}
-
-/// `unlocked_ioctl` and `compat_ioctl` (the structs have one layout on every ABI).
-///
-/// # Safety
-///
-/// `priv_` must come from [`metis_rust_open`] and not be released yet (the VFS
-/// guarantees this for the duration of an ioctl).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_ioctl(
-    priv_: *mut c_void,
-    cmd: c_uint,
-    arg: c_ulong,
-) -> c_long {
-    // SAFETY: Per this function's safety contract.
-    let f = unsafe { &*priv_.cast::<OpenFile>() };
-    let res = f.ioctl(cmd, arg);
-    // A card that stopped obeying during the call is reset now that the call left the gate.
-    f.card.recover_if_needed();
-    match res {
-        Ok(v) => v as c_long,
-        // CAST: errno values are small negative numbers.
-        Err(e) => e.to_errno() as c_long,
     }
 }

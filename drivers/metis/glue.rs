@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The only place that calls C directly.
+//! Every call from the driver into C, and nothing else: the way back, C
+//! calling the driver, is `ffi.rs`.
 //!
 //! Everything here fills a gap in the 7.3 Rust abstractions (see
 //! `docs/design.md`); each function should be replaced by the proper
@@ -14,17 +15,15 @@ use kernel::{
     },
     error::to_result,
     ffi::{
+        c_char,
         c_int,
         c_void, //
     },
     pci,
     prelude::*,
     scatterlist::SGTable,
-    sync::Arc,
-    types::Opaque,
+    str::CString,
 };
-
-use crate::card::Card;
 
 mod shim {
     use kernel::ffi::{
@@ -45,8 +44,6 @@ mod shim {
         ) -> c_int;
         pub(super) fn metis_shim_iommu_mode(dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_firmware_name() -> *const c_char;
-        pub(super) fn metis_shim_irq_mode_param() -> c_int;
-        pub(super) fn metis_shim_fw_owner_param() -> c_int;
         pub(super) fn metis_shim_umap_create(
             dev: *mut c_void,
             uaddr: usize,
@@ -56,17 +53,7 @@ mod shim {
         ) -> *mut c_void;
         pub(super) fn metis_shim_umap_sgt(um: *mut c_void) -> *mut c_void;
         pub(super) fn metis_shim_umap_destroy(um: *mut c_void);
-        pub(super) fn metis_shim_cdev_register(
-            parent: *mut c_void,
-            card: *const c_void,
-            err: *mut c_int,
-        ) -> *mut c_void;
-        pub(super) fn metis_shim_cdev_unregister(cd: *mut c_void);
-        pub(super) fn metis_shim_cdev_index(cd: *mut c_void) -> c_int;
-        pub(super) fn metis_shim_notify_reset(dev: *mut c_void, count: c_uint);
-        pub(super) fn metis_shim_notify_firmware_lost(dev: *mut c_void);
-        pub(super) fn metis_shim_install_driver_callbacks(pdrv: *mut c_void);
-        pub(super) fn metis_shim_rpm_enable(dev: *mut c_void);
+        pub(super) fn metis_shim_rpm_enable(dev: *mut c_void, autosuspend_ms: c_int);
         pub(super) fn metis_shim_dmabuf_export(len: usize, fd_flags: c_int) -> c_int;
         pub(super) fn metis_shim_dmabuf_map(
             dev: *mut c_void,
@@ -77,13 +64,13 @@ mod shim {
         ) -> *mut c_void;
         pub(super) fn metis_shim_dmabuf_sgt(dm: *mut c_void) -> *mut c_void;
         pub(super) fn metis_shim_dmabuf_unmap(dm: *mut c_void);
-        pub(super) fn metis_shim_rpm_disable(dev: *mut c_void, held: bool);
+        pub(super) fn metis_shim_rpm_disable(dev: *mut c_void, autosuspend_ms: c_int, held: bool);
         pub(super) fn metis_shim_rpm_get(dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_rpm_put(dev: *mut c_void);
     }
 }
 
-fn raw_dev(dev: &Device<Bound>) -> *mut c_void {
+pub(crate) fn raw_dev<Ctx: kernel::device::DeviceContext>(dev: &Device<Ctx>) -> *mut c_void {
     // CAST: `device::Device` is `#[repr(transparent)]` over `Opaque<bindings::device>`.
     core::ptr::from_ref(dev).cast_mut().cast::<c_void>()
 }
@@ -190,14 +177,17 @@ pub(crate) fn firmware_param() -> Option<&'static CStr> {
 
 /// The `irq_mode` module parameter: 0 auto, 1 MSI-X, 2 MSI, 3 INTx, 4 polling.
 pub(crate) fn irq_mode_param() -> i32 {
-    // SAFETY: Reads an int module parameter.
-    unsafe { shim::metis_shim_irq_mode_param() }
+    crate::module_parameters::irq_mode.value()
 }
 
 /// The `fw_owner` module parameter: 0 auto, 1 the driver, 2 userspace.
 pub(crate) fn fw_owner_param() -> i32 {
-    // SAFETY: Reads an int module parameter.
-    unsafe { shim::metis_shim_fw_owner_param() }
+    crate::module_parameters::fw_owner.value()
+}
+
+/// The `autosuspend_ms` module parameter: runtime-PM idle delay, negative for never.
+fn autosuspend_param() -> c_int {
+    crate::module_parameters::autosuspend_ms.value()
 }
 
 /// A user buffer pinned and DMA-mapped for the card.
@@ -248,56 +238,6 @@ impl Drop for UserMap {
 // SAFETY: The mapping is not tied to the creating thread; unmap and unpin may run anywhere.
 unsafe impl Send for UserMap {}
 
-/// The `/dev/metisN` node of one card.
-///
-/// # Invariants
-///
-/// `raw` is a registered `struct metis_cdev` whose `card` holds one reference of an
-/// `Arc<Card>` obtained with `Arc::into_raw`; both are released exactly once in `Drop`.
-pub(crate) struct Cdev {
-    raw: *mut c_void,
-    card: *const Card,
-}
-
-impl Cdev {
-    pub(crate) fn register(pdev: &pci::Device<Bound>, card: Arc<Card>) -> Result<Self> {
-        let card = Arc::into_raw(card);
-        let mut err: c_int = 0;
-        // SAFETY: The parent device is bound; `card` stays valid until `Drop` (we hold the
-        // reference); `err` is valid for writes.
-        let raw = unsafe {
-            shim::metis_shim_cdev_register(raw_dev(pdev.as_ref()), card.cast(), &mut err)
-        };
-        if raw.is_null() {
-            // SAFETY: `card` came from `Arc::into_raw` above and the shim did not keep it.
-            drop(unsafe { Arc::from_raw(card) });
-            return Err(Error::from_errno(err));
-        }
-        // INVARIANT: Registered, with the reference from `into_raw`.
-        Ok(Self { raw, card })
-    }
-
-    pub(crate) fn index(&self) -> i32 {
-        // SAFETY: `raw` is registered by the type invariant.
-        unsafe { shim::metis_shim_cdev_index(self.raw) }
-    }
-}
-
-impl Drop for Cdev {
-    fn drop(&mut self) {
-        // SAFETY: Registered by the type invariant; unregistered once here. After this returns
-        // no `open` runs or can start, so nothing reads `card` through the cdev any more.
-        unsafe { shim::metis_shim_cdev_unregister(self.raw) };
-        // SAFETY: The reference taken with `Arc::into_raw` in `register`, released once.
-        drop(unsafe { Arc::from_raw(self.card) });
-    }
-}
-
-// SAFETY: Registration and unregistration may happen on different threads.
-unsafe impl Send for Cdev {}
-// SAFETY: `&Cdev` only reads the index.
-unsafe impl Sync for Cdev {}
-
 /// Resets the function (FLR or the next best method the PCI core knows),
 /// saving and restoring its configuration space around the reset.
 ///
@@ -310,15 +250,6 @@ pub(crate) fn reset_function_locked<Ctx: kernel::device::DeviceContext>(
     to_result(unsafe { bindings::pci_reset_function_locked(raw(pdev)) })
 }
 
-/// Fills the callbacks of the PCI driver that `pci::Adapter` leaves empty:
-/// `driver.pm`, `shutdown` and `err_handler` (tables in the shim, forwarding
-/// to `drivers/metis/pm.rs`).
-pub(crate) fn install_driver_callbacks(pdrv: &Opaque<bindings::pci_driver>) {
-    // SAFETY: `pdrv` is a valid `pci_driver` that is not registered yet, so nothing reads it
-    // concurrently; the shim only stores pointers to its own static tables.
-    unsafe { shim::metis_shim_install_driver_callbacks(pdrv.get().cast()) };
-}
-
 /// Resets the function like [`reset_function_locked`], from a context that
 /// does not hold the device lock (an ioctl). Fails with `EAGAIN` instead of
 /// waiting when someone else holds it (probe, remove, system sleep).
@@ -328,20 +259,45 @@ pub(crate) fn try_reset_function(pdev: &pci::Device) -> Result {
     to_result(unsafe { bindings::pci_try_reset_function(raw(pdev)) })
 }
 
+/// Sends a `change` uevent on the PCI device with the given `KEY=value` strings.
+fn change_uevent(pdev: &pci::Device, vars: &[&CStr]) {
+    let mut envp: [*mut c_char; 3] = [core::ptr::null_mut(); 3];
+    for (slot, v) in envp.iter_mut().zip(vars.iter().take(2)) {
+        *slot = v.as_char_ptr().cast_mut();
+    }
+    let dev: &Device = pdev.as_ref();
+    // SAFETY: `dev` is valid for the call, so is its kobject; `envp` is a NULL-terminated array
+    // of NUL-terminated strings that outlive the call, which only reads them.
+    let ret = unsafe {
+        bindings::kobject_uevent_env(
+            &raw mut (*raw_dev(dev).cast::<bindings::device>()).kobj,
+            bindings::kobject_action_KOBJ_CHANGE,
+            envp.as_mut_ptr(),
+        )
+    };
+    if ret != 0 {
+        dev_warn!(
+            pdev,
+            "could not send a uevent ({}); udev rules won't see it\n",
+            ret
+        );
+    }
+}
+
 /// Tells userspace that a runtime-owned card lost its firmware: a `change`
 /// uevent with `METIS_EVENT=FIRMWARE_LOST` on the PCI device.
 pub(crate) fn notify_firmware_lost(pdev: &pci::Device) {
-    let dev: &Device = pdev.as_ref();
-    // SAFETY: `dev` is a valid device for the duration of the call; the shim only reads it.
-    unsafe { shim::metis_shim_notify_firmware_lost(core::ptr::from_ref(dev).cast_mut().cast()) };
+    change_uevent(pdev, &[c"METIS_EVENT=FIRMWARE_LOST"]);
 }
 
 /// Tells userspace that the card was reset: a `change` uevent with
 /// `METIS_EVENT=RESET` and `METIS_RESET_COUNT=<count>` on the PCI device.
 pub(crate) fn notify_reset(pdev: &pci::Device, count: u32) {
-    let dev: &Device = pdev.as_ref();
-    // SAFETY: `dev` is a valid device for the duration of the call; the shim only reads it.
-    unsafe { shim::metis_shim_notify_reset(core::ptr::from_ref(dev).cast_mut().cast(), count) };
+    let Ok(nr) = CString::try_from_fmt(fmt!("METIS_RESET_COUNT={}", count)) else {
+        dev_warn!(pdev, "out of memory for the reset uevent\n");
+        return;
+    };
+    change_uevent(pdev, &[c"METIS_EVENT=RESET", &nr]);
 }
 
 fn pci_raw_dev(pdev: &pci::Device) -> *mut c_void {
@@ -354,13 +310,13 @@ fn pci_raw_dev(pdev: &pci::Device) -> *mut c_void {
 pub(crate) fn rpm_enable(pdev: &pci::Device<Bound>) {
     let pdev: &pci::Device = pdev;
     // SAFETY: The device is valid and bound; the PCI core's probe-time reference is handed back.
-    unsafe { shim::metis_shim_rpm_enable(pci_raw_dev(pdev)) };
+    unsafe { shim::metis_shim_rpm_enable(pci_raw_dev(pdev), autosuspend_param()) };
 }
 
 /// Unbind: undoes [`rpm_enable`]; `held` tells whether open files hold a reference.
 pub(crate) fn rpm_disable(pdev: &pci::Device, held: bool) {
     // SAFETY: The device is valid; called once at unbind, balancing `rpm_enable`.
-    unsafe { shim::metis_shim_rpm_disable(pci_raw_dev(pdev), held) };
+    unsafe { shim::metis_shim_rpm_disable(pci_raw_dev(pdev), autosuspend_param(), held) };
 }
 
 /// Wakes the card (runtime resume) and keeps it awake until [`rpm_put`].

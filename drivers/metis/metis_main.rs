@@ -12,6 +12,7 @@ mod card;
 mod crc32;
 mod driver;
 mod edma;
+mod ffi;
 mod file;
 mod fw;
 mod fw_image;
@@ -34,12 +35,12 @@ use kernel::{
     InPlaceModule,
 };
 
-/// The module: the PCI driver registration (through [`pm::MetisAdapter`], which
+/// The module: the PCI driver registration (through [`ffi::MetisAdapter`], which
 /// adds the power-management and error callbacks).
 #[pin_data]
 struct MetisModule {
     #[pin]
-    _driver: Registration<pm::MetisAdapter>,
+    _driver: Registration<ffi::MetisAdapter>,
 }
 
 impl InPlaceModule for MetisModule {
@@ -57,4 +58,18 @@ module! {
     description: "Axelera Metis AIPU PCIe driver",
     license: "GPL",
     firmware: ["axelera/metis-fw-if1.bin"],
+    params: {
+        irq_mode: i32 {
+            default: 0,
+            description: "Interrupt mode: 0 auto (MSI-X, MSI, INTx, polling), 1 MSI-X, 2 MSI, 3 INTx, 4 polling",
+        },
+        fw_owner: i32 {
+            default: 0,
+            description: "Who loads the card's firmware: 0 auto (the driver, when the card's bootloader advertises the boot protocol it implements; else userspace), 1 the driver, 2 userspace (the vendor runtime)",
+        },
+        autosuspend_ms: i32 {
+            default: -1,
+            description: "Runtime PM: put a card nobody has open into D3hot after this many ms idle; -1 (default) keeps it powered (a wake costs a firmware boot on cards that lose it in D3hot)",
+        },
+    },
 }

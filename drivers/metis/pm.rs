@@ -8,17 +8,10 @@
 //! bounded time to finish and are then failed, the card is stopped; later
 //! the engine and, if the card lost it, the firmware are brought back.
 //!
-//! The driver-model tables live in the C shim (`metis_shim.c`), which
-//! forwards each callback here with the driver data of the bound device.
+//! The driver-model tables are in `ffi.rs`, which forwards each callback here.
 
 use kernel::{
-    bindings,
     device::Bound,
-    driver,
-    ffi::{
-        c_int,
-        c_void, //
-    },
     pci,
     prelude::*,
     sync::atomic::Relaxed,
@@ -27,20 +20,9 @@ use kernel::{
         Instant,
         Monotonic, //
     },
-    types::Opaque,
 };
 
-use crate::{
-    boot::state,
-    card::Card,
-    driver::{
-        Metis,
-        MetisDriver, //
-    },
-    fw::FwOwner,
-    gate::Outage,
-    glue,
-};
+use crate::{boot::state, card::Card, fw::FwOwner, gate::Outage, glue};
 
 // TIMEOUT: how long suspend lets running jobs finish before failing them with ESHUTDOWN; users
 // expect the machine to sleep within a couple of seconds of asking.
@@ -160,7 +142,7 @@ impl Card {
     }
 
     /// `reset_prepare`: someone else resets the function; stop the card first.
-    fn external_reset_prepare(&self) {
+    pub(crate) fn external_reset_prepare(&self) {
         if self.own_reset.load(Relaxed) {
             return;
         }
@@ -174,6 +156,27 @@ impl Card {
         self.stop_users(EIO);
         self.quiesce();
         *self.external_outage.lock() = Some(outage.park());
+    }
+
+    /// AER `error_detected`: returns whether the card can be recovered by a reset.
+    pub(crate) fn pci_error_detected(&self, permanent: bool) -> bool {
+        if permanent {
+            dev_err!(
+                self.pdev,
+                "PCIe link failed permanently; the card is gone until the next boot\n"
+            );
+            self.shut();
+            // A recovery that failed half-way leaves its outage open; `resume` will not come.
+            self.abandon_external_outage();
+            self.wait_unused();
+            return false;
+        }
+        dev_warn!(
+            self.pdev,
+            "PCIe error reported; stopping the card until the link is reset\n"
+        );
+        self.external_reset_prepare();
+        true
     }
 
     /// Ends an external outage whose `reset_done` or AER `resume` will not
@@ -194,7 +197,7 @@ impl Card {
     /// reset that did not propagate, a hook called without one); it may still
     /// be mid-transfer, so it is reset here before the jobs let go of their
     /// memory (R4).
-    fn external_reset_done(&self) {
+    pub(crate) fn external_reset_done(&self) {
         if self.own_reset.load(Relaxed) {
             return;
         }
@@ -264,173 +267,5 @@ impl Card {
         if a.1 && a.0 == 0 {
             glue::rpm_put(&self.pdev);
         }
-    }
-}
-
-/// The card behind the driver data the shim passes.
-///
-/// # Safety
-///
-/// `data` must be the driver data of a device bound to this driver (what
-/// `pci::Adapter` stored at probe: a pinned `Metis`), valid for `'a`.
-unsafe fn card<'a>(data: *mut c_void) -> &'a Card {
-    // SAFETY: Per this function's safety contract.
-    let metis = unsafe { &*data.cast::<Metis<'_>>() };
-    metis.card()
-}
-
-/// # Safety
-///
-/// `data` as for [`card`]; called by the PM core with the device lock held.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_suspend(data: *mut c_void) -> c_int {
-    // SAFETY: Per this function's safety contract.
-    let card = unsafe { card(data) };
-    match card.pm_suspend() {
-        Ok(()) => 0,
-        // Being unbound: nothing to stop.
-        Err(e) if e == ENODEV => 0,
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// Runtime suspend: nobody has the card open (files hold it awake).
-///
-/// # Safety
-///
-/// As [`metis_rust_suspend`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_runtime_suspend(data: *mut c_void) -> c_int {
-    // SAFETY: Per this function's safety contract.
-    let card = unsafe { card(data) };
-    match card.pm_suspend() {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// # Safety
-///
-/// As [`metis_rust_suspend`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_runtime_resume(data: *mut c_void) -> c_int {
-    // SAFETY: Per this function's safety contract.
-    let card = unsafe { card(data) };
-    card.pm_resume(Wake::Resume);
-    0
-}
-
-/// # Safety
-///
-/// As [`metis_rust_suspend`]; `restore` tells a hibernation restore from a resume or thaw.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_resume(data: *mut c_void, restore: bool) -> c_int {
-    // SAFETY: Per this function's safety contract.
-    let card = unsafe { card(data) };
-    card.pm_resume(if restore { Wake::Restore } else { Wake::Resume });
-    0
-}
-
-/// `shutdown` (reboot, kexec): no DMA or interrupt from the card after this.
-///
-/// # Safety
-///
-/// As [`metis_rust_suspend`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_shutdown(data: *mut c_void) {
-    // SAFETY: Per this function's safety contract.
-    let card = unsafe { card(data) };
-    card.close();
-    card.quiesce();
-}
-
-/// # Safety
-///
-/// As [`metis_rust_suspend`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_reset_prepare(data: *mut c_void) {
-    // SAFETY: Per this function's safety contract.
-    unsafe { card(data) }.external_reset_prepare();
-}
-
-/// # Safety
-///
-/// As [`metis_rust_suspend`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_reset_done(data: *mut c_void) {
-    // SAFETY: Per this function's safety contract.
-    unsafe { card(data) }.external_reset_done();
-}
-
-/// AER `error_detected`: returns whether the card can be recovered by a reset.
-///
-/// # Safety
-///
-/// As [`metis_rust_suspend`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_error_detected(
-    data: *mut c_void,
-    permanent: bool,
-) -> bool {
-    // SAFETY: Per this function's safety contract.
-    let card = unsafe { card(data) };
-    if permanent {
-        dev_err!(
-            card.pdev,
-            "PCIe link failed permanently; the card is gone until the next boot\n"
-        );
-        card.shut();
-        // A recovery that failed half-way leaves its outage open; `resume` will not come.
-        card.abandon_external_outage();
-        card.wait_unused();
-        return false;
-    }
-    dev_warn!(
-        card.pdev,
-        "PCIe error reported; stopping the card until the link is reset\n"
-    );
-    card.external_reset_prepare();
-    true
-}
-
-/// AER `resume`: the link was reset; bring the card back.
-///
-/// # Safety
-///
-/// As [`metis_rust_suspend`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn metis_rust_error_resume(data: *mut c_void) {
-    // SAFETY: Per this function's safety contract.
-    unsafe { card(data) }.external_reset_done();
-}
-
-/// The PCI driver registration of [`MetisDriver`], with the driver-model
-/// callbacks `pci::Adapter` does not fill (PM, shutdown, error handlers).
-pub(crate) struct MetisAdapter;
-
-// SAFETY: The layout is that of `pci::Adapter<MetisDriver>`, to which everything is delegated.
-unsafe impl driver::DriverLayout for MetisAdapter {
-    type DriverType = bindings::pci_driver;
-    type DriverData<'bound> = <MetisDriver as pci::Driver>::Data<'bound>;
-    const DEVICE_DRIVER_OFFSET: usize = core::mem::offset_of!(bindings::pci_driver, driver);
-}
-
-// SAFETY: Both functions forward to `pci::Adapter<MetisDriver>` under the same contract.
-unsafe impl driver::RegistrationOps for MetisAdapter {
-    unsafe fn register(
-        pdrv: &Opaque<bindings::pci_driver>,
-        name: &'static CStr,
-        module: &'static ThisModule,
-    ) -> Result {
-        glue::install_driver_callbacks(pdrv);
-        // SAFETY: Same contract as this function's.
-        unsafe {
-            <pci::Adapter<MetisDriver> as driver::RegistrationOps>::register(pdrv, name, module)
-        }
-    }
-
-    unsafe fn unregister(pdrv: &Opaque<bindings::pci_driver>) {
-        // SAFETY: Same contract as this function's.
-        unsafe { <pci::Adapter<MetisDriver> as driver::RegistrationOps>::unregister(pdrv) }
     }
 }
