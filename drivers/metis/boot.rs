@@ -28,6 +28,7 @@ use crate::{
         u64_at,
         CMD_MSG_LEN, //
     },
+    uapi,
 };
 
 /// `BOOT_MAGIC` of a bootloader that implements the model protocol ("MTBP").
@@ -236,5 +237,42 @@ impl Card {
             timeout,
         )?;
         Self::status_result(status.unwrap_or(u32::MAX))
+    }
+}
+
+impl Card {
+    /// Runs a command and returns the first result word of the message.
+    pub(crate) fn command_with_result(
+        &self,
+        opcode: u32,
+        args: &[u32],
+        timeout: Delta,
+    ) -> Result<u32> {
+        let _slot = self.mailbox.lock();
+        self.command_locked(opcode, args, args.len() * 4, timeout)?;
+        self.command_result(0)
+    }
+
+    /// ECHO: sends `buf` and replaces it with what the card sent back.
+    pub(crate) fn echo(&self, buf: &mut [u8], timeout: Delta) -> Result {
+        let mut words = [0u32; uapi::ECHO_MAX / 4];
+        for (i, b) in buf.iter().enumerate() {
+            words[i / 4] |= u32::from(*b) << (8 * (i % 4));
+        }
+        let _slot = self.mailbox.lock();
+        self.command_locked(
+            uapi::CMD_ECHO,
+            &words[..buf.len().div_ceil(4)],
+            buf.len(),
+            timeout,
+        )?;
+        for (i, chunk) in buf.chunks_mut(4).enumerate() {
+            let w = self.command_result(i)?;
+            for (j, b) in chunk.iter_mut().enumerate() {
+                // CAST: byte extraction.
+                *b = (w >> (8 * j)) as u8;
+            }
+        }
+        Ok(())
     }
 }

@@ -9,7 +9,6 @@
 
 use kernel::{
     fs::File,
-    new_mutex, new_poll_condvar,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
@@ -17,38 +16,29 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
-        poll::{
-            PollCondVar,
-            PollTable, //
-        },
+        poll::PollTable,
         Arc,
-        CondVarTimeoutResult,
-        Mutex, //
     },
-    time::{
-        msecs_to_jiffies,
-        Delta,
-        Instant,
-        Monotonic, //
-    },
+    time::Delta,
     transmute::FromBytes,
     uaccess::{
         UserPtr,
         UserSlice,
         UserSliceReader, //
     },
-    workqueue,
 };
 
 use crate::{
-    card::{
-        Card,
-        Dir, //
-    },
-    edma::Segment,
+    card::Card,
     fw::FwOwner,
-    gate::OwnedAdmission,
     glue,
+    jobs::{
+        timeout,
+        DmaJob,
+        DmaRequest,
+        HostSpec,
+        Jobs, //
+    },
     uapi::{
         self,
         Ioctl, //
@@ -62,11 +52,6 @@ const DMA_FLAGS: u32 = uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_A
 const O_RDONLY: i32 = 0;
 const O_WRONLY: i32 = 1;
 const O_RDWR: i32 = 2;
-
-/// Default and largest job timeouts.
-// TIMEOUT: 1 GiB at a tenth of a Gen3 x4 link takes about 3 s; 30 s leaves room for slow hosts.
-const DEFAULT_TIMEOUT_MS: u32 = 30_000;
-const MAX_TIMEOUT_MS: u32 = 600_000;
 
 static NEXT_FILE_ID: Atomic<u64> = Atomic::new(1);
 
@@ -83,239 +68,6 @@ pub(crate) struct OpenFile {
     /// Owner tag of the regions this file allocates.
     id: u64,
     jobs: Arc<Jobs>,
-}
-
-/// An async job of a file: pending (`status` is `None`) or completed and not yet reaped.
-struct JobEntry {
-    id: u64,
-    status: Option<i32>,
-}
-
-struct JobList {
-    next_id: u64,
-    entries: KVec<JobEntry>,
-}
-
-/// The async jobs of one file, shared with the work items that run them.
-#[pin_data]
-struct Jobs {
-    #[pin]
-    list: Mutex<JobList>,
-    /// Signalled when a job completes; also what `poll` waits on.
-    #[pin]
-    done: PollCondVar,
-}
-
-impl Jobs {
-    fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(
-            pin_init!(Self {
-                list <- new_mutex!(
-                    JobList {
-                        next_id: 1,
-                        entries: KVec::new()
-                    },
-                    "metis_jobs"
-                ),
-                done <- new_poll_condvar!("metis_jobs_done"),
-            }),
-            GFP_KERNEL,
-        )
-    }
-
-    /// Reserves an id for a new job, within [`uapi::MAX_JOBS`].
-    fn reserve(&self) -> Result<u64> {
-        let mut l = self.list.lock();
-        if l.entries.len() >= uapi::MAX_JOBS {
-            return Err(EAGAIN);
-        }
-        let id = l.next_id;
-        l.next_id += 1;
-        l.entries.push(JobEntry { id, status: None }, GFP_KERNEL)?;
-        Ok(id)
-    }
-
-    /// Forgets a job that never started.
-    fn cancel(&self, id: u64) {
-        self.list.lock().entries.retain(|e| e.id != id);
-    }
-
-    fn complete(&self, id: u64, res: Result) {
-        let status = match res {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        };
-        let mut l = self.list.lock();
-        if let Some(e) = l.entries.iter_mut().find(|e| e.id == id) {
-            e.status = Some(status);
-        }
-        drop(l);
-        self.done.notify_all();
-    }
-
-    /// Waits for job `id` (without limit if `limit` is `None`) and hands its
-    /// status to `report`; the job is reaped only if `report` succeeds.
-    fn wait(&self, id: u64, limit: Option<Delta>, report: impl FnOnce(i32) -> Result) -> Result {
-        let start = Instant::<Monotonic>::now();
-        let mut l = self.list.lock();
-        loop {
-            let i = l.entries.iter().position(|e| e.id == id).ok_or(ENOENT)?;
-            if let Some(status) = l.entries[i].status {
-                report(status)?;
-                l.entries.remove(i).map_err(|_| EINVAL)?;
-                return Ok(());
-            }
-            let signalled = match limit {
-                None => self.done.wait_interruptible(&mut l),
-                Some(limit) => {
-                    let elapsed = start.elapsed();
-                    if elapsed >= limit {
-                        return Err(ETIMEDOUT);
-                    }
-                    let left = u32::try_from((limit - elapsed).as_millis()).unwrap_or(u32::MAX);
-                    matches!(
-                        self.done
-                            .wait_interruptible_timeout(&mut l, msecs_to_jiffies(left.max(1))),
-                        CondVarTimeoutResult::Signal { .. }
-                    )
-                }
-            };
-            if signalled {
-                return Err(ERESTARTSYS);
-            }
-        }
-    }
-
-    /// Waits until no job of the file runs any more (the file is closing).
-    fn drain(&self) {
-        let mut l = self.list.lock();
-        while l.entries.iter().any(|e| e.status.is_none()) {
-            self.done.wait(&mut l);
-        }
-    }
-
-    fn any_completed(&self) -> bool {
-        self.list.lock().entries.iter().any(|e| e.status.is_some())
-    }
-}
-
-/// Returns a region's job reference when dropped.
-struct RegionRef {
-    card: Arc<Card>,
-    handle: u64,
-    owner: u64,
-}
-
-impl Drop for RegionRef {
-    fn drop(&mut self) {
-        self.card.mem.lock().put(self.handle, self.owner);
-    }
-}
-
-/// The host side of a transfer, mapped for the card.
-enum HostBuf {
-    /// A pinned user buffer, mapped whole.
-    User(glue::UserMap),
-    /// `[offset, offset + length)` of a dma-buf.
-    DmaBuf { map: glue::DmaBufMap, offset: u64 },
-}
-
-impl HostBuf {
-    /// The card's view of `length` bytes: contiguous DMA runs, each at most 2 GiB
-    /// (an element moves at most 4 GiB - 1).
-    fn segments(&self, length: u64) -> Result<KVec<Segment>> {
-        let (sgt, mut skip) = match self {
-            Self::User(u) => (u.sgt(), 0),
-            Self::DmaBuf { map, offset } => (map.sgt(), *offset),
-        };
-        let mut left = length;
-        let mut segs = KVec::new();
-        for e in sgt.iter() {
-            if left == 0 {
-                break;
-            }
-            let (mut addr, mut len) = (e.dma_address(), e.dma_len());
-            if skip >= len {
-                skip -= len;
-                continue;
-            }
-            addr += skip;
-            len = (len - skip).min(left);
-            skip = 0;
-            left -= len;
-            while len > 0 {
-                let n = len.min(1 << 31);
-                segs.push(
-                    Segment {
-                        addr,
-                        len: u32::try_from(n)?,
-                    },
-                    GFP_KERNEL,
-                )?;
-                addr += n;
-                len -= n;
-            }
-        }
-        if left != 0 {
-            // The mapping is shorter than the buffer it was checked against.
-            return Err(EINVAL);
-        }
-        Ok(segs)
-    }
-}
-
-/// A transfer with everything it needs: the mapped host buffer, the region
-/// it moves to or from, and a seat in the card's gate.
-///
-/// Fields drop in order: the buffer is unmapped (the card is done with it) and
-/// the region released while the device is still held bound by `gate`.
-struct DmaJob {
-    host: HostBuf,
-    _region: RegionRef,
-    gate: OwnedAdmission<Card>,
-    dir: Dir,
-    dev_addr: u64,
-    length: u64,
-    timeout: Delta,
-}
-
-impl DmaJob {
-    fn run(self) -> Result {
-        let card = self.gate.owner();
-        let segs = self.host.segments(self.length)?;
-        card.transfer(self.dir, &segs, self.dev_addr, self.timeout)?;
-        let counter = match self.dir {
-            Dir::Rd => &card.bytes_to_device,
-            Dir::Wr => &card.bytes_from_device,
-        };
-        counter.fetch_add(self.length, Relaxed);
-        Ok(())
-        // `self` drops here: unmapped (syncing for the CPU) after the card is done.
-    }
-}
-
-/// Where the host side of a DMA request is.
-enum HostSpec {
-    User { addr: u64 },
-    DmaBuf { fd: i32, offset: u64 },
-}
-
-/// A DMA request, from `METIS_IOCTL_DMA` or `METIS_IOCTL_DMA_BUF`.
-struct DmaRequest {
-    flags: u32,
-    host: HostSpec,
-    length: u64,
-    handle: u64,
-    offset: u64,
-    timeout_ms: u32,
-}
-
-fn timeout(ms: u32) -> Result<Delta> {
-    match ms {
-        0 => Ok(Delta::from_millis(i64::from(DEFAULT_TIMEOUT_MS))),
-        ms if ms <= MAX_TIMEOUT_MS => Ok(Delta::from_millis(i64::from(ms))),
-        _ => Err(EINVAL),
-    }
 }
 
 /// Reads an argument struct and checks the versioning rules of the ABI.
@@ -485,80 +237,13 @@ impl OpenFile {
         Ok(())
     }
 
-    /// Validates a DMA request and prepares the job: admission, region, mapped host buffer.
-    fn prepare_dma(&self, r: &DmaRequest) -> Result<DmaJob> {
-        let dir = match r.flags & (uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE) {
-            uapi::DMA_TO_DEVICE => Dir::Rd,
-            uapi::DMA_FROM_DEVICE => Dir::Wr,
-            _ => return Err(EINVAL),
-        };
-        if r.length == 0 || r.length > uapi::DMA_MAX_LENGTH {
-            return Err(EINVAL);
-        }
-        match r.host {
-            HostSpec::User { addr } => addr.checked_add(r.length).map(drop).ok_or(EINVAL)?,
-            HostSpec::DmaBuf { fd, offset } => {
-                if fd < 0 {
-                    return Err(EBADF);
-                }
-                offset.checked_add(r.length).map(drop).ok_or(EINVAL)?
-            }
-        }
-        let timeout = timeout(r.timeout_ms)?;
-        let card = &self.card;
-        let gate = card.enter_owned()?;
-        let generation = card.status.lock().reset_count;
-        let dev_addr = card
-            .mem
-            .lock()
-            .resolve(r.handle, self.id, r.offset, r.length, generation)?;
-        let region = RegionRef {
-            card: card.clone(),
-            handle: r.handle,
-            owner: self.id,
-        };
-        let dev = gate.device();
-        let host = match r.host {
-            HostSpec::User { addr } => HostBuf::User(glue::UserMap::new(
-                dev,
-                usize::try_from(addr)?,
-                usize::try_from(r.length)?,
-                dir == Dir::Rd,
-            )?),
-            HostSpec::DmaBuf { fd, offset } => {
-                let map = glue::DmaBufMap::new(dev, fd, dir == Dir::Rd).inspect_err(|e| {
-                    dev_warn!(
-                        card.pdev,
-                        "can't give the card dma-buf fd {} ({:?}): its exporter refused to \
-                         attach or map it for this device\n",
-                        fd,
-                        e
-                    )
-                })?;
-                // `offset + length` was checked for overflow above.
-                if offset + r.length > map.size() {
-                    return Err(EINVAL);
-                }
-                HostBuf::DmaBuf { map, offset }
-            }
-        };
-        Ok(DmaJob {
-            host,
-            _region: region,
-            gate,
-            dir,
-            dev_addr,
-            length: r.length,
-            timeout,
-        })
-    }
-
     /// Runs a DMA request now, or as an async job whose id goes back through `publish`.
     fn dma(&self, r: &DmaRequest, publish: impl FnOnce(u64) -> Result) -> Result {
+        let job = || DmaJob::prepare(&self.card, self.id, r);
         if r.flags & uapi::DMA_ASYNC != 0 {
-            self.dma_async(r, publish)
+            self.jobs.spawn(job, publish)
         } else {
-            self.prepare_dma(r)?.run()
+            job()?.run()
         }
     }
 
@@ -578,37 +263,6 @@ impl OpenFile {
             .ok_or(EINVAL)?;
         a.fd = glue::dmabuf_export(len, fd_flags)?;
         a.length = u64::try_from(len)?;
-        Ok(())
-    }
-
-    /// Starts an async job; its id goes back to the caller through `publish`
-    /// before the job can complete.
-    fn dma_async(&self, r: &DmaRequest, publish: impl FnOnce(u64) -> Result) -> Result {
-        let id = self.jobs.reserve()?;
-        let job = match self.prepare_dma(r) {
-            Ok(j) => j,
-            Err(e) => {
-                self.jobs.cancel(id);
-                return Err(e);
-            }
-        };
-        if let Err(e) = publish(id) {
-            // Nobody could ever reap it: don't start it.
-            drop(job);
-            self.jobs.cancel(id);
-            return Err(e);
-        }
-        let jobs = self.jobs.clone();
-        let card = self.card.clone();
-        let spawned = workqueue::system_long().try_spawn(GFP_KERNEL, move || {
-            let res = job.run();
-            jobs.complete(id, res);
-            card.recover_if_needed();
-        });
-        if spawned.is_err() {
-            self.jobs.cancel(id);
-            return Err(ENOMEM);
-        }
         Ok(())
     }
 
@@ -696,43 +350,6 @@ impl OpenFile {
         drop(mem);
         let (result, _) = res?;
         a.result = result;
-        Ok(())
-    }
-}
-
-impl Card {
-    /// Runs a command and returns the first result word of the message.
-    pub(crate) fn command_with_result(
-        &self,
-        opcode: u32,
-        args: &[u32],
-        timeout: Delta,
-    ) -> Result<u32> {
-        let _slot = self.mailbox.lock();
-        self.command_locked(opcode, args, args.len() * 4, timeout)?;
-        self.command_result(0)
-    }
-
-    /// ECHO: sends `buf` and replaces it with what the card sent back.
-    fn echo(&self, buf: &mut [u8], timeout: Delta) -> Result {
-        let mut words = [0u32; uapi::ECHO_MAX / 4];
-        for (i, b) in buf.iter().enumerate() {
-            words[i / 4] |= u32::from(*b) << (8 * (i % 4));
-        }
-        let _slot = self.mailbox.lock();
-        self.command_locked(
-            uapi::CMD_ECHO,
-            &words[..buf.len().div_ceil(4)],
-            buf.len(),
-            timeout,
-        )?;
-        for (i, chunk) in buf.chunks_mut(4).enumerate() {
-            let w = self.command_result(i)?;
-            for (j, b) in chunk.iter_mut().enumerate() {
-                // CAST: byte extraction.
-                *b = (w >> (8 * j)) as u8;
-            }
-        }
         Ok(())
     }
 }

@@ -307,6 +307,10 @@ impl<C: HasGate> OwnedAdmission<C> {
         &self.owner
     }
 
+    pub(crate) fn owner_arc(&self) -> &Arc<C> {
+        &self.owner
+    }
+
     pub(crate) fn device(&self) -> &Device<Bound> {
         // SAFETY: `self` holds an entry of the gate for the returned borrow.
         unsafe { self.owner.gate().bound() }

@@ -20,6 +20,7 @@ mod gate;
 mod glue;
 mod iface;
 mod irq;
+mod jobs;
 mod ll;
 mod mem;
 mod pm;
