@@ -9,10 +9,6 @@
 
 use kernel::{
     device::Bound,
-    io::{
-        register::WithBase,
-        Io, //
-    },
     new_poll_condvar, pci,
     prelude::*,
     sync::{
@@ -41,6 +37,11 @@ use kernel::{
 };
 
 use crate::{
+    edma::{
+        service_dir,
+        Dir,
+        Events, //
+    },
     fw::FwOwner,
     gate::{
         Admission,
@@ -51,6 +52,7 @@ use crate::{
         ParkedOutage, //
     },
     iface::Iface,
+    irq::IrqMode,
     mem::DevMem,
     regs::{
         self,
@@ -67,58 +69,8 @@ pub(crate) type EdmaBar<'a> = pci::Bar<'a, { regs::BAR0_SIZE }>;
 /// BAR2: the window onto L2, with the firmware's interface structure.
 pub(crate) type L2Bar<'a> = pci::Bar<'a, { regs::BAR2_SIZE }>;
 
-/// How the card tells the host that something completed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub(crate) enum IrqMode {
-    /// No interrupt: waiters read the status registers.
-    Poll = 0,
-    /// Legacy line interrupt; the engine's local interrupt is unmasked.
-    Intx = 1,
-    /// MSI; the engine signals with IMWR writes of the MSI message.
-    Msi = 2,
-    /// MSI-X; as MSI.
-    MsiX = 3,
-}
-
-impl IrqMode {
-    fn from_raw(v: u32) -> Self {
-        match v {
-            1 => Self::Intx,
-            2 => Self::Msi,
-            3 => Self::MsiX,
-            _ => Self::Poll,
-        }
-    }
-}
-
 // TIMEOUT: a reset or suspend stops the card within a few hundred ms (FLR takes 100 ms).
 const CARD_STOP_WAIT: Delta = Delta::from_secs(10);
-
-/// Engine direction at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dir {
-    /// Device to host.
-    Wr = 0,
-    /// Host to device.
-    Rd = 1,
-}
-
-/// Completion events latched from the status registers, one bit per channel.
-#[derive(Default)]
-pub(crate) struct Events {
-    pub(crate) done: [u8; 2],
-    pub(crate) abort: [u8; 2],
-    pub(crate) mailbox: bool,
-    /// The card is going away: every waiter fails with `ENODEV`.
-    pub(crate) dead: bool,
-    /// A reset or suspend is stopping the card: jobs may not program it any
-    /// more (they fail with this error) but keep waiting until `aborted`.
-    pub(crate) stopping: Option<Error>,
-    /// The card was stopped under the waiters (reset: `EIO`, suspend: `ESHUTDOWN`): each
-    /// fails with this error, and must not touch the engine any more.
-    pub(crate) aborted: Option<Error>,
-}
 
 /// The validated firmware image, kept for resets and resume.
 pub(crate) struct FwStore {
@@ -415,35 +367,6 @@ impl Card {
         }
     }
 
-    /// Waits for a free data channel of `dir` and marks it busy.
-    pub(crate) fn acquire_channel(&self, dir: Dir) -> Result<u32> {
-        let count = self.data_channels(dir);
-        let mut busy = self.busy.lock();
-        loop {
-            let ev = self.events.lock();
-            if ev.dead {
-                return Err(ENODEV);
-            }
-            if let Some(e) = ev.aborted.or(ev.stopping) {
-                return Err(e);
-            }
-            drop(ev);
-            let free = (0..count).find(|ch| busy[dir as usize] & (1 << ch) == 0);
-            if let Some(ch) = free {
-                busy[dir as usize] |= 1 << ch;
-                return Ok(ch);
-            }
-            if self.busy_cv.wait_interruptible(&mut busy) {
-                return Err(ERESTARTSYS);
-            }
-        }
-    }
-
-    pub(crate) fn release_channel(&self, dir: Dir, ch: u32) {
-        self.busy.lock()[dir as usize] &= !(1 << ch);
-        self.busy_cv.notify_all();
-    }
-
     /// Lets files submit work (end of probe).
     pub(crate) fn open_gate(&self) {
         self.events.lock().dead = false;
@@ -557,32 +480,10 @@ impl Card {
     pub(crate) fn wait_unused(&self) {
         self.gate.wait_empty();
     }
-
-    /// Channels usable for data: all of them, since the CPU writes the lists.
-    pub(crate) fn data_channels(&self, dir: Dir) -> u32 {
-        match dir {
-            Dir::Wr => self.wr_channels,
-            Dir::Rd => self.rd_channels,
-        }
-    }
 }
 
 impl HasGate for Card {
     fn gate(&self) -> &Gate {
         &self.gate
     }
-}
-
-fn service_dir<D: edma::Direction>(b0: &EdmaBar<'_>) -> (u8, u8) {
-    let st = b0.read(edma::INT_STATUS::of::<D>());
-    // All ones: the card does not answer (in reset or gone), nothing is pending.
-    if st.into_raw() == 0 || st.into_raw() == u32::MAX {
-        return (0, 0);
-    }
-    b0.write(
-        WithBase::of::<D>(),
-        edma::INT_CLEAR::from_raw(st.into_raw()),
-    );
-    // CAST: both fields are 8 bits wide.
-    (st.done().get() as u8, st.abort().get() as u8)
 }

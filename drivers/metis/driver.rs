@@ -29,16 +29,14 @@ use crate::{
         self,
         state, //
     },
-    card::{
-        Card,
-        IrqMode, //
-    },
+    card::Card,
     fw::{
         self,
         FwInfo,
         FwOwner, //
     },
     glue, iface,
+    irq::IrqMode,
     irq::{
         mode_name,
         MetisIrq, //

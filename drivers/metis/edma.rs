@@ -32,11 +32,9 @@ use kernel::{
 use crate::{
     card::{
         Card,
-        Dir,
-        EdmaBar,
-        Events,
-        IrqMode, //
+        EdmaBar, //
     },
+    irq::IrqMode,
     ll,
     regs::edma::{
         self,
@@ -132,7 +130,69 @@ fn channel_status<D: Direction>(b0: &EdmaBar<'_>, ch: u32) -> Result<u32> {
         .get())
 }
 
+/// Engine direction at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// Device to host.
+    Wr = 0,
+    /// Host to device.
+    Rd = 1,
+}
+
+/// Completion events latched from the status registers, one bit per channel.
+#[derive(Default)]
+pub(crate) struct Events {
+    pub(crate) done: [u8; 2],
+    pub(crate) abort: [u8; 2],
+    pub(crate) mailbox: bool,
+    /// The card is going away: every waiter fails with `ENODEV`.
+    pub(crate) dead: bool,
+    /// A reset or suspend is stopping the card: jobs may not program it any
+    /// more (they fail with this error) but keep waiting until `aborted`.
+    pub(crate) stopping: Option<Error>,
+    /// The card was stopped under the waiters (reset: `EIO`, suspend: `ESHUTDOWN`): each
+    /// fails with this error, and must not touch the engine any more.
+    pub(crate) aborted: Option<Error>,
+}
+
 impl Card {
+    /// Waits for a free data channel of `dir` and marks it busy.
+    pub(crate) fn acquire_channel(&self, dir: Dir) -> Result<u32> {
+        let count = self.data_channels(dir);
+        let mut busy = self.busy.lock();
+        loop {
+            let ev = self.events.lock();
+            if ev.dead {
+                return Err(ENODEV);
+            }
+            if let Some(e) = ev.aborted.or(ev.stopping) {
+                return Err(e);
+            }
+            drop(ev);
+            let free = (0..count).find(|ch| busy[dir as usize] & (1 << ch) == 0);
+            if let Some(ch) = free {
+                busy[dir as usize] |= 1 << ch;
+                return Ok(ch);
+            }
+            if self.busy_cv.wait_interruptible(&mut busy) {
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+
+    pub(crate) fn release_channel(&self, dir: Dir, ch: u32) {
+        self.busy.lock()[dir as usize] &= !(1 << ch);
+        self.busy_cv.notify_all();
+    }
+
+    /// Channels usable for data: all of them, since the CPU writes the lists.
+    pub(crate) fn data_channels(&self, dir: Dir) -> u32 {
+        match dir {
+            Dir::Wr => self.wr_channels,
+            Dir::Rd => self.rd_channels,
+        }
+    }
+
     /// Puts the engine into a known idle state: every interrupt source masked
     /// and cleared, both halves disabled.
     pub(crate) fn edma_off(&self) -> Result {
@@ -441,4 +501,20 @@ fn write_imwr<D: Direction>(b0: &EdmaBar<'_>, (addr, data): (u64, u32)) {
             b0.write(loc, edma::CH_IMWR_DATA::zeroed().with_even(d).with_odd(d));
         }
     }
+}
+
+/// Reads a direction's interrupt status once, clears what it saw and
+/// returns its (done, abort) channel bits.
+pub(crate) fn service_dir<D: edma::Direction>(b0: &EdmaBar<'_>) -> (u8, u8) {
+    let st = b0.read(edma::INT_STATUS::of::<D>());
+    // All ones: the card does not answer (in reset or gone), nothing is pending.
+    if st.into_raw() == 0 || st.into_raw() == u32::MAX {
+        return (0, 0);
+    }
+    b0.write(
+        WithBase::of::<D>(),
+        edma::INT_CLEAR::from_raw(st.into_raw()),
+    );
+    // CAST: both fields are 8 bits wide.
+    (st.done().get() as u8, st.abort().get() as u8)
 }

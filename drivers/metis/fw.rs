@@ -23,11 +23,11 @@ use kernel::{
 
 use crate::{
     boot::state,
-    card::{
-        Card,
-        Dir, //
+    card::Card,
+    edma::{
+        Dir,
+        Segment, //
     },
-    edma::Segment,
     fw_image::{
         self,
         Reject, //

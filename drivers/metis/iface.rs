@@ -17,9 +17,9 @@ use kernel::{
 use crate::{
     card::{
         Card,
-        Dir,
         L2Bar, //
     },
+    edma::Dir,
     ll,
     regs::{
         BAR2_SIZE,

@@ -21,10 +21,32 @@ use kernel::{
     },
 };
 
-use crate::card::{
-    Card,
-    IrqMode, //
-};
+use crate::card::Card;
+
+/// How the card tells the host that something completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum IrqMode {
+    /// No interrupt: waiters read the status registers.
+    Poll = 0,
+    /// Legacy line interrupt; the engine's local interrupt is unmasked.
+    Intx = 1,
+    /// MSI; the engine signals with IMWR writes of the MSI message.
+    Msi = 2,
+    /// MSI-X; as MSI.
+    MsiX = 3,
+}
+
+impl IrqMode {
+    pub(crate) fn from_raw(v: u32) -> Self {
+        match v {
+            1 => Self::Intx,
+            2 => Self::Msi,
+            3 => Self::MsiX,
+            _ => Self::Poll,
+        }
+    }
+}
 
 /// Storm detection works on windows of this many interrupts.
 const WINDOW: u32 = 1000;

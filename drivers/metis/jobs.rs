@@ -27,11 +27,11 @@ use kernel::{
 };
 
 use crate::{
-    card::{
-        Card,
-        Dir, //
+    card::Card,
+    edma::{
+        Dir,
+        Segment, //
     },
-    edma::Segment,
     gate::OwnedAdmission,
     glue, uapi,
 };

@@ -9,7 +9,10 @@
 
 use kernel::prelude::*;
 
-use crate::{card::Dir, edma::Segment};
+use crate::edma::{
+    Dir,
+    Segment, //
+};
 
 /// Bytes per element slot.
 pub(crate) const ELEMENT_SIZE: usize = 24;

@@ -21,16 +21,14 @@ use kernel::{
 
 use crate::{
     boot::state,
-    card::{
-        Card,
-        IrqMode, //
-    },
+    card::Card,
     fw::{
         FwInfo,
         FwOwner, //
     },
     gate::Outage,
     glue,
+    irq::IrqMode,
 };
 
 // TIMEOUT: the device lock is held by probe, remove, system sleep and sysfs resets, each of which
