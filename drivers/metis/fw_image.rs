@@ -6,7 +6,10 @@
 //! so a corrupt or mismatched file fails with a message instead of a card
 //! that never boots (field report R1.4).
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    transmute::FromBytes, //
+};
 
 use crate::crc32::crc32;
 
@@ -59,37 +62,55 @@ pub(crate) enum Reject {
     },
 }
 
-fn le16(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes([b[off], b[off + 1]])
+/// The header as it lies in the file (little-endian fields).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawHeader {
+    magic: u32,
+    header_version: u16,
+    header_size: u16,
+    if_major: u16,
+    if_minor: u16,
+    fw_major: u8,
+    fw_minor: u8,
+    fw_patch: u16,
+    payload_size: u32,
+    flags: u32,
+    load_addr: u64,
+    payload_crc: u32,
+    header_crc: u32,
+    reserved: [u32; 6],
 }
 
-fn le32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-}
+// SAFETY: Integers and an array of integers without padding (the layout assert below checks the
+// size): every bit pattern is a valid `RawHeader`.
+unsafe impl FromBytes for RawHeader {}
 
-fn le64(b: &[u8], off: usize) -> u64 {
-    u64::from(le32(b, off)) | u64::from(le32(b, off + 4)) << 32
-}
+const _: () = assert!(core::mem::size_of::<RawHeader>() == HEADER_SIZE);
+/// The header CRC covers everything in front of it.
+const HEADER_CRC_SPAN: usize = core::mem::offset_of!(RawHeader, header_crc);
 
 /// Validates a whole image file against the card's `load_addr` and `max_size`.
 pub(crate) fn validate(image: &[u8], load_addr: u64, max_size: u32) -> Result<Header, Reject> {
-    let Some(h) = image.get(..HEADER_SIZE) else {
+    let Some((raw, payload)) = RawHeader::from_bytes_copy_prefix(image) else {
         return Err(Reject::Truncated);
     };
-    let magic = le32(h, 0x00);
+    let magic = u32::from_le(raw.magic);
     if magic != MAGIC {
         return Err(Reject::BadMagic(magic));
     }
-    let (hver, hsize) = (le16(h, 0x04), le16(h, 0x06));
+    let (hver, hsize) = (
+        u16::from_le(raw.header_version),
+        u16::from_le(raw.header_size),
+    );
     // CAST: `HEADER_SIZE` is 64.
     if hver != 1 || hsize != HEADER_SIZE as u16 {
         return Err(Reject::BadHeaderVersion(hver, hsize));
     }
-    if crc32(&h[..0x24]) != le32(h, 0x24) {
+    if crc32(&image[..HEADER_CRC_SPAN]) != u32::from_le(raw.header_crc) {
         return Err(Reject::BadHeaderCrc);
     }
-    let payload_size = le32(h, 0x10);
-    let payload = &image[HEADER_SIZE..];
+    let payload_size = u32::from_le(raw.payload_size);
     if usize::try_from(payload_size).ok() != Some(payload.len()) {
         return Err(Reject::BadSize {
             file: image.len(),
@@ -102,17 +123,17 @@ pub(crate) fn validate(image: &[u8], load_addr: u64, max_size: u32) -> Result<He
             max: max_size,
         });
     }
-    if crc32(payload) != le32(h, 0x20) {
+    if crc32(payload) != u32::from_le(raw.payload_crc) {
         return Err(Reject::BadPayloadCrc);
     }
     let hdr = Header {
-        if_major: le16(h, 0x08),
-        if_minor: le16(h, 0x0a),
-        fw_major: h[0x0c],
-        fw_minor: h[0x0d],
-        fw_patch: le16(h, 0x0e),
+        if_major: u16::from_le(raw.if_major),
+        if_minor: u16::from_le(raw.if_minor),
+        fw_major: raw.fw_major,
+        fw_minor: raw.fw_minor,
+        fw_patch: u16::from_le(raw.fw_patch),
         payload_size,
-        load_addr: le64(h, 0x18),
+        load_addr: u64::from_le(raw.load_addr),
     };
     if hdr.if_major != DRIVER_IF_MAJOR {
         return Err(Reject::Interface {
