@@ -13,8 +13,8 @@ use crate::device::{Shared, State};
 use crate::devmem::DDR_BASE;
 use crate::faults::Fault;
 use crate::firmware::{self, FwJob};
-use crate::fwimage::{self, FailReason, Header};
-use crate::iface::{self, MSG_LEN, SLOT_MSG, SLOT_OPCODE, SLOT_SIZE};
+use crate::fw_image::{self, FailReason, Header};
+use crate::iface::{self, CMD_MSG, CMD_MSG_LEN, CMD_OPCODE, CMD_SIZE};
 use crate::vmsi;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -22,23 +22,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Boot block fields (BAR2 offsets).
-pub const B_MAGIC: u64 = 0x400;
-pub const B_PROTO: u64 = 0x404;
-pub const B_STATE: u64 = 0x408;
-pub const B_FAIL_REASON: u64 = 0x40c;
-pub const B_FW_MAX_SIZE: u64 = 0x410;
-pub const B_IF_VERSION_SUPPORTED: u64 = 0x414;
-pub const B_HEARTBEAT: u64 = 0x418;
-pub const B_FW_VERSION: u64 = 0x41c;
-pub const B_FW_IF_VERSION: u64 = 0x420;
-pub const B_DDR_SIZE: u64 = 0x428;
-pub const B_USER_MEM_BASE: u64 = 0x430;
-pub const B_END: u64 = 0x438;
+pub mod off {
+    pub const MAGIC: u64 = 0x400;
+    pub const PROTO: u64 = 0x404;
+    pub const STATE: u64 = 0x408;
+    pub const FAIL_REASON: u64 = 0x40c;
+    pub const FW_MAX_SIZE: u64 = 0x410;
+    pub const IF_VERSION_SUPPORTED: u64 = 0x414;
+    pub const HEARTBEAT: u64 = 0x418;
+    pub const FW_VERSION: u64 = 0x41c;
+    pub const FW_IF_VERSION: u64 = 0x420;
+    pub const DDR_SIZE: u64 = 0x428;
+    pub const USER_MEM_BASE: u64 = 0x430;
+    pub const END: u64 = 0x438;
+}
 
 pub const BOOT_MAGIC: u32 = 0x5042_544D; // "MTBP"
 pub const BOOT_PROTO: u32 = 1;
-pub const FW_LOAD_ADDR: u64 = fwimage::DEFAULT_LOAD_ADDR;
-pub const FW_MAX_SIZE: u64 = fwimage::DEFAULT_MAX_SIZE;
+pub const FW_LOAD_ADDR: u64 = fw_image::DEFAULT_LOAD_ADDR;
+pub const FW_MAX_SIZE: u64 = fw_image::DEFAULT_MAX_SIZE;
 const _: () = assert!(FW_LOAD_ADDR == DDR_BASE + (16 << 20));
 pub const USER_MEM_BASE: u64 = DDR_BASE + (32 << 20);
 /// Interface major the bootloader boots.
@@ -47,7 +49,7 @@ pub const IF_MAJOR: u16 = 1;
 pub const BOOT_TIME: Duration = Duration::from_millis(20);
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(10);
 /// Set in the opcode word when the card has answered.
-pub const DONE: u32 = 0x8000_0000;
+pub const ANSWERED: u32 = 0x8000_0000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FwState {
@@ -162,27 +164,27 @@ pub fn publish_block(sh: &Shared, st: &State) {
     }
     let fw = &st.fw;
     let words: [(u64, u32); 9] = [
-        (B_MAGIC, BOOT_MAGIC),
-        (B_PROTO, BOOT_PROTO),
-        (B_STATE, fw.state as u32),
-        (B_FAIL_REASON, fw.fail_reason),
-        (B_FW_MAX_SIZE, FW_MAX_SIZE as u32),
-        (B_IF_VERSION_SUPPORTED, (IF_MAJOR as u32) << 16),
-        (B_HEARTBEAT, fw.heartbeat()),
-        (B_FW_VERSION, fw.fw_version),
-        (B_FW_IF_VERSION, fw.fw_if_version),
+        (off::MAGIC, BOOT_MAGIC),
+        (off::PROTO, BOOT_PROTO),
+        (off::STATE, fw.state as u32),
+        (off::FAIL_REASON, fw.fail_reason),
+        (off::FW_MAX_SIZE, FW_MAX_SIZE as u32),
+        (off::IF_VERSION_SUPPORTED, (IF_MAJOR as u32) << 16),
+        (off::HEARTBEAT, fw.heartbeat()),
+        (off::FW_VERSION, fw.fw_version),
+        (off::FW_IF_VERSION, fw.fw_if_version),
     ];
     for (off, v) in words {
         iface::put_u32(sh, off, v);
     }
-    iface::put_u64(sh, B_DDR_SIZE, sh.opts.mem_size);
-    iface::put_u64(sh, B_USER_MEM_BASE, USER_MEM_BASE);
+    iface::put_u64(sh, off::DDR_SIZE, sh.opts.mem_size);
+    iface::put_u64(sh, off::USER_MEM_BASE, USER_MEM_BASE);
 }
 
 /// The running firmware's periodic HEARTBEAT store.
 pub fn refresh_heartbeat(sh: &Shared, st: &State) {
     if sh.opts.boot_protocol && st.fw.state == FwState::Ready {
-        iface::put_u32(sh, B_HEARTBEAT, st.fw.heartbeat());
+        iface::put_u32(sh, off::HEARTBEAT, st.fw.heartbeat());
     }
 }
 
@@ -196,7 +198,7 @@ pub fn bootloader_start(sh: &Shared, st: &mut State, why: &str) {
 /// The host stored `opcode` into the slot's opcode word.
 pub fn slot_written(sh: &Arc<Shared>, st: &mut State, opcode: u32) {
     // The card's own answers and a host clearing the slot are not commands.
-    if opcode == 0 || opcode & DONE != 0 {
+    if opcode == 0 || opcode & ANSWERED != 0 {
         return;
     }
     if st.fw.busy {
@@ -210,7 +212,7 @@ pub fn slot_written(sh: &Arc<Shared>, st: &mut State, opcode: u32) {
         // Answered at once; the running command's answer follows later.
         write_answer(sh, st, status::BUSY, None);
         if opcode != op::BOOT {
-            vmsi::signal(sh, st, vmsi::SRC_FW_CMD, "fw.cmd");
+            vmsi::signal(sh, st, vmsi::SRC_COMMAND, "fw.cmd");
         }
         return;
     }
@@ -224,9 +226,9 @@ pub fn slot_written(sh: &Arc<Shared>, st: &mut State, opcode: u32) {
         );
         return;
     }
-    let size = iface::get_u32(sh, SLOT_SIZE);
-    let mut msg = [0u8; MSG_LEN];
-    iface::get(sh, SLOT_MSG, &mut msg);
+    let size = iface::get_u32(sh, CMD_SIZE);
+    let mut msg = [0u8; CMD_MSG_LEN];
+    iface::get(sh, CMD_MSG, &mut msg);
     let before = st.fw.state;
     if opcode == op::BOOT && matches!(before, FwState::Bootloader | FwState::Failed) {
         st.fw.state = FwState::Booting;
@@ -260,7 +262,7 @@ pub fn runtime_boot(sh: &Arc<Shared>, st: &mut State) -> bool {
     if !matches!(st.fw.state, FwState::Bootloader | FwState::Failed) {
         return false;
     }
-    let image = fwimage::build(&fwimage::BuildSpec::default());
+    let image = fw_image::build(&fw_image::BuildSpec::default());
     let Ok(len) = u32::try_from(image.len()) else {
         return false;
     };
@@ -269,9 +271,9 @@ pub fn runtime_boot(sh: &Arc<Shared>, st: &mut State) -> bool {
     }
     sh.obs
         .event("boot", json!({"what": "runtime upload", "bytes": len}));
-    iface::put(sh, SLOT_MSG, &len.to_le_bytes());
-    iface::put_u32(sh, SLOT_SIZE, 4);
-    iface::put_u32(sh, SLOT_OPCODE, op::BOOT);
+    iface::put(sh, CMD_MSG, &len.to_le_bytes());
+    iface::put_u32(sh, CMD_SIZE, 4);
+    iface::put_u32(sh, CMD_OPCODE, op::BOOT);
     slot_written(sh, st, op::BOOT);
     true
 }
@@ -313,9 +315,9 @@ pub fn boot_reverted(sh: &Shared, st: &mut State, prev: FwState) {
 
 fn write_answer(sh: &Shared, st: &mut State, status: u32, result: Option<&[u8]>) {
     if let Some(r) = result {
-        iface::put(sh, SLOT_MSG, r);
+        iface::put(sh, CMD_MSG, r);
     }
-    iface::put_u32(sh, SLOT_OPCODE, DONE | status);
+    iface::put_u32(sh, CMD_OPCODE, ANSWERED | status);
     st.fw.answered = st.fw.answered.wrapping_add(1);
 }
 
@@ -330,6 +332,6 @@ pub fn answer(sh: &Arc<Shared>, st: &mut State, opcode: u32, status: u32, result
         json!({"op": op::name(opcode), "status": status, "answered": st.fw.answered}),
     );
     if opcode != op::BOOT {
-        vmsi::signal(sh, st, vmsi::SRC_FW_CMD, "fw.cmd");
+        vmsi::signal(sh, st, vmsi::SRC_COMMAND, "fw.cmd");
     }
 }

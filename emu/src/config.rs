@@ -22,6 +22,10 @@ pub const CMD_BUS_MASTER: u16 = 1 << 2;
 pub const CMD_INTX_DISABLE: u16 = 1 << 10;
 pub const STATUS_INTX: u16 = 1 << 3;
 pub const STATUS_CAP_LIST: u16 = 1 << 4;
+/// Set by the requester when a completion came back Completer Abort.
+pub const STATUS_RECEIVED_TARGET_ABORT: u16 = 1 << 12;
+/// Set by the requester when a completion came back Unsupported Request.
+pub const STATUS_RECEIVED_MASTER_ABORT: u16 = 1 << 13;
 
 // Capability offsets (our layout)
 pub const PM_CAP: usize = 0x40;

@@ -7,7 +7,8 @@ use crate::boot::{self, Fw};
 use crate::config::{self, ConfigSpace, Layout};
 use crate::devmem::{self, DevMem, L2_BASE};
 use crate::dma::{GuestMem, Perm};
-use crate::edma::{self, engine, Edma};
+use crate::edma::regs::Cs;
+use crate::edma::{self, engine, Dir, Edma};
 use crate::faults::Fault;
 use crate::firmware::{self, FwJob};
 use crate::iface;
@@ -18,7 +19,7 @@ use crate::msi::{self, Msi, Msix};
 use crate::obs::Obs;
 use crate::options::{Identity, Options};
 use crate::rom;
-use crate::vmsi::{self, VmsiState};
+use crate::vmsi::{self, Vmsi};
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,7 +46,7 @@ pub struct State {
     pub irq: IrqState,
     pub edma: Edma,
     pub fw: Fw,
-    pub vmsi: VmsiState,
+    pub vmsi: Vmsi,
     pub inj: Inject,
 }
 
@@ -107,7 +108,7 @@ pub fn reset_card(sh: &Arc<Shared>, st: &mut State, kind: ResetKind) {
     sh.mem.zero_all();
     st.edma = Edma::new(sh.opts.channels);
     st.fw = Fw::new();
-    st.vmsi = VmsiState::default();
+    st.vmsi = Vmsi::default();
     st.irq.reset();
     // Pending MSI messages belonged to the card's state before the reset.
     msi::set_pending(&mut st.cfg, 0);
@@ -174,7 +175,7 @@ impl Device {
             irq: IrqState::new(opts.msix),
             edma: Edma::new(opts.channels),
             fw: Fw::new(),
-            vmsi: VmsiState::default(),
+            vmsi: Vmsi::default(),
             inj: Inject::default(),
         };
         let sh = Arc::new(Shared {
@@ -468,7 +469,7 @@ impl Device {
         let overlaps = |a: u64, n: u64| off < a + n && a < end;
         match acc {
             Access::Read(d) => {
-                if overlaps(boot::B_HEARTBEAT, 4) {
+                if overlaps(boot::off::HEARTBEAT, 4) {
                     let st = sh.st.lock().unwrap();
                     boot::refresh_heartbeat(sh, &st);
                 }
@@ -476,8 +477,8 @@ impl Device {
             }
             Access::Write(d) => {
                 sh.mem.write(L2_BASE + off, d);
-                if covers(iface::SLOT_OPCODE, 4) {
-                    let i = (iface::SLOT_OPCODE - off) as usize;
+                if covers(iface::CMD_OPCODE, 4) {
+                    let i = (iface::CMD_OPCODE - off) as usize;
                     let opcode = u32::from_le_bytes(d[i..i + 4].try_into().unwrap());
                     let mut st = sh.st.lock().unwrap();
                     boot::slot_written(sh, &mut st, opcode);
@@ -613,16 +614,21 @@ impl Device {
         let msi = Msi::read(&st.cfg);
         let msix = Msix::read(&st.cfg);
         let reg = vmsi::Registration::read(&self.sh);
-        let chans = |d: usize| -> Vec<serde_json::Value> {
-            st.edma.d[d]
+        let half = |d: Dir| {
+            let r = st.edma.dir(d);
+            let chans: Vec<serde_json::Value> = r
                 .ch
                 .iter()
                 .map(|c| {
-                    serde_json::json!({"cs": c.cs, "llp": format!("{:#x}", c.llp),
-                        "ctrl1": format!("{:#x}", c.ctrl1), "hung": c.hung,
+                    // "ctrl1" has always left CS to "cs".
+                    serde_json::json!({"cs": c.ctrl1.cs() as u32, "llp": format!("{:#x}", c.llp),
+                        "ctrl1": format!("{:#x}", u32::from(c.ctrl1.with_cs(Cs::Idle))), "hung": c.hung,
                         "pending_doorbell": c.pending_doorbell, "reprogrammed": c.prog})
                 })
-                .collect()
+                .collect();
+            serde_json::json!({"engine_en": u32::from(r.engine_en),
+                "int_status": format!("{:#x}", u32::from(r.int_status)),
+                "int_mask": format!("{:#x}", u32::from(r.int_mask)), "channels": chans})
         };
         serde_json::json!({
             "fw": {
@@ -649,10 +655,8 @@ impl Device {
                      "eventfds": st.irq.msix_fds.iter().filter(|f| f.is_some()).count()},
             "intx": {"eventfd": st.irq.intx_fd.is_some(), "level": st.irq.intx_level, "masked": st.irq.intx_masked},
             "edma": {
-                "wr": {"engine_en": st.edma.d[0].engine_en, "int_status": format!("{:#x}", st.edma.d[0].int_status),
-                       "int_mask": format!("{:#x}", st.edma.d[0].int_mask), "channels": chans(0)},
-                "rd": {"engine_en": st.edma.d[1].engine_en, "int_status": format!("{:#x}", st.edma.d[1].int_status),
-                       "int_mask": format!("{:#x}", st.edma.d[1].int_mask), "channels": chans(1)},
+                "wr": half(Dir::Wr),
+                "rd": half(Dir::Rd),
             },
             "dma_mappings": self.sh.guest.count(),
             "armed": st.inj.armed_json(),

@@ -4,12 +4,14 @@
 //! makes the whole range read as zero again at once.
 //!
 //! Accesses from several threads (BAR2 window on the vfio-user loop, eDMA
-//! workers, firmware) are plain memory copies without a lock, as on a real
-//! card: racing writers produce torn data, never memory unsafety outside the
-//! mapping, because every access is bounds-checked against a region.
+//! workers, firmware) go without a lock, as on a real card: racing writers
+//! produce torn data. They are volatile copies through vm-memory, because a
+//! plain copy racing another thread's write is undefined behaviour, and every
+//! access is bounds-checked against a region.
 
 use crate::options::Identity;
 use std::io;
+use vm_memory::{Bytes, Le16, Le32, Le64, VolatileSlice};
 
 /// On-chip L2: BAR2 offset x is device address L2_BASE + x (known).
 pub const L2_BASE: u64 = 0x0800_0000;
@@ -32,12 +34,21 @@ struct Region {
     ptr: *mut u8,
 }
 
+impl Region {
+    fn volatile(&self) -> VolatileSlice<'_> {
+        // SAFETY: `ptr` is a mapping of `size` bytes that stays until DevMem
+        // drops, which outlives the borrow of `self` the slice carries; every
+        // access to it goes through such slices (volatile, never a reference).
+        unsafe { VolatileSlice::new(self.ptr, self.size as usize) }
+    }
+}
+
 pub struct DevMem {
     regions: Vec<Region>,
 }
 
 // SAFETY: the mappings live as long as DevMem and their addresses never
-// change; all accesses are bounds-checked copies.
+// change; all accesses are bounds-checked volatile copies, which may race.
 unsafe impl Send for DevMem {}
 // SAFETY: see above.
 unsafe impl Sync for DevMem {}
@@ -77,51 +88,47 @@ impl DevMem {
     /// True when [addr, addr+len) lies inside one region: an access that
     /// runs off a region's end is an error even if another region follows.
     pub fn contains(&self, addr: u64, len: u64) -> bool {
-        self.ptr_at(addr, len).is_some()
+        self.slice(addr, len).is_some()
     }
 
-    /// Raw pointer to `addr` after checking [addr, addr+len) is inside.
-    pub fn ptr_at(&self, addr: u64, len: u64) -> Option<*mut u8> {
+    /// [addr, addr+len) as volatile memory, if it lies inside one region.
+    pub fn slice(&self, addr: u64, len: u64) -> Option<VolatileSlice<'_>> {
         let end = addr.checked_add(len)?;
         let r = self
             .regions
             .iter()
             .find(|r| addr >= r.base && end <= r.base + r.size)?;
-        // SAFETY: in bounds of this region's mapping.
-        Some(unsafe { r.ptr.add((addr - r.base) as usize) })
+        r.volatile()
+            .subslice((addr - r.base) as usize, len as usize)
+            .ok()
     }
 
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
-        let Some(p) = self.ptr_at(addr, buf.len() as u64) else {
-            return false;
-        };
-        // SAFETY: range checked by ptr_at.
-        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
-        true
+        self.slice(addr, buf.len() as u64)
+            .is_some_and(|s| s.copy_to(buf) == buf.len())
     }
 
     pub fn write(&self, addr: u64, buf: &[u8]) -> bool {
-        let Some(p) = self.ptr_at(addr, buf.len() as u64) else {
+        let Some(s) = self.slice(addr, buf.len() as u64) else {
             return false;
         };
-        // SAFETY: range checked by ptr_at.
-        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), p, buf.len()) };
+        s.copy_from(buf);
         true
     }
 
     pub fn read_u16(&self, addr: u64) -> Option<u16> {
-        let mut b = [0u8; 2];
-        self.read(addr, &mut b).then(|| u16::from_le_bytes(b))
+        let v: Le16 = self.slice(addr, 2)?.read_obj(0).ok()?;
+        Some(v.into())
     }
 
     pub fn read_u32(&self, addr: u64) -> Option<u32> {
-        let mut b = [0u8; 4];
-        self.read(addr, &mut b).then(|| u32::from_le_bytes(b))
+        let v: Le32 = self.slice(addr, 4)?.read_obj(0).ok()?;
+        Some(v.into())
     }
 
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
-        let mut b = [0u8; 8];
-        self.read(addr, &mut b).then(|| u64::from_le_bytes(b))
+        let v: Le64 = self.slice(addr, 8)?.read_obj(0).ok()?;
+        Some(v.into())
     }
 
     /// Drops every page: the whole memory reads as zero afterwards.

@@ -11,12 +11,17 @@
 //! Each mapping keeps its mmap alive through an `Arc`: a worker copying from
 //! a mapping that is concurrently unmapped finishes its chunk on pages that
 //! stay valid (the memfd keeps them), and the next chunk faults.
+//!
+//! The guest changes these pages whenever it likes, so the emulator only
+//! touches them through vm-memory's volatile slices: a Rust reference to them,
+//! or a plain copy from them, would be undefined behaviour.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, RwLock};
+use vm_memory::{ByteValued, VolatileSlice};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Perm {
@@ -57,7 +62,7 @@ pub struct HostRegion {
 }
 
 // SAFETY: the mapping is fixed for the region's lifetime; access is via
-// bounds-checked raw copies.
+// bounds-checked volatile slices, which tolerate concurrent writers.
 unsafe impl Send for HostRegion {}
 // SAFETY: see above.
 unsafe impl Sync for HostRegion {}
@@ -72,6 +77,14 @@ impl Drop for HostRegion {
 }
 
 impl HostRegion {
+    fn volatile(&self) -> VolatileSlice<'_> {
+        // SAFETY: `ptr` is a mapping of `len` bytes, unmapped only when the
+        // region drops, which the slice's borrow of `self` rules out; the
+        // emulator accesses it only through such slices (the guest's own
+        // accesses are outside this process).
+        unsafe { VolatileSlice::new(self.ptr, self.len) }
+    }
+
     fn map(fd: &File, offset: u64, size: u64) -> io::Result<(Arc<HostRegion>, usize)> {
         let page = 4096u64;
         let aligned = offset & !(page - 1);
@@ -122,34 +135,19 @@ pub struct Piece {
     region: Arc<HostRegion>,
     off: usize,
     pub len: usize,
+    /// Its IOVA, for errors.
+    addr: u64,
 }
 
 impl Piece {
-    /// Copies host memory into `dst` (dst.len() == self.len).
-    pub fn read_into(&self, dst: &mut [u8]) {
-        assert_eq!(dst.len(), self.len);
-        assert!(self.off + self.len <= self.region.len);
-        // SAFETY: bounds asserted; region mapped while `self.region` lives.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.region.ptr.add(self.off), dst.as_mut_ptr(), self.len)
-        }
-    }
-
-    /// Copies `src` into host memory.
-    pub fn write_from(&self, src: &[u8]) {
-        assert_eq!(src.len(), self.len);
-        assert!(self.off + self.len <= self.region.len);
-        // SAFETY: bounds asserted; region mapped while `self.region` lives.
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.region.ptr.add(self.off), self.len)
-        }
-    }
-
-    /// Raw pointer for direct device-memory <-> host copies.
-    pub fn as_ptr(&self) -> *mut u8 {
-        assert!(self.off + self.len <= self.region.len);
-        // SAFETY: in bounds per the assert.
-        unsafe { self.region.ptr.add(self.off) }
+    /// The piece as volatile memory.
+    pub fn slice(&self) -> Result<VolatileSlice<'_>, DmaError> {
+        // The mapping covers every piece `resolve` hands out; should it not,
+        // the bytes past it are as good as unmapped.
+        self.region
+            .volatile()
+            .subslice(self.off, self.len)
+            .map_err(|_| DmaError::Unmapped { addr: self.addr })
     }
 }
 
@@ -294,6 +292,7 @@ impl GuestMem {
                 region: region.clone(),
                 off: base + (a - k) as usize,
                 len: n,
+                addr: a,
             });
             a += n as u64;
         }
@@ -306,7 +305,7 @@ impl GuestMem {
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
         let mut done = 0;
         for p in self.resolve(addr, buf.len() as u64, Perm::R)? {
-            p.read_into(&mut buf[done..done + p.len]);
+            p.slice()?.copy_to(&mut buf[done..done + p.len]);
             done += p.len;
         }
         Ok(())
@@ -315,12 +314,28 @@ impl GuestMem {
     /// Copies `buf` to host memory at `addr` (a DMA write by the card).
     /// Nothing is written unless the whole range is writable.
     pub fn write(&self, addr: u64, buf: &[u8]) -> Result<(), DmaError> {
+        let pieces = self.resolve(addr, buf.len() as u64, Perm::W)?;
+        let slices = pieces
+            .iter()
+            .map(Piece::slice)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut done = 0;
-        for p in self.resolve(addr, buf.len() as u64, Perm::W)? {
-            p.write_from(&buf[done..done + p.len]);
-            done += p.len;
+        for s in slices {
+            s.copy_from(&buf[done..done + s.len()]);
+            done += s.len();
         }
         Ok(())
+    }
+
+    /// Reads a `T` (vm-memory's `Le32` and kin say the byte order).
+    pub fn read_obj<T: ByteValued + Default>(&self, addr: u64) -> Result<T, DmaError> {
+        let mut v = T::default();
+        self.read(addr, v.as_mut_slice())?;
+        Ok(v)
+    }
+
+    pub fn write_obj<T: ByteValued>(&self, addr: u64, v: T) -> Result<(), DmaError> {
+        self.write(addr, v.as_slice())
     }
 }
 
@@ -351,9 +366,8 @@ mod tests {
         f.write_all_at(b"ABCDEFGH", 0x1000).unwrap();
         let g = GuestMem::new();
         g.map(0x10_0000, 0x2000, 0x1000, Perm::R, Some(&f)).unwrap();
-        let p = g.resolve(0x10_0000, 8, Perm::R).unwrap();
         let mut b = [0u8; 8];
-        p[0].read_into(&mut b);
+        g.read(0x10_0000, &mut b).unwrap();
         assert_eq!(&b, b"ABCDEFGH");
         assert!(matches!(
             g.resolve(0x10_0000, 8, Perm::W),
@@ -373,9 +387,8 @@ mod tests {
         assert!(g.resolve(0x10_0800, 1, Perm::R).is_err());
         assert_eq!(g.count(), 2);
         f.write_all_at(b"Z", 0x1000 + 0x1000).unwrap();
-        let p = g.resolve(0x10_1000, 1, Perm::R).unwrap();
         let mut z = [0u8; 1];
-        p[0].read_into(&mut z);
+        g.read(0x10_1000, &mut z).unwrap();
         assert_eq!(&z, b"Z");
     }
 
@@ -388,5 +401,14 @@ mod tests {
         let p = g.resolve(0x1800, 0x1000, Perm::W).unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].len + p[1].len, 0x1000);
+        // a write across the two lands in the right places of the backing
+        g.write_obj(0x1ffe, vm_memory::Le32::from(0x4433_2211))
+            .unwrap();
+        let mut b = [0u8; 4];
+        f.read_exact_at(&mut b[..2], 0x1ffe).unwrap();
+        f.read_exact_at(&mut b[2..], 0).unwrap();
+        assert_eq!(b, [0x11, 0x22, 0x33, 0x44]);
+        let v: vm_memory::Le32 = g.read_obj(0x1ffe).unwrap();
+        assert_eq!(u32::from(v), 0x4433_2211);
     }
 }

@@ -8,8 +8,8 @@
 use crate::boot::{self, op, status, FwState, BOOT_TIME, FW_LOAD_ADDR, FW_MAX_SIZE, IF_MAJOR};
 use crate::device::Shared;
 use crate::devmem::DDR_BASE;
-use crate::fwimage::{self, BootPolicy, FailReason, Header};
-use crate::iface::MSG_LEN;
+use crate::fw_image::{self, BootPolicy, FailReason, Header};
+use crate::iface::CMD_MSG_LEN;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Weak};
@@ -25,7 +25,7 @@ pub struct FwJob {
     pub epoch: u64,
     pub opcode: u32,
     pub size: u32,
-    pub msg: [u8; MSG_LEN],
+    pub msg: [u8; CMD_MSG_LEN],
     /// Firmware state when the command was written.
     pub state: FwState,
 }
@@ -87,7 +87,7 @@ fn execute(sh: &Arc<Shared>, job: FwJob) {
             Outcome::status(status::NOT_READY)
         }
         op::ECHO => {
-            if job.size as usize > MSG_LEN {
+            if job.size as usize > CMD_MSG_LEN {
                 Outcome::status(status::BAD_ARGS)
             } else {
                 Outcome {
@@ -188,7 +188,7 @@ fn boot(sh: &Shared, job: &FwJob) -> Outcome {
     let n = image_size.min(FW_MAX_SIZE).min(ddr_end - FW_LOAD_ADDR);
     let mut img = vec![0u8; n as usize];
     sh.mem.read(FW_LOAD_ADDR, &mut img);
-    let r = fwimage::validate(&img, image_size, &policy);
+    let r = fw_image::validate(&img, image_size, &policy);
     Outcome {
         status: if r.is_ok() {
             status::OK

@@ -12,7 +12,7 @@ use crate::options::IfLayout;
 use serde_json::json;
 
 /// 1.6.2 header: u16 magic, 6 reserved, u64 base, u64 size.
-pub const HDR_MAGIC: u16 = 0xFD1F;
+pub const HDIF_MAGIC: u16 = 0xFD1F;
 pub const HDR_BASE: u64 = 0x008;
 pub const HDR_SIZE: u64 = 0x010;
 /// Size of the interface region the 1.6.2 header announces (model).
@@ -21,11 +21,11 @@ pub const IF_REGION_SIZE: u64 = 0x10000;
 pub const HDR_END: u64 = 0x0b0;
 
 /// Command slot: u32 opcode, u32 size, u8 msg[256].
-pub const SLOT_OPCODE: u64 = 0x0b0;
-pub const SLOT_SIZE: u64 = 0x0b4;
-pub const SLOT_MSG: u64 = 0x0b8;
-pub const MSG_LEN: usize = 256;
-pub const SLOT_END: u64 = SLOT_MSG + MSG_LEN as u64;
+pub const CMD_OPCODE: u64 = 0x0b0;
+pub const CMD_SIZE: u64 = 0x0b4;
+pub const CMD_MSG: u64 = 0x0b8;
+pub const CMD_MSG_LEN: usize = 256;
+pub const CMD_END: u64 = CMD_MSG + CMD_MSG_LEN as u64;
 
 /// u8 major, u8 minor of the running firmware.
 pub const MASTER_VERSION: u64 = 0x200;
@@ -50,18 +50,18 @@ pub enum Area {
     AxeMsg = 2,
     Ctx = 3,
     Virt = 4,
-    Hdrv = 5,
-    DmaSgDesc = 6,
+    HostDrv = 5,
+    DmaDesc = 6,
     Vmsi = 7,
 }
 
 /// Host-driver area: ctrl u32 @0, base u32 @4, target u64 @8, size u32 @16.
-pub const HDRV_MAGIC: u16 = 0xBAC1;
-pub const HDRV_OFF: u64 = 0x800;
-pub const HDRV_SIZE: u32 = 24;
-pub const HDRV_CTRL: u64 = HDRV_OFF;
-pub const HDRV_TARGET: u64 = HDRV_OFF + 8;
-pub const HDRV_TABLE_SIZE: u64 = HDRV_OFF + 16;
+pub const HOST_DRV_MAGIC: u16 = 0xBAC1;
+pub const HOST_DRV_OFF: u64 = 0x800;
+pub const HOST_DRV_SIZE: u32 = 24;
+pub const HOST_DRV_CTRL: u64 = HOST_DRV_OFF;
+pub const HOST_DRV_TARGET: u64 = HOST_DRV_OFF + 8;
+pub const HOST_DRV_TABLE_SIZE: u64 = HOST_DRV_OFF + 16;
 
 /// Virtual-MSI config: u16 num_vmsi, u16 num_pmsi, 8-byte info per vMSI,
 /// then vmsi_to_pmsi[num_vmsi].
@@ -77,7 +77,7 @@ pub const VMSI_SIZE: u32 = 4 + NUM_VMSI as u32 * 8 + NUM_VMSI as u32;
 pub const FW_SOURCES: [u16; 6] = [0, 1, 2, 3, 12, 24];
 
 /// DMA descriptor area: u64 device address, u64 size of the buffer.
-pub const DESC_MAGIC: u16 = 0xD4D4;
+pub const DMA_DESC_MAGIC: u16 = 0xD4D4;
 pub const DESC_OFF: u64 = 0xc00;
 pub const DESC_SIZE: u32 = 16;
 pub const DESC_BUF: u64 = L2_BASE + 0x1_0000;
@@ -181,13 +181,13 @@ pub fn publish(sh: &Shared, st: &mut State, why: &str) {
     let layout = sh.opts.if_layout;
     let mut head = [0u8; HDR_END as usize];
     if layout == IfLayout::V16 {
-        head[0..2].copy_from_slice(&HDR_MAGIC.to_le_bytes());
+        head[0..2].copy_from_slice(&HDIF_MAGIC.to_le_bytes());
         head[HDR_BASE as usize..HDR_BASE as usize + 8].copy_from_slice(&L2_BASE.to_le_bytes());
         head[HDR_SIZE as usize..HDR_SIZE as usize + 8]
             .copy_from_slice(&IF_REGION_SIZE.to_le_bytes());
     }
     put(sh, 0, &head);
-    put(sh, SLOT_END, &[0u8; (BOOT_AREA - SLOT_END) as usize]);
+    put(sh, CMD_END, &[0u8; (BOOT_AREA - CMD_END) as usize]);
     put(sh, MASTER_VERSION, &master_version(st));
     put_u64(sh, MEMORY_MAP, DDR_BASE);
     put_u64(sh, MEMORY_MAP + 8, 0);
@@ -200,15 +200,15 @@ pub fn publish(sh: &Shared, st: &mut State, why: &str) {
     area_ref(sh, Area::Ctx, 0, CTX_SIZE, CTX_OFF);
     area_ref(
         sh,
-        Area::Hdrv,
-        HDRV_MAGIC,
-        HDRV_SIZE,
-        off(bad.hdrv, HDRV_OFF),
+        Area::HostDrv,
+        HOST_DRV_MAGIC,
+        HOST_DRV_SIZE,
+        off(bad.hdrv, HOST_DRV_OFF),
     );
     area_ref(
         sh,
-        Area::DmaSgDesc,
-        DESC_MAGIC,
+        Area::DmaDesc,
+        DMA_DESC_MAGIC,
         DESC_SIZE,
         off(bad.desc, DESC_OFF),
     );
@@ -220,7 +220,7 @@ pub fn publish(sh: &Shared, st: &mut State, why: &str) {
         off(bad.vmsi, VMSI_OFF),
     );
 
-    put(sh, HDRV_OFF, &[0u8; HDRV_SIZE as usize]);
+    put(sh, HOST_DRV_OFF, &[0u8; HOST_DRV_SIZE as usize]);
     put(sh, VMSI_OFF, &vmsi_config(bad.vmsi_count));
     let mut desc = [0u8; DESC_SIZE as usize];
     desc[0..8].copy_from_slice(&DESC_BUF.to_le_bytes());
@@ -267,10 +267,10 @@ fn vmsi_config(bad_count: bool) -> Vec<u8> {
 /// Statistics name of a BAR2 offset (per known area, L2 otherwise).
 pub fn area_name(off: u64) -> &'static str {
     match off {
-        SLOT_OPCODE..SLOT_END => "bar2.cmd",
+        CMD_OPCODE..CMD_END => "bar2.cmd",
         0..BOOT_AREA => "bar2.iface",
         BOOT_AREA..STATIC_END => "bar2.boot",
-        HDRV_OFF..0x818 => "bar2.hdrv",
+        HOST_DRV_OFF..0x818 => "bar2.hdrv",
         VMSI_OFF..0xa24 => "bar2.vmsi_config",
         o if (DESC_BUF - L2_BASE..DESC_BUF - L2_BASE + DESC_BUF_SIZE).contains(&o) => "bar2.desc",
         _ => "bar2.window",

@@ -13,7 +13,7 @@ pub mod dma;
 pub mod edma;
 pub mod faults;
 pub mod firmware;
-pub mod fwimage;
+pub mod fw_image;
 pub mod iface;
 pub mod inject;
 pub mod irq;

@@ -10,24 +10,25 @@
 
 use crate::device::{Shared, State};
 use crate::faults::Fault;
-use crate::iface::{self, HDRV_CTRL, HDRV_TABLE_SIZE, HDRV_TARGET};
+use crate::iface::{self, HOST_DRV_CTRL, HOST_DRV_TABLE_SIZE, HOST_DRV_TARGET};
 use crate::irq;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use vm_memory::Le32;
 
 /// Firmware sources (= their vectors in the known map).
-pub const SRC_FW_CMD: u32 = 12;
+pub const SRC_COMMAND: u32 = 12;
 pub const SRC_DEVICE_MSG: u32 = 24;
 
 /// Words the card set and has not yet seen cleared: source id -> host address.
 #[derive(Clone, Debug, Default)]
-pub struct VmsiState {
+pub struct Vmsi {
     pub set: BTreeMap<u32, u64>,
 }
 
-impl VmsiState {
+impl Vmsi {
     /// The INTx contribution of the table.
     pub fn level(&self) -> bool {
         !self.set.is_empty()
@@ -45,9 +46,9 @@ pub struct Registration {
 impl Registration {
     pub fn read(sh: &Shared) -> Registration {
         Registration {
-            ctrl: iface::get_u32(sh, HDRV_CTRL),
-            target: iface::get_u64(sh, HDRV_TARGET),
-            size: iface::get_u32(sh, HDRV_TABLE_SIZE),
+            ctrl: iface::get_u32(sh, HOST_DRV_CTRL),
+            target: iface::get_u64(sh, HOST_DRV_TARGET),
+            size: iface::get_u32(sh, HOST_DRV_TABLE_SIZE),
         }
     }
 
@@ -83,11 +84,10 @@ pub fn signal(sh: &Arc<Shared>, st: &mut State, id: u32, source: &str) {
         );
         return;
     }
-    let mut old = [0u8; 4];
-    let r = sh.guest.read(addr, &mut old).and_then(|()| {
-        let v = u32::from_le_bytes(old) | 1;
-        sh.guest.write(addr, &v.to_le_bytes())
-    });
+    let r = sh
+        .guest
+        .read_obj::<Le32>(addr)
+        .and_then(|old| sh.guest.write_obj(addr, Le32::from(u32::from(old) | 1)));
     if let Err(e) = r {
         sh.obs.fault(
             Fault::of_dma(&e),
@@ -118,7 +118,8 @@ pub fn recheck(sh: &Shared, st: &mut State) {
         if reg.word(id) != Some(*addr) {
             return false;
         }
-        let mut w = [0u8; 4];
-        sh.guest.read(*addr, &mut w).is_ok() && u32::from_le_bytes(w) != 0
+        sh.guest
+            .read_obj::<Le32>(*addr)
+            .is_ok_and(|w| u32::from(w) != 0)
     });
 }

@@ -7,7 +7,7 @@ use common::*;
 use metis_emu::config::*;
 use metis_emu::control::handle;
 use metis_emu::devmem::DDR_BASE;
-use metis_emu::edma::ll::Elem;
+use metis_emu::edma::ll::*;
 use metis_emu::edma::regs::*;
 use metis_emu::edma::Dir;
 use metis_emu::{Fault, Identity, Options};
@@ -43,9 +43,14 @@ fn ll_write_channel_moves_data_and_interrupts() {
         &r,
         LL_WR,
         &[
-            Elem::data(CB, 100_000, DEV_DATA, host),
-            Elem::data(CB | LIE | RIE, 100_000, DEV_DATA + 100_000, host + 100_000),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB, 100_000, DEV_DATA, host),
+            Element::data(
+                CTRL_CB | CTRL_LIE | CTRL_RIE,
+                100_000,
+                DEV_DATA + 100_000,
+                host + 100_000,
+            ),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.setup_channel(Dir::Wr, 0, 8, LL_WR);
@@ -53,10 +58,10 @@ fn ll_write_channel_moves_data_and_interrupts() {
     wait_until("write done", || r.int_status(Dir::Wr) & done_bit(0) != 0);
     assert_eq!(r.guest_read(host, data.len()), data);
     let cs = r.wait_stopped(Dir::Wr, 0);
-    assert_eq!(cs, CS_STOPPED);
+    assert_eq!(cs, Cs::Stopped);
     // link toggled CCS; the walk stopped on element 0 (CB 1 != CCS 0)
-    assert_eq!(r.cr(Dir::Wr, 0, CH_CONTROL1) & CCS, 0);
-    assert_eq!(r.cr(Dir::Wr, 0, LLP_LO) as u64, LL_WR);
+    assert!(!r.ctrl1(Dir::Wr, 0).ccs());
+    assert_eq!(r.cr(Dir::Wr, 0, CH_LLP_LO) as u64, LL_WR);
     let f = fired_all(&r);
     assert_eq!(f[8], 1, "vector 8 = write channel 0");
     assert_eq!(f.iter().sum::<u64>(), 1);
@@ -69,7 +74,7 @@ fn ll_write_channel_moves_data_and_interrupts() {
     );
     assert_eq!(s["jobs"], 1);
     // status is RW1C through int_clear
-    r.ew(WR_INT_CLEAR, done_bit(0));
+    r.ew(INT_CLEAR.at(Dir::Wr), done_bit(0));
     assert_eq!(r.int_status(Dir::Wr), 0);
 }
 
@@ -83,8 +88,8 @@ fn ll_read_channel_with_list_written_through_bar2_into_l2() {
     // Elements written through BAR2 into the descriptor buffer in L2 like
     // dw-edma's remote path: writel control/size, writeq sar/dar.
     let elems = [
-        Elem::data(CB | LIE | RIE, 50_000, host, DEV_DATA),
-        Elem::link(LLP | TCB, LL_RD),
+        Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, 50_000, host, DEV_DATA),
+        Element::link(CTRL_LLP | CTRL_TCB, LL_RD),
     ];
     for (i, e) in elems.iter().enumerate() {
         let base = l2_off(LL_RD) + 24 * i as u64;
@@ -136,9 +141,14 @@ fn cycle_bit_windows_restart_without_rewriting_llp() {
         &r,
         LL_WR,
         &[
-            Elem::data(CB, 4096, DEV_DATA, h),
-            Elem::data(CB | LIE | RIE, 4096, DEV_DATA + 4096, h + 4096),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB, 4096, DEV_DATA, h),
+            Element::data(
+                CTRL_CB | CTRL_LIE | CTRL_RIE,
+                4096,
+                DEV_DATA + 4096,
+                h + 4096,
+            ),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.setup_channel(Dir::Wr, 2, 10, LL_WR);
@@ -146,7 +156,7 @@ fn cycle_bit_windows_restart_without_rewriting_llp() {
     wait_until("window 1", || r.int_status(Dir::Wr) & done_bit(2) != 0);
     r.wait_stopped(Dir::Wr, 2);
     assert_eq!(r.guest_read(h, 8192), d1);
-    r.ew(WR_INT_CLEAR, done_bit(2));
+    r.ew(INT_CLEAR.at(Dir::Wr), done_bit(2));
     assert_eq!(fired(&r.msi[10]), 1);
 
     // A doorbell before the producer hands over new elements does nothing.
@@ -163,10 +173,10 @@ fn cycle_bit_windows_restart_without_rewriting_llp() {
         &r,
         LL_WR,
         &[
-            Elem::data(0, 4096, DEV_DATA + 0x10000, h2),
-            Elem::data(0, 4096, DEV_DATA + 0x11000, h2 + 4096),
-            Elem::data(LIE | RIE, 4096, DEV_DATA + 0x12000, h2 + 8192),
-            Elem::link(LLP | TCB | CB, LL_WR),
+            Element::data(0, 4096, DEV_DATA + 0x10000, h2),
+            Element::data(0, 4096, DEV_DATA + 0x11000, h2 + 4096),
+            Element::data(CTRL_LIE | CTRL_RIE, 4096, DEV_DATA + 0x12000, h2 + 8192),
+            Element::link(CTRL_LLP | CTRL_TCB | CTRL_CB, LL_WR),
         ],
     );
     r.doorbell(Dir::Wr, 2);
@@ -175,7 +185,7 @@ fn cycle_bit_windows_restart_without_rewriting_llp() {
     assert_eq!(r.guest_read(h2, 12288), d2);
     assert_eq!(fired(&r.msi[10]), 1);
     // CCS back to 1 after the second link
-    assert_ne!(r.cr(Dir::Wr, 2, CH_CONTROL1) & CCS, 0);
+    assert!(r.ctrl1(Dir::Wr, 2).ccs());
     assert_eq!(r.dev.total_faults(), 0);
 }
 
@@ -187,20 +197,21 @@ fn non_ll_mode_uses_channel_registers() {
     let host = IOVA + 0x1000;
     r.guest_write(host, &data);
     r.setup_channel(Dir::Rd, 0, 4, 0);
-    r.cw(Dir::Rd, 0, CH_CONTROL1, LIE | RIE); // LLE = 0
-    r.cw(Dir::Rd, 0, TRANSFER_SIZE, 3000);
-    r.cw(Dir::Rd, 0, SAR_LO, host as u32);
-    r.cw(Dir::Rd, 0, SAR_HI, (host >> 32) as u32);
+    let irqs = ChControl1::new().with_lie(true).with_rie(true); // LLE = 0
+    r.cw(Dir::Rd, 0, CH_CONTROL1, irqs.into());
+    r.cw(Dir::Rd, 0, CH_TRANSFER_SIZE, 3000);
+    r.cw(Dir::Rd, 0, CH_SAR_LO, host as u32);
+    r.cw(Dir::Rd, 0, CH_SAR_HI, (host >> 32) as u32);
     let dst = DDR_BASE + 0x0300_0000;
-    r.cw(Dir::Rd, 0, DAR_LO, dst as u32);
-    r.cw(Dir::Rd, 0, DAR_HI, (dst >> 32) as u32);
+    r.cw(Dir::Rd, 0, CH_DAR_LO, dst as u32);
+    r.cw(Dir::Rd, 0, CH_DAR_HI, (dst >> 32) as u32);
     r.doorbell(Dir::Rd, 0);
     wait_until("non-LL done", || r.int_status(Dir::Rd) & done_bit(0) != 0);
     assert_eq!(r.dev.mem_read(dst, 3000).unwrap(), data);
-    assert_eq!(r.wait_stopped(Dir::Rd, 0), CS_STOPPED);
-    assert_eq!(r.cr(Dir::Rd, 0, TRANSFER_SIZE), 0);
-    assert_eq!(r.cr(Dir::Rd, 0, DAR_LO), dst as u32 + 3000);
-    assert_eq!(r.cr(Dir::Rd, 0, DAR_HI), 1);
+    assert_eq!(r.wait_stopped(Dir::Rd, 0), Cs::Stopped);
+    assert_eq!(r.cr(Dir::Rd, 0, CH_TRANSFER_SIZE), 0);
+    assert_eq!(r.cr(Dir::Rd, 0, CH_DAR_LO), dst as u32 + 3000);
+    assert_eq!(r.cr(Dir::Rd, 0, CH_DAR_HI), 1);
     assert_eq!(fired(&r.msi[4]), 1);
 }
 
@@ -210,8 +221,8 @@ fn one_element_write(r: &Rig, ch: usize, vector: u32) {
         r,
         LL_WR,
         &[
-            Elem::data(CB | LIE | RIE, 256, DEV_DATA, IOVA + 0x8000),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, 256, DEV_DATA, IOVA + 0x8000),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.setup_channel(Dir::Wr, ch, vector, LL_WR);
@@ -223,7 +234,7 @@ fn imwr_to_wrong_address_is_lost_and_counted() {
     r.enable_msi(32);
     one_element_write(&r, 0, 8);
     // a physical doorbell address that is not the programmed message
-    r.ew(WR_DONE_IMWR, 0xfee0_1000);
+    r.ew(DONE_IMWR_LO.at(Dir::Wr), 0xfee0_1000);
     r.doorbell(Dir::Wr, 0);
     wait_until("done", || r.int_status(Dir::Wr) & done_bit(0) != 0);
     r.wait_stopped(Dir::Wr, 0);
@@ -244,15 +255,15 @@ fn imwr_data_must_match_message_and_vector_count() {
     r.wait_stopped(Dir::Wr, 0);
     wait_until("fault", || r.dev.fault_count(Fault::ImwrMismatch) == 1);
     // vector 2 is fine
-    r.ew(WR_IMWR_DATA, MSI_MSG_DATA as u32 | 2);
+    r.ew(CH_IMWR_DATA(0).at(Dir::Wr), MSI_MSG_DATA as u32 | 2);
     one_element_write(&r, 0, 2);
     r.doorbell(Dir::Wr, 0);
     r.wait_stopped(Dir::Wr, 0);
     wait_until("irq", || fired(&r.msi[2]) == 1);
     // unrelated data
-    r.ew(WR_IMWR_DATA, 0x5000);
-    r.cw(Dir::Wr, 0, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Wr, 0, LLP_LO, LL_WR as u32);
+    r.ew(CH_IMWR_DATA(0).at(Dir::Wr), 0x5000);
+    r.cw(Dir::Wr, 0, CH_CONTROL1, LL_CCS);
+    r.cw(Dir::Wr, 0, CH_LLP_LO, LL_WR as u32);
     r.doorbell(Dir::Wr, 0);
     r.wait_stopped(Dir::Wr, 0);
     wait_until("second fault", || {
@@ -272,7 +283,7 @@ fn imwr_with_msi_disabled_is_a_fault() {
 #[test]
 fn register_accesses_must_be_aligned_32_bit() {
     let r = Rig::metis();
-    r.ew(RD_DONE_IMWR, 0x1234_5678);
+    r.ew(DONE_IMWR_LO.at(Dir::Rd), 0x1234_5678);
     // R1.3: 64-bit load at 0xcc (rd_done_imwr)
     assert_eq!(r.dev.mmio_read(0, 0xcc, 8), u64::MAX);
     assert_eq!(r.dev.fault_count(Fault::MmioWidth), 1);
@@ -282,15 +293,15 @@ fn register_accesses_must_be_aligned_32_bit() {
     assert_eq!(r.dev.fault_count(Fault::MmioUnaligned), 1);
     // a 64-bit write to llp does nothing
     r.dev
-        .mmio_write(0, Rig::ch_reg(Dir::Wr, 0, LLP_LO) as u64, 8, 0x1_0000_2000);
-    assert_eq!(r.cr(Dir::Wr, 0, LLP_LO), 0);
+        .mmio_write(0, CH_LLP_LO.at(Dir::Wr, 0) as u64, 8, 0x1_0000_2000);
+    assert_eq!(r.cr(Dir::Wr, 0, CH_LLP_LO), 0);
     assert_eq!(r.dev.fault_count(Fault::MmioWidth), 3);
     // the unused end of BAR0 is register space too
     assert_eq!(r.dev.mmio_read(0, 0xa00, 1), 0xff);
     assert_eq!(r.dev.fault_count(Fault::MmioWidth), 4);
     // aligned 32-bit accesses are fine and see the halves
-    assert_eq!(r.er(RD_DONE_IMWR), 0x1234_5678);
-    assert_eq!(r.er(CTRL), 0x0004_0004);
+    assert_eq!(r.er(DONE_IMWR_LO.at(Dir::Rd)), 0x1234_5678);
+    assert_eq!(r.er(CTRL.offset()), 0x0004_0004);
     assert_eq!(r.dev.total_faults(), 5);
 }
 
@@ -318,22 +329,22 @@ fn unmapped_host_address_aborts_channel() {
         &r,
         LL_WR,
         &[
-            Elem::data(CB | LIE | RIE, 64, DEV_DATA, 0x30),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, 64, DEV_DATA, 0x30),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.setup_channel(Dir::Wr, 3, 11, LL_WR);
     r.doorbell(Dir::Wr, 3);
-    assert_eq!(r.wait_stopped(Dir::Wr, 3), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Wr, 3), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::DmaUnmapped), 1);
     assert_eq!(r.int_status(Dir::Wr), abort_bit(3), "abort, no done");
-    assert_eq!(r.er(WR_ERR_STATUS), 1 << 3);
+    assert_eq!(r.er(ERR_STATUS.at(Dir::Wr)), 1 << 3);
     // abort IMWR (linked_list_err_en set) reaches the channel's vector
     wait_until("abort irq", || fired(&r.msi[11]) == 1);
     assert_eq!(bytes_moved(&r).1, 0);
     // clearing the abort clears the error status
-    r.ew(WR_INT_CLEAR, abort_bit(3));
-    assert_eq!(r.er(WR_ERR_STATUS), 0);
+    r.ew(INT_CLEAR.at(Dir::Wr), abort_bit(3));
+    assert_eq!(r.er(ERR_STATUS.at(Dir::Wr)), 0);
 }
 
 #[test]
@@ -357,13 +368,13 @@ fn iommu_permissions_are_enforced() {
         &r,
         LL_WR,
         &[
-            Elem::data(CB | LIE, 512, DEV_DATA, ro_iova),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB | CTRL_LIE, 512, DEV_DATA, ro_iova),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.setup_channel(Dir::Wr, 0, 8, LL_WR);
     r.doorbell(Dir::Wr, 0);
-    assert_eq!(r.wait_stopped(Dir::Wr, 0), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Wr, 0), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::DmaPerm), 1);
     let mut b = [0u8; 512];
     std::os::unix::fs::FileExt::read_exact_at(&ro, &mut b, 0).unwrap();
@@ -386,13 +397,13 @@ fn iommu_permissions_are_enforced() {
         &r,
         LL_RD,
         &[
-            Elem::data(CB | LIE, 512, wo_iova, DEV_DATA),
-            Elem::link(LLP | TCB, LL_RD),
+            Element::data(CTRL_CB | CTRL_LIE, 512, wo_iova, DEV_DATA),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_RD),
         ],
     );
     r.setup_channel(Dir::Rd, 0, 4, LL_RD);
     r.doorbell(Dir::Rd, 0);
-    assert_eq!(r.wait_stopped(Dir::Rd, 0), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 0), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::DmaPerm), 2);
     assert_eq!(
         r.er(0x0b8),
@@ -404,10 +415,10 @@ fn iommu_permissions_are_enforced() {
     assert_eq!(r.dev.cfg_read(STATUS, 2) & 1 << 12, 0, "RW1C");
     // unmapping makes the first buffer fault as unmapped from then on
     r.dev.dma_unmap(ro_iova, 0x10000, false);
-    r.cw(Dir::Wr, 0, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Wr, 0, LLP_LO, LL_WR as u32);
+    r.cw(Dir::Wr, 0, CH_CONTROL1, LL_CCS);
+    r.cw(Dir::Wr, 0, CH_LLP_LO, LL_WR as u32);
     r.doorbell(Dir::Wr, 0);
-    assert_eq!(r.wait_stopped(Dir::Wr, 0), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Wr, 0), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::DmaUnmapped), 1);
 }
 
@@ -415,15 +426,15 @@ fn iommu_permissions_are_enforced() {
 fn doorbell_with_engine_disabled_is_ignored() {
     let r = Rig::metis();
     one_element_write(&r, 0, 8);
-    r.ew(WR_ENGINE_EN, 0);
+    r.ew(ENGINE_EN.at(Dir::Wr), 0);
     r.doorbell(Dir::Wr, 0);
     assert_eq!(r.dev.fault_count(Fault::DoorbellEngineDisabled), 1);
     std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(r.cs(Dir::Wr, 0), CS_IDLE);
+    assert_eq!(r.cs(Dir::Wr, 0), Cs::Idle);
     assert_eq!(bytes_moved(&r).1, 0);
     // doorbell naming a channel that does not exist
-    r.ew(WR_ENGINE_EN, 1);
-    r.ew(WR_DOORBELL, 6);
+    r.ew(ENGINE_EN.at(Dir::Wr), 1);
+    r.ew(DOORBELL.at(Dir::Wr), 6);
     assert_eq!(r.dev.fault_count(Fault::DoorbellBadChannel), 1);
 }
 
@@ -433,40 +444,48 @@ fn malformed_lists_fault_and_abort() {
     // misaligned LLP
     r.setup_channel(Dir::Rd, 0, 4, LL_RD + 4);
     r.doorbell(Dir::Rd, 0);
-    assert_eq!(r.wait_stopped(Dir::Rd, 0), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 0), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::LlMalformed), 1);
-    assert_eq!(r.er(RD_ERR_STATUS), 1 << 16, "linked-list fetch error");
+    assert_eq!(
+        r.er(ERR_STATUS.at(Dir::Rd)),
+        1 << 16,
+        "linked-list fetch error"
+    );
     assert_eq!(r.int_status(Dir::Rd), abort_bit(0));
     // link element pointing outside device memory
-    put(&r, LL_RD, &[Elem::link(LLP | TCB, 0x7_0000_0000)]);
+    put(
+        &r,
+        LL_RD,
+        &[Element::link(CTRL_LLP | CTRL_TCB, 0x7_0000_0000)],
+    );
     r.setup_channel(Dir::Rd, 1, 5, LL_RD);
     r.doorbell(Dir::Rd, 1);
-    assert_eq!(r.wait_stopped(Dir::Rd, 1), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 1), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::LlMalformed), 2);
     // a link to itself loops without moving data
     let ll = LL_RD + 0x1000;
-    put(&r, ll, &[Elem::link(LLP | TCB, ll)]);
+    put(&r, ll, &[Element::link(CTRL_LLP | CTRL_TCB, ll)]);
     r.setup_channel(Dir::Rd, 2, 6, ll);
     r.doorbell(Dir::Rd, 2);
-    assert_eq!(r.wait_stopped(Dir::Rd, 2), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 2), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::LlMalformed), 3);
     // a list in the hole between L2 and DDR
     r.setup_channel(Dir::Rd, 0, 4, 0x0a00_0000);
     r.doorbell(Dir::Rd, 0);
-    assert_eq!(r.wait_stopped(Dir::Rd, 0), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 0), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::LlMalformed), 4);
     // data element with device address past memory
     put(
         &r,
         ll,
         &[
-            Elem::data(CB, 4096, IOVA, DDR_END - 100),
-            Elem::link(LLP | TCB, ll),
+            Element::data(CTRL_CB, 4096, IOVA, DDR_END - 100),
+            Element::link(CTRL_LLP | CTRL_TCB, ll),
         ],
     );
     r.setup_channel(Dir::Rd, 3, 7, ll);
     r.doorbell(Dir::Rd, 3);
-    assert_eq!(r.wait_stopped(Dir::Rd, 3), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 3), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::DevRange), 1);
 }
 
@@ -491,14 +510,14 @@ fn intx_follows_unmasked_status_when_msi_is_off() {
     let r = Rig::metis();
     let intx = r.intx();
     one_element_write(&r, 0, 8);
-    r.ew(WR_INT_MASK, 0); // local interrupts on
-    r.cw(Dir::Wr, 0, CH_CONTROL1, CCS | LLE);
+    r.ew(INT_MASK.at(Dir::Wr), 0); // local interrupts on
+    r.cw(Dir::Wr, 0, CH_CONTROL1, LL_CCS);
     put(
         &r,
         LL_WR,
         &[
-            Elem::data(CB | LIE, 256, DEV_DATA, IOVA),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB | CTRL_LIE, 256, DEV_DATA, IOVA),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.doorbell(Dir::Wr, 0);
@@ -511,7 +530,7 @@ fn intx_follows_unmasked_status_when_msi_is_off() {
     unmask(&r);
     assert_eq!(fired(&intx), 1);
     // the handler clears the status: level drops, unmask is quiet
-    r.ew(WR_INT_CLEAR, done_bit(0));
+    r.ew(INT_CLEAR.at(Dir::Wr), done_bit(0));
     assert_eq!(r.dev.cfg_read(STATUS, 2) & STATUS_INTX as u32, 0);
     unmask(&r);
     assert_eq!(fired(&intx), 0);
@@ -521,14 +540,14 @@ fn intx_follows_unmasked_status_when_msi_is_off() {
         2,
         (CMD_MEM | CMD_BUS_MASTER | CMD_INTX_DISABLE) as u32,
     );
-    r.cw(Dir::Wr, 0, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Wr, 0, LLP_LO, LL_WR as u32);
+    r.cw(Dir::Wr, 0, CH_CONTROL1, LL_CCS);
+    r.cw(Dir::Wr, 0, CH_LLP_LO, LL_WR as u32);
     put(
         &r,
         LL_WR,
         &[
-            Elem::data(CB | LIE, 256, DEV_DATA, IOVA),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB | CTRL_LIE, 256, DEV_DATA, IOVA),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.doorbell(Dir::Wr, 0);
@@ -546,7 +565,7 @@ fn injections_hang_abort_corrupt_missed_doorbell() {
     one_element_write(&r, 0, 8);
     r.doorbell(Dir::Wr, 0);
     std::thread::sleep(Duration::from_millis(30));
-    assert_eq!(r.cs(Dir::Wr, 0), CS_RUNNING);
+    assert_eq!(r.cs(Dir::Wr, 0), Cs::Running);
     assert_eq!(bytes_moved(&r).1, 0);
     // missed doorbell while running: consumed, logged
     handle(&r.dev, "inject missed-doorbell wr 0");
@@ -562,8 +581,8 @@ fn injections_hang_abort_corrupt_missed_doorbell() {
         serde_json::json!([])
     );
     // a stop doorbell ends the hang without interrupt
-    r.ew(WR_DOORBELL, DOORBELL_STOP);
-    assert_eq!(r.cs(Dir::Wr, 0), CS_STOPPED);
+    r.ew(DOORBELL.at(Dir::Wr), Doorbell::new().with_stop(true).into());
+    assert_eq!(r.cs(Dir::Wr, 0), Cs::Stopped);
 
     // injected abort: abort status and abort IMWR, but no fault counted
     handle(&r.dev, "inject abort rd 1");
@@ -571,30 +590,30 @@ fn injections_hang_abort_corrupt_missed_doorbell() {
         &r,
         LL_RD,
         &[
-            Elem::data(CB | LIE | RIE, 64, IOVA, DEV_DATA),
-            Elem::link(LLP | TCB, LL_RD),
+            Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, 64, IOVA, DEV_DATA),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_RD),
         ],
     );
     r.setup_channel(Dir::Rd, 1, 5, LL_RD);
     r.doorbell(Dir::Rd, 1);
-    assert_eq!(r.wait_stopped(Dir::Rd, 1), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 1), Cs::Halted);
     assert_eq!(r.int_status(Dir::Rd), abort_bit(1));
     wait_until("abort irq", || fired(&r.msi[5]) == 1);
     assert_eq!(r.dev.total_faults(), 0);
     // corrupt descriptor fetch -> malformed list path
     handle(&r.dev, "inject corrupt-desc rd 1");
-    r.ew(RD_INT_CLEAR, abort_bit(1));
-    r.cw(Dir::Rd, 1, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Rd, 1, LLP_LO, LL_RD as u32);
+    r.ew(INT_CLEAR.at(Dir::Rd), abort_bit(1));
+    r.cw(Dir::Rd, 1, CH_CONTROL1, LL_CCS);
+    r.cw(Dir::Rd, 1, CH_LLP_LO, LL_RD as u32);
     r.doorbell(Dir::Rd, 1);
-    assert_eq!(r.wait_stopped(Dir::Rd, 1), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 1), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::LlMalformed), 1);
     // after the one-shot injections the same list runs cleanly
-    r.ew(RD_INT_CLEAR, abort_bit(1));
-    r.cw(Dir::Rd, 1, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Rd, 1, LLP_LO, LL_RD as u32);
+    r.ew(INT_CLEAR.at(Dir::Rd), abort_bit(1));
+    r.cw(Dir::Rd, 1, CH_CONTROL1, LL_CCS);
+    r.cw(Dir::Rd, 1, CH_LLP_LO, LL_RD as u32);
     r.doorbell(Dir::Rd, 1);
-    assert_eq!(r.wait_stopped(Dir::Rd, 1), CS_STOPPED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 1), Cs::Stopped);
     assert_eq!(r.int_status(Dir::Rd), done_bit(1));
 }
 
@@ -606,16 +625,16 @@ fn stuck_channel_ignores_stop_and_disable_until_reset() {
     one_element_write(&r, 0, 8);
     r.doorbell(Dir::Wr, 0);
     std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(r.cs(Dir::Wr, 0), CS_RUNNING);
+    assert_eq!(r.cs(Dir::Wr, 0), Cs::Running);
     // Neither a stop doorbell nor disabling the engine gets it out.
-    r.ew(WR_DOORBELL, DOORBELL_STOP);
-    assert_eq!(r.cs(Dir::Wr, 0), CS_RUNNING);
-    r.ew(WR_ENGINE_EN, 0);
-    assert_eq!(r.cs(Dir::Wr, 0), CS_RUNNING);
+    r.ew(DOORBELL.at(Dir::Wr), Doorbell::new().with_stop(true).into());
+    assert_eq!(r.cs(Dir::Wr, 0), Cs::Running);
+    r.ew(ENGINE_EN.at(Dir::Wr), 0);
+    assert_eq!(r.cs(Dir::Wr, 0), Cs::Running);
     assert_eq!(bytes_moved(&r).1, 0);
     // Only a reset does.
     r.dev.vfio_reset();
-    assert_ne!(r.cs(Dir::Wr, 0), CS_RUNNING);
+    assert_ne!(r.cs(Dir::Wr, 0), Cs::Running);
     assert_eq!(r.dev.total_faults(), 0);
 }
 
@@ -666,13 +685,13 @@ fn channels_run_concurrently_with_correct_data() {
             &r,
             ll,
             &[
-                Elem::data(
-                    CB | LIE | RIE,
+                Element::data(
+                    CTRL_CB | CTRL_LIE | CTRL_RIE,
                     n as u32,
                     dev_src,
                     IOVA + (ch as u64) * 0x10_0000,
                 ),
-                Elem::link(LLP | TCB, ll),
+                Element::link(CTRL_LLP | CTRL_TCB, ll),
             ],
         );
         r.setup_channel(Dir::Wr, ch, 8 + ch as u32, ll);
@@ -683,13 +702,13 @@ fn channels_run_concurrently_with_correct_data() {
             &r,
             llr,
             &[
-                Elem::data(
-                    CB | LIE | RIE,
+                Element::data(
+                    CTRL_CB | CTRL_LIE | CTRL_RIE,
                     n as u32,
                     host_src,
                     DDR_BASE + 0x0c00_0000 + (ch as u64) * 0x10_0000,
                 ),
-                Elem::link(LLP | TCB, llr),
+                Element::link(CTRL_LLP | CTRL_TCB, llr),
             ],
         );
         r.setup_channel(Dir::Rd, ch, 4 + ch as u32, llr);
@@ -730,8 +749,8 @@ fn link_model_takes_time() {
         &r,
         LL_WR,
         &[
-            Elem::data(CB | LIE | RIE, n, DEV_DATA, IOVA),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, n, DEV_DATA, IOVA),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.setup_channel(Dir::Wr, 0, 8, LL_WR);
@@ -750,7 +769,7 @@ fn bus_master_disabled_blocks_dma() {
     one_element_write(&r, 0, 8);
     r.dev.cfg_write(COMMAND, 2, CMD_MEM as u32);
     r.doorbell(Dir::Wr, 0);
-    assert_eq!(r.wait_stopped(Dir::Wr, 0), CS_HALTED);
+    assert_eq!(r.wait_stopped(Dir::Wr, 0), Cs::Halted);
     assert_eq!(r.dev.fault_count(Fault::DmaNoBusMaster), 1);
     // and the abort IMWR cannot be sent either
     wait_until("irq fault", || {
@@ -772,8 +791,8 @@ fn synopsys_identity_ll_in_bar2_by_bus_address() {
     let data = pattern(7, 4096);
     r.dev.mem_write(0x0100_0000, &data);
     let elems = [
-        Elem::data(CB | LIE | RIE, 4096, 0x0100_0000, IOVA),
-        Elem::link(LLP | TCB, bar2),
+        Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, 4096, 0x0100_0000, IOVA),
+        Element::link(CTRL_LLP | CTRL_TCB, bar2),
     ];
     for (i, e) in elems.iter().enumerate() {
         let b = 24 * i as u64;
@@ -804,13 +823,13 @@ fn synopsys_identity_ll_in_bar2_by_bus_address() {
     }
     r.setup_channel(Dir::Wr, 0, 0, bar2);
     r.doorbell(Dir::Wr, 0);
-    assert_eq!(r.wait_stopped(Dir::Wr, 0), CS_STOPPED);
+    assert_eq!(r.wait_stopped(Dir::Wr, 0), Cs::Stopped);
     assert_eq!(r.guest_read(IOVA, 4096), data);
     assert_eq!(fired(&r.msi[0]), 1);
     assert_eq!(
-        r.cr(Dir::Wr, 0, LLP_LO) as u64,
+        r.cr(Dir::Wr, 0, CH_LLP_LO) as u64,
         bar2,
-        "LLP stays a bus address"
+        "CTRL_LLP stays a bus address"
     );
     assert_eq!(r.dev.total_faults(), 0);
 }
@@ -824,16 +843,16 @@ fn engine_disable_stops_running_channel() {
         &r,
         LL_RD,
         &[
-            Elem::data(CB | LIE | RIE, 64, IOVA, DEV_DATA),
-            Elem::link(LLP | TCB, LL_RD),
+            Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, 64, IOVA, DEV_DATA),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_RD),
         ],
     );
     r.setup_channel(Dir::Rd, 2, 6, LL_RD);
     r.doorbell(Dir::Rd, 2);
-    assert_eq!(r.cs(Dir::Rd, 2), CS_RUNNING);
-    r.ew(RD_ENGINE_EN, 0);
-    assert_eq!(r.cs(Dir::Rd, 2), CS_STOPPED);
-    assert_eq!(r.er(RD_ENGINE_EN), 0);
+    assert_eq!(r.cs(Dir::Rd, 2), Cs::Running);
+    r.ew(ENGINE_EN.at(Dir::Rd), 0);
+    assert_eq!(r.cs(Dir::Rd, 2), Cs::Stopped);
+    assert_eq!(r.er(ENGINE_EN.at(Dir::Rd)), 0);
 }
 
 #[test]
@@ -873,15 +892,15 @@ fn msix_delivery_by_vector_map_or_by_table() {
     r.doorbell(Dir::Wr, 0);
     r.wait_stopped(Dir::Wr, 0);
     wait_until("mismatch", || r.dev.fault_count(Fault::ImwrMismatch) == 1);
-    r.ew(WR_IMWR_DATA, 0x4023);
-    r.cw(Dir::Wr, 0, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Wr, 0, LLP_LO, LL_WR as u32);
+    r.ew(CH_IMWR_DATA(0).at(Dir::Wr), 0x4023);
+    r.cw(Dir::Wr, 0, CH_CONTROL1, LL_CCS);
+    r.cw(Dir::Wr, 0, CH_LLP_LO, LL_WR as u32);
     put(
         &r,
         LL_WR,
         &[
-            Elem::data(CB | LIE | RIE, 64, DEV_DATA, IOVA),
-            Elem::link(LLP | TCB, LL_WR),
+            Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, 64, DEV_DATA, IOVA),
+            Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
         ],
     );
     r.doorbell(Dir::Wr, 0);
@@ -926,8 +945,8 @@ fn one_element_list(r: &Rig, at: u64, len: u32, src: u64, dst: u64) {
         r,
         at,
         &[
-            Elem::data(CB | LIE | RIE, len, src, dst),
-            Elem::link(LLP | TCB, at),
+            Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, len, src, dst),
+            Element::link(CTRL_LLP | CTRL_TCB, at),
         ],
     );
 }
@@ -951,12 +970,12 @@ fn reprogram_behind_done(
     r.doorbell(Dir::Wr, ch);
     wait_until("first done", || fired(&r.msi[vector]) == 1);
     // The walker now sits on the link element, CCS and LLP snapshotted.
-    assert_eq!(r.cs(Dir::Wr, ch), CS_RUNNING);
-    r.ew(WR_INT_CLEAR, done_bit(ch));
+    assert_eq!(r.cs(Dir::Wr, ch), Cs::Running);
+    r.ew(INT_CLEAR.at(Dir::Wr), done_bit(ch));
     one_element_list(r, list_b, second.2, second.0, second.1);
-    r.cw(Dir::Wr, ch, CH_CONTROL1, CCS | LLE);
-    r.cw(Dir::Wr, ch, LLP_LO, list_b as u32);
-    r.cw(Dir::Wr, ch, LLP_HI, (list_b >> 32) as u32);
+    r.cw(Dir::Wr, ch, CH_CONTROL1, LL_CCS);
+    r.cw(Dir::Wr, ch, CH_LLP_LO, list_b as u32);
+    r.cw(Dir::Wr, ch, CH_LLP_HI, (list_b >> 32) as u32);
 }
 
 /// dw-edma starts a channel's next descriptor from the done interrupt of the
@@ -988,12 +1007,12 @@ fn reprogramming_behind_the_done_interrupt_is_not_lost() {
     r.doorbell(Dir::Wr, 3);
     assert_eq!(handle(&r.dev, "inject link-release wr 3")["ok"], true);
     wait_until("second done", || fired(&r.msi[11]) == 1);
-    assert_eq!(r.wait_stopped(Dir::Wr, 3), CS_STOPPED);
+    assert_eq!(r.wait_stopped(Dir::Wr, 3), Cs::Stopped);
     assert_eq!(r.guest_read(h, first.len()), first);
     assert_eq!(r.guest_read(h + 0x10000, second.len()), second);
     // The second list's own link toggled CCS and points back to its start.
-    assert_eq!(r.cr(Dir::Wr, 3, CH_CONTROL1) & CCS, 0);
-    assert_eq!(r.cr(Dir::Wr, 3, LLP_LO) as u64, list_b);
+    assert!(!r.ctrl1(Dir::Wr, 3).ccs());
+    assert_eq!(r.cr(Dir::Wr, 3, CH_LLP_LO) as u64, list_b);
     assert_eq!(r.dev.total_faults(), 0);
     assert!(!r.events_of("reprogrammed_behind_walk").is_empty());
 }
@@ -1017,7 +1036,7 @@ fn reprogrammed_channel_waits_for_its_doorbell() {
         (DEV_DATA, h + 0x10000, 4096),
     );
     handle(&r.dev, "inject link-release wr 2");
-    assert_eq!(r.wait_stopped(Dir::Wr, 2), CS_STOPPED);
+    assert_eq!(r.wait_stopped(Dir::Wr, 2), Cs::Stopped);
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(
         fired(&r.msi[10]),
@@ -1026,7 +1045,7 @@ fn reprogrammed_channel_waits_for_its_doorbell() {
     );
     assert_eq!(r.guest_read(h + 0x10000, 16), vec![0u8; 16]);
     // The host's registers were kept; the doorbell runs the new list.
-    assert_eq!(r.cr(Dir::Wr, 2, LLP_LO) as u64, list_b);
+    assert_eq!(r.cr(Dir::Wr, 2, CH_LLP_LO) as u64, list_b);
     r.doorbell(Dir::Wr, 2);
     wait_until("second done", || fired(&r.msi[10]) == 1);
     assert_eq!(r.guest_read(h + 0x10000, data.len()), data);
@@ -1045,17 +1064,23 @@ fn done_on_stop_reports_done_instead_of_halting() {
     one_element_write(&r, 1, 9);
     r.doorbell(Dir::Wr, 1);
     std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(r.cs(Dir::Wr, 1), CS_RUNNING);
-    r.ew(WR_DOORBELL, DOORBELL_STOP | 1);
-    assert_eq!(r.cs(Dir::Wr, 1), CS_STOPPED);
+    assert_eq!(r.cs(Dir::Wr, 1), Cs::Running);
+    r.ew(
+        DOORBELL.at(Dir::Wr),
+        Doorbell::new().with_stop(true).with_ch(1).into(),
+    );
+    assert_eq!(r.cs(Dir::Wr, 1), Cs::Stopped);
     assert_eq!(r.int_status(Dir::Wr), done_bit(1));
     wait_until("done message", || fired(&r.msi[9]) == 1);
     // One-shot: the next stop of a running channel halts it silently.
-    r.ew(WR_INT_CLEAR, done_bit(1));
+    r.ew(INT_CLEAR.at(Dir::Wr), done_bit(1));
     handle(&r.dev, "inject hang-channel wr 1");
     r.doorbell(Dir::Wr, 1);
-    r.ew(WR_DOORBELL, DOORBELL_STOP | 1);
-    assert_eq!(r.cs(Dir::Wr, 1), CS_STOPPED);
+    r.ew(
+        DOORBELL.at(Dir::Wr),
+        Doorbell::new().with_stop(true).with_ch(1).into(),
+    );
+    assert_eq!(r.cs(Dir::Wr, 1), Cs::Stopped);
     assert_eq!(r.int_status(Dir::Wr), 0);
     assert_eq!(r.dev.total_faults(), 0);
 }

@@ -7,11 +7,11 @@ use common::*;
 use metis_emu::boot::*;
 use metis_emu::control::handle;
 use metis_emu::devmem::{DDR_BASE, L2_BASE};
-use metis_emu::edma::ll::Elem;
+use metis_emu::edma::ll::*;
 use metis_emu::edma::regs::*;
 use metis_emu::edma::Dir;
-use metis_emu::fwimage::{self, Break, BuildSpec};
-use metis_emu::iface::{HDRV_CTRL, MASTER_VERSION, SLOT_OPCODE, SLOT_SIZE};
+use metis_emu::fw_image::{self, Break, BuildSpec};
+use metis_emu::iface::{CMD_OPCODE, CMD_SIZE, HOST_DRV_CTRL, MASTER_VERSION};
 use metis_emu::Fault;
 use std::time::{Duration, Instant};
 use vfio_bindings::bindings::vfio::VFIO_PCI_BAR2_REGION_INDEX;
@@ -19,28 +19,28 @@ use vfio_bindings::bindings::vfio::VFIO_PCI_BAR2_REGION_INDEX;
 #[test]
 fn boot_block_after_reset() {
     let r = Rig::metis();
-    assert_eq!(r.b2r(B_MAGIC), 0x5042_544D);
-    assert_eq!(&r.bar2_bytes(B_MAGIC, 4), b"MTBP");
-    assert_eq!(r.b2r(B_PROTO), 1);
+    assert_eq!(r.b2r(off::MAGIC), 0x5042_544D);
+    assert_eq!(&r.bar2_bytes(off::MAGIC, 4), b"MTBP");
+    assert_eq!(r.b2r(off::PROTO), 1);
     assert_eq!(r.state(), FwState::Bootloader as u32);
-    assert_eq!(r.b2r(B_FAIL_REASON), 0);
-    assert_eq!(r.b2r(B_FW_MAX_SIZE), 8 << 20);
-    assert_eq!(r.b2r(B_IF_VERSION_SUPPORTED), 1 << 16);
-    assert_eq!(r.b2r(B_HEARTBEAT), 0);
-    assert_eq!(r.b2r(B_FW_VERSION), 0);
-    assert_eq!(r.b2r(B_FW_IF_VERSION), 0);
-    assert_eq!(r.b2r(B_DDR_SIZE), 256 << 20);
-    assert_eq!(r.b2r(B_DDR_SIZE + 4), 0);
-    assert_eq!(r.b2r(B_USER_MEM_BASE), 0x0200_0000);
-    assert_eq!(r.b2r(B_USER_MEM_BASE + 4), 1, "DDR base + 32 MiB");
+    assert_eq!(r.b2r(off::FAIL_REASON), 0);
+    assert_eq!(r.b2r(off::FW_MAX_SIZE), 8 << 20);
+    assert_eq!(r.b2r(off::IF_VERSION_SUPPORTED), 1 << 16);
+    assert_eq!(r.b2r(off::HEARTBEAT), 0);
+    assert_eq!(r.b2r(off::FW_VERSION), 0);
+    assert_eq!(r.b2r(off::FW_IF_VERSION), 0);
+    assert_eq!(r.b2r(off::DDR_SIZE), 256 << 20);
+    assert_eq!(r.b2r(off::DDR_SIZE + 4), 0);
+    assert_eq!(r.b2r(off::USER_MEM_BASE), 0x0200_0000);
+    assert_eq!(r.b2r(off::USER_MEM_BASE + 4), 1, "DDR base + 32 MiB");
     assert_eq!(r.b2r(MASTER_VERSION) & 0xffff, 0);
     // a 16 GiB card reports both halves of DDR_SIZE
     let big = Rig::new(metis_emu::Options {
         mem_size: 16 << 30,
         ..Default::default()
     });
-    assert_eq!(big.b2r(B_DDR_SIZE), 0);
-    assert_eq!(big.b2r(B_DDR_SIZE + 4), 4);
+    assert_eq!(big.b2r(off::DDR_SIZE), 0);
+    assert_eq!(big.b2r(off::DDR_SIZE + 4), 4);
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn valid_boot_reaches_ready_with_versions_and_no_irq() {
     let mut r = Rig::metis();
     r.enable_msi(32);
     r.register_vmsi();
-    let img = fwimage::build(&BuildSpec {
+    let img = fw_image::build(&BuildSpec {
         fw: (2, 7, 300),
         if_minor: 4,
         ..Default::default()
@@ -57,21 +57,21 @@ fn valid_boot_reaches_ready_with_versions_and_no_irq() {
     let t = Instant::now();
     r.send(op::BOOT, &(img.len() as u32).to_le_bytes());
     assert_eq!(r.state(), FwState::Booting as u32);
-    assert_eq!(r.b2r(SLOT_OPCODE), op::BOOT, "not answered yet");
+    assert_eq!(r.b2r(CMD_OPCODE), op::BOOT, "not answered yet");
     assert_eq!(r.wait_answer(), status::OK);
     // the model boots in BOOT_TIME (< 50 ms per the contract); allow for a
     // loaded test machine on top
     assert!(BOOT_TIME < Duration::from_millis(50));
     assert!(t.elapsed() < Duration::from_millis(300));
     assert_eq!(r.state(), FwState::Ready as u32);
-    assert_eq!(r.b2r(B_FW_VERSION), 2 | 7 << 8 | 300 << 16);
-    assert_eq!(r.b2r(B_FW_IF_VERSION), 1 << 16 | 4);
+    assert_eq!(r.b2r(off::FW_VERSION), 2 | 7 << 8 | 300 << 16);
+    assert_eq!(r.b2r(off::FW_IF_VERSION), 1 << 16 | 4);
     assert_eq!(r.bar2_bytes(MASTER_VERSION, 2), vec![2, 7]);
     // BOOT is answered without an interrupt, and the new firmware dropped
     // the registration made before it
     std::thread::sleep(Duration::from_millis(20));
     assert!(r.msi.iter().all(|f| fired(f) == 0));
-    assert_eq!(r.b2r(HDRV_CTRL), 0);
+    assert_eq!(r.b2r(HOST_DRV_CTRL), 0);
     assert_eq!(r.vmsi_word(12), 0);
     assert_eq!(r.dev.total_faults(), 0);
 }
@@ -89,7 +89,7 @@ fn broken_images_fail_with_their_reason() {
     ];
     for (b, reason) in cases {
         let r = Rig::metis();
-        let img = fwimage::build(&BuildSpec {
+        let img = fw_image::build(&BuildSpec {
             brk: Some(b),
             ..Default::default()
         });
@@ -100,28 +100,28 @@ fn broken_images_fail_with_their_reason() {
         let (st, _) = r.cmd(op::BOOT, &(img.len() as u32).to_le_bytes());
         assert_eq!(st, status::FAILED, "{b:?}");
         assert_eq!(r.state(), FwState::Failed as u32, "{b:?}");
-        assert_eq!(r.b2r(B_FAIL_REASON), reason, "{b:?}");
-        assert_eq!(r.b2r(B_FW_VERSION), 0);
+        assert_eq!(r.b2r(off::FAIL_REASON), reason, "{b:?}");
+        assert_eq!(r.b2r(off::FW_VERSION), 0);
         assert_eq!(r.b2r(MASTER_VERSION) & 0xffff, 0);
         // FAILED -> another BOOT with a good image works
         r.boot_default();
-        assert_eq!(r.b2r(B_FAIL_REASON), 0);
+        assert_eq!(r.b2r(off::FAIL_REASON), 0);
     }
 }
 
 #[test]
 fn image_size_argument_is_checked() {
     let r = Rig::metis();
-    let img = fwimage::build(&Default::default());
+    let img = fw_image::build(&Default::default());
     r.dev.mem_write(FW_LOAD_ADDR, &img);
     // size smaller than a header
     let (st, _) = r.cmd(op::BOOT, &16u32.to_le_bytes());
     assert_eq!(st, status::FAILED);
-    assert_eq!(r.b2r(B_FAIL_REASON), 3);
+    assert_eq!(r.b2r(off::FAIL_REASON), 3);
     // size larger than the image claims
     let (st, _) = r.cmd(op::BOOT, &(img.len() as u32 + 4).to_le_bytes());
     assert_eq!(st, status::FAILED);
-    assert_eq!(r.b2r(B_FAIL_REASON), 3);
+    assert_eq!(r.b2r(off::FAIL_REASON), 3);
     // no size argument at all
     let (st, _) = r.cmd(op::BOOT, &[]);
     assert_eq!(st, status::BAD_ARGS);
@@ -131,22 +131,23 @@ fn image_size_argument_is_checked() {
 #[test]
 fn image_loaded_by_edma_read_channel_boots() {
     let r = Rig::metis();
-    let img = fwimage::build(&BuildSpec {
+    let img = fw_image::build(&BuildSpec {
         payload_size: 1 << 20,
         ..Default::default()
     });
     r.guest_write(IOVA, &img);
     r.dev.mem_write(
         LL_RD,
-        &Elem::data(CB | LIE, img.len() as u32, IOVA, FW_LOAD_ADDR),
+        &Element::data(CTRL_CB | CTRL_LIE, img.len() as u32, IOVA, FW_LOAD_ADDR),
     );
-    r.dev.mem_write(LL_RD + 24, &Elem::link(LLP | TCB, LL_RD));
+    r.dev
+        .mem_write(LL_RD + 24, &Element::link(CTRL_LLP | CTRL_TCB, LL_RD));
     r.setup_channel(Dir::Rd, 3, 7, LL_RD);
     r.doorbell(Dir::Rd, 3);
-    assert_eq!(r.wait_stopped(Dir::Rd, 3), CS_STOPPED);
+    assert_eq!(r.wait_stopped(Dir::Rd, 3), Cs::Stopped);
     let (st, _) = r.cmd(op::BOOT, &(img.len() as u32).to_le_bytes());
     assert_eq!(st, status::OK);
-    assert_eq!(r.b2r(B_FW_VERSION), 1 | 2 << 8 | 3 << 16);
+    assert_eq!(r.b2r(off::FW_VERSION), 1 | 2 << 8 | 3 << 16);
 }
 
 #[test]
@@ -182,7 +183,7 @@ fn echo_checksum_fill_run() {
     assert_eq!(st, status::OK);
     assert_eq!(
         u32::from_le_bytes(out[..4].try_into().unwrap()),
-        fwimage::crc32(&data)
+        fw_image::crc32(&data)
     );
     let l2 = L2_BASE + 0x100_0000;
     r.dev.mem_write(l2, &data[..4096]);
@@ -190,7 +191,7 @@ fn echo_checksum_fill_run() {
     assert_eq!(st, status::OK);
     assert_eq!(
         u32::from_le_bytes(out[..4].try_into().unwrap()),
-        fwimage::crc32(&data[..4096])
+        fw_image::crc32(&data[..4096])
     );
     // FILL with a 32-bit pattern, odd length
     let mut a = args(&[base + 0x20_0000, 10]);
@@ -222,7 +223,7 @@ fn echo_checksum_fill_run() {
         assert_eq!(r.dev.mem_read(out_base, 5000).unwrap(), expect, "op {rop}");
         assert_eq!(
             u32::from_le_bytes(res[..4].try_into().unwrap()),
-            fwimage::crc32(&expect)
+            fw_image::crc32(&expect)
         );
     }
     // ranges outside device memory: past DDR, below L2, across L2's end,
@@ -297,14 +298,14 @@ fn vmsi_vector_falls_back_to_0() {
 #[test]
 fn heartbeat_runs_only_while_ready() {
     let r = Rig::metis();
-    assert_eq!(r.b2r(B_HEARTBEAT), 0);
+    assert_eq!(r.b2r(off::HEARTBEAT), 0);
     std::thread::sleep(Duration::from_millis(30));
-    assert_eq!(r.b2r(B_HEARTBEAT), 0, "bootloader has no heartbeat");
+    assert_eq!(r.b2r(off::HEARTBEAT), 0, "bootloader has no heartbeat");
     r.boot_default();
     let t0 = Instant::now();
-    let h0 = r.b2r(B_HEARTBEAT);
+    let h0 = r.b2r(off::HEARTBEAT);
     std::thread::sleep(Duration::from_millis(55));
-    let h1 = r.b2r(B_HEARTBEAT);
+    let h1 = r.b2r(off::HEARTBEAT);
     let ticks = (t0.elapsed().as_millis() / 10) as u32;
     assert!(
         h1 - h0 >= 4 && h1 - h0 <= ticks + 1,
@@ -314,7 +315,7 @@ fn heartbeat_runs_only_while_ready() {
     let mem_hb = || {
         u32::from_le_bytes(
             r.dev
-                .mem_read(L2_BASE + B_HEARTBEAT, 4)
+                .mem_read(L2_BASE + off::HEARTBEAT, 4)
                 .unwrap()
                 .try_into()
                 .unwrap(),
@@ -324,34 +325,34 @@ fn heartbeat_runs_only_while_ready() {
     wait_until("heartbeat store", || mem_hb() > m0);
     // fw-hang: heartbeat freezes and commands are never answered
     handle(&r.dev, "inject fw-hang");
-    let h2 = r.b2r(B_HEARTBEAT);
+    let h2 = r.b2r(off::HEARTBEAT);
     std::thread::sleep(Duration::from_millis(30));
-    assert_eq!(r.b2r(B_HEARTBEAT), h2);
+    assert_eq!(r.b2r(off::HEARTBEAT), h2);
     r.send(op::ECHO, &[]);
     std::thread::sleep(Duration::from_millis(30));
-    assert_eq!(r.b2r(SLOT_OPCODE), op::ECHO, "never answered");
+    assert_eq!(r.b2r(CMD_OPCODE), op::ECHO, "never answered");
     // a second command while the first runs is a driver bug: answered busy
     r.send(op::ECHO, &[]);
     assert_eq!(r.dev.fault_count(Fault::MailboxBusy), 1);
-    assert_eq!(r.b2r(SLOT_OPCODE), DONE | status::BUSY);
+    assert_eq!(r.b2r(CMD_OPCODE), ANSWERED | status::BUSY);
 }
 
 #[test]
 fn fw_no_ready_stays_booting() {
     let r = Rig::metis();
     handle(&r.dev, "inject fw-no-ready");
-    let img = fwimage::build(&Default::default());
+    let img = fw_image::build(&Default::default());
     r.dev.mem_write(FW_LOAD_ADDR, &img);
     r.send(op::BOOT, &(img.len() as u32).to_le_bytes());
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(r.state(), FwState::Booting as u32);
-    assert_eq!(r.b2r(SLOT_OPCODE), op::BOOT);
+    assert_eq!(r.b2r(CMD_OPCODE), op::BOOT);
     // a reset (FLR) recovers, and the injection was one-shot
     r.dev
         .cfg_write(metis_emu::config::PCIE_DEVCTL, 2, 0x8000 | 0x2810);
     r.dev.cfg_write(metis_emu::config::COMMAND, 2, 6);
     assert_eq!(r.state(), FwState::Bootloader as u32);
-    assert_eq!(r.b2r(SLOT_OPCODE), 0);
+    assert_eq!(r.b2r(CMD_OPCODE), 0);
     r.boot_default();
 }
 
@@ -362,17 +363,17 @@ fn only_an_opcode_store_starts_a_command() {
     let cmds = |r: &Rig| handle(&r.dev, "stats")["fw_commands"].clone();
     // msg and size stores, a zero opcode, an answer-looking value, a 2-byte
     // store into the opcode word: nothing starts
-    r.b2w(SLOT_SIZE, 4);
-    r.b2w(SLOT_OPCODE, 0);
-    r.b2w(SLOT_OPCODE, DONE | 2);
+    r.b2w(CMD_SIZE, 4);
+    r.b2w(CMD_OPCODE, 0);
+    r.b2w(CMD_OPCODE, ANSWERED | 2);
     r.dev
-        .mmio_write(VFIO_PCI_BAR2_REGION_INDEX, SLOT_OPCODE, 2, op::ECHO as u64);
+        .mmio_write(VFIO_PCI_BAR2_REGION_INDEX, CMD_OPCODE, 2, op::ECHO as u64);
     std::thread::sleep(Duration::from_millis(10));
     assert_eq!(cmds(&r), serde_json::json!({}));
     // an 8-byte store of opcode and size together is a command
     r.dev.mmio_write(
         VFIO_PCI_BAR2_REGION_INDEX,
-        SLOT_OPCODE,
+        CMD_OPCODE,
         8,
         op::ECHO as u64 | 4 << 32,
     );
@@ -387,10 +388,10 @@ fn no_boot_protocol_leaves_the_block_zero_but_boots() {
         boot_protocol: false,
         ..small_opts()
     });
-    let block = |r: &Rig| r.bar2_bytes(B_MAGIC, (B_END - B_MAGIC) as usize);
-    assert_eq!(block(&r), vec![0; (B_END - B_MAGIC) as usize]);
+    let block = |r: &Rig| r.bar2_bytes(off::MAGIC, (off::END - off::MAGIC) as usize);
+    assert_eq!(block(&r), vec![0; (off::END - off::MAGIC) as usize]);
     // a runtime that knows the card uploads and boots by itself
-    let img = fwimage::build(&BuildSpec {
+    let img = fw_image::build(&BuildSpec {
         fw: (4, 5, 6),
         ..Default::default()
     });
@@ -399,7 +400,7 @@ fn no_boot_protocol_leaves_the_block_zero_but_boots() {
     std::thread::sleep(Duration::from_millis(25));
     assert_eq!(
         block(&r),
-        vec![0; (B_END - B_MAGIC) as usize],
+        vec![0; (off::END - off::MAGIC) as usize],
         "no STATE, no HEARTBEAT"
     );
     r.register_vmsi();
@@ -417,11 +418,11 @@ fn runtime_boot_injection_stands_in_for_the_vendor_runtime() {
     assert_eq!(r.bar2_bytes(MASTER_VERSION, 2), vec![0, 0]);
     assert_eq!(handle(&r.dev, "inject runtime-boot")["ok"], true);
     wait_until("runtime boot answered", || {
-        r.b2r(SLOT_OPCODE) == DONE | status::OK
+        r.b2r(CMD_OPCODE) == ANSWERED | status::OK
     });
     // The default image's firmware 1.2.3 runs, and published its areas afresh.
     assert_eq!(r.bar2_bytes(MASTER_VERSION, 2), vec![1, 2]);
-    assert_eq!(r.b2r(HDRV_CTRL), 0);
+    assert_eq!(r.b2r(HOST_DRV_CTRL), 0);
     assert_eq!(handle(&r.dev, "stats")["device"]["fw"]["state"], "READY");
     // Once the firmware runs, a second upload is refused: only the bootloader boots.
     assert_eq!(handle(&r.dev, "inject runtime-boot")["ok"], false);

@@ -59,10 +59,10 @@ fn check_common(r: &Rig) {
         assert_eq!(area(r, a), (0, 0, 0, 0, 0, 0), "{a:?}");
     }
     assert_eq!(area(r, Area::Ctx), (0, 0, 0, 320, 0x1000, 0));
-    let (magic, major, _, size, off, _) = area(r, Area::Hdrv);
+    let (magic, major, _, size, off, _) = area(r, Area::HostDrv);
     assert_eq!((magic, major, size, off), (0xBAC1, 1, 24, 0x800));
     assert!(area_ok(off, size, bar2) && size >= 24);
-    let (magic, _, _, size, off, _) = area(r, Area::DmaSgDesc);
+    let (magic, _, _, size, off, _) = area(r, Area::DmaDesc);
     assert_eq!((magic, size, off), (0xD4D4, 16, 0xc00));
     assert!(area_ok(off, size, bar2));
     let (magic, _, _, size, off, _) = area(r, Area::Vmsi);
@@ -135,10 +135,10 @@ fn boot_clears_the_registration() {
     let mut r = Rig::metis();
     r.enable_msi(32);
     r.register_vmsi();
-    assert_eq!(r.b2r(HDRV_CTRL), 1);
-    let img = metis_emu::fwimage::build(&Default::default());
+    assert_eq!(r.b2r(HOST_DRV_CTRL), 1);
+    let img = metis_emu::fw_image::build(&Default::default());
     assert_eq!(r.boot(&img), status::OK);
-    assert_eq!(r.bar2_bytes(HDRV_OFF, 24), vec![0; 24], "hdrv zeroed");
+    assert_eq!(r.bar2_bytes(HOST_DRV_OFF, 24), vec![0; 24], "hdrv zeroed");
     // the first completion before the host registers again is R1.2
     assert_eq!(r.cmd(op::ECHO, &[1]).0, status::OK);
     assert_eq!(r.dev.fault_count(Fault::VmsiUnregistered), 1);
@@ -156,11 +156,11 @@ fn boot_clears_the_registration() {
 fn reset_clears_the_registration_and_republishes() {
     let r = Rig::metis();
     r.boot_default();
-    assert_eq!(r.b2r(HDRV_CTRL), 1);
+    assert_eq!(r.b2r(HOST_DRV_CTRL), 1);
     r.dev.vfio_reset();
     r.dev
         .cfg_write(COMMAND, 2, (CMD_MEM | CMD_BUS_MASTER) as u32);
-    assert_eq!(r.b2r(HDRV_CTRL), 0);
+    assert_eq!(r.b2r(HOST_DRV_CTRL), 0);
     check_common(&r);
     assert_eq!(r.dev.mmio_read(BAR2, 0, 2), 0xFD1F);
     let ev = handle(&r.dev, "events");
@@ -180,13 +180,13 @@ fn vmsi_without_registration_counts_and_raises_nothing() {
     r.enable_msi(32);
     r.boot_default();
     // ctrl = 0 with a target: withdrawn
-    r.b2w(HDRV_CTRL, 0);
+    r.b2w(HOST_DRV_CTRL, 0);
     r.cmd(op::ECHO, &[1]);
     assert_eq!(r.dev.fault_count(Fault::VmsiUnregistered), 1);
     assert_eq!(r.vmsi_word(12), 0);
     // ctrl = 1 but a table too small for source 12
-    r.b2w(HDRV_TABLE_SIZE, 16);
-    r.b2w(HDRV_CTRL, 1);
+    r.b2w(HOST_DRV_TABLE_SIZE, 16);
+    r.b2w(HOST_DRV_CTRL, 1);
     r.cmd(op::ECHO, &[1]);
     assert_eq!(r.dev.fault_count(Fault::VmsiUnregistered), 2);
     // target 0: R1.2's write to IOVA 0x30 is never attempted
@@ -239,12 +239,12 @@ fn bad_area_injection_publishes_an_out_of_range_offset() {
         serde_json::json!(["hdrv"])
     );
     // nothing changes until the card writes the structure again
-    assert_eq!(area(&r, Area::Hdrv).4, 0x800);
+    assert_eq!(area(&r, Area::HostDrv).4, 0x800);
     r.dev.vfio_reset();
     r.dev
         .cfg_write(COMMAND, 2, (CMD_MEM | CMD_BUS_MASTER) as u32);
-    let (magic, _, _, size, off, _) = area(&r, Area::Hdrv);
-    assert_eq!((magic, off), (HDRV_MAGIC, 0x300_0000));
+    let (magic, _, _, size, off, _) = area(&r, Area::HostDrv);
+    assert_eq!((magic, off), (HOST_DRV_MAGIC, 0x300_0000));
     assert!(!area_ok(off, size, 32 << 20), "past BAR2");
     assert_eq!(area(&r, Area::Vmsi).4, 0x900, "only the named area");
     // vmsi and desc at the next boot, together with the vMSI count
@@ -252,9 +252,9 @@ fn bad_area_injection_publishes_an_out_of_range_offset() {
     handle(&r.dev, "inject bad-area desc");
     handle(&r.dev, "inject bad-vmsi-count");
     r.boot_default();
-    assert_eq!(area(&r, Area::Hdrv).4, 0x800, "one-shot");
+    assert_eq!(area(&r, Area::HostDrv).4, 0x800, "one-shot");
     assert_eq!(area(&r, Area::Vmsi).4, 0x300_0000);
-    assert_eq!(area(&r, Area::DmaSgDesc).4, 0x300_0000);
+    assert_eq!(area(&r, Area::DmaDesc).4, 0x300_0000);
     assert_eq!(r.b2r(VMSI_OFF) & 0xffff, 5000);
     // and all of it is gone after the next reset
     r.dev.vfio_reset();
@@ -304,7 +304,10 @@ fn intx_deasserts_only_after_the_table_word_is_cleared() {
     // an eDMA interrupt clear re-reads it too
     r.cmd(op::ECHO, &[1]);
     r.clear_vmsi_word(12);
-    r.ew(metis_emu::edma::regs::WR_INT_CLEAR, 0);
+    r.ew(
+        metis_emu::edma::regs::INT_CLEAR.at(metis_emu::edma::Dir::Wr),
+        0,
+    );
     assert!(!intx_status(&r));
     assert_eq!(r.dev.total_faults(), 0);
 }
@@ -317,7 +320,7 @@ fn withdrawn_registration_releases_intx() {
     assert_eq!(fired(&intx), 1);
     // the driver withdraws before freeing the table: the card stops
     // looking at it, so the line drops even though the word is still set
-    r.b2w(HDRV_CTRL, 0);
+    r.b2w(HOST_DRV_CTRL, 0);
     unmask(&r);
     assert!(!intx_status(&r));
     assert_eq!(r.vmsi_word(12), 1);
@@ -357,7 +360,7 @@ fn small_bar2_exposes_the_start_of_a_full_l2() {
     assert_eq!(r.dev.cfg_read(metis_emu::config::BAR2, 4), 0xfff0_0000);
     // the interface structure is there, and still says L2 is 32 MiB away
     assert_eq!(r.dev.mmio_read(BAR2, 0, 2), 0xFD1F);
-    assert_eq!(area(&r, Area::Hdrv).4, 0x800);
+    assert_eq!(area(&r, Area::HostDrv).4, 0x800);
     // the rest of L2 is not reachable through the BAR, but it exists
     r.dev.mmio_read(BAR2, 1 << 20, 4);
     assert_eq!(r.dev.fault_count(Fault::WindowRange), 1);
@@ -368,6 +371,6 @@ fn small_bar2_exposes_the_start_of_a_full_l2() {
     assert_eq!(st, status::OK);
     assert_eq!(
         u32::from_le_bytes(out[..4].try_into().unwrap()),
-        metis_emu::fwimage::crc32(&[0xab; 4096])
+        metis_emu::fw_image::crc32(&[0xab; 4096])
     );
 }

@@ -3,14 +3,14 @@
 
 mod common;
 use common::*;
-use metis_emu::boot::{FwState, B_FW_VERSION};
+use metis_emu::boot::{off, FwState};
 use metis_emu::config::*;
 use metis_emu::control::handle;
 use metis_emu::devmem::{DDR_BASE, L2_BASE};
-use metis_emu::edma::ll::Elem;
+use metis_emu::edma::ll::*;
 use metis_emu::edma::regs::*;
 use metis_emu::edma::Dir;
-use metis_emu::iface::{HDRV_CTRL, MASTER_VERSION};
+use metis_emu::iface::{HOST_DRV_CTRL, MASTER_VERSION};
 use metis_emu::{Fault, Options};
 use std::time::Duration;
 
@@ -28,13 +28,13 @@ fn busy_card(opts: Options) -> Rig {
 
 fn assert_lost(r: &Rig) {
     assert_eq!(r.state(), FwState::Bootloader as u32);
-    assert_eq!(r.b2r(B_FW_VERSION), 0);
+    assert_eq!(r.b2r(off::FW_VERSION), 0);
     assert_eq!(r.b2r(MASTER_VERSION), 0);
-    assert_eq!(r.b2r(HDRV_CTRL), 0, "registration gone");
+    assert_eq!(r.b2r(HOST_DRV_CTRL), 0, "registration gone");
     assert_eq!(r.dev.mmio_read(2, 0, 2), 0xFD1F, "bootloader republished");
-    assert_eq!(r.er(WR_ENGINE_EN), 0);
-    assert_eq!(r.er(WR_DONE_IMWR), 0);
-    assert_eq!(r.cr(Dir::Wr, 1, LLP_LO), 0);
+    assert_eq!(r.er(ENGINE_EN.at(Dir::Wr)), 0);
+    assert_eq!(r.er(DONE_IMWR_LO.at(Dir::Wr)), 0);
+    assert_eq!(r.cr(Dir::Wr, 1, CH_LLP_LO), 0);
     assert_eq!(r.cr(Dir::Wr, 1, CH_CONTROL1), 0);
     assert_eq!(
         r.dev.mem_read(DDR_BASE + 0x0500_0000, 8).unwrap(),
@@ -45,9 +45,9 @@ fn assert_lost(r: &Rig) {
 
 fn assert_kept(r: &Rig) {
     assert_eq!(r.state(), FwState::Ready as u32);
-    assert_eq!(r.b2r(HDRV_CTRL), 1);
-    assert_eq!(r.er(WR_ENGINE_EN), 1);
-    assert_eq!(r.cr(Dir::Wr, 1, LLP_LO) as u64, LL_WR);
+    assert_eq!(r.b2r(HOST_DRV_CTRL), 1);
+    assert_eq!(r.er(ENGINE_EN.at(Dir::Wr)), 1);
+    assert_eq!(r.cr(Dir::Wr, 1, CH_LLP_LO) as u64, LL_WR);
     assert_eq!(
         r.dev.mem_read(DDR_BASE + 0x0500_0000, 8).unwrap(),
         b"precious".to_vec()
@@ -90,7 +90,7 @@ fn d3hot_and_back_keeps_state_with_no_soft_reset() {
     r.dev.cfg_write(PMCSR, 2, 3);
     // the function does not answer memory accesses in D3hot
     assert_eq!(r.state(), 0xffff_ffff);
-    assert_eq!(r.er(CTRL), 0xffff_ffff);
+    assert_eq!(r.er(CTRL.offset()), 0xffff_ffff);
     assert_eq!(r.dev.fault_count(Fault::MmioLowPower), 2);
     std::thread::sleep(Duration::from_millis(20));
     r.dev.cfg_write(PMCSR, 2, 0);
@@ -135,9 +135,12 @@ fn reset_cancels_in_flight_dma() {
     r.enable_msi(32);
     let n: u32 = 32 << 20;
     r.dev.mem_write(DEV_DATA, &vec![0x5a; n as usize]);
+    r.dev.mem_write(
+        LL_WR,
+        &Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, n, DEV_DATA, IOVA),
+    );
     r.dev
-        .mem_write(LL_WR, &Elem::data(CB | LIE | RIE, n, DEV_DATA, IOVA));
-    r.dev.mem_write(LL_WR + 24, &Elem::link(LLP | TCB, LL_WR));
+        .mem_write(LL_WR + 24, &Element::link(CTRL_LLP | CTRL_TCB, LL_WR));
     r.setup_channel(Dir::Wr, 0, 8, LL_WR);
     r.doorbell(Dir::Wr, 0);
     wait_until("the engine's first bytes", || {
@@ -154,5 +157,5 @@ fn reset_cancels_in_flight_dma() {
     let moved = after_reset.iter().filter(|&&b| b == 0x5a).count();
     assert!(moved > 0 && moved < n as usize, "transfer was cut: {moved}");
     assert_eq!(fired(&r.msi[8]), 0, "no done interrupt");
-    assert_eq!(r.er(WR_INT_STATUS), 0);
+    assert_eq!(r.er(INT_STATUS.at(Dir::Wr)), 0);
 }

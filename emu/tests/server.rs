@@ -64,8 +64,9 @@ fn vfio_user_negotiation_and_config_read() {
 #[test]
 fn edma_transfer_over_vfio_user() {
     use metis_emu::config::*;
-    use metis_emu::edma::ll::Elem;
+    use metis_emu::edma::ll::*;
     use metis_emu::edma::regs::*;
+    use metis_emu::edma::Dir;
     use std::os::unix::fs::FileExt;
     use vfio_bindings::bindings::vfio::*;
 
@@ -117,8 +118,13 @@ fn edma_transfer_over_vfio_user() {
     c.region_read(2, 0xc00, &mut desc).unwrap();
     let ll = u64::from_le_bytes(desc);
     let el = [
-        Elem::data(CB | LIE | RIE, 4096, 0x0800_0000 + src, 0x1000_0000),
-        Elem::link(LLP | TCB, ll),
+        Element::data(
+            CTRL_CB | CTRL_LIE | CTRL_RIE,
+            4096,
+            0x0800_0000 + src,
+            0x1000_0000,
+        ),
+        Element::link(CTRL_LLP | CTRL_TCB, ll),
     ];
     for (i, e) in el.iter().enumerate() {
         for q in 0..3 {
@@ -127,15 +133,17 @@ fn edma_transfer_over_vfio_user() {
                 .unwrap();
         }
     }
-    w32(&mut c, 0, WR_ENGINE_EN as u64, 1);
-    w32(&mut c, 0, WR_INT_MASK as u64, 0x0001_0001);
-    w32(&mut c, 0, WR_DONE_IMWR as u64, 0xfee0_0000);
-    w32(&mut c, 0, WR_IMWR_DATA as u64, 0x4028);
-    w32(&mut c, 0, (CH_BASE + CH_CONTROL1) as u64, CCS | LLE);
-    w32(&mut c, 0, (CH_BASE + LLP_LO) as u64, ll as u32);
-    w32(&mut c, 0, (CH_BASE + LLP_HI) as u64, 0);
-    w32(&mut c, 0, WR_DOORBELL as u64, 0);
-    wait_until("done", || r32(&mut c, 0, WR_INT_STATUS as u64) & 1 != 0);
+    w32(&mut c, 0, ENGINE_EN.at(Dir::Wr) as u64, 1);
+    w32(&mut c, 0, INT_MASK.at(Dir::Wr) as u64, 0x0001_0001);
+    w32(&mut c, 0, DONE_IMWR_LO.at(Dir::Wr) as u64, 0xfee0_0000);
+    w32(&mut c, 0, CH_IMWR_DATA(0).at(Dir::Wr) as u64, 0x4028);
+    w32(&mut c, 0, CH_CONTROL1.at(Dir::Wr, 0) as u64, LL_CCS);
+    w32(&mut c, 0, CH_LLP_LO.at(Dir::Wr, 0) as u64, ll as u32);
+    w32(&mut c, 0, CH_LLP_HI.at(Dir::Wr, 0) as u64, 0);
+    w32(&mut c, 0, DOORBELL.at(Dir::Wr) as u64, 0);
+    wait_until("done", || {
+        r32(&mut c, 0, INT_STATUS.at(Dir::Wr) as u64) & 1 != 0
+    });
     wait_until("msi 8", || fired(&fds[8]) == 1);
     let mut got = vec![0u8; 4096];
     ram.read_exact_at(&mut got, 0).unwrap();
@@ -359,12 +367,15 @@ fn fwimg_builds_images_the_card_accepts_and_rejects() {
         r.boot(&std::fs::read(&bad).unwrap()),
         metis_emu::boot::status::FAILED
     );
-    assert_eq!(r.b2r(metis_emu::boot::B_FAIL_REASON), 5);
+    assert_eq!(r.b2r(metis_emu::boot::off::FAIL_REASON), 5);
     assert_eq!(
         r.boot(&std::fs::read(&good).unwrap()),
         metis_emu::boot::status::OK
     );
-    assert_eq!(r.b2r(metis_emu::boot::B_FW_VERSION), 3 | 1 << 8 | 4 << 16);
+    assert_eq!(
+        r.b2r(metis_emu::boot::off::FW_VERSION),
+        3 | 1 << 8 | 4 << 16
+    );
     let _ = std::fs::remove_file(&good);
     let _ = std::fs::remove_file(&bad);
 }

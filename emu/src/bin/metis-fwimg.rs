@@ -1,7 +1,7 @@
 //! `metis-fwimg`: builds (valid or deliberately broken) Metis firmware images
 //! and prints image headers.
 
-use metis_emu::fwimage::{self, Break, BuildSpec, Header, HEADER_SIZE};
+use metis_emu::fw_image::{self, Break, BuildSpec, Header, HEADER_SIZE};
 use metis_emu::options::{parse_size, parse_u64};
 use std::process::exit;
 
@@ -50,7 +50,7 @@ fn build(args: &[String]) -> Result<(), String> {
         }
     }
     let out = out.ok_or("--out is required")?;
-    let img = fwimage::build(&spec);
+    let img = fw_image::build(&spec);
     std::fs::write(&out, &img).map_err(|e| format!("{out}: {e}"))?;
     eprintln!("metis-fwimg: wrote {out} ({} bytes)", img.len());
     Ok(())
@@ -69,7 +69,7 @@ fn info(args: &[String]) -> Result<(), String> {
         serde_json::json!({
             "file_size": b.len(),
             "magic": format!("{:#x}", h.magic),
-            "magic_ok": h.magic == fwimage::MAGIC,
+            "magic_ok": h.magic == fw_image::MAGIC,
             "header_version": h.header_version,
             "header_size": h.header_size,
             "if_version": format!("{}.{}", h.if_major, h.if_minor),
@@ -79,8 +79,8 @@ fn info(args: &[String]) -> Result<(), String> {
             "load_addr": format!("{:#x}", h.load_addr),
             "payload_crc": format!("{:#x}", h.payload_crc),
             "payload_crc_ok": payload.len() >= h.payload_size as usize
-                && fwimage::crc32(&payload[..h.payload_size as usize]) == h.payload_crc,
-            "header_crc_ok": h.header_crc == fwimage::crc32(&b[..fwimage::HEADER_CRC_SPAN]),
+                && fw_image::crc32(&payload[..h.payload_size as usize]) == h.payload_crc,
+            "header_crc_ok": h.header_crc == fw_image::crc32(&b[..fw_image::HEADER_CRC_SPAN]),
         })
     );
     Ok(())

@@ -8,10 +8,12 @@
 //! stop) under the DMA gate before every chunk, so nothing reaches host or
 //! device memory after a reset returns.
 
-use super::ll::{Elem, LlCtx, ELEM_SIZE, NO_PROGRESS_LIMIT};
+use super::ll::{Element, LlCtx, ELEMENT_SIZE, NO_PROGRESS_LIMIT};
 use super::regs::*;
 use super::Dir;
-use crate::config::ConfigSpace;
+use crate::config::{
+    ConfigSpace, STATUS, STATUS_RECEIVED_MASTER_ABORT, STATUS_RECEIVED_TARGET_ABORT,
+};
 use crate::device::{Shared, State};
 use crate::dma::{DmaError, Perm};
 use crate::faults::Fault;
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 /// Bytes moved per step: bounds the time a reset waits for a worker and the
 /// granularity of bandwidth sharing between channels.
-pub const CHUNK: u64 = 64 << 10;
+pub const CHUNK: u64 = 64 * 1024;
 
 /// Why a channel aborted.
 #[derive(Debug, Clone)]
@@ -56,18 +58,18 @@ impl AbortCause {
         })
     }
 
-    /// Error status bits: (low word, high word). Low: [ch] application
-    /// (data) error, [16+ch] linked-list fetch error. High (read side only):
-    /// [ch] unsupported request, [16+ch] completer abort.
-    fn err_bits(&self, dir: Dir, ch: usize) -> (u32, u32) {
-        let app = 1u32 << ch;
-        let ll = 1u32 << (16 + ch);
+    /// Latches the error status bits of channel `ch` of half `r`.
+    fn latch_err(&self, r: &mut DirRegs, dir: Dir, ch: usize) {
+        let bit = ch_bit(ch);
+        let (e, hi) = (&mut r.err, &mut r.err_hi);
         match (self, dir) {
-            (AbortCause::Malformed(_), _) => (ll, 0),
-            (AbortCause::DevRange(..), _) => (app, 0),
-            (AbortCause::Dma(DmaError::Perm { .. }), Dir::Rd) => (0, ll),
-            (_, Dir::Rd) => (0, app),
-            (_, Dir::Wr) => (app, 0),
+            (AbortCause::Malformed(_), _) => e.set_ll_fetch(e.ll_fetch() | bit),
+            (AbortCause::DevRange(..), _) => e.set_data(e.data() | bit),
+            (AbortCause::Dma(DmaError::Perm { .. }), Dir::Rd) => {
+                hi.set_completer_abort(hi.completer_abort() | bit)
+            }
+            (_, Dir::Rd) => hi.set_unsupported_request(hi.unsupported_request() | bit),
+            (_, Dir::Wr) => e.set_data(e.data() | bit),
         }
     }
 }
@@ -124,7 +126,7 @@ pub fn reg_write(sh: &Arc<Shared>, st: &mut State, off: u32, v: u32) {
                 engine_disabled(sh, st, d);
             }
         }
-        Action::Doorbell(d, v) => doorbell(sh, st, d, v),
+        Action::Doorbell(d, db) => doorbell(sh, st, d, db),
     }
 }
 
@@ -153,15 +155,15 @@ fn halt(sh: &Arc<Shared>, st: &mut State, d: Dir, ch: usize) {
     }
     cancel(sh, d, ch);
     let c = st.edma.chan_mut(d, ch);
-    if c.cs == CS_RUNNING {
-        c.cs = CS_STOPPED;
+    if c.ctrl1.cs() == Cs::Running {
+        c.ctrl1.set_cs(Cs::Stopped);
     }
     c.pending_doorbell = false;
     c.hung = false;
 }
 
-fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
-    let ch = (v & DOORBELL_CH_MASK) as usize;
+fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, db: Doorbell) {
+    let (v, ch) = (u32::from(db), usize::from(db.ch()));
     if ch >= st.edma.nch {
         sh.obs.fault(
             Fault::DoorbellBadChannel,
@@ -169,7 +171,7 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
         );
         return;
     }
-    if st.edma.dir(d).engine_en & 1 == 0 {
+    if !st.edma.dir(d).engine_en.enable() {
         sh.obs.fault(
             Fault::DoorbellEngineDisabled,
             format!(
@@ -180,9 +182,10 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
         );
         return;
     }
-    if v & DOORBELL_STOP != 0 {
+    if db.stop() {
         let c = &st.edma.dir(d).ch[ch];
-        if c.cs == CS_RUNNING && !c.stuck && Inject::take(&mut st.inj.done_on_stop, d, ch) {
+        if c.ctrl1.cs() == Cs::Running && !c.stuck && Inject::take(&mut st.inj.done_on_stop, d, ch)
+        {
             // The transfer won the race against the stop: the channel is
             // stopped and its done status (and message) is on its way.
             halt(sh, st, d, ch);
@@ -206,7 +209,7 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
         );
         return;
     }
-    if st.edma.dir(d).ch[ch].cs == CS_RUNNING {
+    if st.edma.dir(d).ch[ch].ctrl1.cs() == Cs::Running {
         if Inject::take(&mut st.inj.missed_doorbell, d, ch) {
             sh.obs.event(
                 "inject",
@@ -223,7 +226,7 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, v: u32) {
         c.chan(d, ch).runs += 1;
     });
     let c = st.edma.chan_mut(d, ch);
-    c.cs = CS_RUNNING;
+    c.ctrl1.set_cs(Cs::Running);
     c.pending_doorbell = false;
     if Inject::take(&mut st.inj.stuck, d, ch) {
         let c = st.edma.chan_mut(d, ch);
@@ -257,7 +260,7 @@ fn run(sh: Arc<Shared>, d: Dir, ch: usize, ep: u64) {
         if !live(&sh, d, ch, ep) {
             return;
         }
-        st.edma.dir(d).ch[ch].ctrl1 & LLE != 0
+        st.edma.dir(d).ch[ch].ctrl1.lle()
     };
     let mut pacer = Pacer::default();
     if lle {
@@ -294,15 +297,15 @@ fn run_single(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             c.size = 0;
             c.sar = sar.wrapping_add(size as u64);
             c.dar = dar.wrapping_add(size as u64);
-            c.cs = CS_STOPPED;
+            c.ctrl1.set_cs(Cs::Stopped);
             c.pending_doorbell = false;
             let ctrl = c.ctrl1;
             sh.obs.with(|c| {
                 c.elements += 1;
                 c.transfers_done += 1
             });
-            if ctrl & (LIE | RIE) != 0 {
-                done_irq(sh, &mut st, d, ch, ctrl & RIE != 0);
+            if ctrl.lie() || ctrl.rie() {
+                done_irq(sh, &mut st, d, ch, ctrl.rie());
             }
         }
     }
@@ -320,25 +323,26 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             let corrupt = Inject::take(&mut st.inj.corrupt, d, ch);
             let ctx = ll_ctx(sh, &st.cfg);
             let c = &st.edma.dir(d).ch[ch];
-            (c.llp, c.ctrl1 & CCS != 0, c.prog, corrupt, ctx)
+            (c.llp, c.ctrl1.ccs(), c.prog, corrupt, ctx)
         };
         let at = match ctx.resolve(llp, &sh.mem) {
             Ok(a) => a,
             Err(why) => return abort(sh, d, ch, ep, AbortCause::Malformed(format!("LLP: {why}"))),
         };
-        let mut raw = [0u8; 24];
+        // One fetch into a copy: the host may rewrite the element meanwhile.
+        let mut raw = [0u8; ELEMENT_SIZE as usize];
         sh.mem.read(at, &mut raw);
         if corrupt {
             // Garbage fetch: all bits set looks like a link element (LLP bit)
             // pointing nowhere, which the validation below must reject.
-            raw = [0xff; 24];
+            raw = [0xff; ELEMENT_SIZE as usize];
             sh.obs.event(
                 "inject",
                 serde_json::json!({"what": "corrupt-desc", "dir": d.name(), "ch": ch}),
             );
         }
-        let e = Elem::parse(&raw);
-        if e.control & LLP != 0 {
+        let e = Element::parse(&raw);
+        if e.control.llp() {
             // Link element: its CB is not compared (dw-edma writes !CB).
             idle += 1;
             if idle > NO_PROGRESS_LIMIT {
@@ -365,13 +369,13 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                 }
                 return;
             }
-            if e.control & TCB != 0 {
-                c.ctrl1 ^= CCS;
+            if e.control.tcb() {
+                c.ctrl1.set_ccs(!c.ctrl1.ccs());
             }
             c.llp = e.llp();
             continue;
         }
-        if (e.control & CB != 0) != ccs {
+        if e.control.cb() != ccs {
             // Producer has not handed this element over: stop here, LLP
             // stays on it so the next doorbell resumes at this element.
             pacer.finish();
@@ -384,7 +388,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                 c.pending_doorbell = false;
                 continue;
             }
-            c.cs = CS_STOPPED;
+            c.ctrl1.set_cs(Cs::Stopped);
             sh.obs.with(|c| c.transfers_done += 1);
             return;
         }
@@ -421,8 +425,8 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
         } else {
             idle = 0;
         }
-        let irq = e.control & (LIE | RIE);
-        if irq != 0 {
+        let irq = e.control.lie() || e.control.rie();
+        if irq {
             // The interrupt must not overtake the modelled wire time.
             pacer.finish();
         }
@@ -433,14 +437,14 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
         let c = st.edma.chan_mut(d, ch);
         let reprogrammed = c.prog != prog;
         if !reprogrammed {
-            c.llp = llp.wrapping_add(ELEM_SIZE);
+            c.llp = llp.wrapping_add(ELEMENT_SIZE);
         }
         c.size = 0;
         c.sar = e.sar.wrapping_add(e.size as u64);
         c.dar = e.dar.wrapping_add(e.size as u64);
         sh.obs.with(|c| c.elements += 1);
-        if irq != 0 {
-            done_irq(sh, &mut st, d, ch, e.control & RIE != 0);
+        if irq {
+            done_irq(sh, &mut st, d, ch, e.control.rie());
         }
         if reprogrammed && !after_reprogram(sh, st.edma.chan_mut(d, ch)) {
             return;
@@ -464,7 +468,7 @@ fn after_reprogram(sh: &Arc<Shared>, c: &mut Chan) -> bool {
         c.pending_doorbell = false;
         return true;
     }
-    c.cs = CS_STOPPED;
+    c.ctrl1.set_cs(Cs::Stopped);
     sh.obs.with(|c| c.transfers_done += 1);
     false
 }
@@ -547,14 +551,16 @@ fn transfer(
             }
             let mut off = dev + done;
             for p in &pieces {
-                let dp = sh.mem.ptr_at(off, p.len as u64).expect("range checked");
-                // SAFETY: both ranges bounds-checked (device memory above,
-                // host piece by resolve); distinct mappings never overlap.
-                unsafe {
-                    match d {
-                        Dir::Wr => std::ptr::copy_nonoverlapping(dp, p.as_ptr(), p.len),
-                        Dir::Rd => std::ptr::copy_nonoverlapping(p.as_ptr(), dp, p.len),
-                    }
+                let hs = p.slice().map_err(|e| XferErr::Abort(AbortCause::Dma(e)))?;
+                let ds = sh
+                    .mem
+                    .slice(off, p.len as u64)
+                    .ok_or(XferErr::Abort(AbortCause::DevRange(dev, size)))?;
+                // Both sides change under the copy (the guest, other workers,
+                // the BAR2 window): volatile slice to volatile slice.
+                match d {
+                    Dir::Wr => ds.copy_to_volatile_slice(hs),
+                    Dir::Rd => hs.copy_to_volatile_slice(ds),
                 }
                 off += p.len as u64;
             }
@@ -592,7 +598,8 @@ fn send_imwr(
 
 /// DONE: status latches; IMWR to the done address when RIE asked for it.
 fn done_irq(sh: &Arc<Shared>, st: &mut State, d: Dir, ch: usize, rie: bool) {
-    st.edma.dir_mut(d).int_status |= done_bit(ch);
+    let r = st.edma.dir_mut(d);
+    r.int_status = r.int_status.union(IntBits::done_of(ch));
     if rie {
         let r = st.edma.dir(d);
         let (addr, data) = (r.done_imwr, r.imwr_data_of(ch));
@@ -617,29 +624,27 @@ fn abort(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, cause: AbortCause) {
             serde_json::json!({"what": "abort", "dir": d.name(), "ch": ch}),
         ),
     }
-    let (lo, hi) = cause.err_bits(d, ch);
     if let (Dir::Rd, AbortCause::Dma(e)) = (d, &cause) {
         // A read the IOMMU refused comes back as an Unsupported Request
         // (unmapped) or Completer Abort (permission) completion: the
         // requester logs Received Master / Target Abort in PCI Status.
         let bit = match e {
-            DmaError::Perm { .. } => 1 << 12,
-            _ => 1 << 13,
+            DmaError::Perm { .. } => STATUS_RECEIVED_TARGET_ABORT,
+            _ => STATUS_RECEIVED_MASTER_ABORT,
         };
-        st.cfg.set_bits16(crate::config::STATUS, bit, true);
+        st.cfg.set_bits16(STATUS, bit, true);
     }
     let c = st.edma.chan_mut(d, ch);
-    c.cs = CS_HALTED;
+    c.ctrl1.set_cs(Cs::Halted);
     c.pending_doorbell = false;
-    let remote = if c.ctrl1 & LLE != 0 {
-        st.edma.dir(d).ll_err_en & (1 << ch) != 0
+    let remote = if c.ctrl1.lle() {
+        st.edma.dir(d).ll_err_en.ch() & ch_bit(ch) != 0
     } else {
-        st.edma.dir(d).ch[ch].ctrl1 & RIE != 0
+        c.ctrl1.rie()
     };
     let r = st.edma.dir_mut(d);
-    r.err_lo |= lo;
-    r.err_hi |= hi;
-    r.int_status |= abort_bit(ch);
+    cause.latch_err(r, d, ch);
+    r.int_status = r.int_status.union(IntBits::abort_of(ch));
     sh.obs.with(|c| c.transfers_aborted += 1);
     if remote {
         let r = st.edma.dir(d);

@@ -3,14 +3,14 @@
 //! eventfds, and register-level helpers that program the card like a driver.
 #![allow(dead_code)]
 
-use metis_emu::boot::{op, status, FwState, B_STATE, DONE, FW_LOAD_ADDR};
+use metis_emu::boot::{off, op, status, FwState, ANSWERED, FW_LOAD_ADDR};
 use metis_emu::config::*;
 use metis_emu::devmem::{DDR_BASE, L2_BASE};
 use metis_emu::dma::memfd;
 use metis_emu::edma::regs::*;
 use metis_emu::edma::Dir;
 use metis_emu::iface::{
-    self, HDRV_CTRL, HDRV_TABLE_SIZE, HDRV_TARGET, SLOT_MSG, SLOT_OPCODE, SLOT_SIZE,
+    self, CMD_MSG, CMD_OPCODE, CMD_SIZE, HOST_DRV_CTRL, HOST_DRV_TABLE_SIZE, HOST_DRV_TARGET,
 };
 use metis_emu::{Device, Options};
 use std::fs::File;
@@ -18,6 +18,9 @@ use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 use vfio_bindings::bindings::vfio::*;
+
+/// CH_CONTROL1 of a linked-list channel starting with cycle state 1.
+pub const LL_CCS: u32 = ChControl1::new().with_ccs(true).with_lle(true).into_bits();
 
 pub const MSI_ADDR: u64 = 0xfee0_0000;
 pub const MSI_MSG_DATA: u16 = 0x4020;
@@ -188,84 +191,70 @@ impl Rig {
     pub fn ew(&self, off: u32, v: u32) {
         self.dev.write32(VFIO_PCI_BAR0_REGION_INDEX, off as u64, v)
     }
-    pub fn ch_reg(dir: Dir, ch: usize, reg: u32) -> u32 {
-        CH_BASE + CH_STRIDE * ch as u32 + if dir == Dir::Rd { CH_RD_OFFSET } else { 0 } + reg
+    pub fn cr(&self, dir: Dir, ch: usize, reg: ChReg) -> u32 {
+        self.er(reg.at(dir, ch))
     }
 
-    pub fn cr(&self, dir: Dir, ch: usize, reg: u32) -> u32 {
-        self.er(Self::ch_reg(dir, ch, reg))
+    pub fn cw(&self, dir: Dir, ch: usize, reg: ChReg, v: u32) {
+        self.ew(reg.at(dir, ch), v)
     }
 
-    pub fn cw(&self, dir: Dir, ch: usize, reg: u32, v: u32) {
-        self.ew(Self::ch_reg(dir, ch, reg), v)
+    pub fn ctrl1(&self, dir: Dir, ch: usize) -> ChControl1 {
+        self.cr(dir, ch, CH_CONTROL1).into()
     }
 
-    pub fn cs(&self, dir: Dir, ch: usize) -> u32 {
-        (self.cr(dir, ch, CH_CONTROL1) & CS_MASK) >> CS_SHIFT
+    pub fn cs(&self, dir: Dir, ch: usize) -> Cs {
+        self.ctrl1(dir, ch).cs()
     }
 
     pub fn int_status(&self, dir: Dir) -> u32 {
-        self.er(if dir == Dir::Wr {
-            WR_INT_STATUS
-        } else {
-            RD_INT_STATUS
-        })
+        self.er(INT_STATUS.at(dir))
     }
 
     /// dw-edma style channel setup for REMOTE (IMWR) interrupts: engine on,
     /// local interrupts masked, IMWR address/data from the MSI message with
     /// the channel's vector, linked_list_err_en, then CCS|LLE and LLP.
     pub fn setup_channel(&self, dir: Dir, ch: usize, vector: u32, llp: u64) {
-        let (en, mask, done, abort, data, llerr) = match dir {
-            Dir::Wr => (
-                WR_ENGINE_EN,
-                WR_INT_MASK,
-                WR_DONE_IMWR,
-                WR_ABORT_IMWR,
-                WR_IMWR_DATA,
-                WR_LL_ERR_EN,
-            ),
-            Dir::Rd => (
-                RD_ENGINE_EN,
-                RD_INT_MASK,
-                RD_DONE_IMWR,
-                RD_ABORT_IMWR,
-                RD_IMWR_DATA,
-                RD_LL_ERR_EN,
-            ),
-        };
+        let (en, mask, done, abort) = (
+            ENGINE_EN.at(dir),
+            INT_MASK.at(dir),
+            DONE_IMWR_LO.at(dir),
+            ABORT_IMWR_LO.at(dir),
+        );
         self.ew(en, 1);
         self.ew(mask, self.er(mask) | done_bit(ch) | abort_bit(ch));
         self.ew(done, MSI_ADDR as u32);
-        self.ew(done + 4, (MSI_ADDR >> 32) as u32);
+        self.ew(DONE_IMWR_HI.at(dir), (MSI_ADDR >> 32) as u32);
         self.ew(abort, MSI_ADDR as u32);
-        self.ew(abort + 4, (MSI_ADDR >> 32) as u32);
-        let reg = data + 4 * (ch as u32 / 2);
-        let shift = 16 * (ch as u32 % 2);
-        let v = (self.er(reg) & !(0xffff << shift)) | ((MSI_MSG_DATA as u32 | vector) << shift);
-        self.ew(reg, v);
-        self.ew(llerr, self.er(llerr) | 1 << ch);
-        self.cw(dir, ch, CH_CONTROL1, CCS | LLE);
-        self.cw(dir, ch, LLP_LO, llp as u32);
-        self.cw(dir, ch, LLP_HI, (llp >> 32) as u32);
+        self.ew(ABORT_IMWR_HI.at(dir), (MSI_ADDR >> 32) as u32);
+        let reg = CH_IMWR_DATA(ch / 2).at(dir);
+        let data = MSI_MSG_DATA | vector as u16;
+        let w = ImwrData::from(self.er(reg));
+        let w = if ch.is_multiple_of(2) {
+            w.with_even(data)
+        } else {
+            w.with_odd(data)
+        };
+        self.ew(reg, w.into());
+        let llerr = LlErrEn::from(self.er(LL_ERR_EN.at(dir)));
+        self.ew(
+            LL_ERR_EN.at(dir),
+            llerr.with_ch(llerr.ch() | ch_bit(ch)).into(),
+        );
+        self.cw(dir, ch, CH_CONTROL1, LL_CCS);
+        self.cw(dir, ch, CH_LLP_LO, llp as u32);
+        self.cw(dir, ch, CH_LLP_HI, (llp >> 32) as u32);
     }
 
     pub fn doorbell(&self, dir: Dir, ch: usize) {
-        self.ew(
-            if dir == Dir::Wr {
-                WR_DOORBELL
-            } else {
-                RD_DOORBELL
-            },
-            ch as u32,
-        );
+        self.ew(DOORBELL.at(dir), Doorbell::new().with_ch(ch as u8).into());
     }
 
-    pub fn wait_stopped(&self, dir: Dir, ch: usize) -> u32 {
-        let mut cs = 0;
+    pub fn wait_stopped(&self, dir: Dir, ch: usize) -> Cs {
+        let mut cs = Cs::Idle;
         wait_until("channel to leave running", || {
             cs = self.cs(dir, ch);
-            cs == CS_STOPPED || cs == CS_HALTED
+            cs == Cs::Stopped || cs == Cs::Halted
         });
         cs
     }
@@ -294,16 +283,16 @@ impl Rig {
     }
 
     pub fn state(&self) -> u32 {
-        self.b2r(B_STATE)
+        self.b2r(off::STATE)
     }
 
     /// Registers the virtual-MSI table like the driver: target low, target
     /// high, size, then ctrl = 1 last.
     pub fn register_vmsi_at(&self, table: u64) {
-        self.b2w(HDRV_TARGET, table as u32);
-        self.b2w(HDRV_TARGET + 4, (table >> 32) as u32);
-        self.b2w(HDRV_TABLE_SIZE, 4096);
-        self.b2w(HDRV_CTRL, 1);
+        self.b2w(HOST_DRV_TARGET, table as u32);
+        self.b2w(HOST_DRV_TARGET + 4, (table >> 32) as u32);
+        self.b2w(HOST_DRV_TABLE_SIZE, 4096);
+        self.b2w(HOST_DRV_CTRL, 1);
     }
 
     pub fn register_vmsi(&self) {
@@ -329,33 +318,33 @@ impl Rig {
         padded.resize(args.len().div_ceil(4) * 4, 0);
         for (i, w) in padded.chunks(4).enumerate() {
             self.b2w(
-                SLOT_MSG + 4 * i as u64,
+                CMD_MSG + 4 * i as u64,
                 u32::from_le_bytes(w.try_into().unwrap()),
             );
         }
-        self.b2w(SLOT_SIZE, args.len() as u32);
-        self.b2w(SLOT_OPCODE, opcode);
+        self.b2w(CMD_SIZE, args.len() as u32);
+        self.b2w(CMD_OPCODE, opcode);
     }
 
     /// Polls the opcode word until the card answers; returns the status.
     pub fn wait_answer(&self) -> u32 {
         let mut op = 0;
         wait_until("command answer", || {
-            op = self.b2r(SLOT_OPCODE);
-            op & DONE != 0
+            op = self.b2r(CMD_OPCODE);
+            op & ANSWERED != 0
         });
         // The card stores the answer and then signals, both under its state
         // lock, while BAR2 reads do not take it: any locked access (config
         // space here) waits until the signal is out too.
         self.dev.cfg_read(0, 2);
-        op & !DONE
+        op & !ANSWERED
     }
 
     /// Runs one command; returns (status, the 256 bytes of msg).
     pub fn cmd(&self, opcode: u32, args: &[u8]) -> (u32, Vec<u8>) {
         self.send(opcode, args);
         let st = self.wait_answer();
-        (st, self.bar2_bytes(SLOT_MSG, 256))
+        (st, self.bar2_bytes(CMD_MSG, 256))
     }
 
     /// Places `image` at the load address (backdoor) and boots it.
@@ -368,7 +357,7 @@ impl Rig {
     /// Boots the default image and registers the virtual-MSI table again, as
     /// the driver must after every boot.
     pub fn boot_default(&self) {
-        let img = metis_emu::fwimage::build(&Default::default());
+        let img = metis_emu::fw_image::build(&Default::default());
         assert_eq!(self.boot(&img), status::OK);
         assert_eq!(self.state(), FwState::Ready as u32);
         self.register_vmsi();
