@@ -367,6 +367,11 @@ impl Card {
         }
     }
 
+    /// Drops every latched event (the interrupt mode changed under them).
+    pub(crate) fn forget_events(&self) {
+        *self.events.lock() = Default::default();
+    }
+
     /// Lets files submit work (end of probe).
     pub(crate) fn open_gate(&self) {
         self.events.lock().dead = false;

@@ -29,7 +29,12 @@ use crate::{
         self,
         state, //
     },
-    card::Card,
+    card::{
+        Card,
+        EdmaBar,
+        L2Bar, //
+    },
+    ffi::Cdev,
     fw::{
         self,
         FwInfo,
@@ -73,21 +78,37 @@ kernel::pci_device_table!(
 
 type IrqReg<'bound> = irq::Registration<'bound, MetisIrq>;
 
-/// One bound Metis card.
+/// One bound Metis card: what probe built, in teardown order.
 ///
-/// Fields drop in declaration order; [`Drop`] also releases the interrupt
-/// explicitly before disabling the device.
+/// Fields drop in declaration order, which is the order the field reports
+/// require (R2.4): the node goes first (no new opens; open files fail with
+/// `ENODEV`), then the card is stopped (gate closed, in-flight work failed,
+/// virtual-MSI registration withdrawn, engine off), then the interrupt is freed
+/// (waiting for a running handler), and the device is disabled last.
 pub(crate) struct Metis<'bound> {
-    /// Removed first: no new opens; files already open fail with `ENODEV`.
-    cdev: Option<crate::ffi::Cdev>,
-    /// Freed next: `free_irq` waits for a running handler.
-    irq: Option<Pin<KBox<IrqReg<'bound>>>>,
-    /// Borrowed by `irq`, so it must outlive it.
-    vectors: Option<KBox<pci::IrqVectorRegistration<'bound>>>,
-    card: Arc<Card>,
-    pdev: &'bound pci::Device<Bound>,
-    /// Dropped last: the device is disabled once nothing uses it any more.
+    _cdev: Cdev,
+    stop: CardStop,
+    _interrupts: Interrupts<'bound>,
     _enabled: Enabled<'bound>,
+}
+
+/// Stops the card when dropped: refuses new work, fails what is in flight,
+/// ends runtime PM and quiesces every source of interrupts and DMA. Idempotent,
+/// so unbind can run it early.
+struct CardStop(Arc<Card>);
+
+impl CardStop {
+    fn run(&self) {
+        self.0.close();
+        self.0.quiesce();
+        self.0.rpm_stop();
+    }
+}
+
+impl Drop for CardStop {
+    fn drop(&mut self) {
+        self.run();
+    }
 }
 
 /// Balances `pci_enable_device_mem()` (and bus mastering) when dropped.
@@ -97,6 +118,7 @@ impl Drop for Enabled<'_> {
     fn drop(&mut self) {
         glue::clear_master(self.0);
         glue::disable_device(self.0);
+        dev_info!(self.0, "card released\n");
     }
 }
 
@@ -127,16 +149,22 @@ fn check_bar(pdev: &pci::Device<Bound>, bar: u32, needed: usize) -> Result {
     Err(ENOSPC)
 }
 
-/// Interrupt resources chosen at probe.
-struct Irqs<'bound> {
+/// How completions reach the driver: a vector with its handler, or polling.
+///
+/// Fields drop in declaration order: the handler is freed before the vector
+/// it was requested on.
+struct Interrupts<'bound> {
     irq: Option<Pin<KBox<IrqReg<'bound>>>>,
     vectors: Option<KBox<pci::IrqVectorRegistration<'bound>>>,
     mode: IrqMode,
 }
 
 /// Allocates one vector of the wanted types and installs the handler.
-fn setup_irq<'bound>(pdev: &'bound pci::Device<Bound>, card: &Arc<Card>) -> Result<Irqs<'bound>> {
-    let none = Irqs {
+fn setup_irq<'bound>(
+    pdev: &'bound pci::Device<Bound>,
+    card: &Arc<Card>,
+) -> Result<Interrupts<'bound>> {
+    let none = Interrupts {
         irq: None,
         vectors: None,
         mode: IrqMode::Poll,
@@ -156,9 +184,10 @@ fn setup_irq<'bound>(pdev: &'bound pci::Device<Bound>, card: &Arc<Card>) -> Resu
         }
     };
     let mode = crate::irq::mode_of(vectors.irq_type());
-    // SAFETY: The registration lives in the box, which is moved into `Metis` together with the
-    // IRQ registration borrowing it; `Metis` drops the registration first (see its `Drop`), so
-    // the reference never outlives the box. The box's heap address does not change on moves.
+    // SAFETY: The registration lives in the box, which moves into `Interrupts` together with
+    // the IRQ registration borrowing it; `Interrupts` declares (so drops) the IRQ registration
+    // first, so the reference never outlives the box. The box's heap address does not change on
+    // moves. (7.3 has no self-referential pin-init; nova-core does the same.)
     let vref: &'bound pci::IrqVectorRegistration<'bound> =
         unsafe { &*core::ptr::from_ref::<pci::IrqVectorRegistration<'bound>>(&*vectors) };
     let flags = if mode == IrqMode::Intx {
@@ -178,21 +207,81 @@ fn setup_irq<'bound>(pdev: &'bound pci::Device<Bound>, card: &Arc<Card>) -> Resu
         )
     };
     let irq = KBox::pin_init(reg, GFP_KERNEL)?;
-    Ok(Irqs {
+    Ok(Interrupts {
         irq: Some(irq),
         vectors: Some(vectors),
         mode,
     })
 }
 
-impl Metis<'_> {
-    pub(crate) fn card(&self) -> &Card {
-        &self.card
+impl<'bound> Interrupts<'bound> {
+    /// Enables the engine's signalling for the chosen mode and proves that
+    /// completions arrive: a 64-byte round trip through the engine. When the
+    /// interrupt never comes, frees it and falls back to polling.
+    ///
+    /// On failure the card is quiesced before the interrupt is freed (R2.4).
+    fn prove(mut self, pdev: &'bound pci::Device<Bound>, card: &Card) -> Result<Self> {
+        match self.self_test(pdev, card) {
+            Ok(()) => Ok(self),
+            Err(e) => {
+                card.quiesce();
+                Err(e)
+            }
+        }
     }
 
-    /// Stops everything that can raise an interrupt or do DMA.
-    fn quiesce(&self) {
-        self.card.quiesce();
+    fn self_test(&mut self, pdev: &'bound pci::Device<Bound>, card: &Card) -> Result {
+        let msi = match self.mode {
+            IrqMode::Msi | IrqMode::MsiX => Some(glue::msi_msg(pdev, 0)?),
+            _ => None,
+        };
+        card.edma_on(self.mode, msi)?;
+        card.adopt_interface()?;
+        if self.mode != IrqMode::Poll {
+            match card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT) {
+                Ok(()) => {
+                    dev_info!(
+                        pdev,
+                        "interrupt self-test passed ({})\n",
+                        mode_name(self.mode)
+                    );
+                    return Ok(());
+                }
+                Err(e) if e == ETIMEDOUT => {
+                    // The engine finished but the interrupt never came: typical of a VM whose
+                    // interrupt remapping drops the card's IMWR writes (field report R3).
+                    dev_warn!(
+                        pdev,
+                        "interrupt self-test: no {} interrupt within {} ms; falling back to \
+                         polling (DMA works, at some CPU cost). Check interrupt remapping / VFIO \
+                         setup, or load with irq_mode=4 to skip this test\n",
+                        mode_name(self.mode),
+                        SELF_TEST_TIMEOUT.as_millis()
+                    );
+                    card.quiesce();
+                    self.irq = None;
+                    self.vectors = None;
+                    self.mode = IrqMode::Poll;
+                    card.edma_on(IrqMode::Poll, None)?;
+                    card.forget_events();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT)
+            .inspect_err(|e| {
+                dev_err!(
+                    pdev,
+                    "eDMA self-test failed in polling mode too ({:?})\n",
+                    e
+                )
+            })
+    }
+}
+
+impl Metis<'_> {
+    pub(crate) fn card(&self) -> &Card {
+        &self.stop.0
     }
 }
 
@@ -218,9 +307,7 @@ impl pci::Driver for MetisDriver {
         // Order matters (field report R2.4): refuse new work and fail what is in flight, then
         // stop the card raising interrupts and doing DMA; the IRQ is freed and memory released
         // only afterwards, in `Drop`.
-        this.card.close();
-        this.quiesce();
-        this.card.rpm_stop();
+        this.stop.run();
     }
 }
 
@@ -256,11 +343,64 @@ fn report_vsec(pdev: &pci::Device<Bound>) {
     }
 }
 
-/// Everything after `pci_enable_device_mem`; dropping `enabled` undoes it on failure.
+/// Everything after `pci_enable_device_mem`, as named steps that each return
+/// what they build. On failure the values built so far drop in reverse
+/// order, the same order as [`Metis`]'s fields.
 fn probe_enabled<'bound>(
     pdev: &'bound pci::Device<Core<'_>>,
     enabled: Enabled<'bound>,
 ) -> Result<Metis<'bound>> {
+    set_dma_limits(pdev)?;
+    let (bar0, bar2) = map_bars(pdev)?;
+    let owner = choose_owner(pdev, &bar2)?;
+    let iface = iface::read(pdev.as_ref(), &bar2)?;
+    let card = Card::new(
+        pdev,
+        bar0.into_devres()?,
+        bar2.into_devres()?,
+        iface,
+        owner,
+        4,
+        4,
+    )?;
+    card.edma_off()?;
+    pdev.set_master();
+    // What AER recovery restores after a link reset (`ffi.rs: pci_slot_reset`).
+    if let Err(e) = glue::save_state(pdev) {
+        dev_warn!(
+            pdev,
+            "could not save config space ({:?}); the card may not come back after a PCIe \
+             error\n",
+            e
+        );
+    }
+    let interrupts = setup_irq(pdev, &card)?.prove(pdev, &card)?;
+    // Declared after the interrupts, so that on failure it drops (stopping the card) first.
+    let stop = CardStop(card.clone());
+    card.recover_lost.store(true, Relaxed);
+    let fw = match owner {
+        FwOwner::Kernel => boot_kernel_owned(pdev, &card)?,
+        FwOwner::Runtime => adopt_runtime_owned(&card)?,
+    };
+    {
+        let mut st = card.status.lock();
+        st.iommu_mode = glue::iommu_mode(pdev);
+        st.irq_vectors = u32::from(interrupts.vectors.is_some());
+    }
+    card.open_gate();
+    card.rpm_start(pdev);
+    let cdev = Cdev::register(pdev, card.clone())?;
+    announce(pdev, &card, cdev.index(), &fw, interrupts.mode)?;
+    Ok(Metis {
+        _cdev: cdev,
+        stop,
+        _interrupts: interrupts,
+        _enabled: enabled,
+    })
+}
+
+/// 64-bit DMA, and the largest segment the transfer code builds.
+fn set_dma_limits(pdev: &pci::Device<Core<'_>>) -> Result {
     // SAFETY: Nothing allocates or maps DMA memory for this device yet, so the mask can't
     // change under a concurrent mapping.
     unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>()) }
@@ -268,7 +408,13 @@ fn probe_enabled<'bound>(
     // SAFETY: As above. A list element moves up to 4 GiB - 1; the transfer code splits longer
     // runs at 2 GiB, so that is the largest segment the DMA layer should build.
     unsafe { pdev.dma_set_max_seg_size(1 << 31) };
+    Ok(())
+}
 
+/// Maps BAR0 (eDMA) and BAR2 (L2) and checks that the engine came out of reset.
+fn map_bars<'bound>(
+    pdev: &'bound pci::Device<Core<'_>>,
+) -> Result<(EdmaBar<'bound>, L2Bar<'bound>)> {
     let bar0 = pdev.iomap_region_sized::<{ regs::BAR0_SIZE }>(0, c"metis-edma")?;
     let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_SIZE }>(2, c"metis-l2")?;
     let ctrl = bar0.read(edma_regs::CTRL);
@@ -283,16 +429,21 @@ fn probe_enabled<'bound>(
         );
         return Err(EIO);
     }
-    let (owner, why) = fw::choose_owner(glue::fw_owner_param(), boot::has_protocol(&bar2)?)
+    Ok((bar0, bar2))
+}
+
+/// Decides who loads the firmware. A kernel-owned card whose firmware
+/// already runs (driver reloaded, kexec) is reset, so that it boots exactly
+/// the firmware this driver validates, from a clean state, and publishes the
+/// bootloader's interface structure. A runtime-owned card is left alone.
+fn choose_owner(pdev: &pci::Device<Core<'_>>, bar2: &L2Bar<'_>) -> Result<FwOwner> {
+    let (owner, why) = fw::choose_owner(glue::fw_owner_param(), boot::has_protocol(bar2)?)
         .map_err(|why| {
             dev_err!(pdev, "{}\n", why);
             EINVAL
         })?;
     dev_info!(pdev, "firmware is {}: {}\n", owner.name(), why);
-    // A card whose firmware already runs (driver reloaded, kexec) is reset so that it boots
-    // exactly the firmware this driver validates, from a clean state, and publishes the
-    // bootloader's interface structure. A runtime-owned card's firmware is left alone.
-    if owner == FwOwner::Kernel && boot::state_of(&bar2)? != state::BOOTLOADER {
+    if owner == FwOwner::Kernel && boot::state_of(bar2)? != state::BOOTLOADER {
         glue::reset_function_locked(pdev).inspect_err(|e| {
             dev_err!(
                 pdev,
@@ -301,110 +452,30 @@ fn probe_enabled<'bound>(
             )
         })?;
         read_poll_timeout(
-            || boot::state_of(&bar2),
+            || boot::state_of(bar2),
             |s| *s == state::BOOTLOADER,
             Delta::from_millis(1),
             RESET_TIMEOUT,
         )
         .inspect_err(|_| dev_err!(pdev, "card did not return to its bootloader after reset\n"))?;
     }
-    let iface = iface::read(pdev.as_ref(), &bar2)?;
-    let card = Card::new(
-        pdev,
-        bar0.into_devres()?,
-        bar2.into_devres()?,
-        iface,
-        owner,
-        4,
-        4,
-    )?;
-    card.edma_off()?;
-    pdev.set_master();
-    // What AER recovery restores after a link reset (`metis_slot_reset`).
-    if let Err(e) = glue::save_state(pdev) {
-        dev_warn!(
-            pdev,
-            "could not save config space ({:?}); the card may not come back after a PCIe \
-             error\n",
-            e
-        );
-    }
+    Ok(owner)
+}
 
-    let mut metis = Metis {
-        cdev: None,
-        irq: None,
-        vectors: None,
-        card: card.clone(),
-        pdev,
-        _enabled: enabled,
-    };
-    let irqs = setup_irq(pdev, &card)?;
-    metis.irq = irqs.irq;
-    metis.vectors = irqs.vectors;
-    let mut mode = irqs.mode;
-    let msi = match mode {
-        IrqMode::Msi | IrqMode::MsiX => Some(glue::msi_msg(pdev, 0)?),
-        _ => None,
-    };
-    card.edma_on(mode, msi)?;
-    card.adopt_interface()?;
-
-    if mode != IrqMode::Poll {
-        match card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT) {
-            Ok(()) => dev_info!(pdev, "interrupt self-test passed ({})\n", mode_name(mode)),
-            Err(e) if e == ETIMEDOUT => {
-                // The engine finished but the interrupt never came: typical of a VM whose
-                // interrupt remapping drops the card's IMWR writes (field report R3).
-                dev_warn!(
-                    pdev,
-                    "interrupt self-test: no {} interrupt within {} ms; falling back to polling \
-                     (DMA works, at some CPU cost). Check interrupt remapping / VFIO setup, or \
-                     load with irq_mode=4 to skip this test\n",
-                    mode_name(mode),
-                    SELF_TEST_TIMEOUT.as_millis()
-                );
-                metis.quiesce();
-                metis.irq = None;
-                metis.vectors = None;
-                mode = IrqMode::Poll;
-                card.edma_on(mode, None)?;
-                *card.events.lock() = Default::default();
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if mode == IrqMode::Poll {
-        card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT)
-            .inspect_err(|e| {
-                dev_err!(
-                    pdev,
-                    "eDMA self-test failed in polling mode too ({:?})\n",
-                    e
-                )
-            })?;
-    }
-
-    card.recover_lost.store(true, Relaxed);
-    let fw = match owner {
-        FwOwner::Kernel => boot_kernel_owned(pdev, &card)?,
-        FwOwner::Runtime => adopt_runtime_owned(&card)?,
-    };
+/// The line that tells the user what probe found.
+fn announce(
+    pdev: &pci::Device<Bound>,
+    card: &Card,
+    index: u32,
+    fw: &FwInfo,
+    mode: IrqMode,
+) -> Result {
     let iommu = match glue::iommu_mode(pdev) {
         0 => "no IOMMU",
         1 => "IOMMU passthrough",
         _ => "IOMMU translated",
     };
     let ifc = card.iface.lock().as_ref().copied().ok_or(ENODEV)?;
-    {
-        let mut st = card.status.lock();
-        st.iommu_mode = glue::iommu_mode(pdev);
-        st.irq_vectors = u32::from(metis.vectors.is_some());
-    }
-    card.open_gate();
-    card.rpm_start(pdev);
-    let cdev = crate::ffi::Cdev::register(pdev, card.clone())?;
-    let index = cdev.index();
-    metis.cdev = Some(cdev);
     if ifc.dma_vm {
         // The vendor's 1.6.2 driver then leaves the IMWR registers to the firmware; this
         // driver programs them itself, which the known flag does not forbid.
@@ -415,7 +486,7 @@ fn probe_enabled<'bound>(
         );
     }
     let mem = card.status.lock().mem_size;
-    match owner {
+    match card.fw_owner {
         FwOwner::Kernel => dev_info!(
             pdev,
             "metis{}: Metis rev {:#04x}: eDMA wr {} rd {}, {} MiB device memory, firmware \
@@ -452,7 +523,7 @@ fn probe_enabled<'bound>(
             ifc.layout.name()
         ),
     }
-    Ok(metis)
+    Ok(())
 }
 
 /// Kernel-owned: boots the validated firmware file and sets up the device
@@ -505,19 +576,4 @@ fn adopt_runtime_owned(card: &Card) -> Result<FwInfo> {
     st.fw_version = fw.version;
     st.fw_if_version = 0;
     Ok(fw)
-}
-
-impl Drop for Metis<'_> {
-    fn drop(&mut self) {
-        self.cdev = None;
-        self.card.close();
-        self.card.rpm_stop();
-        // After `unbind` this finds the card already quiet; after a failed probe it is not.
-        // Either way: no interrupt source or DMA left, then free the IRQ (waiting for a running
-        // handler) and the vectors; `_enabled` disables the device last.
-        self.quiesce();
-        self.irq = None;
-        self.vectors = None;
-        dev_info!(self.pdev, "card released\n");
-    }
 }
