@@ -182,7 +182,7 @@ impl Card {
         size: usize,
         timeout: Delta,
     ) -> Result {
-        self.events.lock().mailbox = false;
+        self.edma.events.lock().mailbox = false;
         self.post_command(opcode, args, size)?;
         let waited = self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()));
         let status = match (waited, self.answer()) {

@@ -3,9 +3,12 @@
 //! State of one card shared by the probe path, the interrupt handler and
 //! (later) open files, which may all outlive each other.
 //!
-//! The BARs are device-managed: once the card is unbound every access path
-//! sees `ENODEV` instead of touching unmapped registers. Register bursts run
-//! under the RCU guard of the BAR and never sleep; waits happen outside it.
+//! The card owns its blocks (the eDMA engine, the virtual-MSI table, the
+//! firmware's interface structure, the gate) as nova-core's `Gpu` owns its
+//! engines. The BARs are device-managed: once the card is unbound every
+//! access sees `ENODEV` instead of touching unmapped registers. Register
+//! bursts run under the RCU guard of the BAR and never sleep; waits happen
+//! outside it.
 
 use kernel::{
     device::Bound,
@@ -17,15 +20,10 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
-        new_condvar,
         new_mutex,
-        new_spinlock_irq,
         poll::PollCondVar,
         Arc,
-        CondVar,
-        Mutex,
-        SpinLockIrq,
-        SpinLockIrqGuard, //
+        Mutex, //
     },
     time::{
         delay::fsleep,
@@ -38,8 +36,7 @@ use kernel::{
 
 use crate::{
     edma::{
-        service_dir,
-        Dir,
+        Edma,
         Events, //
     },
     fw::FwOwner,
@@ -54,10 +51,7 @@ use crate::{
     iface::Iface,
     irq::IrqMode,
     mem::DevMem,
-    regs::{
-        self,
-        edma, //
-    },
+    regs,
     vmsi::{
         self,
         Vmsi, //
@@ -68,9 +62,6 @@ use crate::{
 pub(crate) type EdmaBar<'a> = pci::Bar<'a, { regs::BAR0_SIZE }>;
 /// BAR2: the window onto L2, with the firmware's interface structure.
 pub(crate) type L2Bar<'a> = pci::Bar<'a, { regs::BAR2_SIZE }>;
-
-// TIMEOUT: a reset or suspend stops the card within a few hundred ms (FLR takes 100 ms).
-const CARD_STOP_WAIT: Delta = Delta::from_secs(10);
 
 /// The validated firmware image, kept for resets and resume.
 pub(crate) struct FwStore {
@@ -97,7 +88,9 @@ pub(crate) struct Status {
 #[pin_data]
 pub(crate) struct Card {
     pub(crate) pdev: ARef<pci::Device>,
-    pub(crate) edma_bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
+    /// The DMA engine (BAR0), with the completion events latched from it.
+    #[pin]
+    pub(crate) edma: Edma,
     pub(crate) l2: pci::DevresBar<{ regs::BAR2_SIZE }>,
     /// The virtual-MSI table the firmware marks.
     #[pin]
@@ -112,17 +105,6 @@ pub(crate) struct Card {
     /// Signalled when `fw_lost` changes; open files poll on it.
     #[pin]
     pub(crate) fw_event: PollCondVar,
-    /// Events the interrupt handler (or a poller) took off the card.
-    #[pin]
-    pub(crate) events: SpinLockIrq<Events>,
-    /// Signalled whenever `events` gains a bit.
-    #[pin]
-    pub(crate) event_cv: CondVar,
-    /// Busy data channels, one bit per channel and direction.
-    #[pin]
-    pub(crate) busy: Mutex<[u8; 2]>,
-    #[pin]
-    pub(crate) busy_cv: CondVar,
     /// Serialises the firmware command slot.
     #[pin]
     pub(crate) mailbox: Mutex<()>,
@@ -140,9 +122,6 @@ pub(crate) struct Card {
     /// The firmware image the card runs.
     #[pin]
     pub(crate) fw: Mutex<FwStore>,
-    /// The MSI message last written to the IMWR registers.
-    #[pin]
-    pub(crate) imwr: Mutex<Option<(u64, u32)>>,
     pub(crate) bytes_to_device: Atomic<u64>,
     pub(crate) bytes_from_device: Atomic<u64>,
     /// Set while this driver resets the function itself, so that the PCI core's
@@ -158,8 +137,6 @@ pub(crate) struct Card {
     /// The outage of a reset from outside, from `reset_prepare` to `reset_done`.
     #[pin]
     pub(crate) external_outage: Mutex<Option<ParkedOutage>>,
-    /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
-    irq_mode: Atomic<u32>,
     /// Linux interrupt number of vector 0 (0: none), for the storm fallback.
     pub(crate) irq_number: Atomic<u32>,
     /// Interrupts that found work, for diagnostics.
@@ -169,8 +146,6 @@ pub(crate) struct Card {
     /// Whether a wait that times out looks for a completion whose interrupt was lost
     /// (off during the interrupt self-test, which must see interrupts arrive).
     pub(crate) recover_lost: Atomic<bool>,
-    pub(crate) wr_channels: u32,
-    pub(crate) rd_channels: u32,
 }
 
 impl Card {
@@ -189,17 +164,13 @@ impl Card {
         Arc::pin_init(
             pin_init!(Self {
                 pdev: pdev.into(),
-                edma_bar,
+                edma <- Edma::new(edma_bar, wr_channels, rd_channels),
                 l2,
                 vmsi <- vmsi,
                 iface <- new_mutex!(Some(iface), "metis_iface"),
                 fw_owner,
                 fw_lost: Atomic::new(false),
                 fw_event <- new_poll_condvar!("metis_fw_event"),
-                events <- new_spinlock_irq!(Events::default(), "metis_events"),
-                event_cv <- new_condvar!("metis_event_cv"),
-                busy <- new_mutex!([0u8; 2], "metis_busy"),
-                busy_cv <- new_condvar!("metis_busy_cv"),
                 mailbox <- new_mutex!((), "metis_mailbox"),
                 gate <- Gate::new(gate_dev),
                 sleep_outage <- new_mutex!(None, "metis_sleep_outage"),
@@ -213,37 +184,19 @@ impl Card {
                     },
                     "metis_fw"
                 ),
-                imwr <- new_mutex!(None, "metis_imwr"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
                 own_reset: Atomic::new(false),
                 recovery <- new_mutex!(None, "metis_recovery"),
                 awake <- new_mutex!((0, false), "metis_awake"),
                 external_outage <- new_mutex!(None, "metis_external_outage"),
-                irq_mode: Atomic::new(IrqMode::Poll as u32),
                 irq_number: Atomic::new(0),
                 irqs: Atomic::new(0),
                 lost_irqs: Atomic::new(0),
                 recover_lost: Atomic::new(false),
-                wr_channels,
-                rd_channels,
             }),
             GFP_KERNEL,
         )
-    }
-
-    pub(crate) fn irq_mode(&self) -> IrqMode {
-        IrqMode::from_raw(self.irq_mode.load(Relaxed))
-    }
-
-    pub(crate) fn set_irq_mode(&self, mode: IrqMode) {
-        self.irq_mode.store(mode as u32, Relaxed);
-    }
-
-    /// Runs a register burst on the eDMA registers; `ENODEV` once the card is unbound.
-    pub(crate) fn with_edma<R>(&self, f: impl for<'a> FnOnce(&EdmaBar<'a>) -> R) -> Result<R> {
-        let bar = self.edma_bar.try_access().ok_or(ENODEV)?;
-        Ok(f(&bar))
     }
 
     /// Runs accesses to L2 (the interface structure); `ENODEV` once the card is unbound.
@@ -252,37 +205,22 @@ impl Card {
         Ok(f(&bar))
     }
 
-    /// Takes pending events off the card: reads each status register once,
-    /// clears what it saw and latches it. Returns whether anything was pending.
+    /// Takes pending events off the card (the engine's status registers and
+    /// the virtual-MSI table) and latches them. Returns whether anything was pending.
     ///
     /// Called from the interrupt handler and by pollers; safe in atomic context.
     pub(crate) fn service(&self) -> bool {
-        // Read, clear and latch in one section under the events lock, the
-        // lock under which a channel's status is cleared before its doorbell
-        // and after its stop: a read taken before such a clear can never be
-        // latched after it.
-        let mut ev = self.events.lock();
-        let seen = self.with_edma(|b0| {
-            let wr = service_dir::<edma::Wr>(b0);
-            let rd = service_dir::<edma::Rd>(b0);
-            (wr, rd)
-        });
+        let mut ev = self.edma.events.lock();
+        let engine = self.edma.take_completions(&mut ev);
         // Other firmware sources (device messages, AI cores) are taken off the
         // table, which is all the driver does with them yet.
         let sources = self.vmsi.take();
-        let mbox = sources & (1 << vmsi::SRC_COMMAND) != 0;
-        // A card that does not answer (unbound) has nothing pending in its engine.
-        let ((wd, wa), (rd, ra)) = seen.unwrap_or(((0, 0), (0, 0)));
-        if wd | wa | rd | ra == 0 && sources == 0 {
+        if !engine && sources == 0 {
             return false;
         }
-        ev.done[Dir::Wr as usize] |= wd;
-        ev.abort[Dir::Wr as usize] |= wa;
-        ev.done[Dir::Rd as usize] |= rd;
-        ev.abort[Dir::Rd as usize] |= ra;
-        ev.mailbox |= mbox;
+        ev.mailbox |= sources & (1 << vmsi::SRC_COMMAND) != 0;
         drop(ev);
-        self.event_cv.notify_all();
+        self.edma.event_cv.notify_all();
         true
     }
 
@@ -307,11 +245,11 @@ impl Card {
         let mut poll_sleep = Delta::from_micros(20);
         loop {
             let deaf = kernel::current!().signal_pending() && self.gate.in_outage();
-            let polling = deaf || self.irq_mode() == IrqMode::Poll;
+            let polling = deaf || self.edma.irq_mode() == IrqMode::Poll;
             if polling {
                 self.service();
             }
-            let mut ev = self.events.lock();
+            let mut ev = self.edma.events.lock();
             if ev.dead {
                 return Err(ENODEV);
             }
@@ -327,7 +265,7 @@ impl Card {
                 // Before giving up, read the status registers once: an event whose
                 // interrupt was lost on the way is still latched on the card.
                 if !polling && self.recover_lost.load(Relaxed) && self.service() {
-                    if let Some(v) = take(&mut self.events.lock()) {
+                    if let Some(v) = take(&mut self.edma.events.lock()) {
                         self.lost_irqs.fetch_add(1, Relaxed);
                         dev_warn!(
                             self.pdev,
@@ -352,6 +290,7 @@ impl Card {
             let left = timeout - elapsed;
             let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
             if let kernel::sync::CondVarTimeoutResult::Signal { .. } = self
+                .edma
                 .event_cv
                 .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(ms))
             {
@@ -369,12 +308,12 @@ impl Card {
 
     /// Drops every latched event (the interrupt mode changed under them).
     pub(crate) fn forget_events(&self) {
-        *self.events.lock() = Default::default();
+        *self.edma.events.lock() = Default::default();
     }
 
     /// Lets files submit work (end of probe).
     pub(crate) fn open_gate(&self) {
-        self.events.lock().dead = false;
+        self.edma.events.lock().dead = false;
         self.gate.open();
     }
 
@@ -393,72 +332,17 @@ impl Card {
         self.gate.closed()
     }
 
-    /// Programs the card on behalf of a job (register writes that start or
-    /// steer the engine or the firmware). Refused with the stop's error once a
-    /// reset or suspend has begun to stop the card: the events lock is held
-    /// across the burst, and the stop takes it before it touches the card.
-    pub(crate) fn program_edma<R>(&self, f: impl for<'a> FnOnce(&EdmaBar<'a>) -> R) -> Result<R> {
-        let _ev = self.may_program()?;
-        self.with_edma(f)
-    }
-
-    /// As [`Self::program_edma`], with the latched events at hand, so that a
-    /// burst can clear a channel's old events in the same section as it
-    /// starts the channel.
-    pub(crate) fn program_edma_events<R>(
-        &self,
-        f: impl for<'a> FnOnce(&EdmaBar<'a>, &mut Events) -> R,
-    ) -> Result<R> {
-        let mut ev = self.may_program()?;
-        let bar = self.edma_bar.try_access().ok_or(ENODEV)?;
-        Ok(f(&bar, &mut ev))
-    }
-
-    /// As [`Self::program_edma`], for the firmware's command slot in L2.
+    /// As [`Edma::program`], for the firmware's command slot in L2.
     pub(crate) fn program_l2<R>(&self, f: impl for<'a> FnOnce(&L2Bar<'a>) -> R) -> Result<R> {
-        let _ev = self.may_program()?;
+        let _ev = self.edma.may_program()?;
         self.with_l2(f)
-    }
-
-    /// The events lock, if jobs may still program the card.
-    fn may_program(&self) -> Result<SpinLockIrqGuard<'_, Events>> {
-        let ev = self.events.lock();
-        match ev.stopping.or(ev.aborted) {
-            Some(e) => Err(e),
-            None => Ok(ev),
-        }
-    }
-
-    /// First step of stopping the card under its users: no job may program it
-    /// from now on; those waiting keep waiting until [`Self::abort_users`].
-    pub(crate) fn stop_users(&self, err: Error) {
-        self.events.lock().stopping = Some(err);
-    }
-
-    /// Waits (boundedly) until a reset or suspend that is stopping the card
-    /// has stopped it, or the card is gone.
-    pub(crate) fn wait_card_stopped(&self) {
-        let start = Instant::<Monotonic>::now();
-        let mut ev = self.events.lock();
-        while ev.aborted.is_none() && !ev.dead && start.elapsed() < CARD_STOP_WAIT {
-            let _ = self
-                .event_cv
-                .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(100));
-        }
-    }
-
-    /// Fails every waiter with `err` (the card was stopped under them).
-    pub(crate) fn abort_users(&self, err: Error) {
-        self.events.lock().aborted = Some(err);
-        self.event_cv.notify_all();
-        self.busy_cv.notify_all();
     }
 
     /// Waits until `outage` is the only user left, then clears the events the
     /// aborted users left behind.
     pub(crate) fn wait_alone(&self, outage: &Outage<'_>) {
         outage.wait_alone();
-        let mut ev = self.events.lock();
+        let mut ev = self.edma.events.lock();
         *ev = Events {
             dead: ev.dead,
             ..Default::default()
@@ -475,9 +359,9 @@ impl Card {
     /// First half of [`Self::close`]: refuses new work and fails what is in flight.
     pub(crate) fn shut(&self) {
         self.gate.close();
-        self.events.lock().dead = true;
-        self.event_cv.notify_all();
-        self.busy_cv.notify_all();
+        self.edma.events.lock().dead = true;
+        self.edma.event_cv.notify_all();
+        self.edma.busy_cv.notify_all();
     }
 
     /// Second half of [`Self::close`]: waits until nobody uses the card. An

@@ -235,7 +235,7 @@ impl<'bound> Interrupts<'bound> {
             IrqMode::Msi | IrqMode::MsiX => Some(glue::msi_msg(pdev, 0)?),
             _ => None,
         };
-        card.edma_on(self.mode, msi)?;
+        card.edma.on(self.mode, msi)?;
         card.adopt_interface()?;
         if self.mode != IrqMode::Poll {
             match card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT) {
@@ -262,7 +262,7 @@ impl<'bound> Interrupts<'bound> {
                     self.irq = None;
                     self.vectors = None;
                     self.mode = IrqMode::Poll;
-                    card.edma_on(IrqMode::Poll, None)?;
+                    card.edma.on(IrqMode::Poll, None)?;
                     card.forget_events();
                 }
                 Err(e) => return Err(e),
@@ -363,7 +363,7 @@ fn probe_enabled<'bound>(
         4,
         4,
     )?;
-    card.edma_off()?;
+    card.edma.off()?;
     pdev.set_master();
     // What AER recovery restores after a link reset (`ffi.rs: pci_slot_reset`).
     if let Err(e) = glue::save_state(pdev) {
@@ -493,8 +493,8 @@ fn announce(
              {}.{}.{} (interface {}.{}), {}, {}, {} interface structure\n",
             index,
             pdev.revision_id(),
-            card.wr_channels,
-            card.rd_channels,
+            card.edma.wr_channels(),
+            card.edma.rd_channels(),
             mem >> 20,
             fw.version & 0xff,
             (fw.version >> 8) & 0xff,
@@ -511,8 +511,8 @@ fn announce(
              {} interface structure\n",
             index,
             pdev.revision_id(),
-            card.wr_channels,
-            card.rd_channels,
+            card.edma.wr_channels(),
+            card.edma.rd_channels(),
             if card.fw_lost.load(Relaxed) {
                 "none loaded yet"
             } else {

@@ -25,8 +25,24 @@ use kernel::{
         register::WithBase,
         Io, //
     },
+    new_condvar, new_mutex, new_spinlock_irq, pci,
     prelude::*,
-    time::Delta,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        CondVar,
+        Mutex,
+        SpinLockIrq,
+        SpinLockIrqGuard, //
+    },
+    time::{
+        msecs_to_jiffies,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
 };
 
 use crate::{
@@ -36,11 +52,17 @@ use crate::{
     },
     irq::IrqMode,
     ll,
-    regs::edma::{
+    regs::{
         self,
-        Direction, //
+        edma::{
+            self,
+            Direction, //
+        },
     },
 };
+
+// TIMEOUT: a reset or suspend stops the card within a few hundred ms (FLR takes 100 ms).
+const CARD_STOP_WAIT: Delta = Delta::from_secs(10);
 
 /// A contiguous run of host DMA addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,7 +177,94 @@ pub(crate) struct Events {
     pub(crate) aborted: Option<Error>,
 }
 
-impl Card {
+/// The DMA engine of one card: its registers (BAR0), the completion events
+/// latched from them, the channel pool and the interrupt signalling it was set up with.
+///
+/// The BAR is device-managed: once the card is unbound every access sees
+/// `ENODEV` instead of touching unmapped registers.
+#[pin_data]
+pub(crate) struct Edma {
+    bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
+    /// Events the interrupt handler (or a poller) took off the card. Also the
+    /// lock under which jobs program the card (see [`Self::may_program`]).
+    #[pin]
+    pub(crate) events: SpinLockIrq<Events>,
+    /// Signalled whenever `events` gains a bit.
+    #[pin]
+    pub(crate) event_cv: CondVar,
+    /// Busy data channels, one bit per channel and direction.
+    #[pin]
+    busy: Mutex<[u8; 2]>,
+    #[pin]
+    pub(crate) busy_cv: CondVar,
+    /// The MSI message last written to the IMWR registers.
+    #[pin]
+    imwr: Mutex<Option<(u64, u32)>>,
+    /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
+    irq_mode: Atomic<u32>,
+    wr_channels: u32,
+    rd_channels: u32,
+}
+
+impl Edma {
+    pub(crate) fn new(
+        bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
+        wr_channels: u32,
+        rd_channels: u32,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            bar,
+            events <- new_spinlock_irq!(Events::default(), "metis_events"),
+            event_cv <- new_condvar!("metis_event_cv"),
+            busy <- new_mutex!([0u8; 2], "metis_busy"),
+            busy_cv <- new_condvar!("metis_busy_cv"),
+            imwr <- new_mutex!(None, "metis_imwr"),
+            irq_mode: Atomic::new(IrqMode::Poll as u32),
+            wr_channels,
+            rd_channels,
+        })
+    }
+
+    /// Runs a register burst; `ENODEV` once the card is unbound.
+    pub(crate) fn with<R>(&self, f: impl for<'a> FnOnce(&EdmaBar<'a>) -> R) -> Result<R> {
+        let bar = self.bar.try_access().ok_or(ENODEV)?;
+        Ok(f(&bar))
+    }
+
+    pub(crate) fn irq_mode(&self) -> IrqMode {
+        IrqMode::from_raw(self.irq_mode.load(Relaxed))
+    }
+
+    /// Switches how waiters learn of completions (probe, storm fallback).
+    pub(crate) fn set_irq_mode(&self, mode: IrqMode) {
+        self.irq_mode.store(mode as u32, Relaxed);
+    }
+
+    pub(crate) fn wr_channels(&self) -> u32 {
+        self.wr_channels
+    }
+
+    pub(crate) fn rd_channels(&self) -> u32 {
+        self.rd_channels
+    }
+
+    /// Takes pending completions off the engine: reads each direction's status
+    /// once, clears what it saw and latches it in `ev`. Returns whether any was pending.
+    ///
+    /// The caller holds the events lock (`ev`), the lock under which a channel's
+    /// status is cleared before its doorbell and after its stop: a read taken
+    /// before such a clear can never be latched after it.
+    pub(crate) fn take_completions(&self, ev: &mut Events) -> bool {
+        let seen = self.with(|b0| (service_dir::<edma::Wr>(b0), service_dir::<edma::Rd>(b0)));
+        // A card that does not answer (unbound) has nothing pending in its engine.
+        let ((wd, wa), (rd, ra)) = seen.unwrap_or(((0, 0), (0, 0)));
+        ev.done[Dir::Wr as usize] |= wd;
+        ev.abort[Dir::Wr as usize] |= wa;
+        ev.done[Dir::Rd as usize] |= rd;
+        ev.abort[Dir::Rd as usize] |= ra;
+        wd | wa | rd | ra != 0
+    }
+
     /// Waits for a free data channel of `dir` and marks it busy.
     pub(crate) fn acquire_channel(&self, dir: Dir) -> Result<u32> {
         let count = self.data_channels(dir);
@@ -195,8 +304,8 @@ impl Card {
 
     /// Puts the engine into a known idle state: every interrupt source masked
     /// and cleared, both halves disabled.
-    pub(crate) fn edma_off(&self) -> Result {
-        self.with_edma(|b0| {
+    pub(crate) fn off(&self) -> Result {
+        self.with(|b0| {
             off::<edma::Wr>(b0);
             off::<edma::Rd>(b0);
         })
@@ -204,26 +313,83 @@ impl Card {
 
     /// Enables the engine and its interrupt signalling for `mode`, with the
     /// IMWR message `msi` (address, data) when `mode` is MSI or MSI-X.
-    pub(crate) fn edma_on(&self, mode: IrqMode, msi: Option<(u64, u32)>) -> Result {
+    pub(crate) fn on(&self, mode: IrqMode, msi: Option<(u64, u32)>) -> Result {
         self.set_irq_mode(mode);
         *self.imwr.lock() = msi;
-        self.with_edma(|b0| {
+        self.with(|b0| {
             on::<edma::Wr>(b0, self.wr_channels, mode, msi);
             on::<edma::Rd>(b0, self.rd_channels, mode, msi);
         })
     }
 
+    /// Programs the card on behalf of a job (register writes that start or
+    /// steer the engine or the firmware). Refused with the stop's error once a
+    /// reset or suspend has begun to stop the card: the events lock is held
+    /// across the burst, and the stop takes it before it touches the card.
+    pub(crate) fn program<R>(&self, f: impl for<'a> FnOnce(&EdmaBar<'a>) -> R) -> Result<R> {
+        let _ev = self.may_program()?;
+        self.with(f)
+    }
+
+    /// As [`Self::program`], with the latched events at hand, so that a
+    /// burst can clear a channel's old events in the same section as it
+    /// starts the channel.
+    pub(crate) fn program_events<R>(
+        &self,
+        f: impl for<'a> FnOnce(&EdmaBar<'a>, &mut Events) -> R,
+    ) -> Result<R> {
+        let mut ev = self.may_program()?;
+        let bar = self.bar.try_access().ok_or(ENODEV)?;
+        Ok(f(&bar, &mut ev))
+    }
+
+    /// The events lock, if jobs may still program the card.
+    pub(crate) fn may_program(&self) -> Result<SpinLockIrqGuard<'_, Events>> {
+        let ev = self.events.lock();
+        match ev.stopping.or(ev.aborted) {
+            Some(e) => Err(e),
+            None => Ok(ev),
+        }
+    }
+
+    /// First step of stopping the card under its users: no job may program it
+    /// from now on; those waiting keep waiting until [`Self::abort_users`].
+    pub(crate) fn stop_users(&self, err: Error) {
+        self.events.lock().stopping = Some(err);
+    }
+
+    /// Waits (boundedly) until a reset or suspend that is stopping the card
+    /// has stopped it, or the card is gone.
+    pub(crate) fn wait_card_stopped(&self) {
+        let start = Instant::<Monotonic>::now();
+        let mut ev = self.events.lock();
+        while ev.aborted.is_none() && !ev.dead && start.elapsed() < CARD_STOP_WAIT {
+            let _ = self
+                .event_cv
+                .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(100));
+        }
+    }
+
+    /// Fails every waiter with `err` (the card was stopped under them).
+    pub(crate) fn abort_users(&self, err: Error) {
+        self.events.lock().aborted = Some(err);
+        self.event_cv.notify_all();
+        self.busy_cv.notify_all();
+    }
+}
+
+impl Card {
     /// Rewrites the IMWR registers when the kernel has changed the vector's MSI
     /// message since they were written (x86 without interrupt remapping puts the
     /// target CPU in the address, so an affinity change moves it).
     fn refresh_imwr(&self) {
-        if !matches!(self.irq_mode(), IrqMode::Msi | IrqMode::MsiX) {
+        if !matches!(self.edma.irq_mode(), IrqMode::Msi | IrqMode::MsiX) {
             return;
         }
         let Ok(msg) = crate::glue::msi_msg(&self.pdev, 0) else {
             return;
         };
-        let mut cur = self.imwr.lock();
+        let mut cur = self.edma.imwr.lock();
         if *cur == Some(msg) {
             return;
         }
@@ -234,7 +400,7 @@ impl Card {
             msg.0,
             msg.1
         );
-        let _ = self.program_edma(|b0| {
+        let _ = self.edma.program(|b0| {
             write_imwr::<edma::Wr>(b0, msg);
             write_imwr::<edma::Rd>(b0, msg);
         });
@@ -259,7 +425,7 @@ impl Card {
             Ok(r) => r,
             // The card was stopped under the job (reset, suspend): the channel is already
             // stopped, and a stop doorbell to the disabled engine would be a fault.
-            Err(e) if self.events.lock().aborted.is_some() => Err(e),
+            Err(e) if self.edma.events.lock().aborted.is_some() => Err(e),
             Err(e) => {
                 let name = match dir {
                     Dir::Wr => "write",
@@ -274,7 +440,9 @@ impl Card {
                     // stop) is gone before the channel goes to the next job.
                     // A card that is being stopped under us gets its status
                     // cleared by the reset.
-                    let _ = self.program_edma_events(|b0, ev| forget_channel(b0, ev, dir, ch));
+                    let _ = self
+                        .edma
+                        .program_events(|b0, ev| forget_channel(b0, ev, dir, ch));
                 } else {
                     self.cut_off("eDMA channel ignores stop requests");
                     dev_err!(
@@ -308,7 +476,7 @@ impl Card {
     /// Whether a channel told to stop leaves the running state within a few milliseconds.
     fn channel_halts(&self, dir: Dir, ch: u32) -> bool {
         let cs = || {
-            self.with_edma(|b0| match dir {
+            self.edma.with(|b0| match dir {
                 Dir::Wr => channel_status::<edma::Wr>(b0, ch),
                 Dir::Rd => channel_status::<edma::Rd>(b0, ch),
             })
@@ -324,7 +492,7 @@ impl Card {
     }
 
     fn channel_stopped(&self, dir: Dir, ch: u32) -> bool {
-        let cs = self.with_edma(|b0| match dir {
+        let cs = self.edma.with(|b0| match dir {
             Dir::Wr => channel_status::<edma::Wr>(b0, ch),
             Dir::Rd => channel_status::<edma::Rd>(b0, ch),
         });
@@ -337,14 +505,14 @@ impl Card {
     /// left to it: this then waits until the card is stopped, so that the
     /// caller releases its memory only afterwards (R4).
     pub(crate) fn stop_channel(&self, dir: Dir, ch: u32) {
-        let stopped = self.program_edma(|b0| match dir {
+        let stopped = self.edma.program(|b0| match dir {
             Dir::Wr => stop::<edma::Wr>(b0, ch),
             Dir::Rd => stop::<edma::Rd>(b0, ch),
         });
         if stopped.is_err() {
-            self.wait_card_stopped();
+            self.edma.wait_card_stopped();
         }
-        let mut ev = self.events.lock();
+        let mut ev = self.edma.events.lock();
         ev.done[dir as usize] &= !(1 << ch);
         ev.abort[dir as usize] &= !(1 << ch);
     }
@@ -389,9 +557,9 @@ impl Card {
             return Err(EINVAL);
         }
         self.refresh_imwr();
-        let ch = self.acquire_channel(dir)?;
+        let ch = self.edma.acquire_channel(dir)?;
         let res = self.transfer_on(dir, ch, segs, dev_addr, timeout);
-        self.release_channel(dir, ch);
+        self.edma.release_channel(dir, ch);
         res
     }
 
@@ -407,7 +575,7 @@ impl Card {
         let part = desc.part(dir, ch)?;
         // Each window ends with the link back to the start of the part.
         let per_window = part.slots.checked_sub(1).filter(|n| *n > 0).ok_or(EINVAL)?;
-        let irq = irq_bits(self.irq_mode());
+        let irq = irq_bits(self.edma.irq_mode());
         let mut cycle = true;
         let mut list = KVec::new();
         for (w, window) in segs.chunks(per_window).enumerate() {
@@ -430,7 +598,7 @@ impl Card {
                 }
                 Ok(())
             })??;
-            self.program_edma_events(|b0, ev| -> Result {
+            self.edma.program_events(|b0, ev| -> Result {
                 // Only before the first window: a later window's own completion
                 // may already be latched (the engine runs on into a window whose
                 // elements carry its cycle bit without waiting for the doorbell),

@@ -217,13 +217,13 @@ impl OpenFile {
         a.device_id = card.pdev.device_id();
         a.revision = card.pdev.revision_id();
         // CAST: small enum values.
-        a.irq_mode = card.irq_mode() as u8;
+        a.irq_mode = card.edma.irq_mode() as u8;
         a.iommu_mode = st.iommu_mode as u8;
         a.fw_state = st.fw_state as u8;
         a.fw_version = st.fw_version;
         a.fw_if_version = st.fw_if_version;
-        a.wr_channels = card.wr_channels;
-        a.rd_channels = card.rd_channels;
+        a.wr_channels = card.edma.wr_channels();
+        a.rd_channels = card.edma.rd_channels();
         a.irq_vectors = st.irq_vectors;
         a.reset_count = st.reset_count;
         a.fw_owner = match card.fw_owner {
@@ -393,7 +393,7 @@ impl OpenFile {
         if self.card.fw_lost.load(Relaxed) {
             mask |= POLLPRI;
         }
-        if self.card.events.lock().dead {
+        if self.card.edma.events.lock().dead {
             mask |= POLLHUP | POLLERR;
         }
         mask

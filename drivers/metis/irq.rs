@@ -105,7 +105,7 @@ impl irq::Handler for MetisIrq {
             self.card.irqs.fetch_add(1, Relaxed);
         }
         // A shared INTx line legitimately brings other devices' interrupts.
-        let msi = matches!(self.card.irq_mode(), IrqMode::Msi | IrqMode::MsiX);
+        let msi = matches!(self.card.edma.irq_mode(), IrqMode::Msi | IrqMode::MsiX);
         if msi && self.storming(handled) {
             self.card.storm_fallback(STORM_WINDOWS * WINDOW);
             return irq::IrqReturn::Handled;
@@ -125,9 +125,9 @@ impl Card {
     /// reloaded), instead of spending the CPU in the handler.
     fn storm_fallback(&self, count: u32) {
         crate::glue::disable_irq_nosync(self.irq_number.load(Relaxed));
-        self.set_irq_mode(IrqMode::Poll);
+        self.edma.set_irq_mode(IrqMode::Poll);
         // Waiters sleeping for an interrupt switch to polling.
-        self.event_cv.notify_all();
+        self.edma.event_cv.notify_all();
         dev_err!(
             self.pdev,
             "interrupt storm: nearly all of the last {} interrupts had nothing pending; vector \

@@ -53,9 +53,9 @@ impl Card {
             );
         }
         // Stopped before the jobs are failed: they may release their buffers only afterwards.
-        self.stop_users(ESHUTDOWN);
+        self.edma.stop_users(ESHUTDOWN);
         self.quiesce();
-        self.abort_users(ESHUTDOWN);
+        self.edma.abort_users(ESHUTDOWN);
         self.wait_alone(&outage);
         *self.sleep_outage.lock() = Some(outage.park());
         Ok(())
@@ -153,7 +153,7 @@ impl Card {
             self.pdev,
             "function reset requested from outside the driver\n"
         );
-        self.stop_users(EIO);
+        self.edma.stop_users(EIO);
         self.quiesce();
         *self.external_outage.lock() = Some(outage.park());
     }
@@ -186,7 +186,7 @@ impl Card {
             return;
         };
         let outage = self.gate.resume_outage(parked);
-        self.abort_users(EIO);
+        self.edma.abort_users(EIO);
         self.wait_alone(&outage);
     }
 
@@ -210,7 +210,7 @@ impl Card {
             glue::clear_master(&self.pdev);
         }
         let count = self.count_reset();
-        self.abort_users(EIO);
+        self.edma.abort_users(EIO);
         self.wait_alone(&outage);
         let res = reset.and_then(|()| self.reinit(&outage));
         self.set_fw_status(&res);

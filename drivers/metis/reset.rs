@@ -44,7 +44,7 @@ impl Card {
     pub(crate) fn quiesce(&self) {
         // The firmware first, so that it writes no more virtual-MSI words.
         self.withdraw_vmsi();
-        let _ = self.edma_off();
+        let _ = self.edma.off();
     }
 
     /// Cuts a card that no longer obeys off the bus at once (bus mastering off,
@@ -54,7 +54,7 @@ impl Card {
     /// job, whose wait its late completion would end.
     pub(crate) fn cut_off(&self, why: &'static str) {
         glue::clear_master(&self.pdev);
-        self.stop_users(EIO);
+        self.edma.stop_users(EIO);
         self.request_recovery(why);
     }
 
@@ -110,12 +110,12 @@ impl Card {
         let outage = self.gate.begin_outage()?;
         let start = Instant::<Monotonic>::now();
         dev_warn!(self.pdev, "resetting the card: {}\n", why);
-        self.stop_users(EIO);
+        self.edma.stop_users(EIO);
         self.quiesce();
         if let Err(e) = self.function_reset() {
             // Not known to be stopped: cut it off the bus before its jobs let go of their memory.
             glue::clear_master(&self.pdev);
-            self.abort_users(EIO);
+            self.edma.abort_users(EIO);
             self.wait_alone(&outage);
             self.status.lock().fw_state = state::FAILED;
             dev_err!(
@@ -128,7 +128,7 @@ impl Card {
         }
         let count = self.count_reset();
         // The card is stopped: jobs may now give back their memory.
-        self.abort_users(EIO);
+        self.edma.abort_users(EIO);
         self.wait_alone(&outage);
         if self.closing() {
             return Err(ENODEV);
@@ -218,13 +218,13 @@ impl Card {
     /// read again, since the kernel may have moved the vector meanwhile.
     pub(crate) fn reinit_engine(&self) -> Result {
         glue::set_master(&self.pdev);
-        self.edma_off()?;
-        let mode = self.irq_mode();
+        self.edma.off()?;
+        let mode = self.edma.irq_mode();
         let msi = match mode {
             IrqMode::Msi | IrqMode::MsiX => Some(glue::msi_msg(&self.pdev, 0)?),
             IrqMode::Intx | IrqMode::Poll => None,
         };
-        self.edma_on(mode, msi)?;
+        self.edma.on(mode, msi)?;
         // What the card publishes now (a reset brings back the bootloader's areas).
         self.adopt_interface()
     }
