@@ -58,6 +58,7 @@ use crate::{
             self,
             Direction, //
         },
+        Halves,
     },
 };
 
@@ -109,15 +110,14 @@ fn start_list<D: Direction>(b0: &EdmaBar<'_>, ch: u32, llp: u64) -> Result {
 
 /// Writes a channel's linked-list pointer as two halves, low first.
 fn write_llp<D: Direction>(b0: &EdmaBar<'_>, idx: usize, v: u64) -> Result {
-    // CAST: deliberate split into halves.
-    let (lo, hi) = (v as u32, (v >> 32) as u32);
+    let v = Halves::of(v);
     b0.write(
         edma::CH_LLP_LO::of::<D>().try_at(idx).ok_or(EINVAL)?,
-        edma::CH_LLP_LO::from_raw(lo),
+        edma::CH_LLP_LO::from_raw(v.lo),
     );
     b0.write(
         edma::CH_LLP_HI::of::<D>().try_at(idx).ok_or(EINVAL)?,
-        edma::CH_LLP_HI::from_raw(hi),
+        edma::CH_LLP_HI::from_raw(v.hi),
     );
     Ok(())
 }
@@ -658,8 +658,9 @@ fn on<D: Direction>(b0: &EdmaBar<'_>, channels: u32, mode: IrqMode, msi: Option<
 
 /// Points the done/abort IMWR writes of every channel of `D` at the MSI message.
 fn write_imwr<D: Direction>(b0: &EdmaBar<'_>, (addr, data): (u64, u32)) {
-    // CAST: deliberate split into halves; the card keeps 16 bits of data.
-    let (lo, hi, d) = (addr as u32, (addr >> 32) as u32, data as u16);
+    let Halves { lo, hi } = Halves::of(addr);
+    // CAST: the card keeps 16 bits of MSI data, which is all MSI data has.
+    let d = data as u16;
     b0.write(WithBase::of::<D>(), edma::DONE_IMWR_LO::from_raw(lo));
     b0.write(WithBase::of::<D>(), edma::DONE_IMWR_HI::from_raw(hi));
     b0.write(WithBase::of::<D>(), edma::ABORT_IMWR_LO::from_raw(lo));

@@ -39,6 +39,7 @@ use crate::{
         HostSpec,
         Jobs, //
     },
+    regs::Halves,
     uapi::{
         self,
         Ioctl, //
@@ -300,8 +301,8 @@ impl OpenFile {
                 Ok(addr)
             };
             let split = |v: u64| -> (u32, u32) {
-                // CAST: deliberate split into halves.
-                (v as u32, (v >> 32) as u32)
+                let h = Halves::of(v);
+                (h.lo, h.hi)
             };
             let n = match a.opcode {
                 uapi::CMD_ECHO => {

@@ -22,6 +22,7 @@ use crate::{
     edma::Dir,
     ll,
     regs::{
+        Halves,
         BAR2_SIZE,
         L2_BASE, //
     },
@@ -163,7 +164,11 @@ pub(crate) type ReadWord<'a> = &'a dyn Fn(usize) -> Result<u32>;
 
 /// Reads the 64-bit quantity at a BAR2 offset, low word first.
 pub(crate) fn u64_at(read: ReadWord<'_>, at: usize) -> Result<u64> {
-    Ok(u64::from(read(at)?) | u64::from(read(at + 4)?) << 32)
+    Ok(Halves {
+        lo: read(at)?,
+        hi: read(at + 4)?,
+    }
+    .join())
 }
 
 fn bad<T>(field: &'static str, value: u64) -> Result<core::result::Result<T, Bad>> {

@@ -9,9 +9,12 @@
 
 use kernel::prelude::*;
 
-use crate::edma::{
-    Dir,
-    Segment, //
+use crate::{
+    edma::{
+        Dir,
+        Segment, //
+    },
+    regs::Halves,
 };
 
 /// Bytes per element slot.
@@ -34,15 +37,8 @@ fn put(words: &mut [u32], slot: usize, control: u32, size: u32, a: u64, b: u64) 
     let w = words
         .get_mut(slot * ELEMENT_WORDS..(slot + 1) * ELEMENT_WORDS)
         .ok_or(EINVAL)?;
-    // CAST: deliberate split into 32-bit halves.
-    let v = [
-        control,
-        size,
-        a as u32,
-        (a >> 32) as u32,
-        b as u32,
-        (b >> 32) as u32,
-    ];
+    let (a, b) = (Halves::of(a), Halves::of(b));
+    let v = [control, size, a.lo, a.hi, b.lo, b.hi];
     for (dst, src) in w.iter_mut().zip(v) {
         *dst = src.to_le();
     }

@@ -15,6 +15,28 @@ pub(crate) const BAR2_SIZE: usize = kernel::sizes::SZ_32M;
 /// Device address of BAR2 offset 0: the start of L2 (known).
 pub(crate) const L2_BASE: u64 = 0x0800_0000;
 
+/// A 64-bit quantity as the two 32-bit words the card takes it in (`_LO`/`_HI`
+/// registers, list elements, the interface structure), low word first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Halves {
+    pub(crate) lo: u32,
+    pub(crate) hi: u32,
+}
+
+impl Halves {
+    pub(crate) const fn of(v: u64) -> Self {
+        Self {
+            // CAST: the low and the high 32 bits, by definition.
+            lo: v as u32,
+            hi: (v >> 32) as u32,
+        }
+    }
+
+    pub(crate) const fn join(self) -> u64 {
+        (self.hi as u64) << 32 | self.lo as u64
+    }
+}
+
 /// DesignWare eDMA v0 registers (BAR0, unrolled map, 4 read and 4 write channels).
 ///
 /// The write (device to host) and read (host to device) halves of the
@@ -207,4 +229,21 @@ pub(crate) mod edma {
     pub(crate) const CS_RUNNING: u32 = 1;
     /// Channel status in [`CH_CONTROL1::cs`]: stopped.
     pub(crate) const CS_STOPPED: u32 = 3;
+}
+
+#[cfg(metis_kunit)]
+#[kernel::prelude::kunit_tests(metis_regs)]
+mod tests {
+    use super::Halves;
+
+    #[test]
+    fn halves_split_low_word_first_and_join_back() {
+        let v = 0x0000_0001_0100_0000u64;
+        let h = Halves::of(v);
+        assert_eq!(h.lo, 0x0100_0000);
+        assert_eq!(h.hi, 0x1);
+        assert_eq!(h.join(), v);
+        assert_eq!(Halves::of(u64::MAX).join(), u64::MAX);
+        assert_eq!(Halves { lo: 0, hi: 0 }.join(), 0);
+    }
 }

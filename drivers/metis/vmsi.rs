@@ -35,6 +35,7 @@ use crate::{
         HOST_DRV_SIZE,
         VMSI_MAX, //
     },
+    regs::Halves,
 };
 
 /// Source of command completions.
@@ -108,9 +109,9 @@ impl Vmsi {
             (t.dma_address(), u32::try_from(t.size())?)
         };
         l2.try_write32(0, area.offset + HD_CTRL)?;
-        // CAST: deliberate split into halves.
-        l2.try_write32(addr as u32, area.offset + HD_TARGET)?;
-        l2.try_write32((addr >> 32) as u32, area.offset + HD_TARGET + 4)?;
+        let target = Halves::of(addr);
+        l2.try_write32(target.lo, area.offset + HD_TARGET)?;
+        l2.try_write32(target.hi, area.offset + HD_TARGET + 4)?;
         l2.try_write32(bytes, area.offset + HD_SIZE)?;
         l2.try_write32(0, area.offset + HD_BASE)?;
         l2.try_write32(1, area.offset + HD_CTRL)?;
@@ -125,9 +126,11 @@ impl Vmsi {
     /// Whether the host-driver area names this table, enabled.
     pub(crate) fn registered(&self, l2: &L2Bar<'_>, area: Area) -> Result<bool> {
         let addr = self.table.lock().dma_address();
-        let lo = u64::from(l2.try_read32(area.offset + HD_TARGET)?);
-        let hi = u64::from(l2.try_read32(area.offset + HD_TARGET + 4)?);
-        Ok(l2.try_read32(area.offset + HD_CTRL)? == 1 && (hi << 32 | lo) == addr)
+        let target = Halves {
+            lo: l2.try_read32(area.offset + HD_TARGET)?,
+            hi: l2.try_read32(area.offset + HD_TARGET + 4)?,
+        };
+        Ok(l2.try_read32(area.offset + HD_CTRL)? == 1 && target.join() == addr)
     }
 
     /// Clears the marked words and returns the sources below 32 among them
