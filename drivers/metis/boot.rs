@@ -51,10 +51,44 @@ mod off {
 }
 
 /// Card states in the boot block.
-pub(crate) mod state {
-    pub(crate) const BOOTLOADER: u32 = 1;
-    pub(crate) const READY: u32 = 3;
-    pub(crate) const FAILED: u32 = 4;
+/// The boot block's `STATE` word, also what `METIS_IOCTL_INFO` reports as `fw_state`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum FwState {
+    /// Powered off, or not known yet.
+    #[default]
+    Off,
+    /// The bootloader waits for an image.
+    Bootloader,
+    Booting,
+    Ready,
+    Failed,
+    /// A value the protocol does not define (all ones: the card does not answer).
+    Unknown(u32),
+}
+
+impl FwState {
+    pub(crate) fn from_raw(v: u32) -> Self {
+        match v {
+            0 => Self::Off,
+            1 => Self::Bootloader,
+            2 => Self::Booting,
+            3 => Self::Ready,
+            4 => Self::Failed,
+            v => Self::Unknown(v),
+        }
+    }
+
+    /// The number in the boot block and in `enum metis_fw_state`.
+    pub(crate) fn raw(self) -> u32 {
+        match self {
+            Self::Off => 0,
+            Self::Bootloader => 1,
+            Self::Booting => 2,
+            Self::Ready => 3,
+            Self::Failed => 4,
+            Self::Unknown(v) => v,
+        }
+    }
 }
 
 /// Command opcodes.
@@ -75,7 +109,7 @@ const HEARTBEAT_WAIT: Delta = Delta::from_millis(50);
 /// What the boot block says.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct BootBlock {
-    pub(crate) state: u32,
+    pub(crate) state: FwState,
     pub(crate) fail_reason: u32,
     pub(crate) fw_max_size: u32,
     pub(crate) fw_version: u32,
@@ -95,13 +129,13 @@ pub(crate) fn has_protocol(l2: &L2Bar<'_>) -> Result<bool> {
 }
 
 /// The card's boot state.
-pub(crate) fn state_of(l2: &L2Bar<'_>) -> Result<u32> {
-    l2.try_read32(off::STATE)
+pub(crate) fn state_of(l2: &L2Bar<'_>) -> Result<FwState> {
+    Ok(FwState::from_raw(l2.try_read32(off::STATE)?))
 }
 
 impl Card {
     /// The card's boot state.
-    pub(crate) fn boot_state(&self) -> Result<u32> {
+    pub(crate) fn boot_state(&self) -> Result<FwState> {
         self.with_l2(state_of)?
     }
 
@@ -109,7 +143,7 @@ impl Card {
     pub(crate) fn wait_bootloader(&self, limit: Delta) -> Result {
         read_poll_timeout(
             || self.boot_state(),
-            |s| *s == state::BOOTLOADER,
+            |s| *s == FwState::Bootloader,
             Delta::from_millis(1),
             limit,
         )
@@ -119,7 +153,7 @@ impl Card {
     pub(crate) fn boot_block(&self) -> Result<BootBlock> {
         self.with_l2(|l2| -> Result<BootBlock> {
             Ok(BootBlock {
-                state: l2.try_read32(off::STATE)?,
+                state: FwState::from_raw(l2.try_read32(off::STATE)?),
                 fail_reason: l2.try_read32(off::FAIL_REASON)?,
                 fw_max_size: l2.try_read32(off::FW_MAX_SIZE)?,
                 fw_version: l2.try_read32(off::FW_VERSION)?,
@@ -200,7 +234,7 @@ impl Card {
             }
             (Err(e), _) => {
                 // Only for a card that was running: a boot that fails is its caller's to report.
-                let running = self.status.lock().fw_state == state::READY;
+                let running = self.status.lock().fw_state == FwState::Ready;
                 if e == ETIMEDOUT && running && !self.heartbeat_alive() {
                     dev_err!(
                         self.pdev,

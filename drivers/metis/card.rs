@@ -35,6 +35,7 @@ use kernel::{
 };
 
 use crate::{
+    boot::FwState,
     edma::{
         Edma,
         Events, //
@@ -48,6 +49,7 @@ use crate::{
         OwnedAdmission,
         ParkedOutage, //
     },
+    glue::IommuMode,
     iface::Iface,
     irq::IrqMode,
     mem::DevMem,
@@ -71,14 +73,23 @@ pub(crate) struct FwStore {
     pub(crate) max_size: u32,
 }
 
+/// Open files and runtime PM; see [`Card::file_wake`].
+#[derive(Default)]
+pub(crate) struct Awake {
+    /// Open files.
+    pub(crate) files: u32,
+    /// Whether runtime PM is managed (from the end of probe until unbind).
+    pub(crate) managed: bool,
+}
+
 /// What probe learned, for `METIS_IOCTL_INFO`.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Status {
     pub(crate) mem_size: u64,
-    pub(crate) fw_state: u32,
+    pub(crate) fw_state: FwState,
     pub(crate) fw_version: u32,
     pub(crate) fw_if_version: u32,
-    pub(crate) iommu_mode: u32,
+    pub(crate) iommu_mode: IommuMode,
     pub(crate) irq_vectors: u32,
     /// Card resets since probe; also the generation of device-memory contents.
     pub(crate) reset_count: u32,
@@ -127,10 +138,9 @@ pub(crate) struct Card {
     /// Set while this driver resets the function itself, so that the PCI core's
     /// `reset_prepare`/`reset_done` callbacks know the reset is already handled.
     pub(crate) own_reset: Atomic<bool>,
-    /// Open files keeping the card awake, and whether runtime PM is still
-    /// managed (until unbind). One runtime-PM reference covers all files.
+    /// Open files keeping the card awake; one runtime-PM reference covers all of them.
     #[pin]
-    pub(crate) awake: Mutex<(u32, bool)>,
+    pub(crate) awake: Mutex<Awake>,
     /// Why the card must be reset once the current operation has left the gate.
     #[pin]
     pub(crate) recovery: Mutex<Option<&'static str>>,
@@ -188,7 +198,7 @@ impl Card {
                 bytes_from_device: Atomic::new(0),
                 own_reset: Atomic::new(false),
                 recovery <- new_mutex!(None, "metis_recovery"),
-                awake <- new_mutex!((0, false), "metis_awake"),
+                awake <- new_mutex!(Awake::default(), "metis_awake"),
                 external_outage <- new_mutex!(None, "metis_external_outage"),
                 irq_number: Atomic::new(0),
                 irqs: Atomic::new(0),

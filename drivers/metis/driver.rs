@@ -15,7 +15,7 @@ use kernel::{
         poll::read_poll_timeout,
         Io, //
     },
-    irq, pci,
+    pci,
     prelude::*,
     sync::{
         atomic::Relaxed,
@@ -27,7 +27,7 @@ use kernel::{
 use crate::{
     boot::{
         self,
-        state, //
+        FwState, //
     },
     card::{
         Card,
@@ -41,10 +41,11 @@ use crate::{
         FwOwner, //
     },
     glue, iface,
-    irq::IrqMode,
     irq::{
         mode_name,
-        MetisIrq, //
+        setup_irq,
+        Interrupts,
+        IrqMode, //
     },
     regs::{
         self,
@@ -62,9 +63,6 @@ const PCI_DEVICE_ID_METIS: u32 = 0x1100;
 const AXELERA: pci::Vendor =
     unsafe { core::mem::transmute::<u16, pci::Vendor>(PCI_VENDOR_ID_AXELERA) };
 
-// TIMEOUT: the self-test moves 64 bytes; an interrupt that has not arrived
-// after 200 ms is not coming.
-const SELF_TEST_TIMEOUT: Delta = Delta::from_millis(200);
 // TIMEOUT: the bootloader is up as soon as the reset completes; allow slow hosts a second.
 const RESET_TIMEOUT: Delta = Delta::from_secs(1);
 
@@ -75,8 +73,6 @@ kernel::pci_device_table!(
     <MetisDriver as pci::Driver>::IdInfo,
     [(pci::DeviceId::from_id(AXELERA, PCI_DEVICE_ID_METIS), ())]
 );
-
-type IrqReg<'bound> = irq::Registration<'bound, MetisIrq>;
 
 /// One bound Metis card: what probe built, in teardown order.
 ///
@@ -147,136 +143,6 @@ fn check_bar(pdev: &pci::Device<Bound>, bar: u32, needed: usize) -> Result {
         needed / 1024
     );
     Err(ENOSPC)
-}
-
-/// How completions reach the driver: a vector with its handler, or polling.
-///
-/// Fields drop in declaration order: the handler is freed before the vector
-/// it was requested on.
-struct Interrupts<'bound> {
-    irq: Option<Pin<KBox<IrqReg<'bound>>>>,
-    vectors: Option<KBox<pci::IrqVectorRegistration<'bound>>>,
-    mode: IrqMode,
-}
-
-/// Allocates one vector of the wanted types and installs the handler.
-fn setup_irq<'bound>(
-    pdev: &'bound pci::Device<Bound>,
-    card: &Arc<Card>,
-) -> Result<Interrupts<'bound>> {
-    let none = Interrupts {
-        irq: None,
-        vectors: None,
-        mode: IrqMode::Poll,
-    };
-    let Some(types) = crate::irq::wanted_types(pdev) else {
-        return Ok(none);
-    };
-    let vectors = match pdev.alloc_irq_vectors(1, 1, types) {
-        Ok(v) => KBox::new(v, GFP_KERNEL)?,
-        Err(e) => {
-            dev_warn!(
-                pdev,
-                "no interrupt vector available ({:?}); completions will be polled\n",
-                e
-            );
-            return Ok(none);
-        }
-    };
-    let mode = crate::irq::mode_of(vectors.irq_type());
-    // SAFETY: The registration lives in the box, which moves into `Interrupts` together with
-    // the IRQ registration borrowing it; `Interrupts` declares (so drops) the IRQ registration
-    // first, so the reference never outlives the box. The box's heap address does not change on
-    // moves. (7.3 has no self-referential pin-init; nova-core does the same.)
-    let vref: &'bound pci::IrqVectorRegistration<'bound> =
-        unsafe { &*core::ptr::from_ref::<pci::IrqVectorRegistration<'bound>>(&*vectors) };
-    let flags = if mode == IrqMode::Intx {
-        irq::Flags::SHARED
-    } else {
-        irq::Flags::TRIGGER_NONE
-    };
-    card.irq_number.store(glue::irq_number(pdev, 0)?, Relaxed);
-    let handler = MetisIrq::new(card.clone());
-    // SAFETY: The registration is stored in `Metis` and dropped normally, never forgotten.
-    let reg = unsafe {
-        irq::Registration::new(
-            vref.index(0)?.into(),
-            flags,
-            c"metis",
-            Ok::<_, Error>(handler),
-        )
-    };
-    let irq = KBox::pin_init(reg, GFP_KERNEL)?;
-    Ok(Interrupts {
-        irq: Some(irq),
-        vectors: Some(vectors),
-        mode,
-    })
-}
-
-impl<'bound> Interrupts<'bound> {
-    /// Enables the engine's signalling for the chosen mode and proves that
-    /// completions arrive: a 64-byte round trip through the engine. When the
-    /// interrupt never comes, frees it and falls back to polling.
-    ///
-    /// On failure the card is quiesced before the interrupt is freed (R2.4).
-    fn prove(mut self, pdev: &'bound pci::Device<Bound>, card: &Card) -> Result<Self> {
-        match self.self_test(pdev, card) {
-            Ok(()) => Ok(self),
-            Err(e) => {
-                card.quiesce();
-                Err(e)
-            }
-        }
-    }
-
-    fn self_test(&mut self, pdev: &'bound pci::Device<Bound>, card: &Card) -> Result {
-        let msi = match self.mode {
-            IrqMode::Msi | IrqMode::MsiX => Some(glue::msi_msg(pdev, 0)?),
-            _ => None,
-        };
-        card.edma.on(self.mode, msi)?;
-        card.adopt_interface()?;
-        if self.mode != IrqMode::Poll {
-            match card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT) {
-                Ok(()) => {
-                    dev_info!(
-                        pdev,
-                        "interrupt self-test passed ({})\n",
-                        mode_name(self.mode)
-                    );
-                    return Ok(());
-                }
-                Err(e) if e == ETIMEDOUT => {
-                    // The engine finished but the interrupt never came: typical of a VM whose
-                    // interrupt remapping drops the card's IMWR writes (field report R3).
-                    dev_warn!(
-                        pdev,
-                        "interrupt self-test: no {} interrupt within {} ms; falling back to \
-                         polling (DMA works, at some CPU cost). Check interrupt remapping / VFIO \
-                         setup, or load with irq_mode=4 to skip this test\n",
-                        mode_name(self.mode),
-                        SELF_TEST_TIMEOUT.as_millis()
-                    );
-                    card.quiesce();
-                    self.irq = None;
-                    self.vectors = None;
-                    self.mode = IrqMode::Poll;
-                    card.edma.on(IrqMode::Poll, None)?;
-                    card.forget_events();
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        card.self_test(pdev.as_ref(), SELF_TEST_TIMEOUT)
-            .inspect_err(|e| {
-                dev_err!(
-                    pdev,
-                    "eDMA self-test failed in polling mode too ({:?})\n",
-                    e
-                )
-            })
-    }
 }
 
 impl Metis<'_> {
@@ -443,7 +309,7 @@ fn choose_owner(pdev: &pci::Device<Core<'_>>, bar2: &L2Bar<'_>) -> Result<FwOwne
             EINVAL
         })?;
     dev_info!(pdev, "firmware is {}: {}\n", owner.name(), why);
-    if owner == FwOwner::Kernel && boot::state_of(bar2)? != state::BOOTLOADER {
+    if owner == FwOwner::Kernel && boot::state_of(bar2)? != FwState::Bootloader {
         glue::reset_function_locked(pdev).inspect_err(|e| {
             dev_err!(
                 pdev,
@@ -453,7 +319,7 @@ fn choose_owner(pdev: &pci::Device<Core<'_>>, bar2: &L2Bar<'_>) -> Result<FwOwne
         })?;
         read_poll_timeout(
             || boot::state_of(bar2),
-            |s| *s == state::BOOTLOADER,
+            |s| *s == FwState::Bootloader,
             Delta::from_millis(1),
             RESET_TIMEOUT,
         )
@@ -470,11 +336,7 @@ fn announce(
     fw: &FwInfo,
     mode: IrqMode,
 ) -> Result {
-    let iommu = match glue::iommu_mode(pdev) {
-        0 => "no IOMMU",
-        1 => "IOMMU passthrough",
-        _ => "IOMMU translated",
-    };
+    let iommu = glue::iommu_mode(pdev).name();
     let ifc = card.iface.lock().as_ref().copied().ok_or(ENODEV)?;
     if ifc.dma_vm {
         // The vendor's 1.6.2 driver then leaves the IMWR registers to the firmware; this
@@ -548,7 +410,7 @@ fn boot_kernel_owned(pdev: &pci::Device<Bound>, card: &Card) -> Result<FwInfo> {
     *card.mem.lock() = crate::mem::DevMem::new(bb.user_mem_base, ddr_end);
     let mut st = card.status.lock();
     st.mem_size = mem;
-    st.fw_state = state::READY;
+    st.fw_state = FwState::Ready;
     st.fw_version = fw.version;
     st.fw_if_version = fw.if_version;
     Ok(fw)
@@ -569,9 +431,9 @@ fn adopt_runtime_owned(card: &Card) -> Result<FwInfo> {
     let mut st = card.status.lock();
     st.mem_size = 0;
     st.fw_state = if running {
-        state::READY
+        FwState::Ready
     } else {
-        state::BOOTLOADER
+        FwState::Bootloader
     };
     st.fw_version = fw.version;
     st.fw_if_version = 0;

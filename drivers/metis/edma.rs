@@ -50,12 +50,14 @@ use crate::{
         Card,
         EdmaBar, //
     },
+    glue::MsiMsg,
     irq::IrqMode,
     ll,
     regs::{
         self,
         edma::{
             self,
+            ChannelStatus,
             Direction, //
         },
         Halves,
@@ -144,12 +146,11 @@ fn forget_channel(b0: &EdmaBar<'_>, ev: &mut Events, dir: Dir, ch: u32) -> Resul
 }
 
 /// Channel status (`CS`) of `dir`'s channel `ch`.
-fn channel_status<D: Direction>(b0: &EdmaBar<'_>, ch: u32) -> Result<u32> {
+fn channel_status<D: Direction>(b0: &EdmaBar<'_>, ch: u32) -> Result<ChannelStatus> {
     let idx = usize::try_from(ch)?;
     Ok(b0
         .read(edma::CH_CONTROL1::of::<D>().try_at(idx).ok_or(EINVAL)?)
-        .cs()
-        .get())
+        .status())
 }
 
 /// Engine direction at run time.
@@ -199,7 +200,7 @@ pub(crate) struct Edma {
     pub(crate) busy_cv: CondVar,
     /// The MSI message last written to the IMWR registers.
     #[pin]
-    imwr: Mutex<Option<(u64, u32)>>,
+    imwr: Mutex<Option<MsiMsg>>,
     /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
     irq_mode: Atomic<u32>,
     wr_channels: u32,
@@ -313,7 +314,7 @@ impl Edma {
 
     /// Enables the engine and its interrupt signalling for `mode`, with the
     /// IMWR message `msi` (address, data) when `mode` is MSI or MSI-X.
-    pub(crate) fn on(&self, mode: IrqMode, msi: Option<(u64, u32)>) -> Result {
+    pub(crate) fn on(&self, mode: IrqMode, msi: Option<MsiMsg>) -> Result {
         self.set_irq_mode(mode);
         *self.imwr.lock() = msi;
         self.with(|b0| {
@@ -397,8 +398,8 @@ impl Card {
         dev_dbg!(
             self.pdev,
             "MSI message changed to {:#x}/{:#x}; IMWR reprogrammed\n",
-            msg.0,
-            msg.1
+            msg.addr,
+            msg.data
         );
         let _ = self.edma.program(|b0| {
             write_imwr::<edma::Wr>(b0, msg);
@@ -484,7 +485,7 @@ impl Card {
         read_poll_timeout(
             || Ok(cs()),
             // A card that no longer answers (unbound, in reset) can't be running anything.
-            |v| !matches!(v, Ok(Ok(edma::CS_RUNNING))),
+            |v| !matches!(v, Ok(Ok(ChannelStatus::Running))),
             Delta::from_micros(100),
             Delta::from_millis(10),
         )
@@ -496,7 +497,7 @@ impl Card {
             Dir::Wr => channel_status::<edma::Wr>(b0, ch),
             Dir::Rd => channel_status::<edma::Rd>(b0, ch),
         });
-        matches!(cs, Ok(Ok(edma::CS_STOPPED)))
+        matches!(cs, Ok(Ok(ChannelStatus::Stopped)))
     }
 
     /// Halts a channel and forgets any event it raised.
@@ -632,7 +633,7 @@ fn off<D: Direction>(b0: &EdmaBar<'_>) {
     b0.write(WithBase::of::<D>(), edma::ENGINE_EN::zeroed());
 }
 
-fn on<D: Direction>(b0: &EdmaBar<'_>, channels: u32, mode: IrqMode, msi: Option<(u64, u32)>) {
+fn on<D: Direction>(b0: &EdmaBar<'_>, channels: u32, mode: IrqMode, msi: Option<MsiMsg>) {
     let chans = ((1u32 << channels) - 1) as u8;
     b0.write(
         WithBase::of::<D>(),
@@ -657,10 +658,10 @@ fn on<D: Direction>(b0: &EdmaBar<'_>, channels: u32, mode: IrqMode, msi: Option<
 }
 
 /// Points the done/abort IMWR writes of every channel of `D` at the MSI message.
-fn write_imwr<D: Direction>(b0: &EdmaBar<'_>, (addr, data): (u64, u32)) {
-    let Halves { lo, hi } = Halves::of(addr);
+fn write_imwr<D: Direction>(b0: &EdmaBar<'_>, msg: MsiMsg) {
+    let Halves { lo, hi } = Halves::of(msg.addr);
     // CAST: the card keeps 16 bits of MSI data, which is all MSI data has.
-    let d = data as u16;
+    let d = msg.data as u16;
     b0.write(WithBase::of::<D>(), edma::DONE_IMWR_LO::from_raw(lo));
     b0.write(WithBase::of::<D>(), edma::DONE_IMWR_HI::from_raw(hi));
     b0.write(WithBase::of::<D>(), edma::ABORT_IMWR_LO::from_raw(lo));

@@ -219,8 +219,9 @@ impl OpenFile {
         a.revision = card.pdev.revision_id();
         // CAST: small enum values.
         a.irq_mode = card.edma.irq_mode() as u8;
-        a.iommu_mode = st.iommu_mode as u8;
-        a.fw_state = st.fw_state as u8;
+        a.iommu_mode = st.iommu_mode.uapi();
+        // CAST: the states the driver records are 0..=4.
+        a.fw_state = st.fw_state.raw() as u8;
         a.fw_version = st.fw_version;
         a.fw_if_version = st.fw_if_version;
         a.wr_channels = card.edma.wr_channels();

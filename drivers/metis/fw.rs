@@ -22,7 +22,7 @@ use kernel::{
 };
 
 use crate::{
-    boot::state,
+    boot::FwState,
     card::Card,
     edma::{
         Dir,
@@ -177,10 +177,10 @@ impl Card {
 
         let status = self.boot_command(seg.len, BOOT_TIMEOUT);
         let bb = self.boot_block()?;
-        if bb.state != state::READY {
+        if bb.state != FwState::Ready {
             dev_err!(
                 dev,
-                "firmware did not start: card state {}, reason {}, command {:?}; \
+                "firmware did not start: card state {:?}, reason {}, command {:?}; \
                  reset the card (metisctl reset) or power-cycle the machine\n",
                 bb.state,
                 bb.fail_reason,
@@ -237,7 +237,7 @@ impl Card {
             .map_or((0, (0, 0)), |i| (i.fw_version(), i.version));
         {
             let mut st = self.status.lock();
-            st.fw_state = state::READY;
+            st.fw_state = FwState::Ready;
             st.fw_version = version;
             st.fw_if_version = 0;
         }

@@ -137,28 +137,68 @@ pub(crate) fn disable_device(pdev: &pci::Device<Bound>) {
     unsafe { bindings::pci_disable_device(raw(pdev)) };
 }
 
-/// The MSI message (address, data) the kernel composed for vector `vec`.
+/// An MSI message: what the card writes, and where, to raise a vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MsiMsg {
+    pub(crate) addr: u64,
+    pub(crate) data: u32,
+}
+
+/// The MSI message the kernel composed for vector `vec`.
 ///
 /// Only meaningful while MSI or MSI-X vectors are allocated, i.e. while the
 /// driver is bound (probe, or an operation admitted by the card's gate).
 pub(crate) fn msi_msg<Ctx: kernel::device::DeviceContext>(
     pdev: &pci::Device<Ctx>,
     vec: u32,
-) -> Result<(u64, u32)> {
+) -> Result<MsiMsg> {
     let (mut addr, mut data) = (0u64, 0u32);
     // SAFETY: `raw` is a valid `pci_dev` while `pdev` is borrowed; the out pointers are valid
     // for writes for the duration of the call.
     let ret = unsafe { shim::metis_shim_msi_msg(raw(pdev).cast(), vec, &mut addr, &mut data) };
     to_result(ret)?;
-    Ok((addr, data))
+    Ok(MsiMsg { addr, data })
 }
 
-/// What stands between the card's DMA and memory: 0 nothing, 1 an identity
-/// (passthrough) IOMMU domain, 2 a translating domain.
-pub(crate) fn iommu_mode(pdev: &pci::Device<Bound>) -> u32 {
+/// What stands between the card's DMA and memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum IommuMode {
+    /// No IOMMU: DMA addresses are physical addresses.
+    #[default]
+    None,
+    /// An identity (passthrough) domain.
+    Passthrough,
+    /// A translating domain.
+    Translated,
+}
+
+impl IommuMode {
+    /// The number in `enum metis_iommu_mode`.
+    pub(crate) fn uapi(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Passthrough => 1,
+            Self::Translated => 2,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::None => "no IOMMU",
+            Self::Passthrough => "IOMMU passthrough",
+            Self::Translated => "IOMMU translated",
+        }
+    }
+}
+
+/// The IOMMU domain the card's DMA goes through.
+pub(crate) fn iommu_mode(pdev: &pci::Device<Bound>) -> IommuMode {
     // SAFETY: The device pointer is valid while `pdev` is borrowed.
-    let mode = unsafe { shim::metis_shim_iommu_mode(raw_dev(pdev.as_ref())) };
-    u32::try_from(mode).unwrap_or(0)
+    match unsafe { shim::metis_shim_iommu_mode(raw_dev(pdev.as_ref())) } {
+        1 => IommuMode::Passthrough,
+        2 => IommuMode::Translated,
+        _ => IommuMode::None,
+    }
 }
 
 /// The `firmware` module parameter, if set.

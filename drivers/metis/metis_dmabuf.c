@@ -2,8 +2,9 @@
 /*
  * dma-buf glue for the metis driver: the exporter of host buffers the card
  * can DMA (any importer may attach), and the importer side that maps a
- * dma-buf from any exporter for the card. Called from drivers/metis/dmabuf.rs
- * (through glue.rs); the 7.3 Rust abstractions have no dma-buf support.
+ * dma-buf from any exporter for the card. Called from drivers/metis/glue.rs
+ * (`dmabuf_export`, `DmaBufMap`); the 7.3 Rust abstractions have no dma-buf
+ * support.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>

@@ -22,7 +22,7 @@ use kernel::{
     },
 };
 
-use crate::{boot::state, card::Card, fw::FwOwner, gate::Outage, glue};
+use crate::{boot::FwState, card::Card, fw::FwOwner, gate::Outage, glue};
 
 // TIMEOUT: how long suspend lets running jobs finish before failing them with ESHUTDOWN; users
 // expect the machine to sleep within a couple of seconds of asking.
@@ -110,7 +110,7 @@ impl Card {
         }
         let running = self.boot_block();
         let st = *self.status.lock();
-        matches!(running, Ok(bb) if bb.state == state::READY && bb.fw_version == st.fw_version)
+        matches!(running, Ok(bb) if bb.state == FwState::Ready && bb.fw_version == st.fw_version)
     }
 
     /// Resets a card whose state is unknown (the PM core holds the device lock)
@@ -131,7 +131,7 @@ impl Card {
     fn reset_unless_fresh(&self) -> Result {
         // A runtime-owned card's bootloader state is not readable: reset it regardless.
         let fresh = self.fw_owner == FwOwner::Kernel
-            && self.boot_state().is_ok_and(|s| s == state::BOOTLOADER);
+            && self.boot_state().is_ok_and(|s| s == FwState::Bootloader);
         if fresh {
             return Ok(());
         }
@@ -236,35 +236,35 @@ impl Card {
 impl Card {
     /// Starts runtime PM (end of probe).
     pub(crate) fn rpm_start(&self, pdev: &pci::Device<Bound>) {
-        self.awake.lock().1 = true;
+        self.awake.lock().managed = true;
         glue::rpm_enable(pdev);
     }
 
     /// Stops runtime PM (unbind); files closed later no longer touch it.
     pub(crate) fn rpm_stop(&self) {
         let mut a = self.awake.lock();
-        if !a.1 {
+        if !a.managed {
             return;
         }
-        a.1 = false;
-        glue::rpm_disable(&self.pdev, a.0 > 0);
+        a.managed = false;
+        glue::rpm_disable(&self.pdev, a.files > 0);
     }
 
     /// An open file keeps the card awake (resumed if it was runtime-suspended).
     pub(crate) fn file_wake(&self) -> Result {
         let mut a = self.awake.lock();
-        if a.1 && a.0 == 0 {
+        if a.managed && a.files == 0 {
             glue::rpm_get(&self.pdev)?;
         }
-        a.0 += 1;
+        a.files += 1;
         Ok(())
     }
 
     /// The last open file closing lets the card autosuspend.
     pub(crate) fn file_sleep(&self) {
         let mut a = self.awake.lock();
-        a.0 -= 1;
-        if a.1 && a.0 == 0 {
+        a.files -= 1;
+        if a.managed && a.files == 0 {
             glue::rpm_put(&self.pdev);
         }
     }

@@ -225,10 +225,28 @@ pub(crate) mod edma {
         }
     }
 
-    /// Channel status in [`CH_CONTROL1::cs`]: running.
-    pub(crate) const CS_RUNNING: u32 = 1;
-    /// Channel status in [`CH_CONTROL1::cs`]: stopped.
-    pub(crate) const CS_STOPPED: u32 = 3;
+    /// Channel status, [`CH_CONTROL1::cs`].
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum ChannelStatus {
+        /// Never started since the engine was enabled.
+        Init,
+        Running,
+        /// Halted on an error (abort).
+        Halted,
+        /// Finished, or stopped by the host.
+        Stopped,
+    }
+
+    impl CH_CONTROL1 {
+        pub(crate) fn status(self) -> ChannelStatus {
+            match self.cs().get() {
+                0 => ChannelStatus::Init,
+                1 => ChannelStatus::Running,
+                2 => ChannelStatus::Halted,
+                _ => ChannelStatus::Stopped,
+            }
+        }
+    }
 }
 
 #[cfg(metis_kunit)]

@@ -20,7 +20,7 @@ use kernel::{
 };
 
 use crate::{
-    boot::state,
+    boot::FwState,
     card::Card,
     fw::{
         FwInfo,
@@ -63,12 +63,12 @@ impl Card {
     pub(crate) fn check_health(&self) {
         // A runtime-owned card's state is the runtime's to judge (and not readable: the boot
         // block is ours, not the card's).
-        if self.fw_owner == FwOwner::Runtime || self.status.lock().fw_state != state::READY {
+        if self.fw_owner == FwOwner::Runtime || self.status.lock().fw_state != FwState::Ready {
             // Probe or a reset is bringing the card up; it owns the recovery.
             return;
         }
         let state = self.boot_state();
-        if matches!(state, Ok(s) if s != state::READY) {
+        if matches!(state, Ok(s) if s != FwState::Ready) {
             dev_err!(
                 self.pdev,
                 "the card left the running state by itself (state {:?}); it will be reset\n",
@@ -117,7 +117,7 @@ impl Card {
             glue::clear_master(&self.pdev);
             self.edma.abort_users(EIO);
             self.wait_alone(&outage);
-            self.status.lock().fw_state = state::FAILED;
+            self.status.lock().fw_state = FwState::Failed;
             dev_err!(
                 self.pdev,
                 "card reset failed ({:?}); the card is off the bus. Try `metisctl reset` again \
@@ -235,16 +235,16 @@ impl Card {
         match res {
             // Runtime-owned: the engine is back, the firmware is the runtime's to load.
             Ok(_) if self.fw_owner == FwOwner::Runtime => {
-                st.fw_state = state::BOOTLOADER;
+                st.fw_state = FwState::Bootloader;
                 st.fw_version = 0;
                 st.fw_if_version = 0;
             }
             Ok(fw) => {
-                st.fw_state = state::READY;
+                st.fw_state = FwState::Ready;
                 st.fw_version = fw.version;
                 st.fw_if_version = fw.if_version;
             }
-            Err(_) => st.fw_state = state::FAILED,
+            Err(_) => st.fw_state = FwState::Failed,
         }
     }
 
@@ -252,7 +252,7 @@ impl Card {
     pub(crate) fn count_reset(&self) -> u32 {
         let mut st = self.status.lock();
         st.reset_count = st.reset_count.wrapping_add(1);
-        st.fw_state = state::BOOTLOADER;
+        st.fw_state = FwState::Bootloader;
         st.reset_count
     }
 }
