@@ -11,7 +11,6 @@ use kernel::{
         Io, //
     },
     prelude::*,
-    sync::atomic::Relaxed,
     time::{
         delay::fsleep,
         Delta, //
@@ -136,7 +135,7 @@ pub(crate) fn state_of(l2: &L2Bar<'_>) -> Result<FwState> {
 impl Card {
     /// The card's boot state.
     pub(crate) fn boot_state(&self) -> Result<FwState> {
-        self.with_l2(state_of)?
+        self.l2.with(state_of)?
     }
 
     /// Waits up to `limit` for the card to be in its bootloader.
@@ -151,7 +150,7 @@ impl Card {
     }
 
     pub(crate) fn boot_block(&self) -> Result<BootBlock> {
-        self.with_l2(|l2| -> Result<BootBlock> {
+        self.l2.with(|l2| -> Result<BootBlock> {
             Ok(BootBlock {
                 state: FwState::from_raw(l2.try_read32(off::STATE)?),
                 fail_reason: l2.try_read32(off::FAIL_REASON)?,
@@ -166,7 +165,7 @@ impl Card {
 
     /// Whether the firmware's heartbeat counter moves.
     pub(crate) fn heartbeat_alive(&self) -> bool {
-        let beat = || self.with_l2(|l2| l2.try_read32(off::HEARTBEAT));
+        let beat = || self.l2.with(|l2| l2.try_read32(off::HEARTBEAT));
         let first = beat();
         fsleep(HEARTBEAT_WAIT);
         matches!((first, beat()), (Ok(Ok(a)), Ok(Ok(b))) if a != b)
@@ -190,7 +189,7 @@ impl Card {
 
     /// The answer in the opcode word, once the card has answered.
     fn answer(&self) -> Result<Option<u32>> {
-        let word = self.with_l2(|l2| l2.try_read32(iface_off::CMD_OPCODE))??;
+        let word = self.l2.with(|l2| l2.try_read32(iface_off::CMD_OPCODE))??;
         // All ones: the card is in reset or gone.
         if word == u32::MAX {
             return Err(EIO);
@@ -224,7 +223,6 @@ impl Card {
             // Signalled, but the slot says otherwise: the signal was not this command's.
             (Ok(()), _) => return Err(EIO),
             (Err(e), Ok(Some(status))) if e == ETIMEDOUT => {
-                self.lost_irqs.fetch_add(1, Relaxed);
                 dev_warn!(
                     self.pdev,
                     "command {} was answered but never signalled (lost virtual MSI); continuing\n",
@@ -255,14 +253,15 @@ impl Card {
         if i >= CMD_MSG_LEN / 4 {
             return Err(EINVAL);
         }
-        self.with_l2(|l2| l2.try_read32(iface_off::CMD_MSG + i * 4))?
+        self.l2
+            .with(|l2| l2.try_read32(iface_off::CMD_MSG + i * 4))?
     }
 
     /// Issues BOOT for an image of `size` bytes at the load address, and
     /// polls for the answer: the bootloader answers without an interrupt,
     /// since the new firmware has not been registered with yet.
     pub(crate) fn boot_command(&self, size: u32, timeout: Delta) -> Result {
-        let _slot = self.mailbox.lock();
+        let _slot = self.l2.mailbox.lock();
         self.post_command(op::BOOT, &[size], 4)?;
         let status = read_poll_timeout(
             || self.answer(),
@@ -282,7 +281,7 @@ impl Card {
         args: &[u32],
         timeout: Delta,
     ) -> Result<u32> {
-        let _slot = self.mailbox.lock();
+        let _slot = self.l2.mailbox.lock();
         self.command_locked(opcode, args, args.len() * 4, timeout)?;
         self.command_result(0)
     }
@@ -293,7 +292,7 @@ impl Card {
         for (i, b) in buf.iter().enumerate() {
             words[i / 4] |= u32::from(*b) << (8 * (i % 4));
         }
-        let _slot = self.mailbox.lock();
+        let _slot = self.l2.mailbox.lock();
         self.command_locked(
             uapi::CMD_ECHO,
             &words[..buf.len().div_ceil(4)],

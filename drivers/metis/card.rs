@@ -12,7 +12,7 @@
 
 use kernel::{
     device::Bound,
-    new_poll_condvar, pci,
+    pci,
     prelude::*,
     sync::{
         aref::ARef,
@@ -21,7 +21,6 @@ use kernel::{
             Relaxed, //
         },
         new_mutex,
-        poll::PollCondVar,
         Arc,
         Mutex, //
     },
@@ -40,19 +39,25 @@ use crate::{
         Edma,
         Events, //
     },
-    fw::FwOwner,
+    fw::{
+        Firmware,
+        FwOwner, //
+    },
     gate::{
         Admission,
         Gate,
         HasGate,
         Outage,
-        OwnedAdmission,
-        ParkedOutage, //
+        OwnedAdmission, //
     },
     glue::IommuMode,
-    iface::Iface,
+    iface::{
+        Iface,
+        L2Window, //
+    },
     irq::IrqMode,
     mem::DevMem,
+    pm::PmState,
     regs,
     vmsi::{
         self,
@@ -64,23 +69,6 @@ use crate::{
 pub(crate) type EdmaBar<'a> = pci::Bar<'a, { regs::BAR0_SIZE }>;
 /// BAR2: the window onto L2, with the firmware's interface structure.
 pub(crate) type L2Bar<'a> = pci::Bar<'a, { regs::BAR2_SIZE }>;
-
-/// The validated firmware image, kept for resets and resume.
-pub(crate) struct FwStore {
-    pub(crate) image: KVVec<u8>,
-    /// Where the bootloader takes images, and how large they may be (fixed per card).
-    pub(crate) load_addr: u64,
-    pub(crate) max_size: u32,
-}
-
-/// Open files and runtime PM; see [`Card::file_wake`].
-#[derive(Default)]
-pub(crate) struct Awake {
-    /// Open files.
-    pub(crate) files: u32,
-    /// Whether runtime PM is managed (from the end of probe until unbind).
-    pub(crate) managed: bool,
-}
 
 /// What probe learned, for `METIS_IOCTL_INFO`.
 #[derive(Clone, Copy, Default)]
@@ -102,57 +90,33 @@ pub(crate) struct Card {
     /// The DMA engine (BAR0), with the completion events latched from it.
     #[pin]
     pub(crate) edma: Edma,
-    pub(crate) l2: pci::DevresBar<{ regs::BAR2_SIZE }>,
+    /// The window onto L2 (BAR2) and what the firmware publishes in it.
+    #[pin]
+    pub(crate) l2: L2Window,
+    /// Who loads the firmware, the image the driver loads, and whether the card lost it.
+    #[pin]
+    pub(crate) fw: Firmware,
     /// The virtual-MSI table the firmware marks.
     #[pin]
     pub(crate) vmsi: Vmsi,
-    /// What the running firmware (or the bootloader) published, checked.
-    #[pin]
-    pub(crate) iface: Mutex<Option<Iface>>,
-    /// Who loads the firmware; fixed at probe.
-    pub(crate) fw_owner: FwOwner,
-    /// Runtime-owned: the firmware was lost and userspace has not loaded a new one yet.
-    pub(crate) fw_lost: Atomic<bool>,
-    /// Signalled when `fw_lost` changes; open files poll on it.
-    #[pin]
-    pub(crate) fw_event: PollCondVar,
-    /// Serialises the firmware command slot.
-    #[pin]
-    pub(crate) mailbox: Mutex<()>,
     /// Admission of work, and outages.
     #[pin]
     pub(crate) gate: Gate,
-    /// The outage of a system sleep, from suspend to resume.
+    /// Runtime PM and the outages of system sleep and of resets from outside.
     #[pin]
-    pub(crate) sleep_outage: Mutex<Option<ParkedOutage>>,
+    pub(crate) pm: PmState,
     /// Device memory handed out to files.
     #[pin]
     pub(crate) mem: Mutex<DevMem>,
     #[pin]
     pub(crate) status: Mutex<Status>,
-    /// The firmware image the card runs.
-    #[pin]
-    pub(crate) fw: Mutex<FwStore>,
     pub(crate) bytes_to_device: Atomic<u64>,
     pub(crate) bytes_from_device: Atomic<u64>,
-    /// Set while this driver resets the function itself, so that the PCI core's
-    /// `reset_prepare`/`reset_done` callbacks know the reset is already handled.
-    pub(crate) own_reset: Atomic<bool>,
-    /// Open files keeping the card awake; one runtime-PM reference covers all of them.
-    #[pin]
-    pub(crate) awake: Mutex<Awake>,
     /// Why the card must be reset once the current operation has left the gate.
     #[pin]
     pub(crate) recovery: Mutex<Option<&'static str>>,
-    /// The outage of a reset from outside, from `reset_prepare` to `reset_done`.
-    #[pin]
-    pub(crate) external_outage: Mutex<Option<ParkedOutage>>,
     /// Linux interrupt number of vector 0 (0: none), for the storm fallback.
     pub(crate) irq_number: Atomic<u32>,
-    /// Interrupts that found work, for diagnostics.
-    pub(crate) irqs: Atomic<u64>,
-    /// Completions recovered from the status registers after their interrupt never came.
-    pub(crate) lost_irqs: Atomic<u64>,
     /// Whether a wait that times out looks for a completion whose interrupt was lost
     /// (off during the interrupt self-test, which must see interrupts arrive).
     pub(crate) recover_lost: Atomic<bool>,
@@ -175,44 +139,21 @@ impl Card {
             pin_init!(Self {
                 pdev: pdev.into(),
                 edma <- Edma::new(edma_bar, wr_channels, rd_channels),
-                l2,
+                l2 <- L2Window::new(l2, iface),
                 vmsi <- vmsi,
-                iface <- new_mutex!(Some(iface), "metis_iface"),
-                fw_owner,
-                fw_lost: Atomic::new(false),
-                fw_event <- new_poll_condvar!("metis_fw_event"),
-                mailbox <- new_mutex!((), "metis_mailbox"),
+                fw <- Firmware::new(fw_owner),
                 gate <- Gate::new(gate_dev),
-                sleep_outage <- new_mutex!(None, "metis_sleep_outage"),
+                pm <- PmState::new(),
                 mem <- new_mutex!(DevMem::new(0, 0), "metis_mem"),
                 status <- new_mutex!(Status::default(), "metis_status"),
-                fw <- new_mutex!(
-                    FwStore {
-                        image: KVVec::new(),
-                        load_addr: 0,
-                        max_size: 0
-                    },
-                    "metis_fw"
-                ),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
-                own_reset: Atomic::new(false),
                 recovery <- new_mutex!(None, "metis_recovery"),
-                awake <- new_mutex!(Awake::default(), "metis_awake"),
-                external_outage <- new_mutex!(None, "metis_external_outage"),
                 irq_number: Atomic::new(0),
-                irqs: Atomic::new(0),
-                lost_irqs: Atomic::new(0),
                 recover_lost: Atomic::new(false),
             }),
             GFP_KERNEL,
         )
-    }
-
-    /// Runs accesses to L2 (the interface structure); `ENODEV` once the card is unbound.
-    pub(crate) fn with_l2<R>(&self, f: impl for<'a> FnOnce(&L2Bar<'a>) -> R) -> Result<R> {
-        let bar = self.l2.try_access().ok_or(ENODEV)?;
-        Ok(f(&bar))
     }
 
     /// Takes pending events off the card (the engine's status registers and
@@ -276,7 +217,6 @@ impl Card {
                 // interrupt was lost on the way is still latched on the card.
                 if !polling && self.recover_lost.load(Relaxed) && self.service() {
                     if let Some(v) = take(&mut self.edma.events.lock()) {
-                        self.lost_irqs.fetch_add(1, Relaxed);
                         dev_warn!(
                             self.pdev,
                             "completion found in the status registers without its interrupt \
@@ -345,7 +285,7 @@ impl Card {
     /// As [`Edma::program`], for the firmware's command slot in L2.
     pub(crate) fn program_l2<R>(&self, f: impl for<'a> FnOnce(&L2Bar<'a>) -> R) -> Result<R> {
         let _ev = self.edma.may_program()?;
-        self.with_l2(f)
+        self.l2.with(f)
     }
 
     /// Waits until `outage` is the only user left, then clears the events the

@@ -337,7 +337,7 @@ fn announce(
     mode: IrqMode,
 ) -> Result {
     let iommu = glue::iommu_mode(pdev).name();
-    let ifc = card.iface.lock().as_ref().copied().ok_or(ENODEV)?;
+    let ifc = card.l2.iface.lock().as_ref().copied().ok_or(ENODEV)?;
     if ifc.dma_vm {
         // The vendor's 1.6.2 driver then leaves the IMWR registers to the firmware; this
         // driver programs them itself, which the known flag does not forbid.
@@ -348,7 +348,7 @@ fn announce(
         );
     }
     let mem = card.status.lock().mem_size;
-    match card.fw_owner {
+    match card.fw.owner {
         FwOwner::Kernel => dev_info!(
             pdev,
             "metis{}: Metis rev {:#04x}: eDMA wr {} rd {}, {} MiB device memory, firmware \
@@ -375,7 +375,7 @@ fn announce(
             pdev.revision_id(),
             card.edma.wr_channels(),
             card.edma.rd_channels(),
-            if card.fw_lost.load(Relaxed) {
+            if card.fw.lost.load(Relaxed) {
                 "none loaded yet"
             } else {
                 "running"
@@ -394,7 +394,7 @@ fn boot_kernel_owned(pdev: &pci::Device<Bound>, card: &Card) -> Result<FwInfo> {
     card.fetch_firmware(pdev.as_ref())?;
     let fw = card.boot_firmware(pdev.as_ref())?;
     let bb = card.boot_block()?;
-    let ddr_base = card.iface.lock().as_ref().ok_or(ENODEV)?.memory_map[0];
+    let ddr_base = card.l2.iface.lock().as_ref().ok_or(ENODEV)?.memory_map[0];
     let mem = bb.ddr_size;
     let ddr_end = ddr_base.checked_add(mem).ok_or(EPROTO)?;
     if bb.user_mem_base < ddr_base || bb.user_mem_base > ddr_end {
@@ -420,14 +420,14 @@ fn boot_kernel_owned(pdev: &pci::Device<Bound>, card: &Card) -> Result<FwInfo> {
 /// firmware already running (its version published) is adopted as it is;
 /// otherwise open files are told the runtime must load one.
 fn adopt_runtime_owned(card: &Card) -> Result<FwInfo> {
-    let version = card.iface.lock().as_ref().ok_or(ENODEV)?.fw_version();
+    let version = card.l2.iface.lock().as_ref().ok_or(ENODEV)?.fw_version();
     // 0.0: no firmware runs yet.
     let running = version != 0;
     let fw = FwInfo {
         version,
         if_version: 0,
     };
-    card.fw_lost.store(!running, Relaxed);
+    card.fw.lost.store(!running, Relaxed);
     let mut st = card.status.lock();
     st.mem_size = 0;
     st.fw_state = if running {

@@ -530,7 +530,7 @@ impl Card {
         }
         let out: Coherent<[u8]> = CoherentBox::from_slice(dev, &pattern, GFP_KERNEL)?.into();
         let back: Coherent<[u8]> = CoherentBox::<[u8]>::zeroed_slice(dev, 64, GFP_KERNEL)?.into();
-        let scratch = self.iface.lock().as_ref().ok_or(ENODEV)?.desc.scratch();
+        let scratch = self.l2.iface.lock().as_ref().ok_or(ENODEV)?.desc.scratch();
         let seg = |addr| Segment { addr, len: 64 };
         self.transfer(Dir::Rd, &[seg(out.dma_address())], scratch, timeout)?;
         self.transfer(Dir::Wr, &[seg(back.dma_address())], scratch, timeout)?;
@@ -572,7 +572,7 @@ impl Card {
         mut dev_addr: u64,
         timeout: Delta,
     ) -> Result {
-        let desc = self.iface.lock().as_ref().ok_or(ENODEV)?.desc;
+        let desc = self.l2.iface.lock().as_ref().ok_or(ENODEV)?.desc;
         let part = desc.part(dir, ch)?;
         // Each window ends with the link back to the start of the part.
         let per_window = part.slots.checked_sub(1).filter(|n| *n > 0).ok_or(EINVAL)?;

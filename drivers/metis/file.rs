@@ -228,7 +228,7 @@ impl OpenFile {
         a.rd_channels = card.edma.rd_channels();
         a.irq_vectors = st.irq_vectors;
         a.reset_count = st.reset_count;
-        a.fw_owner = match card.fw_owner {
+        a.fw_owner = match card.fw.owner {
             FwOwner::Kernel => uapi::FW_KERNEL,
             FwOwner::Runtime => uapi::FW_RUNTIME,
         };
@@ -271,7 +271,7 @@ impl OpenFile {
     fn reset(&self, a: &uapi::Reset) -> Result {
         if a.flags & uapi::RESET_RELOAD_FIRMWARE != 0 {
             // The runtime loads a runtime-owned card's firmware, not the driver.
-            if self.card.fw_owner == FwOwner::Runtime {
+            if self.card.fw.owner == FwOwner::Runtime {
                 return Err(EINVAL);
             }
             let gate = self.card.enter()?;
@@ -284,7 +284,7 @@ impl OpenFile {
     fn cmd(&self, a: &mut uapi::Cmd) -> Result {
         let card = &self.card;
         // The commands are the model protocol: never sent to a card whose firmware is not ours.
-        if card.fw_owner == FwOwner::Runtime {
+        if card.fw.owner == FwOwner::Runtime {
             return Err(EOPNOTSUPP);
         }
         let timeout = timeout(a.timeout_ms)?;
@@ -386,13 +386,13 @@ impl OpenFile {
     /// runtime-owned card waits for its firmware; hang-up once the card is gone.
     pub(crate) fn poll(&self, file: &File, pt: &PollTable<'_>) -> u32 {
         pt.register_wait(file, &self.jobs.done);
-        pt.register_wait(file, &self.card.fw_event);
+        pt.register_wait(file, &self.card.fw.event);
         let mut mask = 0;
         if self.jobs.any_completed() {
             mask |= POLLIN | POLLRDNORM;
         }
         // Runtime-owned: the card lost its firmware and the runtime has not loaded a new one.
-        if self.card.fw_lost.load(Relaxed) {
+        if self.card.fw.lost.load(Relaxed) {
             mask |= POLLPRI;
         }
         if self.card.edma.events.lock().dead {

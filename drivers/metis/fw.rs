@@ -15,9 +15,16 @@ use kernel::{
         Coherent,
         CoherentBox, //
     },
-    firmware::Firmware,
+    firmware, new_mutex, new_poll_condvar,
     prelude::*,
-    sync::atomic::Relaxed,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        poll::PollCondVar,
+        Mutex,
+    },
     time::Delta,
 };
 
@@ -51,6 +58,47 @@ pub(crate) enum FwOwner {
     /// Userspace (the vendor runtime): the driver never sends a firmware
     /// command, and tells userspace when the firmware is lost.
     Runtime,
+}
+
+/// The validated firmware image, kept for resets and resume.
+pub(crate) struct FwStore {
+    pub(crate) image: KVVec<u8>,
+    /// Where the bootloader takes images, and how large they may be (fixed per card).
+    pub(crate) load_addr: u64,
+    pub(crate) max_size: u32,
+}
+
+/// The firmware side of a card that is the driver's business.
+#[pin_data]
+pub(crate) struct Firmware {
+    /// Who loads the firmware; fixed at probe.
+    pub(crate) owner: FwOwner,
+    /// The validated image the card runs (kernel-owned), kept for resets and resume.
+    #[pin]
+    pub(crate) store: Mutex<FwStore>,
+    /// Runtime-owned: the firmware was lost and userspace has not loaded a new one yet.
+    pub(crate) lost: Atomic<bool>,
+    /// Signalled when `lost` changes; open files poll on it.
+    #[pin]
+    pub(crate) event: PollCondVar,
+}
+
+impl Firmware {
+    pub(crate) fn new(owner: FwOwner) -> impl PinInit<Self> {
+        pin_init!(Self {
+            owner,
+            store <- new_mutex!(
+                FwStore {
+                    image: KVVec::new(),
+                    load_addr: 0,
+                    max_size: 0
+                },
+                "metis_fw"
+            ),
+            lost: Atomic::new(false),
+            event <- new_poll_condvar!("metis_fw_event"),
+        })
+    }
 }
 
 impl FwOwner {
@@ -122,7 +170,7 @@ fn explain(dev: &Device<Bound>, name: &CStr, r: Reject) {
 
 impl Card {
     fn fw_params(&self) -> Result<(u64, u32)> {
-        let load_addr = self.iface.lock().as_ref().ok_or(ENODEV)?.fw_load_addr;
+        let load_addr = self.l2.iface.lock().as_ref().ok_or(ENODEV)?.fw_load_addr;
         Ok((load_addr, self.boot_block()?.fw_max_size))
     }
 
@@ -131,7 +179,7 @@ impl Card {
     /// a refused file leaves the cached image in place.
     pub(crate) fn fetch_firmware(&self, dev: &Device<Bound>) -> Result {
         let name = crate::glue::firmware_param().unwrap_or(DEFAULT_FIRMWARE);
-        let fw = Firmware::request(name, dev).inspect_err(|e| {
+        let fw = firmware::Firmware::request(name, dev).inspect_err(|e| {
             dev_err!(
                 dev,
                 "can't load firmware {} ({:?}): install it under /lib/firmware\n",
@@ -139,7 +187,7 @@ impl Card {
                 e
             )
         })?;
-        let mut store = self.fw.lock();
+        let mut store = self.fw.store.lock();
         if store.max_size == 0 {
             (store.load_addr, store.max_size) = self.fw_params()?;
         }
@@ -155,7 +203,7 @@ impl Card {
 
     /// Boots the cached image on a card in its bootloader; returns the running versions.
     pub(crate) fn boot_firmware(&self, dev: &Device<Bound>) -> Result<FwInfo> {
-        let store = self.fw.lock();
+        let store = self.fw.store.lock();
         if store.image.is_empty() {
             return Err(ENOENT);
         }
@@ -211,8 +259,8 @@ impl Card {
     /// Runtime-owned: the card lost its firmware (reset, power loss); the
     /// runtime must load it again. Open files see `POLLPRI` until it has.
     pub(crate) fn firmware_lost(&self) {
-        self.fw_lost.store(true, Relaxed);
-        self.fw_event.notify_all();
+        self.fw.lost.store(true, Relaxed);
+        self.fw.event.notify_all();
         glue::notify_firmware_lost(&self.pdev);
         dev_info!(
             self.pdev,
@@ -225,12 +273,13 @@ impl Card {
     /// runtime-owned card. Adopts what it publishes and registers the
     /// virtual-MSI table with it.
     pub(crate) fn firmware_changed(&self) -> Result {
-        if self.fw_owner != FwOwner::Runtime {
+        if self.fw.owner != FwOwner::Runtime {
             return Err(EINVAL);
         }
         let _gate = self.enter()?;
         self.adopt_interface()?;
         let (version, (major, minor)) = self
+            .l2
             .iface
             .lock()
             .as_ref()
@@ -241,8 +290,8 @@ impl Card {
             st.fw_version = version;
             st.fw_if_version = 0;
         }
-        self.fw_lost.store(false, Relaxed);
-        self.fw_event.notify_all();
+        self.fw.lost.store(false, Relaxed);
+        self.fw.event.notify_all();
         dev_info!(
             self.pdev,
             "firmware {}.{} loaded by the runtime; its areas adopted\n",

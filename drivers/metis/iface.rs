@@ -11,7 +11,10 @@
 
 use kernel::{
     io::Io,
-    prelude::*, //
+    new_mutex,
+    pci,
+    prelude::*,
+    sync::Mutex, //
 };
 
 use crate::{
@@ -386,7 +389,7 @@ impl Card {
     /// Reads and checks the interface structure the card publishes now.
     pub(crate) fn read_interface(&self) -> Result<Iface> {
         let dev: &kernel::device::Device = (*self.pdev).as_ref();
-        self.with_l2(|l2| read(dev, l2))?
+        self.l2.with(|l2| read(dev, l2))?
     }
 
     /// Adopts what the firmware publishes now, and registers the virtual-MSI
@@ -394,35 +397,67 @@ impl Card {
     pub(crate) fn adopt_interface(&self) -> Result {
         let iface = self.read_interface()?;
         self.vmsi.set_count(iface.vmsi_count);
-        *self.iface.lock() = Some(iface);
+        *self.l2.iface.lock() = Some(iface);
         self.register_vmsi()
     }
 
     /// Registers the virtual-MSI table in the host-driver area again (resume,
     /// reset, a new firmware).
     pub(crate) fn register_vmsi(&self) -> Result {
-        let area = self.iface.lock().as_ref().ok_or(ENODEV)?.host_drv;
-        self.with_l2(|l2| self.vmsi.register(l2, area))?
+        let area = self.l2.iface.lock().as_ref().ok_or(ENODEV)?.host_drv;
+        self.l2.with(|l2| self.vmsi.register(l2, area))?
     }
 
     /// Whether the host-driver area still holds this table's registration (a
     /// card that lost power or was reset has forgotten it).
     pub(crate) fn registration_intact(&self) -> bool {
-        let Some(area) = self.iface.lock().as_ref().map(|i| i.host_drv) else {
+        let Some(area) = self.l2.iface.lock().as_ref().map(|i| i.host_drv) else {
             return false;
         };
         matches!(
-            self.with_l2(|l2| self.vmsi.registered(l2, area)),
+            self.l2.with(|l2| self.vmsi.registered(l2, area)),
             Ok(Ok(true))
         )
     }
 
     /// Withdraws the registration, so that the card writes no more words.
     pub(crate) fn withdraw_vmsi(&self) {
-        let iface = *self.iface.lock();
+        let iface = *self.l2.iface.lock();
         if let Some(i) = iface {
-            let _ = self.with_l2(|l2| Vmsi::withdraw(l2, i.host_drv));
+            let _ = self.l2.with(|l2| Vmsi::withdraw(l2, i.host_drv));
         }
+    }
+}
+
+/// The window onto the card's L2 (BAR2), what the firmware published in it,
+/// and the command slot it holds.
+///
+/// The BAR is device-managed: once the card is unbound every access sees
+/// `ENODEV` instead of touching unmapped memory.
+#[pin_data]
+pub(crate) struct L2Window {
+    bar: pci::DevresBar<{ BAR2_SIZE }>,
+    /// What the running firmware (or the bootloader) published, checked.
+    #[pin]
+    pub(crate) iface: Mutex<Option<Iface>>,
+    /// Serialises the firmware command slot.
+    #[pin]
+    pub(crate) mailbox: Mutex<()>,
+}
+
+impl L2Window {
+    pub(crate) fn new(bar: pci::DevresBar<{ BAR2_SIZE }>, iface: Iface) -> impl PinInit<Self> {
+        pin_init!(Self {
+            bar,
+            iface <- new_mutex!(Some(iface), "metis_iface"),
+            mailbox <- new_mutex!((), "metis_mailbox"),
+        })
+    }
+
+    /// Runs accesses to L2; `ENODEV` once the card is unbound.
+    pub(crate) fn with<R>(&self, f: impl for<'a> FnOnce(&L2Bar<'a>) -> R) -> Result<R> {
+        let bar = self.bar.try_access().ok_or(ENODEV)?;
+        Ok(f(&bar))
     }
 }
 

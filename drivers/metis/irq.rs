@@ -105,9 +105,6 @@ impl MetisIrq {
 impl irq::Handler for MetisIrq {
     fn handle(&self) -> irq::IrqReturn {
         let handled = self.card.service();
-        if handled {
-            self.card.irqs.fetch_add(1, Relaxed);
-        }
         // A shared INTx line legitimately brings other devices' interrupts.
         let msi = matches!(self.card.edma.irq_mode(), IrqMode::Msi | IrqMode::MsiX);
         if msi && self.storming(handled) {

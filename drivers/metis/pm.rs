@@ -12,9 +12,15 @@
 
 use kernel::{
     device::Bound,
-    pci,
+    new_mutex, pci,
     prelude::*,
-    sync::atomic::Relaxed,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Mutex,
+    },
     time::{
         Delta,
         Instant,
@@ -22,11 +28,57 @@ use kernel::{
     },
 };
 
-use crate::{boot::FwState, card::Card, fw::FwOwner, gate::Outage, glue};
+use crate::{
+    boot::FwState,
+    card::Card,
+    fw::FwOwner,
+    gate::{
+        Outage,
+        ParkedOutage, //
+    },
+    glue,
+};
 
 // TIMEOUT: how long suspend lets running jobs finish before failing them with ESHUTDOWN; users
 // expect the machine to sleep within a couple of seconds of asking.
 const SUSPEND_DRAIN: Delta = Delta::from_secs(2);
+
+/// Open files and runtime PM; see [`Card::file_wake`].
+#[derive(Default)]
+pub(crate) struct Awake {
+    /// Open files.
+    pub(crate) files: u32,
+    /// Whether runtime PM is managed (from the end of probe until unbind).
+    pub(crate) managed: bool,
+}
+
+/// The power-management state of a card.
+#[pin_data]
+pub(crate) struct PmState {
+    /// Open files keeping the card awake; one runtime-PM reference covers all of them.
+    #[pin]
+    pub(crate) awake: Mutex<Awake>,
+    /// The outage of a system sleep, from suspend to resume.
+    #[pin]
+    pub(crate) sleep_outage: Mutex<Option<ParkedOutage>>,
+    /// The outage of a reset from outside, from `reset_prepare` to `reset_done`.
+    #[pin]
+    pub(crate) external_outage: Mutex<Option<ParkedOutage>>,
+    /// Set while this driver resets the function itself, so that the PCI core's
+    /// `reset_prepare`/`reset_done` callbacks know the reset is already handled.
+    pub(crate) own_reset: Atomic<bool>,
+}
+
+impl PmState {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            awake <- new_mutex!(Awake::default(), "metis_awake"),
+            sleep_outage <- new_mutex!(None, "metis_sleep_outage"),
+            external_outage <- new_mutex!(None, "metis_external_outage"),
+            own_reset: Atomic::new(false),
+        })
+    }
+}
 
 /// What brought the card back.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -57,7 +109,7 @@ impl Card {
         self.quiesce();
         self.edma.abort_users(ESHUTDOWN);
         self.wait_alone(&outage);
-        *self.sleep_outage.lock() = Some(outage.park());
+        *self.pm.sleep_outage.lock() = Some(outage.park());
         Ok(())
     }
 
@@ -69,7 +121,7 @@ impl Card {
     /// every region becomes lost. Errors are logged and the card stays open,
     /// reporting its firmware state, so that a reset can be tried.
     pub(crate) fn pm_resume(&self, wake: Wake) {
-        let Some(parked) = self.sleep_outage.lock().take() else {
+        let Some(parked) = self.pm.sleep_outage.lock().take() else {
             // Suspend stopped nothing (unbind had begun, or the link had failed for good).
             return;
         };
@@ -104,7 +156,7 @@ impl Card {
     }
 
     fn firmware_still_running(&self) -> bool {
-        if self.fw_owner == FwOwner::Runtime {
+        if self.fw.owner == FwOwner::Runtime {
             // Only known facts: a card that kept its L2 kept our registration in it.
             return self.registration_intact();
         }
@@ -130,20 +182,20 @@ impl Card {
     /// holds the device lock (a PM or error-recovery callback).
     fn reset_unless_fresh(&self) -> Result {
         // A runtime-owned card's bootloader state is not readable: reset it regardless.
-        let fresh = self.fw_owner == FwOwner::Kernel
+        let fresh = self.fw.owner == FwOwner::Kernel
             && self.boot_state().is_ok_and(|s| s == FwState::Bootloader);
         if fresh {
             return Ok(());
         }
-        self.own_reset.store(true, Relaxed);
+        self.pm.own_reset.store(true, Relaxed);
         let res = glue::reset_function_locked(&self.pdev);
-        self.own_reset.store(false, Relaxed);
+        self.pm.own_reset.store(false, Relaxed);
         res
     }
 
     /// `reset_prepare`: someone else resets the function; stop the card first.
     pub(crate) fn external_reset_prepare(&self) {
-        if self.own_reset.load(Relaxed) {
+        if self.pm.own_reset.load(Relaxed) {
             return;
         }
         let Ok(outage) = self.gate.begin_outage() else {
@@ -155,7 +207,7 @@ impl Card {
         );
         self.edma.stop_users(EIO);
         self.quiesce();
-        *self.external_outage.lock() = Some(outage.park());
+        *self.pm.external_outage.lock() = Some(outage.park());
     }
 
     /// AER `error_detected`: returns whether the card can be recovered by a reset.
@@ -182,7 +234,7 @@ impl Card {
     /// Ends an external outage whose `reset_done` or AER `resume` will not
     /// come (the link failed for good): its jobs fail with `EIO`.
     fn abandon_external_outage(&self) {
-        let Some(parked) = self.external_outage.lock().take() else {
+        let Some(parked) = self.pm.external_outage.lock().take() else {
             return;
         };
         let outage = self.gate.resume_outage(parked);
@@ -198,10 +250,10 @@ impl Card {
     /// be mid-transfer, so it is reset here before the jobs let go of their
     /// memory (R4).
     pub(crate) fn external_reset_done(&self) {
-        if self.own_reset.load(Relaxed) {
+        if self.pm.own_reset.load(Relaxed) {
             return;
         }
-        let Some(parked) = self.external_outage.lock().take() else {
+        let Some(parked) = self.pm.external_outage.lock().take() else {
             return;
         };
         let outage = self.gate.resume_outage(parked);
@@ -236,13 +288,13 @@ impl Card {
 impl Card {
     /// Starts runtime PM (end of probe).
     pub(crate) fn rpm_start(&self, pdev: &pci::Device<Bound>) {
-        self.awake.lock().managed = true;
+        self.pm.awake.lock().managed = true;
         glue::rpm_enable(pdev);
     }
 
     /// Stops runtime PM (unbind); files closed later no longer touch it.
     pub(crate) fn rpm_stop(&self) {
-        let mut a = self.awake.lock();
+        let mut a = self.pm.awake.lock();
         if !a.managed {
             return;
         }
@@ -252,7 +304,7 @@ impl Card {
 
     /// An open file keeps the card awake (resumed if it was runtime-suspended).
     pub(crate) fn file_wake(&self) -> Result {
-        let mut a = self.awake.lock();
+        let mut a = self.pm.awake.lock();
         if a.managed && a.files == 0 {
             glue::rpm_get(&self.pdev)?;
         }
@@ -262,7 +314,7 @@ impl Card {
 
     /// The last open file closing lets the card autosuspend.
     pub(crate) fn file_sleep(&self) {
-        let mut a = self.awake.lock();
+        let mut a = self.pm.awake.lock();
         a.files -= 1;
         if a.managed && a.files == 0 {
             glue::rpm_put(&self.pdev);

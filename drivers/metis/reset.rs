@@ -63,7 +63,7 @@ impl Card {
     pub(crate) fn check_health(&self) {
         // A runtime-owned card's state is the runtime's to judge (and not readable: the boot
         // block is ours, not the card's).
-        if self.fw_owner == FwOwner::Runtime || self.status.lock().fw_state != FwState::Ready {
+        if self.fw.owner == FwOwner::Runtime || self.status.lock().fw_state != FwState::Ready {
             // Probe or a reset is bringing the card up; it owns the recovery.
             return;
         }
@@ -151,9 +151,9 @@ impl Card {
     fn function_reset(&self) -> Result {
         let start = Instant::<Monotonic>::now();
         loop {
-            self.own_reset.store(true, Relaxed);
+            self.pm.own_reset.store(true, Relaxed);
             let res = glue::try_reset_function(&self.pdev);
-            self.own_reset.store(false, Relaxed);
+            self.pm.own_reset.store(false, Relaxed);
             match res {
                 Err(e) if e == EAGAIN => {
                     if self.closing() {
@@ -167,7 +167,7 @@ impl Card {
                 r => break r?,
             }
         }
-        match self.fw_owner {
+        match self.fw.owner {
             FwOwner::Kernel => self.wait_bootloader(BOOTLOADER_WAIT),
             // The PCI core waited for the function to answer again; what the card's own
             // bootloader does next is not known.
@@ -189,7 +189,7 @@ impl Card {
             );
         }
         self.reinit_engine()?;
-        if self.fw_owner == FwOwner::Runtime {
+        if self.fw.owner == FwOwner::Runtime {
             // Nothing of the driver's moves data now (the firmware would have): prove the
             // engine and its completions work before userspace is told to load firmware.
             self.self_test(dev, ENGINE_TEST_TIMEOUT).inspect_err(|e| {
@@ -234,7 +234,7 @@ impl Card {
         let mut st = self.status.lock();
         match res {
             // Runtime-owned: the engine is back, the firmware is the runtime's to load.
-            Ok(_) if self.fw_owner == FwOwner::Runtime => {
+            Ok(_) if self.fw.owner == FwOwner::Runtime => {
                 st.fw_state = FwState::Bootloader;
                 st.fw_version = 0;
                 st.fw_if_version = 0;
