@@ -38,6 +38,7 @@ use kernel::{
         SpinLockIrqGuard, //
     },
     time::{
+        delay::fsleep,
         msecs_to_jiffies,
         Delta,
         Instant,
@@ -48,7 +49,8 @@ use kernel::{
 use crate::{
     card::{
         Card,
-        EdmaBar, //
+        EdmaBar,
+        L2Bar, //
     },
     glue::MsiMsg,
     irq::IrqMode,
@@ -380,6 +382,93 @@ impl Edma {
 }
 
 impl Card {
+    /// Waits until `take` finds its event in the latched events, up to `timeout`.
+    ///
+    /// In polling mode the status registers are read here; otherwise the
+    /// interrupt handler latches events and this only sleeps. A pending signal
+    /// (or the freezer) ends the wait early with `ERESTARTSYS`, so the call is
+    /// restarted after the signal or the system sleep; the caller must stop whatever it
+    /// started before it lets go of the memory involved.
+    ///
+    /// During an outage (reset, resume, external reset) signals are ignored: the
+    /// outage runs in whatever task triggered it (a shell writing sysfs `reset`,
+    /// the task suspending the system), whose signals are not its business. Such
+    /// a wait polls, since the condition variable only has interruptible timed waits.
+    pub(crate) fn wait_event<T>(
+        &self,
+        timeout: Delta,
+        mut take: impl FnMut(&mut Events) -> Option<T>,
+    ) -> Result<T> {
+        let start = Instant::<Monotonic>::now();
+        let mut poll_sleep = Delta::from_micros(20);
+        loop {
+            let deaf = kernel::current!().signal_pending() && self.gate.in_outage();
+            let polling = deaf || self.edma.irq_mode() == IrqMode::Poll;
+            if polling {
+                self.service();
+            }
+            let mut ev = self.edma.events.lock();
+            if ev.dead {
+                return Err(ENODEV);
+            }
+            if let Some(e) = ev.aborted {
+                return Err(e);
+            }
+            if let Some(v) = take(&mut ev) {
+                return Ok(v);
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= timeout {
+                drop(ev);
+                // Before giving up, read the status registers once: an event whose
+                // interrupt was lost on the way is still latched on the card.
+                if !polling && self.recover_lost.load(Relaxed) && self.service() {
+                    if let Some(v) = take(&mut self.edma.events.lock()) {
+                        dev_warn!(
+                            self.pdev,
+                            "completion found in the status registers without its interrupt \
+                             (lost interrupt); continuing\n"
+                        );
+                        return Ok(v);
+                    }
+                }
+                return Err(ETIMEDOUT);
+            }
+            if polling {
+                drop(ev);
+                if !deaf && kernel::current!().signal_pending() {
+                    return Err(ERESTARTSYS);
+                }
+                fsleep(poll_sleep);
+                // Back off to 1 ms so a long transfer does not hog a CPU.
+                poll_sleep = Delta::from_micros((poll_sleep.as_micros_ceil() * 2).min(1000));
+                continue;
+            }
+            let left = timeout - elapsed;
+            let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
+            if let kernel::sync::CondVarTimeoutResult::Signal { .. } = self
+                .edma
+                .event_cv
+                .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(ms))
+            {
+                drop(ev);
+                // A signal that arrives during the sleep of an outage's wait is
+                // ignored like one that was there before it: the next round
+                // finds the signal and polls.
+                if self.gate.in_outage() {
+                    continue;
+                }
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+
+    /// As [`Edma::program`], for the firmware's command slot in L2.
+    pub(crate) fn program_l2<R>(&self, f: impl for<'a> FnOnce(&L2Bar<'a>) -> R) -> Result<R> {
+        let _ev = self.edma.may_program()?;
+        self.l2.with(f)
+    }
+
     /// Rewrites the IMWR registers when the kernel has changed the vector's MSI
     /// message since they were written (x86 without interrupt remapping puts the
     /// target CPU in the address, so an affinity change moves it).

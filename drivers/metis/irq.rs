@@ -24,7 +24,8 @@ use kernel::{
 
 use crate::{
     card::Card,
-    glue, //
+    glue,
+    vmsi, //
 };
 
 /// How the card tells the host that something completed.
@@ -121,6 +122,25 @@ impl irq::Handler for MetisIrq {
 }
 
 impl Card {
+    /// Takes pending events off the card (the engine's status registers and
+    /// the virtual-MSI table) and latches them. Returns whether anything was pending.
+    ///
+    /// Called from the interrupt handler and by pollers; safe in atomic context.
+    pub(crate) fn service(&self) -> bool {
+        let mut ev = self.edma.events.lock();
+        let engine = self.edma.take_completions(&mut ev);
+        // Other firmware sources (device messages, AI cores) are taken off the
+        // table, which is all the driver does with them yet.
+        let sources = self.vmsi.take();
+        if !engine && sources == 0 {
+            return false;
+        }
+        ev.mailbox |= sources & (1 << vmsi::SRC_COMMAND) != 0;
+        drop(ev);
+        self.edma.event_cv.notify_all();
+        true
+    }
+
     /// The card floods its vector with messages that signal nothing: mask the
     /// vector and complete jobs by polling from now on (until the module is
     /// reloaded), instead of spending the CPU in the handler.
