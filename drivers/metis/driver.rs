@@ -80,11 +80,14 @@ kernel::pci_device_table!(
 /// require (R2.4): the node goes first (no new opens; open files fail with
 /// `ENODEV`), then the card is stopped (gate closed, in-flight work failed,
 /// virtual-MSI registration withdrawn, engine off), then the interrupt is freed
-/// (waiting for a running handler), and the device is disabled last.
+/// (waiting for a running handler), the card's DMA memory is freed while the
+/// device is still bound (open files may keep the `Card` alive longer), and
+/// the device is disabled last.
 pub(crate) struct Metis<'bound> {
     _cdev: Cdev,
     stop: CardStop,
     _interrupts: Interrupts<'bound>,
+    _dma_memory: DmaMemory,
     _enabled: Enabled<'bound>,
 }
 
@@ -104,6 +107,16 @@ impl CardStop {
 impl Drop for CardStop {
     fn drop(&mut self) {
         self.run();
+    }
+}
+
+/// Frees the DMA memory the card holds (the virtual-MSI table) when dropped:
+/// after the interrupt is gone, before the device is unbound.
+struct DmaMemory(Arc<Card>);
+
+impl Drop for DmaMemory {
+    fn drop(&mut self) {
+        self.0.vmsi.release();
     }
 }
 
@@ -240,6 +253,8 @@ fn probe_enabled<'bound>(
             e
         );
     }
+    // Declared before the interrupts, so that on failure it drops after them.
+    let dma_memory = DmaMemory(card.clone());
     let interrupts = setup_irq(pdev, &card)?.prove(pdev, &card)?;
     // Declared after the interrupts, so that on failure it drops (stopping the card) first.
     let stop = CardStop(card.clone());
@@ -261,6 +276,7 @@ fn probe_enabled<'bound>(
         _cdev: cdev,
         stop,
         _interrupts: interrupts,
+        _dma_memory: dma_memory,
         _enabled: enabled,
     })
 }

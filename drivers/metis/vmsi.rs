@@ -51,13 +51,13 @@ const HD_SIZE: usize = 16;
 ///
 /// # Invariants
 ///
-/// `table` holds [`VMSI_MAX`] words and `count` is at most [`VMSI_MAX`].
+/// `table`, while present, holds [`VMSI_MAX`] words, and `count` is at most [`VMSI_MAX`].
 #[pin_data]
 pub(crate) struct Vmsi {
-    /// Replaced after a power loss (see [`Vmsi::renew`]); the interrupt
-    /// handler scans it under this lock.
+    /// Replaced after a power loss (see [`Vmsi::renew`]) and released at
+    /// unbind ([`Vmsi::release`]); the interrupt handler scans it under this lock.
     #[pin]
-    table: SpinLockIrq<Coherent<[u32]>>,
+    table: SpinLockIrq<Option<Coherent<[u32]>>>,
     /// Words the firmware uses, from its vMSI configuration.
     count: Atomic<u32>,
 }
@@ -72,7 +72,7 @@ impl Vmsi {
         let table = new_table(dev)?;
         // INVARIANT: `VMSI_MAX` words, and `count` clamped to them.
         Ok(pin_init!(Self {
-            table <- new_spinlock_irq!(table, "metis_vmsi"),
+            table <- new_spinlock_irq!(Some(table), "metis_vmsi"),
             count: Atomic::new(count.min(VMSI_MAX)),
         }))
     }
@@ -86,10 +86,20 @@ impl Vmsi {
     pub(crate) fn renew(&self, dev: &Device<Bound>) -> Result {
         let table = new_table(dev)?;
         // INVARIANT: as in `new`.
-        let old = core::mem::replace(&mut *self.table.lock(), table);
+        let old = self.table.lock().replace(table);
         // Freed outside the lock: `dma_free_coherent` may sleep.
         drop(old);
         Ok(())
+    }
+
+    /// Frees the table. DMA memory must go back while the device is still
+    /// bound (after unbind its IOMMU domain may be gone, and freeing then
+    /// corrupts memory), whereas the `Card` that holds this may live on in open
+    /// files. Called at unbind once the registration is withdrawn, the engine
+    /// stopped and the interrupt freed, so nothing writes or scans the table any more.
+    pub(crate) fn release(&self) {
+        let old = self.table.lock().take();
+        drop(old);
     }
 
     /// Sets how many words to scan; larger values are clamped to the table.
@@ -106,6 +116,7 @@ impl Vmsi {
         }
         let (addr, bytes) = {
             let t = self.table.lock();
+            let t = t.as_ref().ok_or(ENODEV)?;
             (t.dma_address(), u32::try_from(t.size())?)
         };
         l2.try_write32(0, area.offset + HD_CTRL)?;
@@ -125,7 +136,9 @@ impl Vmsi {
 
     /// Whether the host-driver area names this table, enabled.
     pub(crate) fn registered(&self, l2: &L2Bar<'_>, area: Area) -> Result<bool> {
-        let addr = self.table.lock().dma_address();
+        let Some(addr) = self.table.lock().as_ref().map(|t| t.dma_address()) else {
+            return Ok(false);
+        };
         let target = Halves {
             lo: l2.try_read32(area.offset + HD_TARGET)?,
             hi: l2.try_read32(area.offset + HD_TARGET + 4)?,
@@ -140,6 +153,9 @@ impl Vmsi {
     pub(crate) fn take(&self) -> u32 {
         let count = usize::try_from(self.count.load(Relaxed)).unwrap_or(0);
         let table = self.table.lock();
+        let Some(table) = table.as_ref() else {
+            return 0;
+        };
         let base = table.as_mut_ptr().cast::<Atomic<u32>>();
         // SAFETY: `count <= VMSI_MAX`, the table's length (type invariant), and `Atomic<u32>` is
         // `repr(transparent)` over a `u32`, so the slice covers table words only, aligned. The
