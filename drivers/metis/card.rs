@@ -47,6 +47,7 @@ use crate::{
     },
     mem::DevMem,
     pm::PmState,
+    ratelimit::LogLimit,
     regs,
     vmsi::Vmsi,
 };
@@ -98,6 +99,9 @@ pub(crate) struct Card {
     pub(crate) status: Mutex<Status>,
     pub(crate) bytes_to_device: Atomic<u64>,
     pub(crate) bytes_from_device: Atomic<u64>,
+    /// Limits the messages callers can trigger at will.
+    #[pin]
+    pub(crate) log_limit: LogLimit,
     /// Why the card must be reset once the current operation has left the gate.
     #[pin]
     pub(crate) recovery: Mutex<Option<&'static str>>,
@@ -134,6 +138,7 @@ impl Card {
                 status <- new_mutex!(Status::default(), "metis_status"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
+                log_limit <- LogLimit::new(),
                 recovery <- new_mutex!(None, "metis_recovery"),
                 irq_number: Atomic::new(0),
                 recover_lost: Atomic::new(false),

@@ -55,6 +55,7 @@ use crate::{
     glue::MsiMsg,
     irq::IrqMode,
     ll,
+    ratelimit::dev_warn_limited,
     regs::{
         self,
         edma::{
@@ -424,10 +425,12 @@ impl Card {
                 // interrupt was lost on the way is still latched on the card.
                 if !polling && self.recover_lost.load(Relaxed) && self.service() {
                     if let Some(v) = take(&mut self.edma.events.lock()) {
-                        dev_warn!(
+                        // Also what a caller's own too-short timeout looks like.
+                        dev_warn_limited!(
+                            self.log_limit,
                             self.pdev,
-                            "completion found in the status registers without its interrupt \
-                             (lost interrupt); continuing\n"
+                            "completion found in the status registers at the end of the wait \
+                             without its interrupt (lost or late interrupt); continuing\n"
                         );
                         return Ok(v);
                     }
@@ -545,7 +548,8 @@ impl Card {
                 }
                 if e == ETIMEDOUT {
                     self.check_health();
-                    dev_warn!(
+                    dev_warn_limited!(
+                        self.log_limit,
                         self.pdev,
                         "eDMA {} channel {} timed out after {} ms{}\n",
                         name,

@@ -71,6 +71,16 @@ pub(crate) struct OpenFile {
     jobs: Arc<Jobs>,
 }
 
+/// The region fields of a command, or'ed: non-zero if any is set.
+fn region_fields(a: &uapi::Cmd) -> u64 {
+    a.handle_in | a.offset_in | a.handle_out | a.offset_out
+}
+
+/// Whether a command that carries no echo bytes has any set.
+fn echo_used(a: &uapi::Cmd) -> bool {
+    a.echo.iter().any(|&b| b != 0)
+}
+
 /// Reads an argument struct and checks the versioning rules of the ABI.
 fn read_arg<T: FromBytes>(reader: &mut UserSliceReader, size: usize, base: usize) -> Result<T> {
     let v: T = reader.read()?;
@@ -269,6 +279,11 @@ impl OpenFile {
     }
 
     fn reset(&self, a: &uapi::Reset) -> Result {
+        // A reset wipes every file's device memory and fails every file's jobs: only an
+        // administrator, or a caller that has the card to itself, may do that to the others.
+        if !glue::capable_sys_admin() && self.card.pm.awake.lock().files > 1 {
+            return Err(EPERM);
+        }
         if a.flags & uapi::RESET_RELOAD_FIRMWARE != 0 {
             // The runtime loads a runtime-owned card's firmware, not the driver.
             if self.card.fw.owner == FwOwner::Runtime {
@@ -308,13 +323,25 @@ impl OpenFile {
             let n = match a.opcode {
                 uapi::CMD_ECHO => {
                     let len = usize::try_from(a.echo_len)?;
-                    if len > uapi::ECHO_MAX || a.op != 0 || a.length != 0 {
+                    if len > uapi::ECHO_MAX
+                        || a.op != 0
+                        || a.length != 0
+                        || a.arg != 0
+                        || region_fields(a) != 0
+                        || a.echo[len..].iter().any(|&b| b != 0)
+                    {
                         return Err(EINVAL);
                     }
                     return card.echo(&mut a.echo[..len], timeout).map(|()| (0, 0));
                 }
                 uapi::CMD_CHECKSUM | uapi::CMD_FILL => {
-                    if a.op != 0 || a.echo_len != 0 {
+                    if a.op != 0
+                        || a.echo_len != 0
+                        || echo_used(a)
+                        || a.handle_out != 0
+                        || a.offset_out != 0
+                        || (a.opcode == uapi::CMD_CHECKSUM && a.arg != 0)
+                    {
                         return Err(EINVAL);
                     }
                     let addr = resolve(a.handle_in, a.offset_in, a.length)?;
@@ -328,7 +355,7 @@ impl OpenFile {
                     }
                 }
                 uapi::CMD_RUN => {
-                    if a.op > 3 || a.echo_len != 0 {
+                    if a.op > 3 || a.echo_len != 0 || echo_used(a) {
                         return Err(EINVAL);
                     }
                     let input = resolve(a.handle_in, a.offset_in, a.length)?;

@@ -201,6 +201,13 @@ pub(crate) fn iommu_mode(pdev: &pci::Device<Bound>) -> IommuMode {
     }
 }
 
+/// Whether the calling task has `CAP_SYS_ADMIN` (in the initial user namespace).
+pub(crate) fn capable_sys_admin() -> bool {
+    // CAST: capability numbers are small.
+    // SAFETY: `capable` only inspects the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) }
+}
+
 /// The `firmware` module parameter, if set.
 ///
 /// Strings can't be Rust module parameters in 7.3, so the shim declares it.

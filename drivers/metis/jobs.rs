@@ -33,7 +33,9 @@ use crate::{
         Segment, //
     },
     gate::OwnedAdmission,
-    glue, uapi,
+    glue,
+    ratelimit::dev_warn_limited,
+    uapi,
 };
 
 /// Default and largest job timeouts.
@@ -327,13 +329,17 @@ impl DmaJob {
             )?),
             HostSpec::DmaBuf { fd, offset } => {
                 let map = glue::DmaBufMap::new(dev, fd, dir == Dir::Rd).inspect_err(|e| {
-                    dev_warn!(
-                        card.pdev,
-                        "can't give the card dma-buf fd {} ({:?}): its exporter refused to \
-                         attach or map it for this device\n",
-                        fd,
-                        e
-                    )
+                    // Not a dma-buf (EBADF, EINVAL): the caller's mistake, its errno says so.
+                    if *e != EBADF && *e != EINVAL {
+                        dev_warn_limited!(
+                            card.log_limit,
+                            card.pdev,
+                            "can't give the card dma-buf fd {} ({:?}): its exporter refused to \
+                             attach or map it for this device\n",
+                            fd,
+                            e
+                        );
+                    }
                 })?;
                 // `offset + length` was checked for overflow above.
                 if offset + r.length > map.size() {

@@ -24,6 +24,7 @@ mod jobs;
 mod ll;
 mod mem;
 mod pm;
+mod ratelimit;
 mod regs;
 mod reset;
 mod uapi;

@@ -10,6 +10,10 @@
  *                                  device goes away (prints the errno seen)
  *   metis_test DEVICE reset        METIS_IOCTL_RESET: lost regions, jobs
  *                                  failed by a reset, the card usable after
+ *   metis_test DEVICE reset-perm   who may reset: an unprivileged caller only
+ *                                  when it has the card to itself
+ *   metis_test DEVICE flood N      N refused dma-buf fds and N/10 DMAs that
+ *                                  time out, for the log-flood check
  *   metis_test DEVICE sleep N kept|lost CMD
  *                                  N system-sleep cycles (CMD is a shell
  *                                  command that does one), data checked
@@ -28,6 +32,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,6 +44,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -399,6 +405,42 @@ static void test_commands(int fd)
 	c.opcode = METIS_CMD_ECHO;
 	c.echo_len = METIS_ECHO_MAX + 1;
 	TAP(cmd(fd, &c) == -EINVAL, "cmd_echo_too_long", "accepted");
+
+	/* Input fields an opcode does not use must be zero, so that they can get a meaning later. */
+	memset(&c, 0, sizeof(c));
+	c.opcode = METIS_CMD_ECHO;
+	c.echo_len = 4;
+	memcpy(c.echo, "abcd", 4);
+	c.handle_in = hin;
+	TAP(cmd(fd, &c) == -EINVAL, "cmd_echo_dirty_handle", "accepted");
+	c.handle_in = 0;
+	c.echo[10] = 1;
+	TAP(cmd(fd, &c) == -EINVAL, "cmd_echo_dirty_tail", "accepted");
+	c.echo[10] = 0;
+	c.arg = 1;
+	TAP(cmd(fd, &c) == -EINVAL, "cmd_echo_dirty_arg", "accepted");
+	c.arg = 0;
+	c.result = 0xffffffff;	/* output only: whatever it holds is ignored */
+	TAP(cmd(fd, &c) == 0 && !memcmp(c.echo, "abcd", 4), "cmd_echo_clean", "failed");
+	memset(&c, 0, sizeof(c));
+	c.opcode = METIS_CMD_CHECKSUM;
+	c.handle_in = hin;
+	c.length = 4096;
+	c.handle_out = hout;
+	TAP(cmd(fd, &c) == -EINVAL, "cmd_checksum_dirty_out", "accepted");
+	c.handle_out = 0;
+	c.arg = 5;
+	TAP(cmd(fd, &c) == -EINVAL, "cmd_checksum_dirty_arg", "accepted");
+	c.arg = 0;
+	c.echo[0] = 1;
+	TAP(cmd(fd, &c) == -EINVAL, "cmd_checksum_dirty_echo", "accepted");
+	memset(&c, 0, sizeof(c));
+	c.opcode = METIS_CMD_RUN;
+	c.handle_in = hin;
+	c.handle_out = hout;
+	c.length = 4096;
+	c.echo[METIS_ECHO_MAX - 1] = 1;
+	TAP(cmd(fd, &c) == -EINVAL, "cmd_run_dirty_echo", "accepted");
 	mem_free(fd, hin);
 	mem_free(fd, hout);
 	free(a);
@@ -821,6 +863,88 @@ static int one_job(uint64_t len, uint32_t timeout_ms)
 	return 0;
 }
 
+/*
+ * METIS_IOCTL_RESET from a caller without CAP_SYS_ADMIN (security review L11):
+ * refused with EPERM while another file is open on the card (the reset would
+ * take that file's memory and jobs), allowed once the caller has the card to
+ * itself. An administrator may reset with other files open.
+ */
+static int reset_perm_suite(void)
+{
+	int other = open(dev_path, O_RDWR), to_child[2], to_parent[2], r1 = 1, r2 = 1, st;
+	pid_t pid;
+
+	TAP(other >= 0, "open_other_file", "%s", strerror(errno));
+	if (other < 0 || pipe(to_child) || pipe(to_parent))
+		return 1;
+	pid = fork();
+	if (pid == 0) {
+		int fd, r;
+		char go;
+
+		/* The node is root:root 0660: keep the group, lose the user (and its capabilities). */
+		if (setgroups(0, NULL) || setgid(0) || setuid(65534))
+			_exit(3);
+		fd = open(dev_path, O_RDWR);
+		r = fd < 0 ? -errno : do_reset(fd, 0);
+		if (write(to_parent[1], &r, sizeof(r)) != sizeof(r) ||
+		    read(to_child[0], &go, 1) != 1)
+			_exit(4);
+		r = do_reset(fd, 0);
+		_exit(write(to_parent[1], &r, sizeof(r)) == sizeof(r) ? 0 : 5);
+	}
+	TAP(read(to_parent[0], &r1, sizeof(r1)) == sizeof(r1) && r1 == -EPERM,
+	    "unprivileged_reset_refused_with_others_open", "got %d", r1);
+	TAP(do_reset(other, 0) == 0, "admin_reset_with_others_open", "refused");
+	close(other);
+	TAP(write(to_child[1], "g", 1) == 1 && read(to_parent[0], &r2, sizeof(r2)) == sizeof(r2) &&
+	    r2 == 0, "unprivileged_reset_when_alone", "got %d", r2);
+	waitpid(pid, &st, 0);
+	TAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "unprivileged_child_exit", "status %#x", st);
+	return failed;
+}
+
+/*
+ * Calls that make the driver log something, repeated as fast as a caller can
+ * (security review L2): file descriptors that are not dma-bufs, and DMA with a
+ * 1 ms timeout that a 16 MiB transfer can't meet. The scenario counts the
+ * kernel log lines they leave.
+ */
+static int flood(int rounds)
+{
+	enum { LEN = 16 << 20 };
+	int fd = open(dev_path, O_RDWR), null = open("/dev/null", O_RDWR), timeouts = 0;
+	uint8_t *b = malloc(LEN);
+	uint64_t h;
+
+	if (fd < 0 || null < 0 || !b || mem_alloc(fd, LEN, &h)) {
+		TAP(0, "flood_setup", "%s", strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < rounds; i++) {
+		struct metis_dma_buf d = { .size = sizeof(d), .flags = METIS_DMA_TO_DEVICE,
+			.fd = i % 2 ? null : 0, .length = 4096, .handle = h };
+
+		if (xioctl(fd, METIS_IOCTL_DMA_BUF, &d) == 0) {
+			TAP(0, "flood_not_a_dmabuf_refused", "fd %d accepted", d.fd);
+			return 1;
+		}
+	}
+	for (int i = 0; i < rounds / 10; i++) {
+		struct metis_dma d = { .size = sizeof(d), .flags = METIS_DMA_FROM_DEVICE,
+			.user_addr = (uintptr_t)b, .length = LEN, .handle = h, .timeout_ms = 1 };
+
+		timeouts += xioctl(fd, METIS_IOCTL_DMA, &d) == -ETIMEDOUT;
+	}
+	printf("@@NOTE flood: %d refused dma-buf fds, %d of %d DMAs timed out\n", rounds,
+	       timeouts, rounds / 10);
+	TAP(timeouts > 0, "flood_timeouts_happened", "no DMA timed out in 1 ms");
+	close(fd);
+	close(null);
+	free(b);
+	return failed;
+}
+
 /* Whether `fd` reports POLLPRI within `ms` milliseconds. */
 static int pollpri(int fd, int ms)
 {
@@ -882,6 +1006,10 @@ int main(int argc, char **argv)
 		return fw_lost_suite(argv[3], argv[4]);
 	if (argc > 2 && !strcmp(argv[2], "reset"))
 		return reset_suite();
+	if (argc > 2 && !strcmp(argv[2], "reset-perm"))
+		return reset_perm_suite();
+	if (argc > 3 && !strcmp(argv[2], "flood"))
+		return flood(atoi(argv[3]));
 	if (argc > 5 && !strcmp(argv[2], "sleep"))
 		return sleep_suite(atoi(argv[3]), argv[4], argv[5]);
 	if (argc > 3 && !strcmp(argv[2], "sleep-inflight"))

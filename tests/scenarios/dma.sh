@@ -10,5 +10,16 @@ check insmod insmod /lib/metis/metis.ko
 check_eq node_mode "crw-rw----" "$(ls -l /dev/metis0 | cut -c1-10)"
 check_eq node_parent "$bdf" "$(basename "$(readlink /sys/class/misc/metis0/device)")"
 metis_test /dev/metis0
+# What a caller can make the driver log, it can't make it log without limit:
+# 400 refused dma-buf fds and 40 self-inflicted timeouts may leave at most a
+# burst of 5 lines and one "suppressed" line per 5 s they take (before the
+# limit: a line per call).
+dmesg -c >/dev/null
+t0=$(date +%s)
+metis_test /dev/metis0 flood 400
+secs=$(( $(date +%s) - t0 ))
+lines=$(dmesg | grep -c "metis 0000")
+echo "@@NOTE flood: $lines kernel log lines in $secs s"
+check log_flood_limited test "$lines" -le $(( 6 * (secs / 5 + 2) ))
 check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
 check rmmod rmmod metis

@@ -184,7 +184,11 @@ enum metis_run_op {
 	METIS_RUN_ADD_INDEX = 3,	/* out[i] = in[i] + (arg + i) mod 256 */
 };
 
-/* METIS_IOCTL_CMD: run one firmware command and wait for its completion. */
+/*
+ * METIS_IOCTL_CMD: run one firmware command and wait for its completion.
+ * Input fields the opcode does not use must be 0 (EINVAL otherwise), as must
+ * the bytes of echo[] past echo_len; result is output only.
+ */
 struct metis_cmd {
 	__u32 size;
 	__u32 flags;		/* in: 0 */
@@ -215,7 +219,9 @@ struct metis_cmd {
  * card fail with EIO; calls made during the reset wait for it to finish.
  * Fails with EIO if the firmware does not come back (fw_state FAILED;
  * another reset may be tried) and EBUSY if the PCI core is busy with the
- * device for seconds.
+ * device for seconds. Fails with EPERM unless the caller has CAP_SYS_ADMIN or
+ * the calling file is the only one open on the card: a reset takes every
+ * other user's device memory and jobs with it.
  */
 struct metis_reset {
 	__u32 size;
