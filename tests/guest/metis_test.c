@@ -14,6 +14,8 @@
  *                                  when it has the card to itself
  *   metis_test DEVICE flood N      N refused dma-buf fds and N/10 DMAs that
  *                                  time out, for the log-flood check
+ *   metis_test DEVICE failnth      every ioctl (and open) with its 1st, 2nd,
+ *                                  ... injection point failing: clean unwind
  *   metis_test DEVICE sleep N kept|lost CMD
  *                                  N system-sleep cycles (CMD is a shell
  *                                  command that does one), data checked
@@ -945,6 +947,179 @@ static int flood(int rounds)
 	return failed;
 }
 
+/*
+ * Fault injection (/proc/thread-self/fail-nth): every operation of the ABI is
+ * run again and again with its 1st, 2nd, ... allocation (or other injection
+ * point) failing, until a run passes all of its points. Each failed run must
+ * unwind: the call fails cleanly, the file and its regions stay usable (a
+ * region a failed command resolved can be freed: security review L4). The
+ * card must move data correctly afterwards; the boot's kmemleak scan and the
+ * runner's splat check cover the rest.
+ */
+static int nth_fd = -1;
+
+static void arm_nth(unsigned int n)
+{
+	char b[16];
+	int len = snprintf(b, sizeof(b), "%u", n);
+
+	if (pwrite(nth_fd, b, len, 0) != len)
+		perror("fail-nth");
+}
+
+/* Whether the armed fault was injected; disarms. */
+static int nth_injected(void)
+{
+	char b[16] = { 0 };
+	int injected = pread(nth_fd, b, sizeof(b) - 1, 0) > 0 && atoi(b) == 0;
+
+	arm_nth(0);
+	return injected;
+}
+
+enum fault_op { F_OPEN, F_INFO, F_ALLOC, F_DMA_TO, F_DMA_FROM, F_ASYNC, F_ECHO, F_CHECKSUM,
+		F_RUN, F_EXPORT, F_DMA_BUF, F_NR };
+static const char *const fault_op_name[F_NR] = {
+	"open", "info", "mem_alloc", "dma_to", "dma_from", "dma_async_wait", "cmd_echo",
+	"cmd_checksum", "cmd_run", "buf_export", "dma_buf",
+};
+
+/* One run of `op`; returns 0 or -errno. `fd` has regions `h` and `h2` (1 MiB each). */
+static int fault_run(enum fault_op op, int fd, uint64_t h, uint64_t h2, uint8_t *buf, int dbuf)
+{
+	struct metis_cmd c;
+	int r, st;
+
+	switch (op) {
+	case F_OPEN:
+		r = open(dev_path, O_RDWR);
+		if (r < 0)
+			return -errno;
+		close(r);
+		return 0;
+	case F_INFO: {
+		struct metis_info i = { .size = sizeof(i) };
+		return xioctl(fd, METIS_IOCTL_INFO, &i);
+	}
+	case F_ALLOC: {
+		uint64_t x;
+
+		r = mem_alloc(fd, 1 << 16, &x);
+		if (!r && mem_free(fd, x))
+			return -EBADE;
+		return r;
+	}
+	case F_DMA_TO:
+		return dma(fd, METIS_DMA_TO_DEVICE, buf, 1 << 16, h, 0);
+	case F_DMA_FROM:
+		return dma(fd, METIS_DMA_FROM_DEVICE, buf, 1 << 16, h, 0);
+	case F_ASYNC: {
+		int64_t id = dma_async(fd, METIS_DMA_TO_DEVICE, buf, 1 << 16, h, 0);
+
+		if (id < 0)
+			return (int)id;
+		r = wait_job(fd, id, 0, &st);
+		return r ? r : st;
+	}
+	case F_ECHO:
+		memset(&c, 0, sizeof(c));
+		c.opcode = METIS_CMD_ECHO;
+		c.echo_len = 8;
+		memcpy(c.echo, "failnth!", 8);
+		return cmd(fd, &c);
+	case F_CHECKSUM:
+		memset(&c, 0, sizeof(c));
+		c.opcode = METIS_CMD_CHECKSUM;
+		c.handle_in = h;
+		c.length = 1 << 16;
+		return cmd(fd, &c);
+	case F_RUN:
+		memset(&c, 0, sizeof(c));
+		c.opcode = METIS_CMD_RUN;
+		c.handle_in = h;
+		c.handle_out = h2;
+		c.length = 1 << 16;
+		return cmd(fd, &c);
+	case F_EXPORT: {
+		struct metis_buf_export e = { .size = sizeof(e), .flags = METIS_BUF_READ |
+					      METIS_BUF_WRITE, .length = 1 << 16 };
+
+		r = xioctl(fd, METIS_IOCTL_BUF_EXPORT, &e);
+		if (!r)
+			close(e.fd);
+		return r;
+	}
+	case F_DMA_BUF: {
+		struct metis_dma_buf d = { .size = sizeof(d), .flags = METIS_DMA_TO_DEVICE,
+			.fd = dbuf, .length = 1 << 16, .handle = h };
+
+		return xioctl(fd, METIS_IOCTL_DMA_BUF, &d);
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+static int fault_suite(void)
+{
+	int fd = open(dev_path, O_RDWR), points[F_NR] = { 0 }, total = 0;
+	uint8_t *buf = malloc(1 << 20);
+	struct metis_buf_export e = { .size = sizeof(e), .flags = METIS_BUF_READ | METIS_BUF_WRITE,
+				      .length = 1 << 16 };
+	uint64_t h, h2;
+	char why[160];
+
+	nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	TAP(nth_fd >= 0, "fail_nth_available", "%s", strerror(errno));
+	if (nth_fd < 0 || fd < 0 || !buf || mem_alloc(fd, 1 << 20, &h) || mem_alloc(fd, 1 << 20, &h2) ||
+	    xioctl(fd, METIS_IOCTL_BUF_EXPORT, &e))
+		return 1;
+	fill(buf, 1 << 16, 5);
+	for (int op = 0; op < F_NR; op++) {
+		char name[48];
+		int ok = 1, n;
+
+		for (n = 1; n < 400; n++) {
+			int r, injected;
+
+			arm_nth(n);
+			r = fault_run(op, fd, h, h2, buf, e.fd);
+			injected = nth_injected();
+			if (!injected) {
+				/* Past the last injection point: the operation must just work. */
+				if (r) {
+					printf("@@NOTE %s: fails with %d and no fault injected\n",
+					       fault_op_name[op], r);
+					ok = 0;
+				}
+				break;
+			}
+			/* Injected: a clean error or a success (the point was optional), and
+			 * the regions are neither lost nor left busy. */
+			if (r == -EBADE || mem_free(fd, h) || mem_alloc(fd, 1 << 20, &h) ||
+			    mem_free(fd, h2) || mem_alloc(fd, 1 << 20, &h2)) {
+				printf("@@NOTE %s: fault %d left region state wrong (r %d)\n",
+				       fault_op_name[op], n, r);
+				ok = 0;
+				break;
+			}
+		}
+		points[op] = n - 1;
+		total += n - 1;
+		snprintf(name, sizeof(name), "failnth_%s_unwinds", fault_op_name[op]);
+		TAP(ok, name, "see the note above");
+	}
+	printf("@@NOTE failnth: %d injected faults:", total);
+	for (int op = 0; op < F_NR; op++)
+		printf(" %s %d", fault_op_name[op], points[op]);
+	printf("\n");
+	TAP(round_trip(fd, h, 0, 1 << 20, 3, 7, why, sizeof(why)) == 0, "failnth_dma_after", "%s", why);
+	close(e.fd);
+	close(fd);
+	free(buf);
+	return failed;
+}
+
 /* Whether `fd` reports POLLPRI within `ms` milliseconds. */
 static int pollpri(int fd, int ms)
 {
@@ -1010,6 +1185,8 @@ int main(int argc, char **argv)
 		return reset_perm_suite();
 	if (argc > 3 && !strcmp(argv[2], "flood"))
 		return flood(atoi(argv[3]));
+	if (argc > 2 && !strcmp(argv[2], "failnth"))
+		return fault_suite();
 	if (argc > 5 && !strcmp(argv[2], "sleep"))
 		return sleep_suite(atoi(argv[3]), argv[4], argv[5]);
 	if (argc > 3 && !strcmp(argv[2], "sleep-inflight"))

@@ -1,0 +1,22 @@
+#!/bin/sh
+# configs: x86-none x86-translated
+# Fault injection (issue 13; the arm64 kernel is built without it): every
+# ioctl and open of /dev/metis0 is repeated with its 1st, 2nd, ... injection
+# point failing (/proc/thread-self/fail-nth, with failslab and fail_page_alloc
+# taking sleeping allocations too) until a run gets past all of them. Every
+# failed run must unwind cleanly, regions stay usable, the card moves data
+# correctly afterwards, and the boot's kmemleak scan finds nothing of ours.
+. /lib/metis/lib.sh
+faults0=$(card_stat 0 faults_total)
+check insmod insmod /lib/metis/metis.ko
+for f in failslab fail_page_alloc; do
+    echo N >/sys/kernel/debug/$f/ignore-gfp-wait
+    echo 0 >/sys/kernel/debug/$f/verbose
+done
+echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+metis_test /dev/metis0 failnth
+for f in failslab fail_page_alloc; do
+    echo Y >/sys/kernel/debug/$f/ignore-gfp-wait
+done
+check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
+check rmmod rmmod metis
