@@ -609,7 +609,8 @@ impl Device {
     /// `METIS_IOCTL_RESET`: resets the card and reboots the firmware image
     /// the driver loaded before. Every region of every file becomes lost: its
     /// next use fails once with `ESTALE`. Jobs running on the card fail with
-    /// `EIO`.
+    /// `EIO`. Without `CAP_SYS_ADMIN` the call fails with `EPERM` while another
+    /// file is open on the card.
     pub fn reset(&self) -> Result<()> {
         self.reset_with(0)
     }
