@@ -306,14 +306,19 @@ impl OpenFile {
         let _gate = card.enter()?;
         let generation = card.status.lock().reset_count;
         let mut args = [0u32; 9];
-        let mut held: KVec<u64> = KVec::new();
+        // The regions a command holds (RUN: input and output). A fixed array: nothing may
+        // fail between taking a region and recording it, or the region would stay busy.
+        let mut held = [0u64; 2];
+        let mut n_held = 0;
         let res = (|| -> Result<(u32, usize)> {
             let mut resolve = |handle: u64, offset: u64, len: u64| -> Result<u64> {
+                let slot = held.get_mut(n_held).ok_or(EINVAL)?;
                 let addr = card
                     .mem
                     .lock()
                     .resolve(handle, self.id, offset, len, generation)?;
-                held.push(handle, GFP_KERNEL)?;
+                *slot = handle;
+                n_held += 1;
                 Ok(addr)
             };
             let split = |v: u64| -> (u32, u32) {
@@ -373,7 +378,7 @@ impl OpenFile {
             Ok((result, n))
         })();
         let mut mem = card.mem.lock();
-        for h in held.iter() {
+        for h in held.iter().take(n_held) {
             mem.put(*h, self.id);
         }
         drop(mem);
