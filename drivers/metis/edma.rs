@@ -424,7 +424,10 @@ impl Card {
                 // Before giving up, read the status registers once: an event whose
                 // interrupt was lost on the way is still latched on the card.
                 if !polling && self.recover_lost.load(Relaxed) && self.service() {
-                    if let Some(v) = take(&mut self.edma.events.lock()) {
+                    // The events lock is released before logging: the log limit's lock
+                    // must never nest inside a lock the interrupt handler takes.
+                    let found = take(&mut self.edma.events.lock());
+                    if let Some(v) = found {
                         // Also what a caller's own too-short timeout looks like.
                         dev_warn_limited!(
                             self.log_limit,

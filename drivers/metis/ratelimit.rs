@@ -6,9 +6,9 @@
 //! interval opens, so an unprivileged user can't flood the kernel log.
 
 use kernel::{
-    new_spinlock,
+    new_spinlock_irq,
     prelude::*,
-    sync::SpinLock,
+    sync::SpinLockIrq,
     time::{
         Delta,
         Instant,
@@ -68,13 +68,14 @@ impl Window {
 #[pin_data]
 pub(crate) struct LogLimit {
     #[pin]
-    window: SpinLock<Window>,
+    /// Irq-safe, so that a message may be logged under any of the driver's locks.
+    window: SpinLockIrq<Window>,
 }
 
 impl LogLimit {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            window <- new_spinlock!(
+            window <- new_spinlock_irq!(
                 Window {
                     start: None,
                     printed: 0,
