@@ -433,7 +433,8 @@ impl Card {
                             self.log_limit,
                             self.pdev,
                             "completion found in the status registers at the end of the wait \
-                             without its interrupt (lost or late interrupt); continuing\n"
+                             without its interrupt: lost interrupt (or a timeout too short for \
+                             the transfer); continuing\n"
                         );
                         return Ok(v);
                     }
