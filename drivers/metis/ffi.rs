@@ -65,7 +65,8 @@ static FOPS: CTable<bindings::file_operations> = CTable(bindings::file_operation
 
 static PM_OPS: CTable<bindings::dev_pm_ops> = CTable(bindings::dev_pm_ops {
     runtime_suspend: Some(pm_runtime_suspend),
-    runtime_resume: Some(pm_runtime_resume),
+    // Waking from runtime suspend is a resume like any other.
+    runtime_resume: Some(pm_resume),
     suspend: Some(pm_suspend),
     resume: Some(pm_resume),
     freeze: Some(pm_suspend),
@@ -342,17 +343,6 @@ unsafe extern "C" fn pm_runtime_suspend(dev: *mut bindings::device) -> c_int {
         Some(card) => errno(card.pm_suspend()),
         None => 0,
     }
-}
-
-/// # Safety
-///
-/// As [`pm_suspend`].
-unsafe extern "C" fn pm_runtime_resume(dev: *mut bindings::device) -> c_int {
-    // SAFETY: Per this function's safety contract.
-    if let Some(card) = unsafe { card_of(dev) } {
-        card.pm_resume(Wake::Resume);
-    }
-    0
 }
 
 /// `shutdown` (reboot, kexec): no DMA or interrupt from the card after this.

@@ -303,11 +303,7 @@ impl<C: HasGate> OwnedAdmission<C> {
         Ok(Self { owner })
     }
 
-    pub(crate) fn owner(&self) -> &C {
-        &self.owner
-    }
-
-    pub(crate) fn owner_arc(&self) -> &Arc<C> {
+    pub(crate) fn owner(&self) -> &Arc<C> {
         &self.owner
     }
 

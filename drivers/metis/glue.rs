@@ -347,35 +347,30 @@ pub(crate) fn notify_reset(pdev: &pci::Device, count: u32) {
     change_uevent(pdev, &[c"METIS_EVENT=RESET", &nr]);
 }
 
-fn pci_raw_dev(pdev: &pci::Device) -> *mut c_void {
-    let dev: &Device = pdev.as_ref();
-    core::ptr::from_ref(dev).cast_mut().cast()
-}
-
 /// End of probe: runtime PM with autosuspend (allowed only if the
 /// `autosuspend_ms` parameter is not negative).
 pub(crate) fn rpm_enable(pdev: &pci::Device<Bound>) {
     let pdev: &pci::Device = pdev;
     // SAFETY: The device is valid and bound; the PCI core's probe-time reference is handed back.
-    unsafe { shim::metis_shim_rpm_enable(pci_raw_dev(pdev), autosuspend_param()) };
+    unsafe { shim::metis_shim_rpm_enable(raw_dev(pdev.as_ref()), autosuspend_param()) };
 }
 
 /// Unbind: undoes [`rpm_enable`]; `held` tells whether open files hold a reference.
 pub(crate) fn rpm_disable(pdev: &pci::Device, held: bool) {
     // SAFETY: The device is valid; called once at unbind, balancing `rpm_enable`.
-    unsafe { shim::metis_shim_rpm_disable(pci_raw_dev(pdev), autosuspend_param(), held) };
+    unsafe { shim::metis_shim_rpm_disable(raw_dev(pdev.as_ref()), autosuspend_param(), held) };
 }
 
 /// Wakes the card (runtime resume) and keeps it awake until [`rpm_put`].
 pub(crate) fn rpm_get(pdev: &pci::Device) -> Result {
     // SAFETY: The device is valid; the reference is balanced by `rpm_put` or at unbind.
-    to_result(unsafe { shim::metis_shim_rpm_get(pci_raw_dev(pdev)) })
+    to_result(unsafe { shim::metis_shim_rpm_get(raw_dev(pdev.as_ref())) })
 }
 
 /// Lets the card autosuspend again.
 pub(crate) fn rpm_put(pdev: &pci::Device) {
     // SAFETY: The device is valid and the caller holds a reference from `rpm_get`.
-    unsafe { shim::metis_shim_rpm_put(pci_raw_dev(pdev)) };
+    unsafe { shim::metis_shim_rpm_put(raw_dev(pdev.as_ref())) };
 }
 
 /// Allocates a host buffer of `len` bytes (whole pages) and exports it as a

@@ -361,7 +361,7 @@ impl DmaJob {
 
     /// The card the job runs on.
     pub(crate) fn card(&self) -> Arc<Card> {
-        self.gate.owner_arc().clone()
+        self.gate.owner().clone()
     }
 
     pub(crate) fn run(self) -> Result {
