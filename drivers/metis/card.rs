@@ -49,6 +49,7 @@ use crate::{
     pm::PmState,
     ratelimit::LogLimit,
     regs,
+    stats::DmaStats,
     vmsi::Vmsi,
 };
 
@@ -68,6 +69,38 @@ pub(crate) struct Status {
     pub(crate) irq_vectors: u32,
     /// Card resets since probe; also the generation of device-memory contents.
     pub(crate) reset_count: u32,
+    /// Why the card was last reset (`None` before the first reset).
+    pub(crate) last_reset: Option<ResetReason>,
+}
+
+/// Why a card was reset, for sysfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResetReason {
+    /// `METIS_IOCTL_RESET` (`metisctl reset`).
+    Requested,
+    /// The driver recovered the card from a fault; the fault.
+    Recovery(&'static str),
+    /// Resume found the card without its firmware (or in an unknown state).
+    Resume,
+    /// A reset from outside the driver: sysfs `reset`, AER, a hot reset of the link.
+    External,
+}
+
+impl core::fmt::Display for ResetReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Requested => f.write_str("requested"),
+            Self::Recovery(why) => write!(f, "recovery: {why}"),
+            Self::Resume => f.write_str("resume"),
+            Self::External => f.write_str("external"),
+        }
+    }
+}
+
+impl kernel::fmt::Display for ResetReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
 }
 
 /// One bound card.
@@ -99,6 +132,9 @@ pub(crate) struct Card {
     pub(crate) status: Mutex<Status>,
     pub(crate) bytes_to_device: Atomic<u64>,
     pub(crate) bytes_from_device: Atomic<u64>,
+    /// Per-channel totals and the trace of recent transfers (debugfs).
+    #[pin]
+    pub(crate) stats: DmaStats,
     /// Limits the messages callers can trigger at will.
     #[pin]
     pub(crate) log_limit: LogLimit,
@@ -123,6 +159,7 @@ impl Card {
         rd_channels: u32,
     ) -> Result<Arc<Self>> {
         let vmsi = Vmsi::new(pdev.as_ref(), iface.vmsi_count)?;
+        let stats = DmaStats::new()?;
         let pdev: &pci::Device = pdev;
         let gate_dev: ARef<pci::Device> = pdev.into();
         Arc::pin_init(
@@ -138,6 +175,7 @@ impl Card {
                 status <- new_mutex!(Status::default(), "metis_status"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
+                stats <- stats,
                 log_limit <- LogLimit::new(),
                 recovery <- new_mutex!(None, "metis_recovery"),
                 irq_number: Atomic::new(0),

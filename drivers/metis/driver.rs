@@ -41,6 +41,10 @@ use crate::{
         FwOwner, //
     },
     glue, iface,
+    inspect::{
+        self,
+        CardDir, //
+    },
     irq::{
         mode_name,
         setup_irq,
@@ -84,6 +88,7 @@ kernel::pci_device_table!(
 /// device is still bound (open files may keep the `Card` alive longer), and
 /// the device is disabled last.
 pub(crate) struct Metis<'bound> {
+    _debugfs: Option<CardDir>,
     _cdev: Cdev,
     stop: CardStop,
     _interrupts: Interrupts<'bound>,
@@ -273,12 +278,27 @@ fn probe_enabled<'bound>(
     let cdev = Cdev::register(pdev, card.clone())?;
     announce(pdev, &card, cdev.index(), &fw, interrupts.mode)?;
     Ok(Metis {
+        _debugfs: debug_files(pdev, &card),
         _cdev: cdev,
         stop,
         _interrupts: interrupts,
         _dma_memory: dma_memory,
         _enabled: enabled,
     })
+}
+
+/// The card's debugfs directory; a card works without it.
+fn debug_files(pdev: &pci::Device<Core<'_>>, card: &Arc<Card>) -> Option<CardDir> {
+    let root = crate::debugfs_root()?;
+    inspect::create(root, card.clone())
+        .inspect_err(|e| {
+            dev_warn!(
+                pdev,
+                "no debugfs directory ({:?}); the card works without it\n",
+                e
+            )
+        })
+        .ok()
 }
 
 /// 64-bit DMA, and the largest segment the transfer code builds.

@@ -65,6 +65,11 @@ use crate::{
         },
         Halves,
     },
+    stats::{
+        self,
+        Outcome,
+        TraceEntry, //
+    },
 };
 
 // TIMEOUT: a reset or suspend stops the card within a few hundred ms (FLR takes 100 ms).
@@ -163,6 +168,16 @@ pub(crate) enum Dir {
     Wr = 0,
     /// Host to device.
     Rd = 1,
+}
+
+impl Dir {
+    /// The engine's name for the half: `wr` (device to host) or `rd` (host to device).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Dir::Wr => "wr",
+            Dir::Rd => "rd",
+        }
+    }
 }
 
 /// Completion events latched from the status registers, one bit per channel.
@@ -293,6 +308,11 @@ impl Edma {
         }
     }
 
+    /// The channels jobs hold, one bit each, per direction.
+    pub(crate) fn busy_mask(&self) -> [u8; 2] {
+        *self.busy.lock()
+    }
+
     pub(crate) fn release_channel(&self, dir: Dir, ch: u32) {
         self.busy.lock()[dir as usize] &= !(1 << ch);
         self.busy_cv.notify_all();
@@ -398,8 +418,17 @@ impl Card {
     pub(crate) fn wait_event<T>(
         &self,
         timeout: Delta,
-        mut take: impl FnMut(&mut Events) -> Option<T>,
+        take: impl FnMut(&mut Events) -> Option<T>,
     ) -> Result<T> {
+        self.wait_event_noting_lost(timeout, take).map(|(v, _)| v)
+    }
+
+    /// As [`Self::wait_event`]; also says whether the event was found without its interrupt.
+    fn wait_event_noting_lost<T>(
+        &self,
+        timeout: Delta,
+        mut take: impl FnMut(&mut Events) -> Option<T>,
+    ) -> Result<(T, bool)> {
         let start = Instant::<Monotonic>::now();
         let mut poll_sleep = Delta::from_micros(20);
         loop {
@@ -416,7 +445,7 @@ impl Card {
                 return Err(e);
             }
             if let Some(v) = take(&mut ev) {
-                return Ok(v);
+                return Ok((v, false));
             }
             let elapsed = start.elapsed();
             if elapsed >= timeout {
@@ -436,7 +465,7 @@ impl Card {
                              without its interrupt: lost interrupt (or a timeout too short for \
                              the transfer); continuing\n"
                         );
-                        return Ok(v);
+                        return Ok((v, true));
                     }
                 }
                 return Err(ETIMEDOUT);
@@ -503,10 +532,11 @@ impl Card {
         });
     }
 
-    /// Waits for the done (or abort) event of a channel; stops it on failure.
-    fn wait_channel(&self, dir: Dir, ch: u32, timeout: Delta) -> Result {
+    /// Waits for the done (or abort) event of a channel; stops it on failure. Says whether
+    /// the completion was found without its interrupt.
+    fn wait_channel(&self, dir: Dir, ch: u32, timeout: Delta) -> Result<bool> {
         let bit = 1u8 << ch;
-        let res = self.wait_event(timeout, |ev| {
+        let res = self.wait_event_noting_lost(timeout, |ev| {
             if ev.abort[dir as usize] & bit != 0 {
                 ev.abort[dir as usize] &= !bit;
                 ev.done[dir as usize] &= !bit;
@@ -519,7 +549,7 @@ impl Card {
             None
         });
         match res {
-            Ok(r) => r,
+            Ok((r, lost)) => r.map(|()| lost),
             // The card was stopped under the job (reset, suspend): the channel is already
             // stopped, and a stop doorbell to the disabled engine would be a fault.
             Err(e) if self.edma.events.lock().aborted.is_some() => Err(e),
@@ -656,9 +686,29 @@ impl Card {
         }
         self.refresh_imwr();
         let ch = self.edma.acquire_channel(dir)?;
+        let start_ns = crate::glue::monotonic_ns();
+        let start = Instant::<Monotonic>::now();
         let res = self.transfer_on(dir, ch, segs, dev_addr, timeout);
+        let duration_ns = stats::nanos(start.elapsed());
         self.edma.release_channel(dir, ch);
-        res
+        // A reset, suspend or unbind that stopped the card under the job fails it with
+        // its own error; it stays recorded until the job has left the gate.
+        let outcome = match &res {
+            Err(_) if self.edma.events.lock().aborted.is_some() => Outcome::Aborted,
+            r => Outcome::of(r),
+        };
+        self.stats.record(TraceEntry {
+            start_ns,
+            dir: Some(dir),
+            // CAST: at most `stats::MAX_CHANNELS` (saturated otherwise: traced, not counted).
+            ch: u8::try_from(ch).unwrap_or(u8::MAX),
+            len: segs.iter().map(|s| u64::from(s.len)).sum(),
+            elements: u32::try_from(segs.len()).unwrap_or(u32::MAX),
+            duration_ns,
+            outcome: Some(outcome),
+            ..Default::default()
+        });
+        res.map(|_| ())
     }
 
     fn transfer_on(
@@ -668,7 +718,8 @@ impl Card {
         segs: &[Segment],
         mut dev_addr: u64,
         timeout: Delta,
-    ) -> Result {
+    ) -> Result<bool> {
+        let mut lost = false;
         let desc = self.l2.iface.lock().as_ref().ok_or(ENODEV)?.desc;
         let part = desc.part(dir, ch)?;
         // Each window ends with the link back to the start of the part.
@@ -713,10 +764,10 @@ impl Card {
                     (Dir::Rd, _) => ring::<edma::Rd>(b0, ch),
                 }
             })??;
-            self.wait_channel(dir, ch, timeout)?;
+            lost |= self.wait_channel(dir, ch, timeout)?;
             cycle = !cycle;
         }
-        Ok(())
+        Ok(lost)
     }
 }
 

@@ -13,6 +13,7 @@
 use kernel::{
     bindings, driver,
     ffi::{
+        c_char,
         c_int,
         c_long,
         c_uint,
@@ -42,6 +43,7 @@ use crate::{
     },
     file::OpenFile,
     pm::Wake,
+    sysfs,
 };
 
 /// A C table in a static: written once at build time, then only read.
@@ -86,6 +88,92 @@ static ERR_HANDLERS: CTable<bindings::pci_error_handlers> = CTable(bindings::pci
 });
 
 /// Minor indices in use (`/dev/metis0` to `/dev/metis63`), one bit each.
+/// One sysfs attribute: the C descriptor the driver core sees, then how to format it.
+#[repr(C)]
+struct Attr {
+    dev: bindings::device_attribute,
+    show: sysfs::Show,
+}
+
+const N_ATTRS: usize = sysfs::ATTRIBUTES.len();
+
+static ATTRS: CTable<[Attr; N_ATTRS]> = CTable({
+    let mut a = [const {
+        Attr {
+            dev: pin_init::zeroed(),
+            show: |_, _| Ok(()),
+        }
+    }; N_ATTRS];
+    let mut i = 0;
+    while i < N_ATTRS {
+        let (name, show) = sysfs::ATTRIBUTES[i];
+        a[i].dev.attr.name = name.to_bytes_with_nul().as_ptr();
+        a[i].dev.attr.mode = 0o444;
+        a[i].dev.__bindgen_anon_1 = bindings::device_attribute__bindgen_ty_1 {
+            show: Some(attr_show),
+        };
+        a[i].show = show;
+        i += 1;
+    }
+    a
+});
+
+/// The NULL-terminated list the attribute group points at.
+static ATTR_LIST: CTable<[*const bindings::attribute; N_ATTRS + 1]> = CTable({
+    let mut l = [core::ptr::null(); N_ATTRS + 1];
+    let base: *const Attr = (&raw const ATTRS.0).cast();
+    let mut i = 0;
+    while i < N_ATTRS {
+        // SAFETY: `i < N_ATTRS`, so `base + i` is an element of `ATTRS`; only its address
+        // is taken.
+        l[i] = unsafe { &raw const (*base.add(i)).dev.attr };
+        i += 1;
+    }
+    l
+});
+
+/// The group, as a directory `metis/` of the PCI device.
+static ATTR_GROUP: CTable<bindings::attribute_group> = CTable(bindings::attribute_group {
+    name: c"metis".to_bytes_with_nul().as_ptr(),
+    __bindgen_anon_2: bindings::attribute_group__bindgen_ty_2 {
+        attrs_const: (&raw const ATTR_LIST.0).cast(),
+    },
+    ..pin_init::zeroed()
+});
+
+/// The driver's attribute groups: the driver core adds them after probe and
+/// removes them before remove, waiting for `show` calls to finish.
+static DEV_GROUPS: CTable<[*const bindings::attribute_group; 2]> =
+    CTable([&raw const ATTR_GROUP.0, core::ptr::null()]);
+
+/// # Safety
+///
+/// Called by sysfs for one of [`ATTRS`] of a device bound to this driver, with
+/// a page-sized `buf`.
+unsafe extern "C" fn attr_show(
+    dev: *mut bindings::device,
+    attr: *mut bindings::device_attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: The driver core registers `dev_groups` after probe stored the driver data and
+    // removes them (waiting for running `show` calls) before remove, so `dev` is bound to
+    // this driver for the whole call.
+    let Some(card) = (unsafe { card_of(dev) }) else {
+        return ENODEV.to_errno() as isize;
+    };
+    // SAFETY: Every attribute of the group is the `dev` field, at offset 0, of an `Attr` in
+    // `ATTRS` (`repr(C)`), which is immutable.
+    let show = unsafe { (*attr.cast::<Attr>()).show };
+    // SAFETY: sysfs hands `show` a buffer of `PAGE_SIZE` bytes that nothing else uses meanwhile.
+    let page =
+        unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) };
+    let mut w = sysfs::PageWriter::new(page);
+    // A value cut at the end of the page is still shown (none comes near it).
+    let _ = show(card, &mut w);
+    // CAST: at most `PAGE_SIZE`.
+    w.finish() as isize
+}
+
 static INDICES: Atomic<u64> = Atomic::new(0);
 
 fn take_index() -> Result<u32> {
@@ -451,6 +539,7 @@ unsafe impl driver::RegistrationOps for MetisAdapter {
                 (*p).driver.pm = &PM_OPS.0;
             }
             (*p).shutdown = Some(pci_shutdown);
+            (*p).driver.dev_groups = DEV_GROUPS.0.as_ptr();
             (*p).err_handler = &ERR_HANDLERS.0;
         }
         // SAFETY: Same contract as this function's.

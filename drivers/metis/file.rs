@@ -29,7 +29,10 @@ use kernel::{
 };
 
 use crate::{
-    card::Card,
+    card::{
+        Card,
+        ResetReason, //
+    },
     fw::FwOwner,
     glue,
     jobs::{
@@ -293,7 +296,7 @@ impl OpenFile {
             self.card.fetch_firmware(gate.device())?;
             drop(gate);
         }
-        self.card.reset("requested by METIS_IOCTL_RESET")
+        self.card.reset(ResetReason::Requested)
     }
 
     fn cmd(&self, a: &mut uapi::Cmd) -> Result {

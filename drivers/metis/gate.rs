@@ -167,6 +167,16 @@ impl Gate {
         }
     }
 
+    /// Admits one operation if that needs no wait: `None` during an outage and
+    /// once the card is going away. For readers that must not delay anyone (debugfs).
+    pub(crate) fn try_enter(&self) -> Option<Admission<'_>> {
+        match self.state.lock().admit() {
+            // INVARIANT: counted in `users` just now.
+            Entry::In => Some(Admission(self)),
+            Entry::Closed | Entry::Wait => None,
+        }
+    }
+
     /// Makes the caller the only one to enter until the outage ends: new
     /// work waits; work already inside is waited for by [`Outage::wait_alone`].
     ///

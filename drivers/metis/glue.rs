@@ -66,6 +66,7 @@ mod shim {
         pub(super) fn metis_shim_dmabuf_unmap(dm: *mut c_void);
         pub(super) fn metis_shim_rpm_disable(dev: *mut c_void, autosuspend_ms: c_int, held: bool);
         pub(super) fn metis_shim_rpm_get(dev: *mut c_void) -> c_int;
+        pub(super) fn metis_shim_rpm_get_if_active(dev: *mut c_void) -> bool;
         pub(super) fn metis_shim_rpm_put(dev: *mut c_void);
     }
 }
@@ -365,6 +366,20 @@ pub(crate) fn rpm_disable(pdev: &pci::Device, held: bool) {
 pub(crate) fn rpm_get(pdev: &pci::Device) -> Result {
     // SAFETY: The device is valid; the reference is balanced by `rpm_put` or at unbind.
     to_result(unsafe { shim::metis_shim_rpm_get(raw_dev(pdev.as_ref())) })
+}
+
+/// Takes a runtime-PM reference only if the card is powered now (never wakes it);
+/// `true` when taken, to be dropped with [`rpm_put`].
+pub(crate) fn rpm_get_if_active(pdev: &pci::Device) -> bool {
+    // SAFETY: The device is valid; a reference taken is balanced by the caller's `rpm_put`.
+    unsafe { shim::metis_shim_rpm_get_if_active(raw_dev(pdev.as_ref())) }
+}
+
+/// The monotonic clock in ns (the time base of kernel log stamps, without suspend time).
+pub(crate) fn monotonic_ns() -> u64 {
+    // SAFETY: `ktime_get` only reads the clock.
+    let t = unsafe { bindings::ktime_get() };
+    u64::try_from(t).unwrap_or(0)
 }
 
 /// Lets the card autosuspend again.

@@ -80,6 +80,72 @@ pub(crate) fn build_window(
     Ok(segs.len() + 1)
 }
 
+/// One slot as read back from L2 (debugfs), decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Element {
+    Data {
+        control: u32,
+        size: u32,
+        sar: u64,
+        dar: u64,
+    },
+    Link {
+        control: u32,
+        next: u64,
+    },
+}
+
+impl Element {
+    pub(crate) fn decode(words: &[u32; ELEMENT_WORDS]) -> Self {
+        let [control, size, a_lo, a_hi, b_lo, b_hi] = words.map(u32::from_le);
+        let a = Halves { lo: a_lo, hi: a_hi }.join();
+        if control & CTRL_LLP != 0 {
+            Self::Link { control, next: a }
+        } else {
+            Self::Data {
+                control,
+                size,
+                sar: a,
+                dar: Halves { lo: b_lo, hi: b_hi }.join(),
+            }
+        }
+    }
+
+    pub(crate) fn is_link(&self) -> bool {
+        matches!(self, Self::Link { .. })
+    }
+}
+
+impl core::fmt::Display for Element {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let bit = |c: u32, b: u32| u8::from(c & b != 0);
+        match *self {
+            Self::Data {
+                control,
+                size,
+                sar,
+                dar,
+            } => write!(
+                f,
+                "data cb={} lie={} rie={} size={} sar={:#x} dar={:#x}",
+                bit(control, CTRL_CB),
+                bit(control, CTRL_LIE),
+                bit(control, CTRL_RIE),
+                size,
+                sar,
+                dar
+            ),
+            Self::Link { control, next } => write!(
+                f,
+                "link cb={} tcb={} next={:#x}",
+                bit(control, CTRL_CB),
+                bit(control, CTRL_TCB),
+                next
+            ),
+        }
+    }
+}
+
 #[cfg(metis_kunit)]
 #[kernel::prelude::kunit_tests(metis_ll)]
 mod tests {
@@ -140,6 +206,42 @@ mod tests {
         assert_eq!(n, 2);
         assert_eq!(&w[0..6], &[CTRL_LIE, 4, 0x100, 0, 0xabc0, 0]);
         assert_eq!(w[6], CTRL_LLP | CTRL_TCB | CTRL_CB);
+        Ok(())
+    }
+
+    #[test]
+    fn elements_decode_as_built() -> Result {
+        let mut w = [0u32; 2 * ELEMENT_WORDS];
+        let mut dev = 0x2000_0000u64;
+        build_window(
+            &mut w,
+            &[seg(0x1_0000_1000, 0x800)],
+            Dir::Rd,
+            &mut dev,
+            true,
+            CTRL_LIE,
+            0x4_0000,
+        )?;
+        let first: [u32; ELEMENT_WORDS] = core::array::from_fn(|i| w[i]);
+        let link: [u32; ELEMENT_WORDS] = core::array::from_fn(|i| w[ELEMENT_WORDS + i]);
+        assert_eq!(
+            Element::decode(&first),
+            Element::Data {
+                control: CTRL_CB | CTRL_LIE,
+                size: 0x800,
+                sar: 0x1_0000_1000,
+                dar: 0x2000_0000
+            }
+        );
+        let l = Element::decode(&link);
+        assert!(l.is_link());
+        assert_eq!(
+            l,
+            Element::Link {
+                control: CTRL_LLP | CTRL_TCB,
+                next: 0x4_0000
+            }
+        );
         Ok(())
     }
 

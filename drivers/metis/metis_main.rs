@@ -19,6 +19,7 @@ mod fw_image;
 mod gate;
 mod glue;
 mod iface;
+mod inspect;
 mod irq;
 mod jobs;
 mod ll;
@@ -27,28 +28,64 @@ mod pm;
 mod ratelimit;
 mod regs;
 mod reset;
+mod stats;
+mod sysfs;
 mod uapi;
 mod vmsi;
 mod vsec;
 
 use kernel::{
+    debugfs,
     driver::Registration,
     prelude::*, //
     InPlaceModule,
 };
 
+/// The driver's version (sysfs `driver_version`); the packages carry the same
+/// (`packaging/deb/build.sh` checks).
+pub(crate) const DRIVER_VERSION: &str = "0.1.0";
+
+/// `/sys/kernel/debug/metis/`, the parent of each card's directory.
+///
+/// Set before the driver is registered and cleared after it is unregistered
+/// (see [`MetisModule`]), so no probe runs while it changes.
+static mut DEBUGFS_ROOT: Option<debugfs::Dir> = None;
+
+/// The debugfs root, for probe.
+pub(crate) fn debugfs_root() -> Option<&'static debugfs::Dir> {
+    let root = &raw const DEBUGFS_ROOT;
+    // SAFETY: Only probe calls this, and probe runs only while the driver is registered, when
+    // `DEBUGFS_ROOT` does not change (see `DEBUGFS_ROOT`).
+    unsafe { (*root).as_ref() }
+}
+
+/// Clears [`DEBUGFS_ROOT`] when dropped, which is after the driver registration.
+struct DebugfsRoot;
+
+impl Drop for DebugfsRoot {
+    fn drop(&mut self) {
+        // SAFETY: Dropped after `_driver` (field order): the driver is unregistered, so no
+        // probe runs and every card's directory (which holds a reference to the root) is gone.
+        unsafe { DEBUGFS_ROOT = None };
+    }
+}
+
 /// The module: the PCI driver registration (through [`ffi::MetisAdapter`], which
-/// adds the power-management and error callbacks).
+/// adds the power-management and error callbacks), then the debugfs root.
 #[pin_data]
 struct MetisModule {
     #[pin]
     _driver: Registration<ffi::MetisAdapter>,
+    _debugfs: DebugfsRoot,
 }
 
 impl InPlaceModule for MetisModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // SAFETY: Module init runs alone: the driver is not registered yet, so nothing reads it.
+        unsafe { DEBUGFS_ROOT = Some(debugfs::Dir::new(c"metis")) };
         try_pin_init!(Self {
             _driver <- Registration::new(c"metis", module),
+            _debugfs: DebugfsRoot,
         })
     }
 }

@@ -187,6 +187,14 @@ int metis_shim_rpm_get(struct device *dev)
 	return pm_runtime_resume_and_get(dev);
 }
 
+/* Never wakes the card: a reference only if it is active now (always, without runtime PM). */
+bool metis_shim_rpm_get_if_active(struct device *dev)
+{
+	if (!IS_ENABLED(CONFIG_PM))
+		return true;
+	return pm_runtime_get_if_active(dev) > 0;
+}
+
 void metis_shim_rpm_put(struct device *dev)
 {
 	pm_runtime_mark_last_busy(dev);

@@ -30,7 +30,10 @@ use kernel::{
 
 use crate::{
     boot::FwState,
-    card::Card,
+    card::{
+        Card,
+        ResetReason, //
+    },
     fw::FwOwner,
     gate::{
         Outage,
@@ -169,7 +172,7 @@ impl Card {
     /// and boots the firmware; returns the reset count.
     fn pm_reboot(&self, outage: &Outage<'_>) -> Result<u32> {
         self.reset_unless_fresh()?;
-        let count = self.count_reset();
+        let count = self.count_reset(ResetReason::Resume);
         let res = self.reinit(outage);
         self.set_fw_status(&res);
         res?;
@@ -261,7 +264,7 @@ impl Card {
         if reset.is_err() {
             glue::clear_master(&self.pdev);
         }
-        let count = self.count_reset();
+        let count = self.count_reset(ResetReason::External);
         self.edma.abort_users(EIO);
         self.wait_alone(&outage);
         let res = reset.and_then(|()| self.reinit(&outage));

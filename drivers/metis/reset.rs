@@ -21,7 +21,10 @@ use kernel::{
 
 use crate::{
     boot::FwState,
-    card::Card,
+    card::{
+        Card,
+        ResetReason, //
+    },
     fw::{
         FwInfo,
         FwOwner, //
@@ -90,7 +93,7 @@ impl Card {
             return;
         };
         let start = Instant::<Monotonic>::now();
-        if self.reset(why).is_ok() {
+        if self.reset(ResetReason::Recovery(why)).is_ok() {
             dev_info!(
                 self.pdev,
                 "recovered from \"{}\" in {} ms\n",
@@ -100,13 +103,13 @@ impl Card {
         }
     }
 
-    /// Resets the card and boots the cached firmware; `why` goes to the log.
+    /// Resets the card and boots the cached firmware; `why` goes to the log and to sysfs.
     ///
     /// Jobs running on the card fail with `EIO`; callers arriving meanwhile wait
     /// and then run on the fresh card. Fails with `ENODEV` if the card is being
     /// unbound, and with `EIO` if the firmware does not come back (the card then
     /// reports `METIS_FW_FAILED` and another reset may be tried).
-    pub(crate) fn reset(&self, why: &str) -> Result {
+    pub(crate) fn reset(&self, why: ResetReason) -> Result {
         let outage = self.gate.begin_outage()?;
         let start = Instant::<Monotonic>::now();
         dev_warn!(self.pdev, "resetting the card: {}\n", why);
@@ -126,7 +129,7 @@ impl Card {
             );
             return Err(e);
         }
-        let count = self.count_reset();
+        let count = self.count_reset(why);
         // The card is stopped: jobs may now give back their memory.
         self.edma.abort_users(EIO);
         self.wait_alone(&outage);
@@ -249,9 +252,10 @@ impl Card {
     }
 
     /// Marks device memory lost (every region fails once with `ESTALE`); returns the reset count.
-    pub(crate) fn count_reset(&self) -> u32 {
+    pub(crate) fn count_reset(&self, why: ResetReason) -> u32 {
         let mut st = self.status.lock();
         st.reset_count = st.reset_count.wrapping_add(1);
+        st.last_reset = Some(why);
         st.fw_state = FwState::Bootloader;
         st.reset_count
     }

@@ -16,7 +16,10 @@ use kernel::{
         Bound,
         Device, //
     },
-    dma::Coherent,
+    dma::{
+        Coherent,
+        DmaAddress, //
+    },
     io::Io,
     prelude::*,
     sync::{
@@ -60,6 +63,8 @@ pub(crate) struct Vmsi {
     table: SpinLockIrq<Option<Coherent<[u32]>>>,
     /// Words the firmware uses, from its vMSI configuration.
     count: Atomic<u32>,
+    /// Marks taken per source below 32, since probe (debugfs).
+    marks: [Atomic<u64>; 32],
 }
 
 fn new_table(dev: &Device<Bound>) -> Result<Coherent<[u32]>> {
@@ -74,6 +79,7 @@ impl Vmsi {
         Ok(pin_init!(Self {
             table <- new_spinlock_irq!(Some(table), "metis_vmsi"),
             count: Atomic::new(count.min(VMSI_MAX)),
+            marks: [const { Atomic::new(0) }; 32],
         }))
     }
 
@@ -100,6 +106,21 @@ impl Vmsi {
     pub(crate) fn release(&self) {
         let old = self.table.lock().take();
         drop(old);
+    }
+
+    /// The table's bus address, while there is one.
+    pub(crate) fn table_address(&self) -> Option<DmaAddress> {
+        self.table.lock().as_ref().map(|t| t.dma_address())
+    }
+
+    /// Words scanned.
+    pub(crate) fn count(&self) -> u32 {
+        self.count.load(Relaxed)
+    }
+
+    /// Marks taken per source (below 32) since probe.
+    pub(crate) fn counts(&self) -> [u64; 32] {
+        core::array::from_fn(|i| self.marks[i].load(Relaxed))
     }
 
     /// Sets how many words to scan; larger values are clamped to the table.
@@ -162,7 +183,13 @@ impl Vmsi {
         // table lives while its lock is held. The card writes these words with 4-byte DMA writes,
         // which are single-copy atomic, and the CPU only accesses them through atomics.
         let words = unsafe { core::slice::from_raw_parts(base, count) };
-        take_marked(words)
+        let seen = take_marked(words);
+        for (i, m) in self.marks.iter().enumerate() {
+            if seen & (1 << i) != 0 {
+                m.add(1, Relaxed);
+            }
+        }
+        seen
     }
 }
 

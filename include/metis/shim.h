@@ -32,6 +32,7 @@ void metis_shim_dmabuf_unmap(struct metis_dmap *dm);
 void metis_shim_rpm_enable(struct device *dev, int autosuspend_ms);
 void metis_shim_rpm_disable(struct device *dev, int autosuspend_ms, bool held);
 int metis_shim_rpm_get(struct device *dev);
+bool metis_shim_rpm_get_if_active(struct device *dev);
 void metis_shim_rpm_put(struct device *dev);
 
 #endif
