@@ -539,7 +539,9 @@ unsafe impl driver::RegistrationOps for MetisAdapter {
                 (*p).driver.pm = &PM_OPS.0;
             }
             (*p).shutdown = Some(pci_shutdown);
-            (*p).driver.dev_groups = DEV_GROUPS.0.as_ptr();
+            // `__pci_register_driver` copies it to `driver.dev_groups`; C only reads the list
+            // (the field is `const struct attribute_group **`).
+            (*p).dev_groups = DEV_GROUPS.0.as_ptr().cast_mut();
             (*p).err_handler = &ERR_HANDLERS.0;
         }
         // SAFETY: Same contract as this function's.

@@ -18,6 +18,9 @@ CACHE=${METIS_CACHE:-$HOME/.cache/metis}
 OUT=$(realpath -m "${1:-$CACHE/deb}")
 V=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/userspace/metisctl/Cargo.toml" | head -1)
 DEBV=$V-1
+# The module reports its version in sysfs (driver_version); it must be the package's.
+KV=$(sed -n 's/^pub(crate) const DRIVER_VERSION: &str = "\(.*\)";/\1/p' "$REPO/drivers/metis/metis_main.rs")
+[ "$KV" = "$V" ] || { echo "drivers/metis/metis_main.rs DRIVER_VERSION ($KV) differs from metisctl's version ($V)" >&2; exit 1; }
 MAINT="metis developers <metis-dev@lists.invalid>"
 stage=$CACHE/build/deb-stage
 rm -rf "$stage" && mkdir -p "$stage" "$OUT"

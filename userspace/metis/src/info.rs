@@ -22,6 +22,12 @@ macro_rules! raw_enum {
                 $(if v == $c as u32 { return Self::$variant; })*
                 Self::Unknown(v)
             }
+            /// Decodes the lower-case name, as [`Self::name`] and the
+            /// driver's sysfs attributes spell it; `None` for any other text.
+            pub fn from_name(s: &str) -> Option<Self> {
+                $(if s == $text { return Some(Self::$variant); })*
+                None
+            }
             /// The raw ABI value.
             pub fn raw(self) -> u32 {
                 match self {
@@ -254,6 +260,26 @@ mod tests {
         // fw_owner is a full u32 in the ABI: no value may be truncated.
         assert_eq!(FwOwner::from_raw(u32::MAX), FwOwner::Unknown(u32::MAX));
         assert_eq!(FwOwner::from_raw(2).name(), "unknown(2)");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for v in 0..5 {
+            let s = FwState::from_raw(v);
+            assert_eq!(FwState::from_name(&s.name()), Some(s));
+            let m = IrqMode::from_raw(v);
+            let expect = (v < 4).then_some(m);
+            assert_eq!(IrqMode::from_name(&m.name()), expect);
+        }
+        assert_eq!(FwState::from_name("ready"), Some(FwState::Ready));
+        assert_eq!(FwState::from_name("unknown"), None);
+        assert_eq!(IrqMode::from_name("msix"), Some(IrqMode::Msix));
+        assert_eq!(
+            IommuMode::from_name("passthrough"),
+            Some(IommuMode::Passthrough)
+        );
+        assert_eq!(FwOwner::from_name("runtime"), Some(FwOwner::Runtime));
+        assert_eq!(FwOwner::from_name("Runtime"), None);
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //!   its `size` field set, ranges are checked before the system call, and
 //!   failures come back as [`Error`] with the errno and what it means for the
 //!   driver (e.g. `ESTALE`: device memory was lost in a card reset).
+//! * [`sysfs`]: the bound cards and their attributes
+//!   (`/sys/bus/pci/devices/<BDF>/metis/`), readable without root and
+//!   without opening the device.
+//! * [`debugfs`]: per-channel DMA statistics and the trace of recent
+//!   transfers (root only).
 //!
 //! ```no_run
 //! use metis::Device;
@@ -27,11 +32,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod debugfs;
 mod device;
 mod dmabuf;
 mod error;
 mod info;
 pub mod sys;
+pub mod sysfs;
 
 pub use device::{
     check_range, timeout_ms, Device, Direction, Job, JobId, PollStatus, Region, RunOp,

@@ -53,16 +53,63 @@ pub enum Command {
     /// Reset the card (METIS_IOCTL_RESET): reboots the firmware; every
     /// device-memory region of every open file is lost.
     Reset,
+    /// Every bound card's state from sysfs: address, node, driver and
+    /// firmware versions, firmware state and owner, interrupt and IOMMU
+    /// modes, resets, memory, bytes moved, DMA channels.
+    ///
+    /// Needs neither root nor access to /dev/metisN. With --json, an array
+    /// with an object per card. Exit status 1 if no card is bound.
+    /// METIS_SYSFS moves the sysfs root (default /sys).
+    Status(CardArg),
+    /// Per-channel DMA statistics of every bound card since probe: jobs,
+    /// bytes, errors, timeouts, interrupted and aborted transfers, lost
+    /// interrupts, longest and mean duration.
+    ///
+    /// Read from debugfs (/sys/kernel/debug/metis/<BDF>/stats): run as root,
+    /// with debugfs mounted (`mount -t debugfs none /sys/kernel/debug`).
+    Stats(CardArg),
+    /// The driver's trace of the last 128 DMA transfers of one card (the
+    /// first, or --card), oldest first.
+    ///
+    /// Read from debugfs (/sys/kernel/debug/metis/<BDF>/trace): run as root,
+    /// with debugfs mounted. With --json, one JSON object per line.
+    Trace(TraceArgs),
     /// Check what this machine needs for a Metis card and say what to fix:
     /// kernel options (also those the runtime needs), module, firmware file,
-    /// each card's BARs, link, driver, device node, firmware state and
-    /// interrupt mode, the dma-heap. Works when the driver refused the card.
+    /// each card's BARs, link, driver, device node, and from the driver's
+    /// sysfs attributes its firmware state, interrupt and IOMMU modes and
+    /// resets, the dma-heap. Works when the driver refused the card.
     /// Exit status 1 if anything prevents using a card.
     Doctor {
         /// The kernel's configuration (default: /boot/config-<release>).
         #[arg(long, value_name = "FILE")]
         kernel_config: Option<std::path::PathBuf>,
     },
+}
+
+/// `--card` of `status` and `stats`.
+#[derive(Debug, Args)]
+pub struct CardArg {
+    /// Only this card: its PCI address (0000:01:00.0 or 01:00.0), metisN
+    /// or /dev/metisN (default: every bound card).
+    #[arg(long, value_name = "BDF|metisN|/dev/metisN")]
+    pub card: Option<String>,
+}
+
+/// `trace` options.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The card: its PCI address, metisN or /dev/metisN (default: the
+    /// first bound card).
+    #[arg(long, value_name = "BDF|metisN|/dev/metisN")]
+    pub card: Option<String>,
+    /// Keep reading (every 200 ms) and print each new transfer; after the
+    /// trace is cleared, start over with the new ones. Ends with Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Empty the trace (sequence numbers start again at 1) and exit.
+    #[arg(long, conflicts_with = "follow")]
+    pub clear: bool,
 }
 
 /// `fw` subcommands.
@@ -372,6 +419,44 @@ mod tests {
             c.command,
             Command::Fw(FwCommand::Load { wait: 3 })
         ));
+    }
+
+    #[test]
+    fn observability_commands() {
+        let c = parse(&["status"]).unwrap();
+        assert!(matches!(c.command, Command::Status(CardArg { card: None })));
+        let c = parse(&["--json", "stats", "--card", "metis1"]).unwrap();
+        assert!(c.json);
+        let Command::Stats(CardArg { card }) = c.command else {
+            panic!("not stats");
+        };
+        assert_eq!(card.as_deref(), Some("metis1"));
+        let c = parse(&["trace", "-f", "--card", "01:00.0"]).unwrap();
+        let Command::Trace(t) = c.command else {
+            panic!("not trace");
+        };
+        assert_eq!(
+            (t.card.as_deref(), t.follow, t.clear),
+            (Some("01:00.0"), true, false)
+        );
+        let c = parse(&["trace", "--clear"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Trace(TraceArgs {
+                clear: true,
+                follow: false,
+                card: None
+            })
+        ));
+        for args in [
+            &["trace", "--clear", "--follow"][..],
+            &["status", "--card"],
+            &["stats", "extra"],
+            &["status", "--follow"],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
     }
 
     #[test]

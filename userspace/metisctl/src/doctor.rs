@@ -6,9 +6,13 @@
 //! hold, kernel options the runtime needs, a device node nobody may open, a
 //! card left polling because its interrupts never arrived. Everything is read
 //! from sysfs, the kernel's configuration and the device itself, so it also
-//! works when the driver refused the card.
+//! works when the driver refused the card. A bound card's firmware state,
+//! interrupt and IOMMU modes and resets come from the driver's sysfs
+//! attributes ([`metis::sysfs`], as `metisctl status` shows them), so they
+//! are checked even when the node cannot be opened.
 
-use metis::{Device, FwOwner, FwState, Info, IrqMode};
+use metis::sysfs::{FileError, Status};
+use metis::{Device, FwOwner, FwState, IrqMode};
 use serde_json::{json, Value};
 use std::fmt;
 use std::fs;
@@ -37,6 +41,8 @@ const RUNTIME_OPTIONS: &[&str] = &[
 pub enum Level {
     /// As it should be.
     Ok,
+    /// Worth knowing, nothing to fix.
+    Info,
     /// Works, but not as well as it could, or cannot be checked.
     Warn,
     /// The card cannot be used until this is fixed.
@@ -47,6 +53,7 @@ impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Level::Ok => "ok",
+            Level::Info => "info",
             Level::Warn => "WARN",
             Level::Fail => "FAIL",
         })
@@ -76,17 +83,18 @@ pub struct Roots {
 }
 
 impl Roots {
-    /// The running system's. The configuration is `/boot/config-$(uname -r)`
-    /// when that exists; `/proc/config.gz` is compressed, so pass it as
-    /// `--kernel-config <(zcat /proc/config.gz)`.
-    pub fn system(kernel_config: Option<PathBuf>) -> Self {
+    /// The running system's, with sysfs at `sys` (`/sys` unless
+    /// `METIS_SYSFS` says otherwise). The configuration is
+    /// `/boot/config-$(uname -r)` when that exists; `/proc/config.gz` is
+    /// compressed, so pass it as `--kernel-config <(zcat /proc/config.gz)`.
+    pub fn system(sys: PathBuf, kernel_config: Option<PathBuf>) -> Self {
         let kernel_config = kernel_config.or_else(|| {
             let release = fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
             let p = PathBuf::from(format!("/boot/config-{}", release.trim()));
             p.exists().then_some(p)
         });
         Roots {
-            sys: "/sys".into(),
+            sys,
             dev: "/dev".into(),
             firmware: "/lib/firmware".into(),
             kernel_config,
@@ -336,11 +344,16 @@ fn card(roots: &Roots, dir: &Path, out: &mut Vec<Finding>) {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
     match driver.as_deref() {
         Some("metis") => {
+            let status = metis::sysfs::read_status(&dir.join("metis"));
+            // The driver's own view when it has one (what `info` reports).
+            let iommu = status.as_ref().map_or(iommu, |s| s.iommu_mode.as_str());
             out.push(finding(
                 Level::Ok,
                 &bdf,
                 format!("bound to metis, IOMMU {iommu}"),
             ));
+            nodes(roots, dir, &bdf, out);
+            driver_state(roots, dir, &bdf, &status, out);
         }
         Some(other) => {
             out.push(finding(
@@ -351,7 +364,6 @@ fn card(roots: &Roots, dir: &Path, out: &mut Vec<Finding>) {
                      `echo {bdf} > /sys/bus/pci/drivers/{other}/unbind` to give it back"
                 ),
             ));
-            return;
         }
         None => {
             let why = if bars_ok {
@@ -364,10 +376,8 @@ fn card(roots: &Roots, dir: &Path, out: &mut Vec<Finding>) {
                 &bdf,
                 format!("no driver is bound to the card: {why}"),
             ));
-            return;
         }
     }
-    nodes(roots, dir, &bdf, out);
 }
 
 fn link(dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
@@ -394,8 +404,8 @@ fn link(dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
     }
 }
 
-/// The card's `/dev/metisN` nodes: present, openable, firmware up, interrupts working.
-fn nodes(roots: &Roots, dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
+/// The names of the card's misc devices (`metis0`).
+fn node_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir.join("misc"))
         .map(|r| {
             r.filter_map(|e| e.ok())
@@ -404,6 +414,12 @@ fn nodes(roots: &Roots, dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
         })
         .unwrap_or_default();
     names.sort();
+    names
+}
+
+/// The card's `/dev/metisN` nodes: present, openable, speaking this tool's ABI.
+fn nodes(roots: &Roots, dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
+    let names = node_names(dir);
     if names.is_empty() {
         out.push(finding(
             Level::Fail,
@@ -452,44 +468,109 @@ fn nodes(roots: &Roots, dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
                 ),
             ));
         }
-        out.push(firmware(&subject, &info));
-        let iommu = info.iommu_mode;
-        match info.irq_mode {
-            IrqMode::Poll => out.push(finding(
-                Level::Warn,
-                &subject,
-                format!(
-                    "completions are polled, not interrupt-driven (IOMMU {iommu}): either \
-                     irq_mode=4 was asked for, or the interrupt self-test failed (in a VM: \
-                     interrupt remapping missing) or a storm was detected; `dmesg | grep metis` \
-                     says which"
-                ),
-            )),
-            m => out.push(finding(
-                Level::Ok,
-                &subject,
-                format!("interrupts by {m}, IOMMU {iommu}"),
-            )),
-        }
     }
 }
 
-/// The firmware state of one node, judged by who is meant to load it.
-fn firmware(subject: &str, info: &Info) -> Finding {
-    let runtime = info.fw_owner == FwOwner::Runtime;
-    match info.fw_state {
-        FwState::Ready => finding(
+/// What the driver's sysfs attributes say of a bound card: firmware,
+/// interrupts, resets. Named by the card's node (by its address without one).
+fn driver_state(
+    roots: &Roots,
+    dir: &Path,
+    bdf: &str,
+    status: &Result<Status, FileError>,
+    out: &mut Vec<Finding>,
+) {
+    let subject = node_names(dir).first().map_or_else(
+        || bdf.to_string(),
+        |n| roots.dev.join(n).display().to_string(),
+    );
+    match status {
+        Ok(s) => {
+            out.push(firmware(&subject, s));
+            out.push(interrupts(&subject, s));
+            out.push(resets(&subject, s));
+        }
+        Err(e) => out.push(finding(
+            Level::Warn,
+            &subject,
+            format!(
+                "the driver's attributes cannot be read ({e}): firmware state and interrupts \
+                 not checked; is the metis module older than this metisctl (`modinfo metis`)?"
+            ),
+        )),
+    }
+}
+
+/// The interrupt mode: polling works, but slower.
+fn interrupts(subject: &str, s: &Status) -> Finding {
+    let iommu = &s.iommu_mode;
+    match s.irq_mode() {
+        Some(IrqMode::Poll) => finding(
+            Level::Warn,
+            subject,
+            format!(
+                "completions are polled, not interrupt-driven (IOMMU {iommu}): the card's \
+                 interrupts are not working, so every transfer and command is noticed later and \
+                 performance is lower; either irq_mode=4 was asked for, or the interrupt \
+                 self-test failed (in a VM: interrupt remapping missing) or a storm was \
+                 detected; `dmesg | grep metis` says which"
+            ),
+        ),
+        Some(m) => finding(
+            Level::Ok,
+            subject,
+            format!(
+                "interrupts by {m} ({} vector(s)), IOMMU {iommu}",
+                s.irq_vectors
+            ),
+        ),
+        None => finding(
+            Level::Warn,
+            subject,
+            format!(
+                "interrupt mode '{}' is unknown to this metisctl (IOMMU {iommu}); install the \
+                 metisctl of the driver's version",
+                s.irq_mode
+            ),
+        ),
+    }
+}
+
+/// Resets since probe and the last one's reason: for the record.
+fn resets(subject: &str, s: &Status) -> Finding {
+    let message = match s.reset_count {
+        0 => "no card reset since the driver bound it".to_string(),
+        n => {
+            let mut m = format!(
+                "{n} card reset(s) since the driver bound it, the last: {}",
+                s.last_reset_reason
+            );
+            if s.last_reset_reason.starts_with("recovery") {
+                m.push_str(" (the driver recovered the card from a fault; `dmesg | grep metis`)");
+            }
+            m
+        }
+    };
+    finding(Level::Info, subject, message)
+}
+
+/// The firmware state of one card, judged by who is meant to load it.
+fn firmware(subject: &str, s: &Status) -> Finding {
+    let runtime = s.fw_owner() == Some(FwOwner::Runtime);
+    let state = &s.firmware_state;
+    match s.fw_state() {
+        Some(FwState::Ready) => finding(
             Level::Ok,
             subject,
             format!(
                 "firmware {} (interface {}) ready",
-                info.fw_version, info.fw_if_version
+                s.firmware_version, s.interface_version
             ),
         ),
         // Not a fault: a runtime-owned card sits in its bootloader from
         // probe, and again after each reset or resume, until the runtime
         // loads the firmware.
-        FwState::Bootloader if runtime => finding(
+        Some(FwState::Bootloader) if runtime => finding(
             Level::Warn,
             subject,
             format!(
@@ -499,20 +580,20 @@ fn firmware(subject: &str, info: &Info) -> Finding {
                  `metisctl -d {subject} fw changed` tells the driver"
             ),
         ),
-        s if runtime => finding(
+        _ if runtime => finding(
             Level::Fail,
             subject,
             format!(
-                "firmware is {s}, not ready: the firmware is runtime-owned, so the runtime must \
+                "firmware is {state}, not ready: the firmware is runtime-owned, so the runtime must \
                  load it again (`metisctl -d {subject} reset` first brings the card back to its \
                  bootloader); `dmesg | grep metis` has the reason it stopped"
             ),
         ),
-        s => finding(
+        _ => finding(
             Level::Fail,
             subject,
             format!(
-                "firmware is {s}, not ready: `metisctl -d {subject} fw load` boots it again; \
+                "firmware is {state}, not ready: `metisctl -d {subject} fw load` boots it again; \
                  `dmesg | grep metis` has the reason it stopped"
             ),
         ),
@@ -750,26 +831,29 @@ mod tests {
         assert_eq!(levels_of(&f, "dma-heap")[0].0, Level::Ok);
     }
 
-    fn info(owner: u32, state: u32) -> Info {
-        Info::from_raw(&metis::sys::metis_info {
-            abi_version: 1,
-            fw_owner: owner,
-            fw_state: state as u8,
-            fw_version: 1 | (2 << 8) | (3 << 16),
-            fw_if_version: 1 << 16,
+    /// The driver's attributes as sysfs shows them.
+    fn status(owner: &str, state: &str) -> Status {
+        let ready = state == "ready";
+        Status {
+            driver_version: "0.1.0".into(),
+            firmware_version: if ready { "1.2.3" } else { "none" }.into(),
+            interface_version: if ready { "1.0" } else { "none" }.into(),
+            firmware_state: state.into(),
+            firmware_owner: owner.into(),
+            irq_mode: "msi".into(),
+            irq_vectors: 13,
+            iommu_mode: "none".into(),
+            last_reset_reason: "none".into(),
             ..Default::default()
-        })
+        }
     }
 
     #[test]
     fn firmware_state_is_judged_by_its_owner() {
-        use metis::sys::{
-            METIS_FW_BOOTLOADER, METIS_FW_FAILED, METIS_FW_KERNEL, METIS_FW_READY, METIS_FW_RUNTIME,
-        };
         let node = "/dev/metis0";
         // Scenarios grep this line; it must not depend on the owner.
-        for owner in [METIS_FW_KERNEL, METIS_FW_RUNTIME] {
-            let f = firmware(node, &info(owner, METIS_FW_READY));
+        for owner in ["kernel", "runtime"] {
+            let f = firmware(node, &status(owner, "ready"));
             assert_eq!(
                 format_text(std::slice::from_ref(&f)),
                 "ok    /dev/metis0: firmware 1.2.3 (interface 1.0) ready\n"
@@ -778,7 +862,7 @@ mod tests {
 
         // Runtime-owned, waiting in the bootloader: the runtime's job, so a
         // warning that says so, and no `fw load` (the driver refuses it).
-        let f = firmware(node, &info(METIS_FW_RUNTIME, METIS_FW_BOOTLOADER));
+        let f = firmware(node, &status("runtime", "bootloader"));
         assert_eq!(f.level, Level::Warn, "{f:?}");
         assert!(f.message.contains("runtime-owned"), "{f:?}");
         assert!(
@@ -793,7 +877,7 @@ mod tests {
         assert!(format_text(&[f]).starts_with("WARN  /dev/metis0: no firmware is running"));
 
         // Kernel-owned in the bootloader: the driver should have booted it.
-        let f = firmware(node, &info(METIS_FW_KERNEL, METIS_FW_BOOTLOADER));
+        let f = firmware(node, &status("kernel", "bootloader"));
         assert_eq!(f.level, Level::Fail);
         assert!(
             f.message.starts_with(
@@ -803,7 +887,7 @@ mod tests {
         );
 
         // Runtime-owned and failed: still a failure, but the cure is the runtime's.
-        let f = firmware(node, &info(METIS_FW_RUNTIME, METIS_FW_FAILED));
+        let f = firmware(node, &status("runtime", "failed"));
         assert_eq!(f.level, Level::Fail);
         assert!(
             f.message
@@ -814,8 +898,159 @@ mod tests {
 
         // An owner this tool does not know: a stopped firmware stays a
         // failure rather than being waved through as the runtime's business.
-        let f = firmware(node, &info(9, METIS_FW_BOOTLOADER));
+        let f = firmware(node, &status("vendor", "bootloader"));
         assert_eq!(f.level, Level::Fail);
+        // The driver could not tell the state: a failure, with the hint.
+        let f = firmware(node, &status("kernel", "unknown"));
+        assert_eq!(f.level, Level::Fail);
+        assert!(
+            f.message
+                .starts_with("firmware is unknown, not ready: `metisctl -d /dev/metis0 fw load`"),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn interrupts_and_resets() {
+        let mut s = status("kernel", "ready");
+        assert_eq!(
+            format_text(&[interrupts("/dev/metis0", &s)]),
+            "ok    /dev/metis0: interrupts by msi (13 vector(s)), IOMMU none\n"
+        );
+        s.irq_mode = "poll".into();
+        s.irq_vectors = 0;
+        s.iommu_mode = "translated".into();
+        let f = interrupts("/dev/metis0", &s);
+        assert_eq!(f.level, Level::Warn);
+        assert!(
+            f.message
+                .starts_with("completions are polled, not interrupt-driven (IOMMU translated)"),
+            "{f:?}"
+        );
+        assert!(f.message.contains("performance is lower"), "{f:?}");
+        s.irq_mode = "doorbell".into();
+        assert_eq!(interrupts("d", &s).level, Level::Warn);
+
+        assert_eq!(
+            format_text(&[resets("/dev/metis0", &s)]),
+            "info  /dev/metis0: no card reset since the driver bound it\n"
+        );
+        s.reset_count = 3;
+        s.last_reset_reason = "recovery: DMA channel rd1 stuck".into();
+        let f = resets("/dev/metis0", &s);
+        assert_eq!(f.level, Level::Info);
+        assert!(
+            f.message.starts_with(
+                "3 card reset(s) since the driver bound it, the last: recovery: DMA channel rd1 stuck (the driver recovered"
+            ),
+            "{f:?}"
+        );
+        s.last_reset_reason = "requested".into();
+        assert_eq!(
+            resets("d", &s).message,
+            "3 card reset(s) since the driver bound it, the last: requested"
+        );
+        assert_eq!(to_json(&[resets("d", &s)])["findings"][0]["level"], "info");
+    }
+
+    /// A card bound to metis, its attributes and node in sysfs.
+    fn bound(t: &Tree, bdf: &str, attrs: &[(&str, &str)]) {
+        t.card(bdf, 4 << 10, 32 << 20);
+        let d = format!("sys/bus/pci/devices/{bdf}");
+        fs::create_dir_all(t.0.join("sys/bus/pci/drivers/metis")).unwrap();
+        std::os::unix::fs::symlink(
+            t.0.join("sys/bus/pci/drivers/metis"),
+            t.0.join(format!("{d}/driver")),
+        )
+        .unwrap();
+        fs::create_dir_all(t.0.join(format!("{d}/misc/metis0"))).unwrap();
+        let s = status("kernel", "ready");
+        let defaults = [
+            ("driver_version", s.driver_version.clone()),
+            ("firmware_version", s.firmware_version.clone()),
+            ("interface_version", s.interface_version.clone()),
+            ("firmware_state", s.firmware_state.clone()),
+            ("firmware_owner", s.firmware_owner.clone()),
+            ("irq_mode", s.irq_mode.clone()),
+            ("irq_vectors", "13".into()),
+            ("iommu_mode", "passthrough".into()),
+            ("reset_count", "0".into()),
+            ("last_reset_reason", "none".into()),
+            ("mem_size", "1073741824".into()),
+            ("mem_free", "1073741824".into()),
+            ("bytes_to_device", "0".into()),
+            ("bytes_from_device", "0".into()),
+            ("dma_channels", "4 4".into()),
+        ];
+        for (name, value) in defaults {
+            let v = attrs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(value, |(_, v)| v.to_string());
+            t.write(&format!("{d}/metis/{name}"), &format!("{v}\n"));
+        }
+    }
+
+    #[test]
+    fn bound_card_is_judged_from_sysfs_without_its_node() {
+        let t = Tree::new();
+        bound(
+            &t,
+            "0000:01:00.0",
+            &[
+                ("firmware_state", "failed"),
+                ("firmware_version", "none"),
+                ("irq_mode", "poll"),
+                ("irq_vectors", "0"),
+                ("reset_count", "1"),
+                ("last_reset_reason", "external"),
+            ],
+        );
+        let f = run(&t.roots(Some(FULL)));
+        let a = levels_of(&f, "0000:01:00.0");
+        assert_eq!(
+            a[1],
+            (Level::Ok, "bound to metis, IOMMU passthrough"),
+            "{a:?}"
+        );
+        let node = t.0.join("dev/metis0").display().to_string();
+        let n = levels_of(&f, &node);
+        // The node is missing from the made-up /dev; sysfs is read all the same.
+        assert_eq!(n[0].0, Level::Fail);
+        assert!(n[0].1.starts_with("the node is missing"), "{n:?}");
+        assert_eq!(n[1].0, Level::Fail);
+        assert!(n[1].1.starts_with("firmware is failed, not ready"), "{n:?}");
+        assert_eq!(n[2].0, Level::Warn);
+        assert!(n[2].1.starts_with("completions are polled"), "{n:?}");
+        assert_eq!(
+            n[3],
+            (
+                Level::Info,
+                "1 card reset(s) since the driver bound it, the last: external"
+            )
+        );
+        assert_eq!(n.len(), 4);
+    }
+
+    #[test]
+    fn unreadable_attributes_are_a_warning() {
+        let t = Tree::new();
+        bound(&t, "0000:01:00.0", &[("mem_free", "plenty")]);
+        let f = run(&t.roots(Some(FULL)));
+        let node = t.0.join("dev/metis0").display().to_string();
+        let n = levels_of(&f, &node);
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert_eq!(n[1].0, Level::Warn);
+        assert!(n[1].1.contains("mem_free is 'plenty'"), "{n:?}");
+        assert!(
+            n[1].1.contains("firmware state and interrupts not checked"),
+            "{n:?}"
+        );
+        // IOMMU from the group when the driver's attributes are unreadable.
+        assert_eq!(
+            levels_of(&f, "0000:01:00.0")[1],
+            (Level::Ok, "bound to metis, IOMMU none")
+        );
     }
 
     #[test]

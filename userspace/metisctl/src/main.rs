@@ -4,12 +4,16 @@
 //! name go to stderr), 2 usage error.
 
 mod bench;
+mod cards;
+mod channels;
 mod cli;
 mod data;
 mod doctor;
 mod size;
 mod stats;
+mod status;
 mod table;
+mod trace;
 
 use clap::Parser;
 use cli::{Cli, CmdCommand, Command, DmaCommand, FwCommand};
@@ -130,8 +134,48 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let dev = open(cli)?;
             cmd(cli, &dev, c)
         }
+        Command::Status(c) => {
+            let sys = cards::sysfs_root();
+            let found = cards::select(&sys, c.card.as_deref())?
+                .into_iter()
+                .map(|card| card.status().map(|s| (card, s)))
+                .collect::<Result<Vec<_>, _>>()?;
+            if cli.json {
+                print_json(&status::to_json_all(&found));
+            } else {
+                print!("{}", status::text_all(&found));
+            }
+            Ok(())
+        }
+        Command::Stats(c) => {
+            let sys = cards::sysfs_root();
+            let found = cards::select(&sys, c.card.as_deref())?
+                .into_iter()
+                .map(|card| {
+                    metis::debugfs::read_stats(&metis::debugfs::card_dir(&sys, &card.bdf))
+                        .map(|s| (card, s))
+                        .map_err(|e| cards::debugfs_failure(e, &sys, "stats"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if cli.json {
+                print_json(&channels::to_json_all(&found));
+            } else {
+                print!("{}", channels::text_all(&found));
+            }
+            Ok(())
+        }
+        Command::Trace(t) => trace::run(
+            &cards::sysfs_root(),
+            t.card.as_deref(),
+            cli.json,
+            t.follow,
+            t.clear,
+        ),
         Command::Doctor { kernel_config } => {
-            let findings = doctor::run(&doctor::Roots::system(kernel_config.clone()));
+            let findings = doctor::run(&doctor::Roots::system(
+                cards::sysfs_root(),
+                kernel_config.clone(),
+            ));
             if cli.json {
                 print_json(&doctor::to_json(&findings));
             } else {
