@@ -75,6 +75,49 @@ use crate::{
 // TIMEOUT: a reset or suspend stops the card within a few hundred ms (FLR takes 100 ms).
 const CARD_STOP_WAIT: Delta = Delta::from_secs(10);
 
+// TIMEOUT: a working interrupt path takes a latched completion within microseconds;
+// one still latched after this long lost its interrupt.
+const IRQ_GRACE: Delta = Delta::from_millis(20);
+/// Lost interrupts in a row after which completions are polled.
+const LOST_IRQS_TO_POLL: u32 = 3;
+
+/// The end of a job's time: one timeout covers waiting for a channel and every window.
+pub(crate) struct Deadline {
+    start: Instant<Monotonic>,
+    timeout: Delta,
+}
+
+impl Deadline {
+    pub(crate) fn new(timeout: Delta) -> Self {
+        Self {
+            start: Instant::<Monotonic>::now(),
+            timeout,
+        }
+    }
+
+    /// Time left; `ETIMEDOUT` once none is.
+    pub(crate) fn left(&self) -> Result<Delta> {
+        let left = self.timeout - self.start.elapsed();
+        if left.is_negative() || left.is_zero() {
+            Err(ETIMEDOUT)
+        } else {
+            Ok(left)
+        }
+    }
+}
+
+/// Whether a wait's event came without its interrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// It came with its interrupt, or the driver polls.
+    No,
+    /// Found in the status registers at the end of the wait; it may have completed just
+    /// before the end of a too-short timeout.
+    Unconfirmed,
+    /// It sat in the status registers for [`IRQ_GRACE`] after the end of the wait.
+    Confirmed,
+}
+
 /// A contiguous run of host DMA addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Segment {
@@ -219,8 +262,10 @@ pub(crate) struct Edma {
     /// The MSI message last written to the IMWR registers.
     #[pin]
     imwr: Mutex<Option<MsiMsg>>,
-    /// [`IrqMode`] as `u32`; changes only while no job runs (probe, fallback).
+    /// [`IrqMode`] as `u32`; changes only while no job runs (probe), or to polling.
     irq_mode: Atomic<u32>,
+    /// Completions in a row whose interrupt was lost.
+    lost_in_row: Atomic<u32>,
     wr_channels: u32,
     rd_channels: u32,
 }
@@ -239,6 +284,7 @@ impl Edma {
             busy_cv <- new_condvar!("metis_busy_cv"),
             imwr <- new_mutex!(None, "metis_imwr"),
             irq_mode: Atomic::new(IrqMode::Poll as u32),
+            lost_in_row: Atomic::new(0),
             wr_channels,
             rd_channels,
         })
@@ -284,8 +330,8 @@ impl Edma {
         wd | wa | rd | ra != 0
     }
 
-    /// Waits for a free data channel of `dir` and marks it busy.
-    pub(crate) fn acquire_channel(&self, dir: Dir) -> Result<u32> {
+    /// Waits for a free data channel of `dir` until `deadline`, and marks it busy.
+    pub(crate) fn acquire_channel(&self, dir: Dir, deadline: &Deadline) -> Result<u32> {
         let count = self.data_channels(dir);
         let mut busy = self.busy.lock();
         loop {
@@ -302,7 +348,14 @@ impl Edma {
                 busy[dir as usize] |= 1 << ch;
                 return Ok(ch);
             }
-            if self.busy_cv.wait_interruptible(&mut busy) {
+            let left = deadline.left()?;
+            let ms = u32::try_from(left.as_millis_ceil())
+                .unwrap_or(u32::MAX)
+                .max(1);
+            if let kernel::sync::CondVarTimeoutResult::Signal { .. } = self
+                .busy_cv
+                .wait_interruptible_timeout(&mut busy, msecs_to_jiffies(ms))
+            {
                 return Err(ERESTARTSYS);
             }
         }
@@ -420,15 +473,23 @@ impl Card {
         timeout: Delta,
         take: impl FnMut(&mut Events) -> Option<T>,
     ) -> Result<T> {
-        self.wait_event_noting_lost(timeout, take).map(|(v, _)| v)
+        self.wait_event_noting_lost(timeout, take, None)
+            .map(|(v, _)| v)
     }
 
     /// As [`Self::wait_event`]; also says whether the event was found without its interrupt.
+    ///
+    /// `on_card` (if given) tells whether the awaited event is latched in the card's status
+    /// registers without being taken: an event that sits there for [`IRQ_GRACE`] after the
+    /// timeout without its interrupt taking it is a [`Lost::Confirmed`] interrupt. Without it,
+    /// an event found at the end is [`Lost::Unconfirmed`]: it may also have completed just
+    /// before the end of a caller's too-short timeout.
     fn wait_event_noting_lost<T>(
         &self,
         timeout: Delta,
         mut take: impl FnMut(&mut Events) -> Option<T>,
-    ) -> Result<(T, bool)> {
+        on_card: Option<&dyn Fn() -> bool>,
+    ) -> Result<(T, Lost)> {
         let start = Instant::<Monotonic>::now();
         let mut poll_sleep = Delta::from_micros(20);
         loop {
@@ -445,11 +506,16 @@ impl Card {
                 return Err(e);
             }
             if let Some(v) = take(&mut ev) {
-                return Ok((v, false));
+                return Ok((v, Lost::No));
             }
             let elapsed = start.elapsed();
             if elapsed >= timeout {
                 drop(ev);
+                if !polling && self.recover_lost.load(Relaxed) {
+                    if let Some(on_card) = on_card {
+                        return self.take_late(&mut take, on_card);
+                    }
+                }
                 // Before giving up, read the status registers once: an event whose
                 // interrupt was lost on the way is still latched on the card.
                 if !polling && self.recover_lost.load(Relaxed) && self.service() {
@@ -465,7 +531,7 @@ impl Card {
                              without its interrupt: lost interrupt (or a timeout too short for \
                              the transfer); continuing\n"
                         );
-                        return Ok((v, true));
+                        return Ok((v, Lost::Unconfirmed));
                     }
                 }
                 return Err(ETIMEDOUT);
@@ -496,6 +562,85 @@ impl Card {
                 }
                 return Err(ERESTARTSYS);
             }
+        }
+    }
+
+    /// End of a timed-out wait whose event can be seen on the card: an event that is
+    /// there gets [`IRQ_GRACE`] for its interrupt to take it; one still there after that
+    /// is taken here and its interrupt counted as lost.
+    fn take_late<T>(
+        &self,
+        take: &mut impl FnMut(&mut Events) -> Option<T>,
+        on_card: &dyn Fn() -> bool,
+    ) -> Result<(T, Lost)> {
+        if !on_card() {
+            return Err(ETIMEDOUT);
+        }
+        let start = Instant::<Monotonic>::now();
+        loop {
+            let mut ev = self.edma.events.lock();
+            if let Some(v) = take(&mut ev) {
+                // The interrupt came, late (or the caller's timeout was short).
+                return Ok((v, Lost::No));
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= IRQ_GRACE || ev.dead || ev.aborted.is_some() {
+                break;
+            }
+            let left = IRQ_GRACE - elapsed;
+            let ms = u32::try_from(left.as_millis_ceil()).unwrap_or(1).max(1);
+            // A signal ends the grace early; what the card holds is taken below either way.
+            let _ = self
+                .edma
+                .event_cv
+                .wait_interruptible_timeout(&mut ev, msecs_to_jiffies(ms));
+        }
+        self.service();
+        let found = take(&mut self.edma.events.lock());
+        match found {
+            Some(v) => {
+                self.note_lost_irq();
+                Ok((v, Lost::Confirmed))
+            }
+            None => Err(ETIMEDOUT),
+        }
+    }
+
+    /// One more completion whose interrupt never came; after [`LOST_IRQS_TO_POLL`] in a
+    /// row, the interrupt path is given up on.
+    fn note_lost_irq(&self) {
+        let n = self
+            .edma
+            .lost_in_row
+            .fetch_add(1, Relaxed)
+            .saturating_add(1);
+        if n < LOST_IRQS_TO_POLL || self.edma.irq_mode() == IrqMode::Poll {
+            dev_warn_limited!(
+                self.log_limit,
+                self.pdev,
+                "DMA completion sat in the status registers for {} ms without its interrupt: \
+                 lost interrupt; continuing\n",
+                IRQ_GRACE.as_millis()
+            );
+            return;
+        }
+        self.edma.set_irq_mode(IrqMode::Poll);
+        // Waiters sleeping for an interrupt switch to polling.
+        self.edma.event_cv.notify_all();
+        dev_err!(
+            self.pdev,
+            "{} DMA completions in a row arrived without their interrupt: the card's \
+             interrupts do not reach the CPU (interrupt remapping, a hypervisor, or the \
+             platform's MSI setup); completions are polled from now on, until the driver is \
+             reloaded. Try irq_mode=3 (INTx), or report this with `metisctl doctor`\n",
+            n
+        );
+    }
+
+    /// A completion arrived with its interrupt: the path works.
+    fn note_irq_delivered(&self) {
+        if self.edma.lost_in_row.load(Relaxed) != 0 {
+            self.edma.lost_in_row.store(0, Relaxed);
         }
     }
 
@@ -532,11 +677,18 @@ impl Card {
         });
     }
 
-    /// Waits for the done (or abort) event of a channel; stops it on failure. Says whether
-    /// the completion was found without its interrupt.
-    fn wait_channel(&self, dir: Dir, ch: u32, timeout: Delta) -> Result<bool> {
+    /// Waits up to `left` (of the job's `timeout`) for the done (or abort) event of a
+    /// channel; stops it on failure. Says whether the completion came without its interrupt.
+    fn wait_channel(&self, dir: Dir, ch: u32, left: Delta, timeout: Delta) -> Result<bool> {
         let bit = 1u8 << ch;
-        let res = self.wait_event_noting_lost(timeout, |ev| {
+        let on_card = || {
+            let pending = self.edma.with(|b0| match dir {
+                Dir::Wr => pending::<edma::Wr>(b0),
+                Dir::Rd => pending::<edma::Rd>(b0),
+            });
+            matches!(pending, Ok(p) if p & bit != 0)
+        };
+        let take = |ev: &mut Events| {
             if ev.abort[dir as usize] & bit != 0 {
                 ev.abort[dir as usize] &= !bit;
                 ev.done[dir as usize] &= !bit;
@@ -547,9 +699,15 @@ impl Card {
                 return Some(Ok(()));
             }
             None
-        });
+        };
+        let res = self.wait_event_noting_lost(left, take, Some(&on_card));
         match res {
-            Ok((r, lost)) => r.map(|()| lost),
+            Ok((r, lost)) => {
+                if lost == Lost::No && self.edma.irq_mode() != IrqMode::Poll {
+                    self.note_irq_delivered();
+                }
+                r.map(|()| lost != Lost::No)
+            }
             // The card was stopped under the job (reset, suspend): the channel is already
             // stopped, and a stop doorbell to the disabled engine would be a fault.
             Err(e) if self.edma.events.lock().aborted.is_some() => Err(e),
@@ -684,11 +842,13 @@ impl Card {
         if segs.is_empty() {
             return Err(EINVAL);
         }
+        // One timeout for the whole job: waiting for a channel and every window.
+        let deadline = Deadline::new(timeout);
         self.refresh_imwr();
-        let ch = self.edma.acquire_channel(dir)?;
+        let ch = self.edma.acquire_channel(dir, &deadline)?;
         let start_ns = crate::glue::monotonic_ns();
         let start = Instant::<Monotonic>::now();
-        let res = self.transfer_on(dir, ch, segs, dev_addr, timeout);
+        let res = self.transfer_on(dir, ch, segs, dev_addr, &deadline);
         let duration_ns = stats::nanos(start.elapsed());
         self.edma.release_channel(dir, ch);
         // A reset, suspend or unbind that stopped the card under the job fails it with
@@ -717,7 +877,7 @@ impl Card {
         ch: u32,
         segs: &[Segment],
         mut dev_addr: u64,
-        timeout: Delta,
+        deadline: &Deadline,
     ) -> Result<bool> {
         let mut lost = false;
         let desc = self.l2.iface.lock().as_ref().ok_or(ENODEV)?.desc;
@@ -764,7 +924,7 @@ impl Card {
                     (Dir::Rd, _) => ring::<edma::Rd>(b0, ch),
                 }
             })??;
-            lost |= self.wait_channel(dir, ch, timeout)?;
+            lost |= self.wait_channel(dir, ch, deadline.left()?, deadline.timeout)?;
             cycle = !cycle;
         }
         Ok(lost)
@@ -819,6 +979,17 @@ fn write_imwr<D: Direction>(b0: &EdmaBar<'_>, msg: MsiMsg) {
             b0.write(loc, edma::CH_IMWR_DATA::zeroed().with_even(d).with_odd(d));
         }
     }
+}
+
+/// The channels of a direction whose done or abort status is latched, without clearing it.
+fn pending<D: edma::Direction>(b0: &EdmaBar<'_>) -> u8 {
+    let st = b0.read(edma::INT_STATUS::of::<D>());
+    // All ones: the card does not answer (in reset or gone), nothing is pending.
+    if st.into_raw() == u32::MAX {
+        return 0;
+    }
+    // CAST: both fields are 8 bits wide.
+    (st.done().get() | st.abort().get()) as u8
 }
 
 /// Reads a direction's interrupt status once, clears what it saw and

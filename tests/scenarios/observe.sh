@@ -130,7 +130,7 @@ check stuck_recovered wait_for recovered
 check_eq attr_reset_reason_recovery "recovery: eDMA channel ignores stop requests" \
     "$(cat "$S/last_reset_reason")"
 check_eq trace_shows_timeout 1 "$(grep -c 'dir=wr ch=0 len=1048576 .*result=timeout' "$D/trace")"
-tail -1 "$D/trace" | sed 's/^/@@NOTE stuck trace: /'
+grep result=timeout "$D/trace" | sed 's/^/@@NOTE stuck trace: /'
 check_eq stats_timeout_counted $((to0 + 1)) \
     "$(grep '^wr ch0 ' "$D/stats" | grep -o ' timeouts=[0-9]*' | cut -d= -f2)"
 check_eq channel_idle_after_recovery 8 "$(idle)"
@@ -147,6 +147,26 @@ echo "@@NOTE observe: $rounds round trips of 3 MiB in 8 s with every file read i
 check reset_while_reading metisctl reset
 check_eq reset_counted_while_reading 3 "$(cat "$S/reset_count")"
 check dma_after_reset_while_reading metisctl dma bench --sizes 256K --iters 1
+
+# --- metisctl on top ----------------------------------------------------------
+# status needs neither root nor the node: nobody can't open /dev/metis0.
+nobody() { run_as 65534 65534 "$@"; }
+check_eq nobody_is_nobody 65534 "$(nobody id -u)"
+check_eq nobody_cannot_open_node 1 "$(nobody metisctl info >/dev/null 2>&1; echo $?)"
+st=$(nobody metisctl --json status 2>&1)
+check_eq status_as_nobody_state ready "$(echo "$st" | grep -o '"firmware_state": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"')"
+check_eq status_as_nobody_resets 3 "$(echo "$st" | json_num reset_count)"
+check_eq status_as_nobody_bdf "$bdf" "$(echo "$st" | grep -o '"bdf": *"[^"]*"' | cut -d'"' -f4)"
+check status_text metisctl status
+check_eq status_text_reason requested "$(metisctl status | sed -n 's/^last_reset_reason *//p')"
+check_eq stats_needs_root 1 "$(nobody metisctl stats >/dev/null 2>&1; echo $?)"
+check_eq stats_json_wr_jobs "$(stat_sum wr jobs)" \
+    "$(metisctl --json stats | grep -o '"jobs": *[0-9]*' | grep -o '[0-9]*$' | head -4 | awk '{t+=$1} END {print t+0}')"
+check_eq trace_json_lines "$(wc -l <"$D/trace")" "$(metisctl --json trace | grep -c '"seq"')"
+check metisctl_trace_clear metisctl trace --clear
+check_eq metisctl_trace_cleared 0 "$(wc -l <"$D/trace")"
+check doctor_ok sh -c 'metisctl doctor >/tmp/doctor.txt 2>&1'
+check doctor_reports_resets grep -q "^info .*: 3 card reset(s) since the driver bound it, the last: requested" /tmp/doctor.txt
 
 # --- the files follow the binding --------------------------------------------
 echo "$bdf" >/sys/bus/pci/drivers/metis/unbind
