@@ -132,6 +132,8 @@ pub(crate) struct Card {
     pub(crate) status: Mutex<Status>,
     pub(crate) bytes_to_device: Atomic<u64>,
     pub(crate) bytes_from_device: Atomic<u64>,
+    /// Async jobs of all files queued or running (at most `uapi::MAX_CARD_JOBS`).
+    pub(crate) async_jobs: Atomic<u32>,
     /// Per-channel totals and the trace of recent transfers (debugfs).
     #[pin]
     pub(crate) stats: DmaStats,
@@ -175,6 +177,7 @@ impl Card {
                 status <- new_mutex!(Status::default(), "metis_status"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),
+                async_jobs: Atomic::new(0),
                 stats <- stats,
                 log_limit <- LogLimit::new(),
                 recovery <- new_mutex!(None, "metis_recovery"),

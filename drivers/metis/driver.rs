@@ -104,6 +104,11 @@ struct CardStop(Arc<Card>);
 impl CardStop {
     fn run(&self) {
         self.0.close();
+        // Async jobs of files still open finish now (they fail, the gate being closed):
+        // none runs on after unbind, or after the module is gone (security review M5).
+        if let Some(shared) = crate::shared() {
+            shared.jobs.flush();
+        }
         self.0.quiesce();
         self.0.rpm_stop();
     }
@@ -289,7 +294,7 @@ fn probe_enabled<'bound>(
 
 /// The card's debugfs directory; a card works without it.
 fn debug_files(pdev: &pci::Device<Core<'_>>, card: &Arc<Card>) -> Option<CardDir> {
-    let root = crate::debugfs_root()?;
+    let root = &crate::shared()?.debugfs;
     inspect::create(root, card.clone())
         .inspect_err(|e| {
             dev_warn!(

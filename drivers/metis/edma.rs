@@ -95,10 +95,20 @@ impl Deadline {
         }
     }
 
-    /// Time left; `ETIMEDOUT` once none is.
-    pub(crate) fn left(&self) -> Result<Delta> {
+    /// Time left, or zero.
+    pub(crate) fn remaining(&self) -> Delta {
         let left = self.timeout - self.start.elapsed();
-        if left.is_negative() || left.is_zero() {
+        if left.is_negative() {
+            Delta::ZERO
+        } else {
+            left
+        }
+    }
+
+    /// Time left; `ETIMEDOUT` once none is. Only for waits that started nothing.
+    pub(crate) fn left(&self) -> Result<Delta> {
+        let left = self.remaining();
+        if left.is_zero() {
             Err(ETIMEDOUT)
         } else {
             Ok(left)
@@ -888,6 +898,8 @@ impl Card {
         let mut cycle = true;
         let mut list = KVec::new();
         for (w, window) in segs.chunks(per_window).enumerate() {
+            // Out of time between windows: the channel is idle, nothing to stop.
+            deadline.left()?;
             let words = (window.len() + 1) * ll::ELEMENT_WORDS;
             list.clear();
             list.resize(words, 0u32, GFP_KERNEL)?;
@@ -924,7 +936,9 @@ impl Card {
                     (Dir::Rd, _) => ring::<edma::Rd>(b0, ch),
                 }
             })??;
-            lost |= self.wait_channel(dir, ch, deadline.left()?, deadline.timeout)?;
+            // Even with no time left the wait runs (and gives up at once): only its
+            // failure path stops the channel the doorbell just started.
+            lost |= self.wait_channel(dir, ch, deadline.remaining(), deadline.timeout)?;
             cycle = !cycle;
         }
         Ok(lost)

@@ -394,13 +394,15 @@ impl OpenFile {
 impl OpenFile {
     /// `open` of `/dev/metisN`.
     pub(crate) fn open(card: Arc<Card>) -> Result<KBox<Self>> {
-        // Awake first: a runtime-suspended card is in an outage that only its resume ends.
+        // `open` runs under the misc core's global lock: nothing here waits for the card
+        // (a reset, a resume), or every open of every misc device would wait with it
+        // (security review M2). Calls on the file wait in the gate instead.
+        if card.closing() {
+            return Err(ENODEV);
+        }
+        // A runtime-suspended card is in an outage that only its resume ends: queue it.
         card.file_wake()?;
-        let jobs = card
-            .enter()
-            .map(drop)
-            .and_then(|()| Jobs::new())
-            .inspect_err(|_| card.file_sleep())?;
+        let jobs = Jobs::new().inspect_err(|_| card.file_sleep())?;
         let f = OpenFile {
             card,
             id: NEXT_FILE_ID.fetch_add(1, Relaxed),

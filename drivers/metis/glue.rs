@@ -7,6 +7,8 @@
 //! `docs/design.md`); each function should be replaced by the proper
 //! abstraction once one exists upstream.
 
+use core::ptr::NonNull;
+
 use kernel::{
     bindings,
     device::{
@@ -68,6 +70,7 @@ mod shim {
         pub(super) fn metis_shim_rpm_get(dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_rpm_get_if_active(dev: *mut c_void) -> bool;
         pub(super) fn metis_shim_rpm_put(dev: *mut c_void);
+        pub(super) fn metis_shim_job_wq_create() -> *mut kernel::bindings::workqueue_struct;
     }
 }
 
@@ -362,7 +365,8 @@ pub(crate) fn rpm_disable(pdev: &pci::Device, held: bool) {
     unsafe { shim::metis_shim_rpm_disable(raw_dev(pdev.as_ref()), autosuspend_param(), held) };
 }
 
-/// Wakes the card (runtime resume) and keeps it awake until [`rpm_put`].
+/// Keeps the card awake until [`rpm_put`]; a runtime-suspended card's resume is queued,
+/// not waited for (its outage in the gate holds callers until it ends).
 pub(crate) fn rpm_get(pdev: &pci::Device) -> Result {
     // SAFETY: The device is valid; the reference is balanced by `rpm_put` or at unbind.
     to_result(unsafe { shim::metis_shim_rpm_get(raw_dev(pdev.as_ref())) })
@@ -450,3 +454,46 @@ impl Drop for DmaBufMap {
 
 // SAFETY: The mapping is not tied to the creating thread; unmapping may run anywhere.
 unsafe impl Send for DmaBufMap {}
+
+/// The driver's own workqueue for async DMA jobs (security review M5, M7): not the
+/// kernel-wide `system_long_wq`, which jobs that sleep for their whole transfer would
+/// crowd, and flushed at unbind and destroyed at module exit, so that no job's work
+/// item runs module code after the module is gone.
+///
+/// # Invariants
+///
+/// `0` is a workqueue from `alloc_workqueue`, destroyed only by `Drop`.
+pub(crate) struct JobQueue(NonNull<bindings::workqueue_struct>);
+
+impl JobQueue {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: No preconditions; NULL on failure.
+        let wq = unsafe { shim::metis_shim_job_wq_create() };
+        // INVARIANT: allocated just now.
+        NonNull::new(wq).map(Self).ok_or(ENOMEM)
+    }
+
+    pub(crate) fn queue(&self) -> &kernel::workqueue::Queue {
+        // SAFETY: The workqueue lives until `Drop` (type invariant), longer than `&self`.
+        unsafe { kernel::workqueue::Queue::from_raw(self.0.as_ptr()) }
+    }
+
+    /// Waits until every work item queued so far has finished.
+    pub(crate) fn flush(&self) {
+        // SAFETY: A live workqueue (type invariant); flushing may sleep, which callers allow.
+        unsafe { bindings::__flush_workqueue(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for JobQueue {
+    fn drop(&mut self) {
+        // SAFETY: Allocated by `new` and destroyed once, here; `destroy_workqueue` drains it
+        // first, so no work item of this module runs afterwards.
+        unsafe { bindings::destroy_workqueue(self.0.as_ptr()) };
+    }
+}
+
+// SAFETY: A workqueue may be used and destroyed from any thread.
+unsafe impl Send for JobQueue {}
+// SAFETY: Queueing and flushing are thread-safe.
+unsafe impl Sync for JobQueue {}

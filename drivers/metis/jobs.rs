@@ -23,7 +23,6 @@ use kernel::{
         Instant,
         Monotonic, //
     },
-    workqueue,
 };
 
 use crate::{
@@ -56,6 +55,15 @@ pub(crate) fn timeout(ms: u32) -> Result<Delta> {
 struct JobEntry {
     id: u64,
     status: Option<i32>,
+    /// A `WAIT` is handing the status to its caller (outside the lock); others wait.
+    reaping: bool,
+}
+
+impl JobEntry {
+    /// Completed, and nobody is reaping it.
+    fn ready(&self) -> Option<i32> {
+        self.status.filter(|_| !self.reaping)
+    }
 }
 
 struct JobList {
@@ -105,22 +113,42 @@ impl Jobs {
                 return Err(e);
             }
         };
+        let card = job.card();
+        // Every file may queue `MAX_JOBS`; the card takes this many from all of them.
+        if card.async_jobs.fetch_add(1, Relaxed) >= uapi::MAX_CARD_JOBS {
+            card.async_jobs.fetch_sub(1, Relaxed);
+            drop(job);
+            self.cancel(id);
+            return Err(EAGAIN);
+        }
+        let queued = || {
+            card.async_jobs.fetch_sub(1, Relaxed);
+        };
         if let Err(e) = publish(id) {
             // Nobody could ever reap it: don't start it.
             drop(job);
             self.cancel(id);
+            queued();
             return Err(e);
         }
+        let Some(queue) = crate::shared().map(|s| s.jobs.queue()) else {
+            drop(job);
+            self.cancel(id);
+            queued();
+            return Err(ENODEV);
+        };
         let jobs = self.clone();
-        let spawned = workqueue::system_long().try_spawn(GFP_KERNEL, move || {
-            let card = job.card();
+        let worker_card = card.clone();
+        let spawned = queue.try_spawn(GFP_KERNEL, move || {
             let res = job.run();
             jobs.complete(id, res);
             // A card that stopped obeying during the job is reset now that the job left the gate.
-            card.recover_if_needed();
+            worker_card.recover_if_needed();
+            worker_card.async_jobs.fetch_sub(1, Relaxed);
         });
         if spawned.is_err() {
             self.cancel(id);
+            queued();
             return Err(ENOMEM);
         }
         Ok(())
@@ -134,7 +162,14 @@ impl Jobs {
         }
         let id = l.next_id;
         l.next_id += 1;
-        l.entries.push(JobEntry { id, status: None }, GFP_KERNEL)?;
+        l.entries.push(
+            JobEntry {
+                id,
+                status: None,
+                reaping: false,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(id)
     }
 
@@ -167,11 +202,24 @@ impl Jobs {
         let start = Instant::<Monotonic>::now();
         let mut l = self.list.lock();
         loop {
-            let i = l.entries.iter().position(|e| e.id == id).ok_or(ENOENT)?;
-            if let Some(status) = l.entries[i].status {
-                report(status)?;
-                l.entries.remove(i).map_err(|_| EINVAL)?;
-                return Ok(());
+            let e = l.entries.iter_mut().find(|e| e.id == id).ok_or(ENOENT)?;
+            if let Some(status) = e.ready() {
+                // The copy to the caller may fault and sleep (userfaultfd, FUSE): not under
+                // the lock the job's completion and the file's other calls take (security
+                // review L5). Meanwhile the entry is the caller's.
+                e.reaping = true;
+                drop(l);
+                let res = report(status);
+                let mut l = self.list.lock();
+                if res.is_ok() {
+                    l.entries.retain(|e| e.id != id);
+                } else if let Some(e) = l.entries.iter_mut().find(|e| e.id == id) {
+                    // Not delivered: the job stays, to be reaped again.
+                    e.reaping = false;
+                }
+                drop(l);
+                self.done.notify_all();
+                return res;
             }
             let signalled = match limit {
                 None => self.done.wait_interruptible(&mut l),
@@ -203,7 +251,7 @@ impl Jobs {
     }
 
     pub(crate) fn any_completed(&self) -> bool {
-        self.list.lock().entries.iter().any(|e| e.status.is_some())
+        self.list.lock().entries.iter().any(|e| e.ready().is_some())
     }
 }
 
@@ -231,13 +279,16 @@ enum HostBuf {
 impl HostBuf {
     /// The card's view of `length` bytes: contiguous DMA runs, each at most 2 GiB
     /// (an element moves at most 4 GiB - 1).
-    fn segments(&self, length: u64) -> Result<KVec<Segment>> {
+    ///
+    /// A fragmented 1 GiB buffer has 262 144 runs (4 MiB of segments): the vector may
+    /// fall back to vmalloc (security review M8).
+    fn segments(&self, length: u64) -> Result<KVVec<Segment>> {
         let (sgt, mut skip) = match self {
             Self::User(u) => (u.sgt(), 0),
             Self::DmaBuf { map, offset } => (map.sgt(), *offset),
         };
         let mut left = length;
-        let mut segs = KVec::new();
+        let mut segs = KVVec::new();
         for e in sgt.iter() {
             if left == 0 {
                 break;

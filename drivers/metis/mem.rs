@@ -31,7 +31,8 @@ pub(crate) struct Region {
 pub(crate) struct DevMem {
     base: u64,
     end: u64,
-    regions: KVec<Region>,
+    /// Up to one per 4 KiB of device memory (10 MiB of them): may fall back to vmalloc.
+    regions: KVVec<Region>,
     next_handle: u64,
 }
 
@@ -41,7 +42,7 @@ impl DevMem {
         Self {
             base,
             end: end.max(base),
-            regions: KVec::new(),
+            regions: KVVec::new(),
             next_handle: 1,
         }
     }

@@ -15,6 +15,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -35,7 +36,16 @@ struct metis_xbuf {
 	unsigned long npages;
 	void *vaddr;
 	unsigned int vmap_count;
+	unsigned long charged;		/* pages counted in metis_xbuf_pages */
 };
+
+/* Pages of every exported buffer alive, against a cap of half the RAM (M3). */
+static atomic_long_t metis_xbuf_pages = ATOMIC_LONG_INIT(0);
+
+static unsigned long metis_xbuf_cap(void)
+{
+	return totalram_pages() / 2;
+}
 
 /* One importer device's view: its own table, mapped for its own device. */
 struct metis_xattach {
@@ -49,6 +59,7 @@ static void metis_xbuf_free(struct metis_xbuf *xb)
 {
 	for (unsigned long i = 0; i < xb->npages; i++)
 		__free_page(xb->pages[i]);
+	atomic_long_sub(xb->charged, &metis_xbuf_pages);
 	kvfree(xb->pages);
 	kfree(xb);
 }
@@ -216,17 +227,34 @@ int metis_shim_dmabuf_export(size_t len, int fd_flags)
 		return -ENOMEM;
 	mutex_init(&xb->lock);
 	INIT_LIST_HEAD(&xb->attachments);
-	xb->pages = kvcalloc(len >> PAGE_SHIFT, sizeof(*xb->pages), GFP_KERNEL);
+	xb->pages = kvcalloc(len >> PAGE_SHIFT, sizeof(*xb->pages), GFP_KERNEL_ACCOUNT);
 	if (!xb->pages) {
 		kfree(xb);
 		return -ENOMEM;
 	}
+	/*
+	 * Charged to the caller's memory cgroup (as dma-heaps do), within the
+	 * driver-wide cap, and given up when the caller is being killed: the
+	 * pages are the caller's memory, not the kernel's.
+	 */
+	if (atomic_long_add_return(len >> PAGE_SHIFT, &metis_xbuf_pages) > metis_xbuf_cap()) {
+		atomic_long_sub(len >> PAGE_SHIFT, &metis_xbuf_pages);
+		kvfree(xb->pages);
+		kfree(xb);
+		return -ENOMEM;
+	}
+	xb->charged = len >> PAGE_SHIFT;
 	for (; xb->npages < (len >> PAGE_SHIFT); xb->npages++) {
-		xb->pages[xb->npages] = alloc_page(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
+		if (fatal_signal_pending(current)) {
+			metis_xbuf_free(xb);
+			return -EINTR;
+		}
+		xb->pages[xb->npages] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN);
 		if (!xb->pages[xb->npages]) {
 			metis_xbuf_free(xb);
 			return -ENOMEM;
 		}
+		cond_resched();
 	}
 	info.ops = &metis_xbuf_ops;
 	info.size = len;

@@ -45,28 +45,51 @@ use kernel::{
 /// (`packaging/deb/build.sh` checks).
 pub(crate) const DRIVER_VERSION: &str = "0.1.0";
 
-/// `/sys/kernel/debug/metis/`, the parent of each card's directory.
-///
-/// Set before the driver is registered and cleared after it is unregistered
-/// (see [`MetisModule`]), so no probe runs while it changes.
-static mut DEBUGFS_ROOT: Option<debugfs::Dir> = None;
-
-/// The debugfs root, for probe.
-pub(crate) fn debugfs_root() -> Option<&'static debugfs::Dir> {
-    let root = &raw const DEBUGFS_ROOT;
-    // SAFETY: Only probe calls this, and probe runs only while the driver is registered, when
-    // `DEBUGFS_ROOT` does not change (see `DEBUGFS_ROOT`).
-    unsafe { (*root).as_ref() }
+/// What all cards share.
+pub(crate) struct Shared {
+    /// `/sys/kernel/debug/metis/`, the parent of each card's directory.
+    pub(crate) debugfs: debugfs::Dir,
+    /// The queue async DMA jobs run on.
+    pub(crate) jobs: glue::JobQueue,
 }
 
-/// Clears [`DEBUGFS_ROOT`] when dropped, which is after the driver registration.
-struct DebugfsRoot;
+/// Set in module init before the driver is registered, and cleared (the queue destroyed,
+/// after draining) in module exit after it is unregistered.
+static mut SHARED: Option<Shared> = None;
 
-impl Drop for DebugfsRoot {
+/// What all cards share; `None` only outside the module's lifetime.
+///
+/// Its users are probe and unbind (which run only while the driver is registered) and
+/// file operations (an open file pins the module, so module exit can't run meanwhile).
+pub(crate) fn shared() -> Option<&'static Shared> {
+    let shared = &raw const SHARED;
+    // SAFETY: `SHARED` changes only in module init and exit, when none of the users above can
+    // run (see `SHARED`).
+    unsafe { (*shared).as_ref() }
+}
+
+/// Sets [`SHARED`] up, and clears it when dropped, which is after the driver registration.
+struct SharedGuard;
+
+impl SharedGuard {
+    fn new() -> Result<Self> {
+        let shared = Shared {
+            debugfs: debugfs::Dir::new(c"metis"),
+            jobs: glue::JobQueue::new()?,
+        };
+        // SAFETY: Module init runs alone: the driver is not registered yet, so nothing reads it.
+        unsafe { SHARED = Some(shared) };
+        Ok(Self)
+    }
+}
+
+impl Drop for SharedGuard {
     fn drop(&mut self) {
-        // SAFETY: Dropped after `_driver` (field order): the driver is unregistered, so no
-        // probe runs and every card's directory (which holds a reference to the root) is gone.
-        unsafe { DEBUGFS_ROOT = None };
+        // SAFETY: Dropped after `_driver` (field order): the driver is unregistered, so no probe
+        // or unbind runs, every card's directory (which holds a reference to the root) is gone,
+        // and no file is open (each pins the module). Destroying the queue waits for the work
+        // items still running after their file was closed.
+        unsafe { SHARED = None };
     }
 }
 
@@ -76,16 +99,16 @@ impl Drop for DebugfsRoot {
 struct MetisModule {
     #[pin]
     _driver: Registration<ffi::MetisAdapter>,
-    _debugfs: DebugfsRoot,
+    _shared: SharedGuard,
 }
 
 impl InPlaceModule for MetisModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        // SAFETY: Module init runs alone: the driver is not registered yet, so nothing reads it.
-        unsafe { DEBUGFS_ROOT = Some(debugfs::Dir::new(c"metis")) };
+        // `_shared` is set up first (so a failed registration clears it again) and
+        // dropped last (declaration order).
         try_pin_init!(Self {
+            _shared: SharedGuard::new()?,
             _driver <- Registration::new(c"metis", module),
-            _debugfs: DebugfsRoot,
         })
     }
 }

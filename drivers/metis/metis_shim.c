@@ -16,7 +16,9 @@
 #include <linux/msi.h>
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 
 #include <metis/shim.h>
 
@@ -70,6 +72,9 @@ struct metis_umap {
 	struct device *dev;
 	struct page **pages;
 	unsigned long npages;
+	/* The pinning process's mm while `locked` pages are charged to its RLIMIT_MEMLOCK. */
+	struct mm_struct *mm;
+	unsigned long locked;
 	struct sg_table sgt;
 	enum dma_data_direction dir;
 	bool mapped;
@@ -85,6 +90,14 @@ void metis_shim_umap_destroy(struct metis_umap *um)
 		sg_free_table(&um->sgt);
 	if (um->npages)
 		unpin_user_pages_dirty_lock(um->pages, um->npages, um->dir == DMA_FROM_DEVICE);
+	if (um->mm) {
+		/* An mm whose process is gone has no limit left to give back to. */
+		if (um->locked && mmget_not_zero(um->mm)) {
+			account_locked_vm(um->mm, um->locked, false);
+			mmput(um->mm);
+		}
+		mmdrop(um->mm);
+	}
 	kvfree(um->pages);
 	put_device(um->dev);
 	kfree(um);
@@ -125,6 +138,16 @@ struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uadd
 		ret = -ENOMEM;
 		goto fail;
 	}
+	/*
+	 * Long-term pins are locked memory: charged to RLIMIT_MEMLOCK like VFIO's
+	 * and io_uring's (CAP_IPC_LOCK is exempt), before anything is pinned.
+	 */
+	mmgrab(current->mm);
+	um->mm = current->mm;
+	ret = account_locked_vm(um->mm, npages, true);
+	if (ret)
+		goto fail;
+	um->locked = npages;
 	while (done < npages) {
 		ret = pin_user_pages_fast((first + done) << PAGE_SHIFT, npages - done, gup,
 					  um->pages + done);
@@ -182,9 +205,21 @@ void metis_shim_rpm_disable(struct device *dev, int autosuspend_ms, bool held)
 		pm_runtime_get_noresume(dev);
 }
 
+/*
+ * A reference that keeps the card awake, its resume only queued: `open`
+ * runs under the misc core's global lock and must not wait for a firmware
+ * boot there (security review M2). Calls on the file wait for the resume in
+ * the card's gate instead. Only a runtime PM error is an error here.
+ */
 int metis_shim_rpm_get(struct device *dev)
 {
-	return pm_runtime_resume_and_get(dev);
+	int ret = pm_runtime_get(dev);
+
+	if (ret < 0 && ret != -EINPROGRESS) {
+		pm_runtime_put_noidle(dev);
+		return ret;
+	}
+	return 0;
 }
 
 /* Never wakes the card: a reference only if it is active now (always, without runtime PM). */
@@ -199,4 +234,18 @@ void metis_shim_rpm_put(struct device *dev)
 {
 	pm_runtime_mark_last_busy(dev);
 	pm_runtime_put_autosuspend(dev);
+}
+
+/*
+ * Missing: alloc_workqueue (a macro over a variadic function). The driver's
+ * own queue for async DMA jobs: unbound, since a job sleeps for its whole
+ * transfer; at most METIS_JOB_WQ_ACTIVE run at once, the rest wait in the
+ * queue without a thread each; not freezable, since system sleep fails the
+ * jobs itself (a frozen job would hold its seat in the card's gate).
+ */
+#define METIS_JOB_WQ_ACTIVE 16
+
+struct workqueue_struct *metis_shim_job_wq_create(void)
+{
+	return alloc_workqueue("metis_jobs", WQ_UNBOUND, METIS_JOB_WQ_ACTIVE);
 }

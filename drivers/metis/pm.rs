@@ -305,7 +305,7 @@ impl Card {
         glue::rpm_disable(&self.pdev, a.files > 0);
     }
 
-    /// An open file keeps the card awake (resumed if it was runtime-suspended).
+    /// An open file keeps the card awake (its resume queued if it was runtime-suspended).
     pub(crate) fn file_wake(&self) -> Result {
         let mut a = self.pm.awake.lock();
         if a.managed && a.files == 0 {

@@ -27,6 +27,8 @@ pub(crate) const DMA_TO_DEVICE: u32 = 1 << 0;
 pub(crate) const DMA_FROM_DEVICE: u32 = 1 << 1;
 pub(crate) const DMA_ASYNC: u32 = 1 << 2;
 pub(crate) const MAX_JOBS: usize = 64;
+/// `METIS_MAX_CARD_JOBS`: async jobs of all files of one card together.
+pub(crate) const MAX_CARD_JOBS: u32 = 256;
 pub(crate) const RESET_RELOAD_FIRMWARE: u32 = 1 << 0;
 pub(crate) const BUF_READ: u32 = 1 << 0;
 pub(crate) const BUF_WRITE: u32 = 1 << 1;

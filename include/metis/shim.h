@@ -34,5 +34,6 @@ void metis_shim_rpm_disable(struct device *dev, int autosuspend_ms, bool held);
 int metis_shim_rpm_get(struct device *dev);
 bool metis_shim_rpm_get_if_active(struct device *dev);
 void metis_shim_rpm_put(struct device *dev);
+struct workqueue_struct *metis_shim_job_wq_create(void);
 
 #endif

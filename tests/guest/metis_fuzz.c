@@ -3,6 +3,7 @@
  * Seeded random ioctl fuzzer for /dev/metisN (uapi/linux/metis.h).
  *
  *   metis_fuzz DEVICE SEED COUNT [PROCS] [--uid UID --gid GID] [--timeout SECS] [--only I]
+ *              [--rebind DONE-FILE]
  *
  * PROCS worker processes (default 4) share COUNT fuzzed ioctls. Each drops to
  * UID/GID if asked (setgroups({GID}), setgid, setuid, checked), opens the
@@ -250,6 +251,11 @@ static struct shared *sh;
 static size_t page_size;
 static size_t arena_len;	/* argument structs (a page + ENC_MAX + room), then a guard page */
 static long opt_uid = -1, opt_gid = -1;
+/*
+ * --rebind PATH: the scenario unbinds and binds the card during the run and
+ * creates PATH once it has stopped; the final checks wait for it.
+ */
+static const char *opt_rebind;
 static uint8_t pl[ENC_MAX + 1] __attribute__((aligned(64)));
 
 /* --- random numbers (splitmix64) ------------------------------------------ */
@@ -1838,7 +1844,9 @@ static int open_slot(struct wk *w)
 	if (fd < 0) {
 		int e = errno;
 
-		if (e != ENOMEM && e != EBUSY && e != EIO && e != ENODEV && e != EMFILE)
+		/* With --rebind the node is recreated root-only for a moment after each bind. */
+		if (e != ENOMEM && e != EBUSY && e != EIO && e != ENODEV && e != EMFILE &&
+		    !(opt_rebind && (e == EACCES || e == ENOENT)))
 			fail(w, K_OPEN, "open %s as uid %d gid %d: %s%s", dev_path, (int)getuid(),
 			     (int)getgid(), strerror(e), e == EACCES ?
 			     " (give the group access to the node)" : "");
@@ -2167,8 +2175,10 @@ static void cleanup(struct wk *w)
 			uint64_t id = s->jobs[0];
 			int r = helper_wait(w, si, id, 60000);
 
-			if (r) {
+			/* A file whose card was unbound under it has nothing left to reap. */
+			if (r && !(opt_rebind && r == -ENODEV))
 				fail(w, K_CLEANUP, "reaping job %" PRIu64 ": %s", id, ename(-r));
+			if (r) {
 				if (job_index(s, id) == 0)
 					s->jobs[0] = s->jobs[--s->njobs];
 			}
@@ -2180,11 +2190,11 @@ static void cleanup(struct wk *w)
 			uint64_t h = s->live[0].handle;
 			int r = helper_free(w, si, h);
 
-			if (r) {
+			if (r && !(opt_rebind && r == -ENODEV))
 				fail(w, K_CLEANUP, "MEM_FREE of own region %#" PRIx64 ": %s", h,
 				     ename(-r));
+			if (r)
 				live_remove(w, s, h);
-			}
 		}
 		close_slot(w, si);
 	}
@@ -2262,8 +2272,12 @@ static void final_checks(uint64_t baseline_free, int kernel_owned, int nprocs)
 	enum { LEN = 1 << 20 };
 	struct metis_info i;
 	struct metis_mem_alloc a = { .size = sizeof(a), .length = LEN };
-	int fd = open(dev_path, O_RDWR | O_CLOEXEC), r, bad = 0;
 	uint8_t *src = malloc(LEN), *dst = malloc(LEN);
+	int fd, r, bad = 0;
+
+	for (int t = 0; opt_rebind && access(opt_rebind, F_OK) && t < 1200; t++)
+		usleep(100 * 1000);
+	fd = open(dev_path, O_RDWR | O_CLOEXEC);
 
 	TAP(fd >= 0 && src && dst, "fuzz_final_open", "%s: %s", dev_path, strerror(errno));
 	if (fd < 0 || !src || !dst)
@@ -2330,7 +2344,7 @@ static void final_checks(uint64_t baseline_free, int kernel_owned, int nprocs)
 static void usage(void)
 {
 	fprintf(stderr, "usage: metis_fuzz DEVICE SEED COUNT [PROCS] [--uid UID --gid GID] "
-		"[--timeout SECS] [--only I]\n");
+		"[--timeout SECS] [--only I] [--rebind DONE-FILE]\n");
 	exit(2);
 }
 
@@ -2373,6 +2387,10 @@ int main(int argc, char **argv)
 			else
 				only = (int)v;
 			i++;
+		} else if (!strcmp(argv[i], "--rebind")) {
+			if (i + 1 >= argc)
+				usage();
+			opt_rebind = argv[++i];
 		} else if (npos < 4 && argv[i][0] != '-') {
 			pos[npos++] = argv[i];
 		} else {

@@ -38,6 +38,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -812,6 +813,159 @@ static int sleep_inflight(const char *cmd, int want)
 	return failed;
 }
 
+/*
+ * Security review M5: an async job's work item must not outlive the module.
+ * The scenario arms a channel that ignores stop; a job hangs on it, its file
+ * is closed (release waits for the job's status) and the module is unloaded
+ * at once, while the work item still runs the recovery reset the stuck
+ * channel asked for.
+ */
+static int close_inflight(uint32_t timeout_ms)
+{
+	enum { LEN = 1 << 20 };
+	int fd = open(dev_path, O_RDWR), r;
+	uint8_t *a = malloc(LEN);
+	uint64_t h;
+
+	block_sigchld();
+	if (fd < 0 || !a || mem_alloc(fd, LEN, &h)) {
+		TAP(0, "close_inflight_setup", "%s", strerror(errno));
+		return 1;
+	}
+	fill(a, LEN, 5);
+	struct metis_dma d = {
+		.size = sizeof(d), .flags = METIS_DMA_TO_DEVICE | METIS_DMA_ASYNC,
+		.user_addr = (uintptr_t)a, .length = LEN, .handle = h, .timeout_ms = timeout_ms,
+	};
+	r = xioctl(fd, METIS_IOCTL_DMA, &d);
+	TAP(r == 0, "close_inflight_submitted", "%s", strerror(-r));
+	close(fd);
+	r = system("rmmod metis");
+	TAP(r == 0, "close_inflight_rmmod_at_once", "rmmod exit %d", r);
+	free(a);
+	return failed;
+}
+
+/*
+ * Security review M7: async jobs of all files together are capped per card
+ * (METIS_MAX_CARD_JOBS). The card holds back the interrupts of the first
+ * four completions for 3 s, so those jobs keep every read channel and the
+ * others queue behind them, while five files submit until refused: exactly
+ * the cap is accepted, the next job gets EAGAIN, every accepted job then
+ * completes, and there is room again.
+ */
+#define DELAY_IRQS ". /lib/metis/lib.sh && host card 0 inject delay-irq 4 3000 | grep -q '\"ok\":true'"
+
+static int card_cap(void)
+{
+	enum { FILES = 5, LEN = 4096 };
+	int fds[FILES], accepted = 0, refused_at = -1, bad = 0, st;
+	static int64_t ids[FILES][METIS_MAX_JOBS];
+	int n[FILES] = { 0 };
+	uint8_t *a = aligned_alloc(4096, LEN);
+	uint64_t h[FILES];
+
+	block_sigchld();
+	for (int f = 0; f < FILES; f++) {
+		fds[f] = open(dev_path, O_RDWR);
+		if (fds[f] < 0 || mem_alloc(fds[f], LEN, &h[f])) {
+			TAP(0, "card_cap_setup", "%s", strerror(errno));
+			return 1;
+		}
+	}
+	TAP(system(DELAY_IRQS) == 0, "card_cap_delay_irqs", "host request failed");
+	for (int f = 0; f < FILES && refused_at < 0; f++) {
+		for (int j = 0; j < METIS_MAX_JOBS; j++) {
+			struct metis_dma d = {
+				.size = sizeof(d), .flags = METIS_DMA_TO_DEVICE | METIS_DMA_ASYNC,
+				.user_addr = (uintptr_t)a, .length = LEN, .handle = h[f],
+			};
+			int r = xioctl(fds[f], METIS_IOCTL_DMA, &d);
+
+			if (r == -EAGAIN) {
+				refused_at = accepted;
+				break;
+			}
+			if (r) {
+				bad = 1;
+				break;
+			}
+			ids[f][n[f]++] = (int64_t)d.job_id;
+			accepted++;
+		}
+	}
+	TAP(!bad && refused_at == METIS_MAX_CARD_JOBS, "card_cap_refuses_past_cap",
+	    "accepted %d, refused at %d", accepted, refused_at);
+	for (int f = 0; f < FILES; f++)
+		for (int j = 0; j < n[f]; j++) {
+			if (wait_job(fds[f], ids[f][j], 0, &st) || st)
+				bad++;
+		}
+	TAP(!bad, "card_cap_all_accepted_complete", "%d failed", bad);
+	TAP(dma_async(fds[0], METIS_DMA_TO_DEVICE, a, LEN, h[0], 0) > 0, "card_cap_room_again",
+	    "refused after the queue drained");
+	for (int f = 0; f < FILES; f++)
+		close(fds[f]);
+	free(a);
+	return failed;
+}
+
+/*
+ * Security review M6: pinned buffers are locked memory, charged to
+ * RLIMIT_MEMLOCK. An unprivileged caller limited to 256 KiB may move 64 KiB
+ * but not 1 MiB (ENOMEM, nothing else breaks: the next small job works, and
+ * the limit is given back after each job, so ten more fit); root is exempt
+ * (CAP_IPC_LOCK).
+ */
+static int memlock_suite(void)
+{
+	enum { SMALL = 64 << 10, BIG = 1 << 20 };
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct rlimit rl = { .rlim_cur = 256 << 10, .rlim_max = 256 << 10 };
+		uint8_t *b = malloc(BIG);
+		uint64_t h;
+		int fd, bad = 0;
+
+		/* The node is root:root 0660: keep the group, lose the user (and CAP_IPC_LOCK). */
+		if (!b || setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) || setgid(0) ||
+		    setuid(65534))
+			_exit(3);
+		fd = open(dev_path, O_RDWR);
+		if (fd < 0 || mem_alloc(fd, BIG, &h))
+			_exit(4);
+		fill(b, BIG, 9);
+		TAP(dma(fd, METIS_DMA_TO_DEVICE, b, SMALL, h, 0) == 0, "memlock_small_job_fits",
+		    "refused");
+		TAP(dma(fd, METIS_DMA_TO_DEVICE, b, BIG, h, 0) == -ENOMEM,
+		    "memlock_big_job_enomem", "not refused with ENOMEM");
+		for (int i = 0; i < 10; i++)
+			bad |= dma(fd, METIS_DMA_FROM_DEVICE, b, SMALL, h, 0) != 0;
+		TAP(!bad, "memlock_given_back_after_each_job", "a small job failed");
+		close(fd);
+		fflush(stdout);
+		_exit(failed ? 1 : 0);
+	}
+	waitpid(pid, &st, 0);
+	TAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "memlock_child", "status %#x", st);
+	{
+		struct rlimit rl = { .rlim_cur = 256 << 10, .rlim_max = RLIM_INFINITY };
+		int fd = open(dev_path, O_RDWR);
+		uint8_t *b = malloc(BIG);
+		uint64_t h;
+
+		setrlimit(RLIMIT_MEMLOCK, &rl);
+		TAP(fd >= 0 && b && mem_alloc(fd, BIG, &h) == 0 &&
+		    dma(fd, METIS_DMA_TO_DEVICE, b, BIG, h, 0) == 0, "memlock_root_exempt",
+		    "refused");
+		close(fd);
+		free(b);
+	}
+	return failed;
+}
+
 static int stress(int secs)
 {
 	time_t end = time(NULL) + secs;
@@ -1187,6 +1341,12 @@ int main(int argc, char **argv)
 		return reset_perm_suite();
 	if (argc > 3 && !strcmp(argv[2], "flood"))
 		return flood(atoi(argv[3]));
+	if (argc > 3 && !strcmp(argv[2], "close-inflight"))
+		return close_inflight(strtoul(argv[3], NULL, 0));
+	if (argc > 2 && !strcmp(argv[2], "memlock"))
+		return memlock_suite();
+	if (argc > 2 && !strcmp(argv[2], "card-cap"))
+		return card_cap();
 	if (argc > 2 && !strcmp(argv[2], "failnth"))
 		return fault_suite();
 	if (argc > 5 && !strcmp(argv[2], "sleep"))

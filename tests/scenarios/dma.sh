@@ -21,5 +21,9 @@ secs=$(( $(date +%s) - t0 ))
 lines=$(dmesg | grep -c "metis 0000")
 echo "@@NOTE flood: $lines kernel log lines in $secs s"
 check log_flood_limited test "$lines" -le $(( 6 * (secs / 5 + 2) ))
+# Async jobs of all files together are capped per card (security review M7).
+metis_test /dev/metis0 card-cap
+# Pinned buffers count against RLIMIT_MEMLOCK (M6).
+metis_test /dev/metis0 memlock
 check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
 check rmmod rmmod metis

@@ -43,3 +43,18 @@ check insmod_after_storm insmod /lib/metis/metis.ko
 metis_test /dev/metis0 stress 2 >/tmp/stress3.out 2>&1
 check after_storm_dma_works grep -q "last result: ok" /tmp/stress3.out
 check rmmod rmmod metis
+
+# Security review M5: rmmod right after closing a file whose async job is still
+# finishing (a channel that ignores stop: the job times out, then its work item
+# runs the recovery reset). The work item must be done before the module goes.
+for i in 1 2 3; do
+    insmod /lib/metis/metis.ko
+    host card 0 inject stuck-channel rd 0 >/dev/null
+    metis_test /dev/metis0 close-inflight 200 | sed "s/^@@TAP \(.*\) close_inflight_/@@TAP \1 close_inflight_${i}_/"
+    check_eq "close_inflight_${i}_unloaded" no "$(grep -q '^metis ' /proc/modules && echo yes || echo no)"
+    host card 0 clear >/dev/null
+done
+check insmod_after_close_inflight insmod /lib/metis/metis.ko
+metis_test /dev/metis0 stress 2 >/tmp/stress4.out 2>&1
+check after_close_inflight_dma_works grep -q "last result: ok" /tmp/stress4.out
+check rmmod_final rmmod metis

@@ -130,11 +130,14 @@ struct metis_mem_free {
  * Return at once with a job id; complete with METIS_IOCTL_WAIT or poll().
  * The buffer stays pinned until the job completes; the caller must not free
  * or unmap it before reaping the job. A file may hold at most
- * METIS_MAX_JOBS jobs that are pending or completed but not reaped; beyond
- * that METIS_IOCTL_DMA fails with EAGAIN. Closing the file waits for its jobs.
+ * METIS_MAX_JOBS jobs that are pending or completed but not reaped, and a
+ * card runs or queues at most METIS_MAX_CARD_JOBS jobs of all its files;
+ * beyond either, METIS_IOCTL_DMA fails with EAGAIN. Closing the file waits
+ * for its jobs.
  */
 #define METIS_DMA_ASYNC		(1U << 2)
 #define METIS_MAX_JOBS		64
+#define METIS_MAX_CARD_JOBS	256
 
 /*
  * METIS_IOCTL_DMA: move bytes between a user buffer (any alignment) and a
