@@ -141,7 +141,10 @@ struct metis_mem_free {
 
 /*
  * METIS_IOCTL_DMA: move bytes between a user buffer (any alignment) and a
- * region. The buffer is pinned and mapped for exactly the direction given.
+ * region. The buffer is pinned and mapped for exactly the direction given;
+ * pinned pages count against RLIMIT_MEMLOCK (ENOMEM beyond it, unless the
+ * caller has CAP_IPC_LOCK). timeout_ms covers the whole job: waiting for a
+ * free channel and the transfer.
  */
 struct metis_dma {
 	__u32 size;
