@@ -127,10 +127,12 @@ impl OpenFile {
             Ioctl::MemAlloc => {
                 let mut a: uapi::MemAlloc = read_arg(&mut reader, size, base)?;
                 check_header(a.size, a.flags, size, 0)?;
-                let _gate = self.card.enter()?;
+                let gate = self.card.enter()?;
                 let generation = self.card.status.lock().reset_count;
                 let (handle, dev_addr) =
                     self.card.mem.lock().alloc(a.length, self.id, generation)?;
+                // The copy to the caller may sleep: not while holding the card (M4).
+                drop(gate);
                 a.handle = handle;
                 a.dev_addr = dev_addr;
                 if let Err(e) = writer.write(&a) {

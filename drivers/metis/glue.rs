@@ -46,13 +46,14 @@ mod shim {
         ) -> c_int;
         pub(super) fn metis_shim_iommu_mode(dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_firmware_name() -> *const c_char;
-        pub(super) fn metis_shim_umap_create(
-            dev: *mut c_void,
+        pub(super) fn metis_shim_umap_pin(
             uaddr: usize,
             len: usize,
             to_device: bool,
+            max_seg: c_uint,
             err: *mut c_int,
         ) -> *mut c_void;
+        pub(super) fn metis_shim_umap_map(um: *mut c_void, dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_umap_sgt(um: *mut c_void) -> *mut c_void;
         pub(super) fn metis_shim_umap_destroy(um: *mut c_void);
         pub(super) fn metis_shim_rpm_enable(dev: *mut c_void, autosuspend_ms: c_int);
@@ -241,29 +242,27 @@ fn autosuspend_param() -> c_int {
     crate::module_parameters::autosuspend_ms.value()
 }
 
-/// A user buffer pinned and DMA-mapped for the card.
+/// A user buffer pinned, not yet mapped for the card: the half of a transfer's setup that
+/// may sleep on the caller's memory, done before the card is held (security review M4).
 ///
 /// # Invariants
 ///
-/// `raw` is a live `struct metis_umap` from `metis_shim_umap_create`, destroyed exactly once
-/// in `Drop`.
-pub(crate) struct UserMap {
+/// `raw` is a live `struct metis_umap` from `metis_shim_umap_pin`, owned by this value.
+pub(crate) struct UserPin {
     raw: *mut c_void,
 }
 
-impl UserMap {
-    /// Pins `[uaddr, uaddr + len)` of the current process and maps it for
-    /// `dev`: readable by the card if `to_device`, writable by it otherwise.
-    pub(crate) fn new(
-        dev: &Device<Bound>,
-        uaddr: usize,
-        len: usize,
-        to_device: bool,
-    ) -> Result<Self> {
+/// The largest segment a table is built with: the transfer code splits longer runs at
+/// 2 GiB (`driver.rs: set_dma_limits` tells the DMA layer the same).
+const MAX_SEG: c_uint = 1 << 31;
+
+impl UserPin {
+    /// Pins `[uaddr, uaddr + len)` of the current process, for the card to read if
+    /// `to_device`, to write otherwise. Charged to the caller's `RLIMIT_MEMLOCK`.
+    pub(crate) fn new(uaddr: usize, len: usize, to_device: bool) -> Result<Self> {
         let mut err: c_int = 0;
-        // SAFETY: The device is bound while `dev` is borrowed; `err` is valid for writes.
-        let raw =
-            unsafe { shim::metis_shim_umap_create(raw_dev(dev), uaddr, len, to_device, &mut err) };
+        // SAFETY: `err` is valid for writes; the shim pins memory of the current process only.
+        let raw = unsafe { shim::metis_shim_umap_pin(uaddr, len, to_device, MAX_SEG, &mut err) };
         if raw.is_null() {
             return Err(Error::from_errno(err));
         }
@@ -271,6 +270,41 @@ impl UserMap {
         Ok(Self { raw })
     }
 
+    /// Maps the pinned buffer for `dev`.
+    pub(crate) fn map(self, dev: &Device<Bound>) -> Result<UserMap> {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `raw` is live (type invariant) and not mapped yet; the device is bound while
+        // `dev` is borrowed.
+        let ret = unsafe { shim::metis_shim_umap_map(this.raw, raw_dev(dev)) };
+        // INVARIANT: ownership of `raw` moves to the map, which destroys it on failure too.
+        let map = UserMap { raw: this.raw };
+        to_result(ret)?;
+        Ok(map)
+    }
+}
+
+impl Drop for UserPin {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `raw` is live and owned here.
+        unsafe { shim::metis_shim_umap_destroy(self.raw) };
+    }
+}
+
+// SAFETY: The pin is not tied to the creating thread; unpinning may run anywhere.
+unsafe impl Send for UserPin {}
+
+/// A pinned user buffer, mapped for the card.
+///
+/// # Invariants
+///
+/// `raw` is a live `struct metis_umap` from `metis_shim_umap_pin`, mapped by
+/// `metis_shim_umap_map` (or, if that failed, never used but destroyed), destroyed exactly
+/// once in `Drop`.
+pub(crate) struct UserMap {
+    raw: *mut c_void,
+}
+
+impl UserMap {
     /// The mapped scatter-gather table (DMA addresses and lengths).
     pub(crate) fn sgt(&self) -> &SGTable {
         // SAFETY: By the type invariant `raw` is live; its table stays valid and unmodified until

@@ -99,13 +99,19 @@ impl Jobs {
     }
 
     /// Starts an async job; its id goes back to the caller through `publish`
-    /// before the job can complete.
+    /// before the job is prepared (and so before it can complete).
     pub(crate) fn spawn(
         self: &Arc<Self>,
         prepare: impl FnOnce() -> Result<DmaJob>,
         publish: impl FnOnce(u64) -> Result,
     ) -> Result {
         let id = self.reserve()?;
+        // The id goes to the caller first: a copy to user memory may sleep, and the job
+        // holds the card once prepared (M4). A failed call's id means nothing.
+        if let Err(e) = publish(id) {
+            self.cancel(id);
+            return Err(e);
+        }
         let job = match prepare() {
             Ok(j) => j,
             Err(e) => {
@@ -124,13 +130,6 @@ impl Jobs {
         let queued = || {
             card.async_jobs.fetch_sub(1, Relaxed);
         };
-        if let Err(e) = publish(id) {
-            // Nobody could ever reap it: don't start it.
-            drop(job);
-            self.cancel(id);
-            queued();
-            return Err(e);
-        }
         let Some(queue) = crate::shared().map(|s| s.jobs.queue()) else {
             drop(job);
             self.cancel(id);
@@ -359,6 +358,16 @@ impl DmaJob {
             }
         }
         let timeout = timeout(r.timeout_ms)?;
+        // Pinning may sleep on the caller's memory for as long as that takes: before the
+        // card is held, so that a reset, a suspend or an unbind never waits for it (M4).
+        let pinned = match r.host {
+            HostSpec::User { addr } => Some(glue::UserPin::new(
+                usize::try_from(addr)?,
+                usize::try_from(r.length)?,
+                dir == Dir::Rd,
+            )?),
+            HostSpec::DmaBuf { .. } => None,
+        };
         let gate = card.enter_owned()?;
         let generation = card.status.lock().reset_count;
         let dev_addr = card
@@ -371,14 +380,10 @@ impl DmaJob {
             owner,
         };
         let dev = gate.device();
-        let host = match r.host {
-            HostSpec::User { addr } => HostBuf::User(glue::UserMap::new(
-                dev,
-                usize::try_from(addr)?,
-                usize::try_from(r.length)?,
-                dir == Dir::Rd,
-            )?),
-            HostSpec::DmaBuf { fd, offset } => {
+        let host = match (r.host, pinned) {
+            (HostSpec::User { .. }, Some(pinned)) => HostBuf::User(pinned.map(dev)?),
+            (HostSpec::User { .. }, None) => return Err(EINVAL),
+            (HostSpec::DmaBuf { fd, offset }, _) => {
                 let map = glue::DmaBufMap::new(dev, fd, dir == Dir::Rd).inspect_err(|e| {
                     // Not a dma-buf (EBADF, EINVAL): the caller's mistake, its errno says so.
                     if *e != EBADF && *e != EINVAL {
@@ -430,6 +435,7 @@ impl DmaJob {
 }
 
 /// Where the host side of a DMA request is.
+#[derive(Clone, Copy)]
 pub(crate) enum HostSpec {
     User { addr: u64 },
     DmaBuf { fd: i32, offset: u64 },

@@ -99,16 +99,21 @@ void metis_shim_umap_destroy(struct metis_umap *um)
 		mmdrop(um->mm);
 	}
 	kvfree(um->pages);
-	put_device(um->dev);
+	if (um->dev)
+		put_device(um->dev);
 	kfree(um);
 }
 
 /*
- * Pins [uaddr, uaddr + len) and maps it for `to_device` (true: the card reads
- * it, DMA_TO_DEVICE) or not (the card writes it, DMA_FROM_DEVICE).
+ * Pins [uaddr, uaddr + len) of the current process for `to_device` (true:
+ * the card reads it, DMA_TO_DEVICE; false: it writes it, DMA_FROM_DEVICE) and
+ * builds its table in segments of at most `max_seg` bytes. Not mapped yet:
+ * pinning may fault and sleep for as long as the caller's memory takes
+ * (userfaultfd, FUSE), so it happens before the card is held (security
+ * review M4); metis_shim_umap_map maps it once it is.
  */
-struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uaddr, size_t len,
-					  bool to_device, int *err)
+struct metis_umap *metis_shim_umap_pin(unsigned long uaddr, size_t len, bool to_device,
+				       unsigned int max_seg, int *err)
 {
 	unsigned long first = uaddr >> PAGE_SHIFT;
 	unsigned long last, npages, done = 0;
@@ -131,7 +136,6 @@ struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uadd
 		*err = -ENOMEM;
 		return NULL;
 	}
-	um->dev = get_device(dev);
 	um->dir = to_device ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
 	um->pages = kvmalloc_array(npages, sizeof(*um->pages), GFP_KERNEL);
 	if (!um->pages) {
@@ -159,18 +163,27 @@ struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uadd
 		um->npages = done;
 	}
 	ret = sg_alloc_table_from_pages_segment(&um->sgt, um->pages, npages, offset_in_page(uaddr),
-						len, dma_get_max_seg_size(dev), GFP_KERNEL);
+						len, max_seg, GFP_KERNEL);
 	if (ret)
 		goto fail;
-	ret = dma_map_sgtable(dev, &um->sgt, um->dir, 0);
-	if (ret)
-		goto fail;
-	um->mapped = true;
 	return um;
 fail:
 	metis_shim_umap_destroy(um);
 	*err = ret;
 	return NULL;
+}
+
+/* Maps a pinned buffer for `dev` (bound); on failure `um` stays for destroy. */
+int metis_shim_umap_map(struct metis_umap *um, struct device *dev)
+{
+	int ret;
+
+	um->dev = get_device(dev);
+	ret = dma_map_sgtable(dev, &um->sgt, um->dir, 0);
+	if (ret)
+		return ret;
+	um->mapped = true;
+	return 0;
 }
 
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um)

@@ -17,8 +17,9 @@ struct metis_umap;
 const char *metis_shim_firmware_name(void);
 int metis_shim_msi_msg(struct pci_dev *pdev, unsigned int vec, u64 *addr, u32 *data);
 int metis_shim_iommu_mode(struct device *dev);
-struct metis_umap *metis_shim_umap_create(struct device *dev, unsigned long uaddr, size_t len,
-					  bool to_device, int *err);
+struct metis_umap *metis_shim_umap_pin(unsigned long uaddr, size_t len, bool to_device,
+				       unsigned int max_seg, int *err);
+int metis_shim_umap_map(struct metis_umap *um, struct device *dev);
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um);
 void metis_shim_umap_destroy(struct metis_umap *um);
 
