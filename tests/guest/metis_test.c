@@ -39,6 +39,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -966,6 +967,103 @@ static int memlock_suite(void)
 	return failed;
 }
 
+/*
+ * Security review H2: a command whose caller gives up (a 1 ms timeout, a
+ * signal) must not outlive the call on the card: the next command gets its
+ * own answer (the card would drop a command that arrives while another runs,
+ * and its caller would take the old one's answer), and the region is free to
+ * release at once.
+ */
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int cmd_abandon(void)
+{
+	enum { LEN = 256 << 20 };
+	int fd = open(dev_path, O_RDWR), r;
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART: EINTR */
+	struct itimerval it = { .it_value = { .tv_usec = 2000 } };
+	uint64_t h;
+
+	if (fd < 0 || mem_alloc(fd, LEN, &h)) {
+		TAP(0, "cmd_abandon_setup", "%s", strerror(errno));
+		return 1;
+	}
+	for (int round = 0; round < 2; round++) {
+		const char *how = round ? "signal" : "timeout";
+		struct metis_cmd f = { .size = sizeof(f), .opcode = METIS_CMD_FILL, .handle_in = h,
+			.length = LEN, .arg = 0x5a5a5a5a, .timeout_ms = round ? 0 : 1 };
+		struct metis_cmd e = { .size = sizeof(e), .opcode = METIS_CMD_ECHO, .echo_len = 5 };
+		char name[64];
+
+		if (round) {
+			sigaction(SIGALRM, &sa, NULL);
+			setitimer(ITIMER_REAL, &it, NULL);
+		}
+		r = cmd(fd, &f);
+		snprintf(name, sizeof(name), "cmd_abandoned_by_%s", how);
+		TAP(r == (round ? -EINTR : -ETIMEDOUT) || r == 0, name, "fill returned %d", r);
+		memcpy(e.echo, "hello", 5);
+		r = cmd(fd, &e);
+		snprintf(name, sizeof(name), "cmd_after_%s_gets_its_own_answer", how);
+		TAP(r == 0 && !memcmp(e.echo, "hello", 5), name, "echo returned %d '%.5s'", r,
+		    (char *)e.echo);
+	}
+	TAP(mem_free(fd, h) == 0, "cmd_abandoned_region_freed", "busy");
+	close(fd);
+	return failed;
+}
+
+/*
+ * Security review H3: device memory is zeroed before it goes to its next
+ * owner. File A fills a region with a pattern and frees it; file B allocates
+ * the same size, gets the same range (first fit), and must read zeros. The
+ * same for a region left behind by a closed file.
+ */
+static int scrub_suite(void)
+{
+	enum { LEN = 4 << 20 };
+	uint8_t *b = malloc(LEN);
+	int a = open(dev_path, O_RDWR), c = open(dev_path, O_RDWR), zero = 1;
+	struct metis_mem_alloc m1 = { .size = sizeof(m1), .length = LEN };
+	struct metis_mem_alloc m2 = { .size = sizeof(m2), .length = LEN };
+
+	if (!b || a < 0 || c < 0 || xioctl(a, METIS_IOCTL_MEM_ALLOC, &m1)) {
+		TAP(0, "scrub_setup", "%s", strerror(errno));
+		return 1;
+	}
+	fill(b, LEN, 77);
+	TAP(dma(a, METIS_DMA_TO_DEVICE, b, LEN, m1.handle, 0) == 0, "scrub_owner_writes", "failed");
+	TAP(mem_free(a, m1.handle) == 0, "scrub_owner_frees", "failed");
+	TAP(xioctl(c, METIS_IOCTL_MEM_ALLOC, &m2) == 0 && m2.dev_addr == m1.dev_addr,
+	    "scrub_next_owner_same_range", "got %#llx, freed %#llx",
+	    (unsigned long long)m2.dev_addr, (unsigned long long)m1.dev_addr);
+	memset(b, 0xee, LEN);
+	TAP(dma(c, METIS_DMA_FROM_DEVICE, b, LEN, m2.handle, 0) == 0, "scrub_next_owner_reads",
+	    "failed");
+	for (size_t i = 0; i < LEN && zero; i++)
+		zero = b[i] == 0;
+	TAP(zero, "scrub_next_owner_reads_zeros", "the previous owner's data is readable");
+	/* A region left behind by a file that closed without freeing it. */
+	TAP(mem_free(c, m2.handle) == 0 && xioctl(a, METIS_IOCTL_MEM_ALLOC, &m1) == 0 &&
+	    dma(a, METIS_DMA_TO_DEVICE, b, 64, m1.handle, 0) == 0, "scrub_refill", "failed");
+	fill(b, LEN, 78);
+	dma(a, METIS_DMA_TO_DEVICE, b, LEN, m1.handle, 0);
+	close(a);
+	TAP(xioctl(c, METIS_IOCTL_MEM_ALLOC, &m2) == 0 && m2.dev_addr == m1.dev_addr &&
+	    dma(c, METIS_DMA_FROM_DEVICE, b, LEN, m2.handle, 0) == 0, "scrub_after_close_reads",
+	    "failed");
+	zero = 1;
+	for (size_t i = 0; i < LEN && zero; i++)
+		zero = b[i] == 0;
+	TAP(zero, "scrub_after_close_reads_zeros", "a closed file's data is readable");
+	close(c);
+	free(b);
+	return failed;
+}
+
 static int stress(int secs)
 {
 	time_t end = time(NULL) + secs;
@@ -1343,6 +1441,10 @@ int main(int argc, char **argv)
 		return flood(atoi(argv[3]));
 	if (argc > 3 && !strcmp(argv[2], "close-inflight"))
 		return close_inflight(strtoul(argv[3], NULL, 0));
+	if (argc > 2 && !strcmp(argv[2], "scrub"))
+		return scrub_suite();
+	if (argc > 2 && !strcmp(argv[2], "cmd-abandon"))
+		return cmd_abandon();
 	if (argc > 2 && !strcmp(argv[2], "memlock"))
 		return memlock_suite();
 	if (argc > 2 && !strcmp(argv[2], "card-cap"))

@@ -25,5 +25,9 @@ check log_flood_limited test "$lines" -le $(( 6 * (secs / 5 + 2) ))
 metis_test /dev/metis0 card-cap
 # Pinned buffers count against RLIMIT_MEMLOCK (M6).
 metis_test /dev/metis0 memlock
+# A command abandoned by its caller finishes before the next one (H2).
+metis_test /dev/metis0 cmd-abandon
+# Device memory is zeroed before its next owner gets it (H3).
+metis_test /dev/metis0 scrub
 check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
 check rmmod rmmod metis
