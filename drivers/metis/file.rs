@@ -129,8 +129,16 @@ impl OpenFile {
                 check_header(a.size, a.flags, size, 0)?;
                 let gate = self.card.enter()?;
                 let generation = self.card.status.lock().reset_count;
-                let (handle, dev_addr) =
+                let (handle, dev_addr, len) =
                     self.card.mem.lock().alloc(a.length, self.id, generation)?;
+                // What the range's last owner left there is not this file's to read (H3).
+                // Busy meanwhile: the handle is not the caller's yet, but it could guess it.
+                if let Err(e) = self.card.scrub(gate.device(), dev_addr, len) {
+                    self.card.mem.lock().put(handle, self.id);
+                    let _ = self.card.mem.lock().free(handle, self.id);
+                    return Err(e);
+                }
+                self.card.mem.lock().put(handle, self.id);
                 // The copy to the caller may sleep: not while holding the card (M4).
                 drop(gate);
                 a.handle = handle;
@@ -308,7 +316,7 @@ impl OpenFile {
             return Err(EOPNOTSUPP);
         }
         let timeout = timeout(a.timeout_ms)?;
-        let _gate = card.enter()?;
+        let gate = card.enter()?;
         let generation = card.status.lock().reset_count;
         let mut args = [0u32; 9];
         // The regions a command holds (RUN: input and output). A fixed array: nothing may
@@ -382,6 +390,12 @@ impl OpenFile {
             let result = card.command_with_result(a.opcode, &args[..n], timeout)?;
             Ok((result, n))
         })();
+        // A command the card never finished may still write its regions: the card is reset
+        // before they are released (H2). The reset waits for everyone to leave the gate.
+        if res.is_err() && n_held > 0 && card.recovery.lock().is_some() {
+            drop(gate);
+            card.recover_if_needed();
+        }
         let mut mem = card.mem.lock();
         for h in held.iter().take(n_held) {
             mem.put(*h, self.id);

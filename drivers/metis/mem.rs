@@ -52,8 +52,15 @@ impl DevMem {
         self.end - self.base - used
     }
 
-    /// Allocates `len` bytes (rounded up) for `owner`; returns (handle, device address).
-    pub(crate) fn alloc(&mut self, len: u64, owner: u64, generation: u32) -> Result<(u64, u64)> {
+    /// Allocates `len` bytes (rounded up) for `owner`; returns (handle, device address,
+    /// rounded length). The region starts busy (see [`Self::put`]): its caller scrubs it
+    /// before anyone may use or free it.
+    pub(crate) fn alloc(
+        &mut self,
+        len: u64,
+        owner: u64,
+        generation: u32,
+    ) -> Result<(u64, u64, u64)> {
         if len == 0 || len > uapi::MEM_MAX_LENGTH {
             return Err(EINVAL);
         }
@@ -85,11 +92,11 @@ impl DevMem {
                     start: prev_end,
                     len,
                     generation,
-                    busy: 0,
+                    busy: 1,
                 },
             )
             .map_err(|_| ENOMEM)?;
-        Ok((handle, prev_end))
+        Ok((handle, prev_end, len))
     }
 
     fn index(&self, handle: u64, owner: u64) -> Result<usize> {
@@ -152,14 +159,21 @@ impl DevMem {
 mod tests {
     use super::*;
 
+    /// Allocates as `MEM_ALLOC` does once the region is scrubbed.
+    fn alloc_ready(m: &mut DevMem, len: u64, owner: u64) -> Result<(u64, u64)> {
+        let (h, d, _) = m.alloc(len, owner, 0)?;
+        m.put(h, owner);
+        Ok((h, d))
+    }
+
     #[test]
     fn first_fit_and_reuse() -> Result {
         let mut m = DevMem::new(0x10000, 0x20000);
-        let (a, da) = m.alloc(1, 1, 0)?;
-        let (b, db) = m.alloc(0x2000, 1, 0)?;
+        let (a, da) = alloc_ready(&mut m, 1, 1)?;
+        let (b, db) = alloc_ready(&mut m, 0x2000, 1)?;
         assert_eq!((da, db), (0x10000, 0x11000));
         m.free(a, 1)?;
-        let (_, dc) = m.alloc(0x1000, 2, 0)?;
+        let (_, dc) = alloc_ready(&mut m, 0x1000, 2)?;
         assert_eq!(dc, 0x10000);
         assert_eq!(m.free_bytes(), 0x10000 - 0x3000);
         assert_eq!(m.alloc(0x10000, 1, 0), Err(ENOSPC));
@@ -172,7 +186,7 @@ mod tests {
     #[test]
     fn owner_and_bounds_are_enforced() -> Result {
         let mut m = DevMem::new(0, 0x100000);
-        let (h, d) = m.alloc(0x1000, 7, 0)?;
+        let (h, d) = alloc_ready(&mut m, 0x1000, 7)?;
         assert_eq!(m.resolve(h, 7, 0x800, 0x800, 0), Ok(d + 0x800));
         assert_eq!(m.resolve(h, 8, 0, 1, 0), Err(ENOENT));
         assert_eq!(m.resolve(h, 7, 0x800, 0x801, 0), Err(EINVAL));
@@ -188,9 +202,20 @@ mod tests {
     }
 
     #[test]
+    fn new_region_is_busy_until_scrubbed() -> Result {
+        let mut m = DevMem::new(0, 0x100000);
+        let (h, _, len) = m.alloc(0x800, 3, 0)?;
+        assert_eq!(len, 0x1000);
+        assert_eq!(m.free(h, 3), Err(EBUSY));
+        m.put(h, 3);
+        m.free(h, 3)?;
+        Ok(())
+    }
+
+    #[test]
     fn reset_marks_regions_lost_once() -> Result {
         let mut m = DevMem::new(0, 0x100000);
-        let (h, _) = m.alloc(0x1000, 1, 0)?;
+        let (h, _) = alloc_ready(&mut m, 0x1000, 1)?;
         assert_eq!(m.resolve(h, 1, 0, 1, 1), Err(ESTALE));
         assert!(m.resolve(h, 1, 0, 1, 1).is_ok());
         Ok(())
