@@ -107,7 +107,10 @@ struct metis_info {
 	__u64 bytes_from_device;
 };
 
-/* METIS_IOCTL_MEM_ALLOC: allocate a device-memory region for this file. */
+/*
+ * METIS_IOCTL_MEM_ALLOC: allocate a device-memory region for this file. The
+ * region reads as zeros: nothing of its previous owner is left in it.
+ */
 struct metis_mem_alloc {
 	__u32 size;
 	__u32 flags;		/* in: 0 */
@@ -193,7 +196,10 @@ enum metis_run_op {
 /*
  * METIS_IOCTL_CMD: run one firmware command and wait for its completion.
  * Input fields the opcode does not use must be 0 (EINVAL otherwise), as must
- * the bytes of echo[] past echo_len; result is output only.
+ * the bytes of echo[] past echo_len; result is output only. A command whose
+ * timeout passes or whose wait a signal ends is still waited for (up to 10 s,
+ * then the card is reset) before the call returns, so it never writes the
+ * regions after the call and its answer is never another command's.
  */
 struct metis_cmd {
 	__u32 size;
