@@ -254,6 +254,11 @@ impl Card {
             (Err(e), _) => {
                 // Only for a card that was running: a boot that fails is its caller's to report.
                 let running = self.status.lock().fw_state == FwState::Ready;
+                // A card that reset itself is recovered, not drained.
+                self.check_health();
+                if self.recovery.lock().is_some() {
+                    return Err(e);
+                }
                 if e == ETIMEDOUT && running && !self.heartbeat_alive() {
                     dev_err!(
                         self.pdev,
@@ -268,7 +273,8 @@ impl Card {
                 return Err(e);
             }
         };
-        Self::status_result(status)
+        // A card that reset itself answers from its bootloader: recover it.
+        Self::status_result(status).inspect_err(|_| self.check_health())
     }
 
     /// After a command's caller gave up (its timeout, a signal): the command may still run
