@@ -236,6 +236,15 @@ impl Card {
         size: usize,
         timeout: Delta,
     ) -> Result {
+        // A card that reset itself would answer from its bootloader, which signals through a
+        // virtual-MSI table nobody registered (an IOMMU fault on a real host, R1.2): commands
+        // go only to a card whose firmware still runs.
+        if self.status.lock().fw_state == FwState::Ready
+            && matches!(self.boot_state(), Ok(s) if s != FwState::Ready)
+        {
+            self.check_health();
+            return Err(EIO);
+        }
         self.edma.events.lock().mailbox = false;
         self.post_command(opcode, args, size)?;
         let waited = self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()));
