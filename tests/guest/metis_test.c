@@ -1064,6 +1064,37 @@ static int scrub_suite(void)
 	return failed;
 }
 
+/*
+ * Interrupts that stop after a passed self-test: the region is allocated (and
+ * scrubbed) first, then the card drops every message interrupt, and N jobs of
+ * TIMEOUT ms each run; prints "dead-irq: <ok count>/<N>".
+ */
+#define DROP_IRQS ". /lib/metis/lib.sh && host card 0 inject drop-irq 1000 | grep -q '\"ok\":true'"
+
+static int dead_irq(int n, uint32_t timeout_ms)
+{
+	enum { LEN = 64 << 10 };
+	int fd = open(dev_path, O_RDWR), ok = 0;
+	uint8_t *b = malloc(LEN);
+	uint64_t h;
+
+	if (fd < 0 || !b || mem_alloc(fd, LEN, &h) || system(DROP_IRQS)) {
+		printf("dead-irq: setup failed\n");
+		return 2;
+	}
+	for (int i = 0; i < n; i++) {
+		struct metis_dma d = {
+			.size = sizeof(d), .flags = METIS_DMA_FROM_DEVICE, .user_addr = (uintptr_t)b,
+			.length = LEN, .handle = h, .timeout_ms = timeout_ms,
+		};
+		ok += xioctl(fd, METIS_IOCTL_DMA, &d) == 0;
+	}
+	printf("dead-irq: %d/%d\n", ok, n);
+	close(fd);
+	free(b);
+	return 0;
+}
+
 static int stress(int secs)
 {
 	time_t end = time(NULL) + secs;
@@ -1441,6 +1472,8 @@ int main(int argc, char **argv)
 		return flood(atoi(argv[3]));
 	if (argc > 3 && !strcmp(argv[2], "close-inflight"))
 		return close_inflight(strtoul(argv[3], NULL, 0));
+	if (argc > 4 && !strcmp(argv[2], "dead-irq"))
+		return dead_irq(atoi(argv[3]), strtoul(argv[4], NULL, 0));
 	if (argc > 2 && !strcmp(argv[2], "scrub"))
 		return scrub_suite();
 	if (argc > 2 && !strcmp(argv[2], "cmd-abandon"))

@@ -138,12 +138,12 @@ check_eq channel_idle_after_recovery 8 "$(idle)"
 # --- reading in a loop changes no result -------------------------------------
 rd0=$(stat_sum rd jobs) wr0=$(stat_sum wr jobs)
 start_reader
-out=$(metis_test /dev/metis0 stress 8)
+out=$(metis_test /dev/metis0 stress 5)
 check_eq stress_while_reading_ok ok "$(echo "$out" | sed -n 's/.*last result: //p')"
 rounds=$(echo "$out" | sed -n 's/^stress: \([0-9]*\) round trips.*/\1/p')
 check_eq stress_rd_jobs_counted $((rd0 + ${rounds:-0})) "$(stat_sum rd jobs)"
 check_eq stress_wr_jobs_counted $((wr0 + ${rounds:-0})) "$(stat_sum wr jobs)"
-echo "@@NOTE observe: $rounds round trips of 3 MiB in 8 s with every file read in a loop"
+echo "@@NOTE observe: $rounds round trips of 3 MiB in 5 s with every file read in a loop"
 check reset_while_reading metisctl reset
 check_eq reset_counted_while_reading 3 "$(cat "$S/reset_count")"
 check dma_after_reset_while_reading metisctl dma bench --sizes 256K --iters 1

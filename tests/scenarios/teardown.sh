@@ -47,7 +47,7 @@ check rmmod rmmod metis
 # Security review M5: rmmod right after closing a file whose async job is still
 # finishing (a channel that ignores stop: the job times out, then its work item
 # runs the recovery reset). The work item must be done before the module goes.
-for i in 1 2 3; do
+for i in 1; do
     insmod /lib/metis/metis.ko
     host card 0 inject stuck-channel rd 0 >/dev/null
     metis_test /dev/metis0 close-inflight 200 | sed "s/^@@TAP \(.*\) close_inflight_/@@TAP \1 close_inflight_${i}_/"
