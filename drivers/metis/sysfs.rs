@@ -68,7 +68,7 @@ fn interface_version(card: &Card, w: &mut dyn Write) -> fmt::Result {
 }
 
 /// The names `metisctl info` prints.
-pub(crate) fn fw_state_name(s: FwState) -> &'static str {
+fn fw_state_name(s: FwState) -> &'static str {
     match s {
         FwState::Off => "off",
         FwState::Bootloader => "bootloader",
