@@ -11,7 +11,9 @@ tap_fail() { echo "@@TAP not ok $1 # $2"; TAP_FAILED=1; }
 check() {
     name=$1; shift
     if "$@" >/tmp/check.out 2>&1; then tap_ok "$name"; else
-        tap_fail "$name" "$(tr '\n' ' ' </tmp/check.out | cut -c1-200)"; fi
+        # A failing suite's own "not ok" lines say what broke; lead with them.
+        tap_fail "$name" "$({ grep 'not ok' /tmp/check.out; grep -v '@@TAP' /tmp/check.out; } |
+            sed 's/@@TAP //' | tr '\n' ' ' | cut -c1-400)"; fi
 }
 
 # check_eq NAME EXPECTED ACTUAL

@@ -40,6 +40,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,30 @@
 #include "../../uapi/linux/metis.h"
 #include "guest.h"
 
+
+/* The runner's card behind dev_path: /dev/metisN is card N. */
+static int card_index(void)
+{
+	const char *p = dev_path + strlen(dev_path);
+
+	while (p > dev_path && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return atoi(p);
+}
+
+/* Sends one control command (emu/src/control.rs) to this file's card; 0 when it took it. */
+static int card_ctl(const char *fmt, ...)
+{
+	char what[128], cmd[320];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd),
+		 ". /lib/metis/lib.sh && host card %d %s | grep -q '\"ok\":true'", card_index(), what);
+	return system(cmd);
+}
 
 static uint32_t crc32(const uint8_t *p, size_t n)
 {
@@ -509,11 +534,22 @@ static void test_async(int fd)
 	TAP(!bad, "async_poll_reap_data", "jobs failed or data differs");
 	TAP(!readable(fd, 0), "poll_not_readable_after_reap", "still readable");
 
-	/* A 64 MiB job is still running 1 ms in; the job stays pending and is reaped later. */
+	/*
+	 * A job the card holds (every read channel's next link element waits for a release)
+	 * is pending when a 1 ms WAIT ends, and is reaped once let go. Without the hold, a
+	 * guest descheduled for longer than the transfer found it done (a loaded host).
+	 */
 	fill(big, BIG, 5);
+	bad = 0;
+	for (int ch = 0; ch < 4; ch++)
+		bad |= card_ctl("inject link-stall rd %d 60000", ch) != 0;
+	TAP(!bad, "arm_link_stall", "host request failed");
 	ids[0] = dma_async(fd, METIS_DMA_TO_DEVICE, big, BIG, hb, 0);
 	r = ids[0] > 0 ? wait_job(fd, ids[0], 1, &st) : (int)ids[0];
 	TAP(r == -ETIMEDOUT, "wait_limit_etimedout", "got %d", r);
+	for (int ch = 0; ch < 4; ch++)
+		card_ctl("inject link-release rd %d", ch);
+	card_ctl("clear");
 	r = wait_job(fd, ids[0], 0, &st);
 	TAP(r == 0 && st == 0, "wait_after_timeout_reaps", "r %d status %d", r, st);
 	TAP(wait_job(fd, ids[0], 0, &st) == -ENOENT, "reaped_job_gone", "still there");

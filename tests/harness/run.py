@@ -680,7 +680,7 @@ def scenario_header(name: str, key: str) -> str | None:
 
 
 def run_boot(build: Build, config: str, scenarios: list[str],
-             card_args: list[list[str]] | None = None, timeout: int = 1800, mem_mb: int = 1024,
+             card_args: list[list[str]] | None = None, timeout: int = 2700, mem_mb: int = 1024,
              smp: int = 2, verbose: bool = False, cmdline_extra: str = "") -> Result:
     """Boots one guest and runs `scenarios` in it, in order."""
     arch, iommu = CONFIGS[config]
@@ -874,6 +874,35 @@ def scenarios_for(config: str) -> list[str]:
     return out
 
 
+# Measured guest run times, so that the matrix starts the longest boots first.
+BOOT_SECONDS = CACHE / "boot-seconds.json"
+
+
+def boot_estimate(config: str, boot: list[str]) -> float:
+    """Seconds the boot took last time; without a record, a shared boot (many
+    scenarios) is long, a boot of its own short, and x86's debug kernel slower."""
+    try:
+        known = json.loads(BOOT_SECONDS.read_text())
+    except (OSError, ValueError):
+        known = {}
+    key = f"{config} {'+'.join(boot)}"
+    if isinstance(known.get(key), (int, float)):
+        return float(known[key])
+    return (60.0 if config.startswith("x86") else 20.0) * len(boot)
+
+
+def record_boot_seconds(res: Result) -> None:
+    try:
+        known = json.loads(BOOT_SECONDS.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known[f"{res.config} {res.scenario}"] = round(res.seconds)
+    tmp = BOOT_SECONDS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+    tmp.replace(BOOT_SECONDS)
+
+
+
 def boots_for(scenarios: list[str]) -> list[list[str]]:
     """Groups scenarios into boots: those with their own cards boot alone,
     except that scenarios naming the same `# boot: NAME` share one boot (with
@@ -912,8 +941,9 @@ def main() -> int:
     m.add_argument("--configs", nargs="*", default=list(CONFIGS))
     m.add_argument("--scenarios", nargs="*", default=None)
     m.add_argument("--flavour", default=None)
-    m.add_argument("--serial", action="store_true",
-                   help="one configuration at a time (default: the arches in parallel)")
+    m.add_argument("--serial", action="store_true", help="one guest at a time")
+    m.add_argument("--workers", type=int, default=int(os.environ.get("METIS_WORKERS", "2")),
+                   help="guests side by side (default 2, or $METIS_WORKERS)")
     args = ap.parse_args()
 
     def flavour_for(arch: str, override: str | None) -> str:
@@ -942,36 +972,49 @@ def main() -> int:
         arch = CONFIGS[config][0]
         if arch not in builds:
             builds[arch] = build_all(arch, flavour_for(arch, args.flavour))
-    # One lane per architecture: the guests leave a core idle much of the time (sleeps,
-    # host requests, timeouts), so the short arm64 lane runs beside the x86 one.
-    by_config: dict[str, list[Result]] = {c: [] for c in args.configs}
+    # Every boot of every configuration goes into one queue, the longest first, and
+    # `--workers` guests run side by side: a guest leaves a core idle much of the time
+    # (sleeps, host requests, timeouts, a serial boot), and lanes per architecture left
+    # the short arm64 lane idle for most of the run.
+    queue: list[tuple[float, int, str, list[str]]] = []
+    for config in args.configs:
+        # --scenarios picks among those the configuration runs (each scenario's `# configs:`).
+        wanted = [s for s in scenarios_for(config)
+                  if s != "demo" and (not args.scenarios or s in args.scenarios)]
+        for boot in boots_for(wanted):
+            queue.append((boot_estimate(config, boot), len(queue), config, boot))
+    queue.sort(key=lambda q: (-q[0], q[1]))
+    results_by_slot: dict[int, Result] = {}
     printing = threading.Lock()
 
-    def lane(configs: list[str]) -> None:
-        for config in configs:
+    def worker() -> None:
+        while True:
+            with printing:
+                if not queue:
+                    return
+                _, slot, config, boot = queue.pop(0)
             arch = CONFIGS[config][0]
-            # --scenarios picks among those the configuration runs (each scenario's `# configs:`).
-            wanted = [s for s in scenarios_for(config)
-                      if s != "demo" and (not args.scenarios or s in args.scenarios)]
-            for boot in boots_for(wanted):
-                try:
-                    res = run_boot(builds[arch], config, boot)
-                except Exception as e:  # a harness bug must fail the run, not end the lane
-                    res = Result(config, "+".join(boot))
-                    res.failed.append(f"harness error: {e!r}\n{traceback.format_exc()}")
-                with printing:
-                    print_result(res)
-                    sys.stdout.flush()
-                by_config[config].append(res)
+            try:
+                res = run_boot(builds[arch], config, boot)
+            except Exception as e:  # a harness bug must fail the run, not end the worker
+                res = Result(config, "+".join(boot))
+                res.failed.append(f"harness error: {e!r}\n{traceback.format_exc()}")
+            with printing:
+                print_result(res)
+                sys.stdout.flush()
+                results_by_slot[slot] = res
+                record_boot_seconds(res)
 
-    lanes: dict[str, list[str]] = {}
-    for config in args.configs:
-        lanes.setdefault("all" if args.serial else CONFIGS[config][0], []).append(config)
-    threads = [threading.Thread(target=lane, args=(cs,)) for cs in lanes.values()]
+    workers = 1 if args.serial else max(1, args.workers)
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    by_config: dict[str, list[Result]] = {c: [] for c in args.configs}
+    for slot in sorted(results_by_slot):
+        r = results_by_slot[slot]
+        by_config[r.config].append(r)
     results = [r for c in args.configs for r in by_config[c]]
     npass = sum(len(r.passed) for r in results)
     nfail = sum(len(r.failed) + len(r.splats) for r in results)
