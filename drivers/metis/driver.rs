@@ -435,7 +435,11 @@ fn boot_kernel_owned(pdev: &pci::Device<Bound>, card: &Card) -> Result<FwInfo> {
     card.fetch_firmware(pdev.as_ref())?;
     let fw = card.boot_firmware(pdev.as_ref())?;
     let bb = card.boot_block()?;
-    let ddr_base = card.l2.iface.lock().as_ref().ok_or(ENODEV)?.memory_map[0];
+    let (ddr_base, fw_load_addr, lists) = {
+        let ifc = card.l2.iface.lock();
+        let ifc = ifc.as_ref().ok_or(ENODEV)?;
+        (ifc.memory_map[0], ifc.fw_load_addr, ifc.desc.span())
+    };
     let mem = bb.ddr_size;
     let ddr_end = ddr_base.checked_add(mem).ok_or(EPROTO)?;
     if bb.user_mem_base < ddr_base || bb.user_mem_base > ddr_end {
@@ -447,6 +451,25 @@ fn boot_kernel_owned(pdev: &pci::Device<Bound>, card: &Card) -> Result<FwInfo> {
             mem >> 20
         );
         return Err(EPROTO);
+    }
+    // Users' regions take DMA and FILL commands: they must not reach the firmware's image
+    // or the L2 that holds the descriptor lists, which program host DMA (security review L8).
+    let user = bb.user_mem_base..ddr_end;
+    let image = fw_load_addr..fw_load_addr.saturating_add(u64::from(bb.fw_max_size));
+    for (what, r) in [("firmware image", image), ("descriptor lists", lists)] {
+        if user.start < r.end && r.start < user.end {
+            dev_err!(
+                pdev,
+                "the firmware's free device memory ({:#x}..{:#x}) overlaps its {} \
+                 ({:#x}..{:#x}); refusing the card: update its firmware\n",
+                user.start,
+                user.end,
+                what,
+                r.start,
+                r.end
+            );
+            return Err(EPROTO);
+        }
     }
     *card.mem.lock() = crate::mem::DevMem::new(bb.user_mem_base, ddr_end);
     let mut st = card.status.lock();

@@ -195,13 +195,12 @@ impl OpenFile {
             Ioctl::BufExport => {
                 let mut a: uapi::BufExport = read_arg(&mut reader, size, base)?;
                 check_header(a.size, a.flags, size, uapi::BUF_READ | uapi::BUF_WRITE)?;
-                // An installed fd can't be withdrawn: make sure the answer can be written
-                // before the buffer is created.
-                UserSlice::new(UserPtr::from_addr(arg), size)
-                    .writer()
-                    .write(&a)?;
-                self.export(&mut a)?;
+                let buf = self.export(&mut a)?;
+                // An installed fd can't be withdrawn: it is installed only once its number
+                // has reached the caller (security review L3); until then a failed copy
+                // releases both.
                 writer.write(&a)?;
+                buf.install();
             }
             Ioctl::Wait => {
                 let mut a: uapi::Wait = read_arg(&mut reader, size, base)?;
@@ -272,8 +271,8 @@ impl OpenFile {
         }
     }
 
-    /// `METIS_IOCTL_BUF_EXPORT`.
-    fn export(&self, a: &mut uapi::BufExport) -> Result {
+    /// `METIS_IOCTL_BUF_EXPORT`: the buffer, its fd not installed yet.
+    fn export(&self, a: &mut uapi::BufExport) -> Result<glue::ExportedBuf> {
         if a.reserved != 0 || a.length == 0 || a.length > uapi::BUF_MAX_LENGTH {
             return Err(EINVAL);
         }
@@ -286,9 +285,10 @@ impl OpenFile {
         let len = usize::try_from(a.length)?
             .checked_next_multiple_of(PAGE_SIZE)
             .ok_or(EINVAL)?;
-        a.fd = glue::dmabuf_export(len, fd_flags)?;
+        let buf = glue::ExportedBuf::new(len, fd_flags)?;
+        a.fd = buf.fd();
         a.length = u64::try_from(len)?;
-        Ok(())
+        Ok(buf)
     }
 
     fn reset(&self, a: &uapi::Reset) -> Result {

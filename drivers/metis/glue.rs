@@ -19,18 +19,24 @@ use kernel::{
     ffi::{
         c_char,
         c_int,
+        c_long,
         c_void, //
     },
     pci,
     prelude::*,
     scatterlist::SGTable,
     str::CString,
+    time::{
+        msecs_to_jiffies,
+        Delta, //
+    },
 };
 
 mod shim {
     use kernel::ffi::{
         c_char,
         c_int,
+        c_long,
         c_uint,
         c_void, //
     };
@@ -57,16 +63,25 @@ mod shim {
         pub(super) fn metis_shim_umap_sgt(um: *mut c_void) -> *mut c_void;
         pub(super) fn metis_shim_umap_destroy(um: *mut c_void);
         pub(super) fn metis_shim_rpm_enable(dev: *mut c_void, autosuspend_ms: c_int);
-        pub(super) fn metis_shim_dmabuf_export(len: usize, fd_flags: c_int) -> c_int;
-        pub(super) fn metis_shim_dmabuf_map(
-            dev: *mut c_void,
+        pub(super) fn metis_shim_dmabuf_export(
+            len: usize,
+            fd_flags: c_int,
+            fd: *mut c_int,
+            err: *mut c_int,
+        ) -> *mut c_void;
+        pub(super) fn metis_shim_dmabuf_install(buf: *mut c_void, fd: c_int);
+        pub(super) fn metis_shim_dmabuf_abandon(buf: *mut c_void, fd: c_int);
+        pub(super) fn metis_shim_dmabuf_get(
             fd: c_int,
             to_device: bool,
+            timeout: c_long,
             size: *mut u64,
             err: *mut c_int,
         ) -> *mut c_void;
+        pub(super) fn metis_shim_dmabuf_map(dm: *mut c_void, dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_dmabuf_sgt(dm: *mut c_void) -> *mut c_void;
-        pub(super) fn metis_shim_dmabuf_unmap(dm: *mut c_void);
+        pub(super) fn metis_shim_dmabuf_unmap(dm: *mut c_void, result: c_int);
+        pub(super) fn metis_shim_dmabuf_exit();
         pub(super) fn metis_shim_rpm_disable(dev: *mut c_void, autosuspend_ms: c_int, held: bool);
         pub(super) fn metis_shim_rpm_get(dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_rpm_get_if_active(dev: *mut c_void) -> bool;
@@ -426,44 +441,108 @@ pub(crate) fn rpm_put(pdev: &pci::Device) {
     unsafe { shim::metis_shim_rpm_put(raw_dev(pdev.as_ref())) };
 }
 
-/// Allocates a host buffer of `len` bytes (whole pages) and exports it as a
-/// dma-buf; returns the new fd (O_CLOEXEC, opened with `fd_flags`).
-pub(crate) fn dmabuf_export(len: usize, fd_flags: i32) -> Result<i32> {
-    // SAFETY: Plain values; the shim validates them.
-    let fd = unsafe { shim::metis_shim_dmabuf_export(len, fd_flags) };
-    if fd < 0 {
-        return Err(Error::from_errno(fd));
-    }
-    Ok(fd)
-}
-
-/// A dma-buf (from any exporter) attached to the card and mapped for it.
+/// A host buffer exported as a dma-buf whose fd is reserved but not installed yet: the fd
+/// becomes the caller's only with [`ExportedBuf::install`], after its number has been
+/// written to userspace (security review L3); dropped before, the fd and the buffer go.
 ///
 /// # Invariants
 ///
-/// `raw` is a live `struct metis_dmap` from `metis_shim_dmabuf_map`, released exactly once in
-/// `Drop`.
+/// `buf` is a dma-buf from `metis_shim_dmabuf_export` with one reference owned here, and `fd`
+/// the fd reserved for it, neither given away yet.
+pub(crate) struct ExportedBuf {
+    buf: NonNull<c_void>,
+    fd: i32,
+}
+
+impl ExportedBuf {
+    /// Allocates `len` bytes (whole pages) and exports them, for an fd opened with
+    /// `fd_flags` (and O_CLOEXEC).
+    pub(crate) fn new(len: usize, fd_flags: i32) -> Result<Self> {
+        let (mut fd, mut err): (c_int, c_int) = (-1, 0);
+        // SAFETY: Plain values (the shim validates them); `fd` and `err` are valid for writes.
+        let buf = unsafe { shim::metis_shim_dmabuf_export(len, fd_flags, &mut fd, &mut err) };
+        let buf = NonNull::new(buf).ok_or_else(|| Error::from_errno(err))?;
+        // INVARIANT: the shim returned a buffer and its reserved fd.
+        Ok(Self { buf, fd })
+    }
+
+    /// The number the fd will have.
+    pub(crate) fn fd(&self) -> i32 {
+        self.fd
+    }
+
+    /// Installs the fd in the calling process: the buffer is the caller's from now on.
+    pub(crate) fn install(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: By the type invariant the reference and the fd are still ours; installing
+        // gives both away, and `ManuallyDrop` keeps `Drop` from releasing them again.
+        unsafe { shim::metis_shim_dmabuf_install(this.buf.as_ptr(), this.fd) };
+    }
+}
+
+impl Drop for ExportedBuf {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the reference and the fd are ours and unused.
+        unsafe { shim::metis_shim_dmabuf_abandon(self.buf.as_ptr(), self.fd) };
+    }
+}
+
+/// A dma-buf (from any exporter) the card works on: checked against the caller's access
+/// to it, with the card's fence published in its reservation object (implicit sync, so
+/// that its other users wait for the card), and once [`DmaBufMap::map`] ran, attached to
+/// the card and mapped for it.
+///
+/// # Invariants
+///
+/// `raw` is a live `struct metis_dmap` from `metis_shim_dmabuf_get`, released exactly once in
+/// `Drop`; `mapped` says whether `metis_shim_dmabuf_map` succeeded on it.
 pub(crate) struct DmaBufMap {
     raw: *mut c_void,
     size: u64,
+    mapped: bool,
+    result: c_int,
 }
 
 impl DmaBufMap {
-    /// Takes the dma-buf behind `fd` of the calling process, attaches `dev`
-    /// and maps it readable by the card if `to_device`, writable otherwise.
-    pub(crate) fn new(dev: &Device<Bound>, fd: i32, to_device: bool) -> Result<Self> {
+    /// Takes the dma-buf behind `fd` of the calling process, for the card to read it
+    /// if `to_device`, else to write it: the fd must be open for that access (security
+    /// review L1). Waits, interruptibly and for `timeout` at most, until the buffer's
+    /// other users are done with it as the access requires (a card read waits for
+    /// writers, a card write for everyone), then publishes the card's fence. Sleeps on
+    /// other drivers: call it before the card is held.
+    pub(crate) fn get(fd: i32, to_device: bool, timeout: Delta) -> Result<Self> {
+        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let jiffies = c_long::try_from(msecs_to_jiffies(ms)).unwrap_or(c_long::MAX);
         let mut err: c_int = 0;
         let mut size = 0u64;
-        // SAFETY: The device is bound while `dev` is borrowed; `size` and `err` are valid for
-        // writes.
+        // SAFETY: Plain values; `size` and `err` are valid for writes.
         let raw = unsafe {
-            shim::metis_shim_dmabuf_map(raw_dev(dev), fd, to_device, &mut size, &mut err)
+            shim::metis_shim_dmabuf_get(fd, to_device, jiffies.max(1), &mut size, &mut err)
         };
         if raw.is_null() {
             return Err(Error::from_errno(err));
         }
-        // INVARIANT: `raw` was just created.
-        Ok(Self { raw, size })
+        // INVARIANT: `raw` was just created and is not mapped yet.
+        Ok(Self {
+            raw,
+            size,
+            mapped: false,
+            result: 0,
+        })
+    }
+
+    /// Attaches `dev` to the buffer and maps it for the card.
+    pub(crate) fn map(&mut self, dev: &Device<Bound>) -> Result {
+        if self.mapped {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariant `raw` is live and not mapped; the device is bound
+        // while `dev` is borrowed, and the job that owns `self` holds it bound until `self`
+        // is dropped (it is declared before the admission in `DmaJob`).
+        to_result(unsafe { shim::metis_shim_dmabuf_map(self.raw, raw_dev(dev)) })?;
+        // INVARIANT: the map succeeded.
+        self.mapped = true;
+        Ok(())
     }
 
     /// Size of the dma-buf in bytes.
@@ -472,18 +551,35 @@ impl DmaBufMap {
     }
 
     /// The card's mapping of the buffer.
-    pub(crate) fn sgt(&self) -> &SGTable {
-        // SAFETY: By the type invariant `raw` is live; the table stays valid and unmodified
-        // until `Drop`, which can't run while the returned borrow of `self` exists.
-        unsafe { SGTable::from_raw(shim::metis_shim_dmabuf_sgt(self.raw).cast()) }
+    pub(crate) fn sgt(&self) -> Result<&SGTable> {
+        if !self.mapped {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariant `raw` is live and mapped; the table stays valid and
+        // unmodified until `Drop`, which can't run while the returned borrow of `self` exists.
+        Ok(unsafe { SGTable::from_raw(shim::metis_shim_dmabuf_sgt(self.raw).cast()) })
+    }
+
+    /// The card's fence reports `e` when it signals: the buffer's other users learn that
+    /// the card's access failed.
+    pub(crate) fn fail(&mut self, e: Error) {
+        self.result = e.to_errno();
     }
 }
 
 impl Drop for DmaBufMap {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `raw` is live and this is the only release.
-        unsafe { shim::metis_shim_dmabuf_unmap(self.raw) };
+        // SAFETY: By the type invariant `raw` is live and this is the only release; it
+        // unmaps (if mapped), then signals the card's fence.
+        unsafe { shim::metis_shim_dmabuf_unmap(self.raw, self.result) };
     }
+}
+
+/// Module exit: waits until nobody still reads the driver's name through a signalled
+/// fence of the card (the dma-fence core's rule for modules).
+pub(crate) fn dmabuf_exit() {
+    // SAFETY: No precondition; it only waits for an RCU grace period.
+    unsafe { shim::metis_shim_dmabuf_exit() };
 }
 
 // SAFETY: The mapping is not tied to the creating thread; unmapping may run anywhere.

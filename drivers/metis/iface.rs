@@ -364,6 +364,11 @@ impl DescBuf {
         })
     }
 
+    /// Where the buffer is, as the engine sees it: the lists and the scratch bytes.
+    pub(crate) fn span(&self) -> core::ops::Range<u64> {
+        self.dev_addr..self.dev_addr.saturating_add(self.size)
+    }
+
     /// Device address of the self-test's scratch bytes, after the parts.
     pub(crate) fn scratch(&self) -> u64 {
         self.dev_addr + PARTS * self.part_size()

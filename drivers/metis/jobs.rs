@@ -284,7 +284,7 @@ impl HostBuf {
     fn segments(&self, length: u64) -> Result<KVVec<Segment>> {
         let (sgt, mut skip) = match self {
             Self::User(u) => (u.sgt(), 0),
-            Self::DmaBuf { map, offset } => (map.sgt(), *offset),
+            Self::DmaBuf { map, offset } => (map.sgt()?, *offset),
         };
         let mut left = length;
         let mut segs = KVVec::new();
@@ -368,6 +368,19 @@ impl DmaJob {
             )?),
             HostSpec::DmaBuf { .. } => None,
         };
+        // Likewise the wait for the dma-buf's other users (a GPU, a display): they may take
+        // as long as the job's timeout.
+        let dmabuf = match r.host {
+            HostSpec::DmaBuf { fd, offset } => {
+                let map = glue::DmaBufMap::get(fd, dir == Dir::Rd, timeout)?;
+                // `offset + length` was checked for overflow above.
+                if offset + r.length > map.size() {
+                    return Err(EINVAL);
+                }
+                Some(map)
+            }
+            HostSpec::User { .. } => None,
+        };
         let gate = card.enter_owned()?;
         let generation = card.status.lock().reset_count;
         let dev_addr = card
@@ -380,29 +393,22 @@ impl DmaJob {
             owner,
         };
         let dev = gate.device();
-        let host = match (r.host, pinned) {
-            (HostSpec::User { .. }, Some(pinned)) => HostBuf::User(pinned.map(dev)?),
-            (HostSpec::User { .. }, None) => return Err(EINVAL),
-            (HostSpec::DmaBuf { fd, offset }, _) => {
-                let map = glue::DmaBufMap::new(dev, fd, dir == Dir::Rd).inspect_err(|e| {
-                    // Not a dma-buf (EBADF, EINVAL): the caller's mistake, its errno says so.
-                    if *e != EBADF && *e != EINVAL {
-                        dev_warn_limited!(
-                            card.log_limit,
-                            card.pdev,
-                            "can't give the card dma-buf fd {} ({:?}): its exporter refused to \
-                             attach or map it for this device\n",
-                            fd,
-                            e
-                        );
-                    }
+        let host = match (r.host, pinned, dmabuf) {
+            (HostSpec::User { .. }, Some(pinned), _) => HostBuf::User(pinned.map(dev)?),
+            (HostSpec::DmaBuf { fd, offset }, _, Some(mut map)) => {
+                map.map(dev).inspect_err(|e| {
+                    dev_warn_limited!(
+                        card.log_limit,
+                        card.pdev,
+                        "can't give the card dma-buf fd {} ({:?}): its exporter refused to \
+                         attach or map it for this device\n",
+                        fd,
+                        e
+                    );
                 })?;
-                // `offset + length` was checked for overflow above.
-                if offset + r.length > map.size() {
-                    return Err(EINVAL);
-                }
                 HostBuf::DmaBuf { map, offset }
             }
+            _ => return Err(EINVAL),
         };
         Ok(Self {
             host,
@@ -420,10 +426,16 @@ impl DmaJob {
         self.gate.owner().clone()
     }
 
-    pub(crate) fn run(self) -> Result {
-        let card = self.gate.owner();
-        let segs = self.host.segments(self.length)?;
-        card.transfer(self.dir, &segs, self.dev_addr, self.timeout)?;
+    pub(crate) fn run(mut self) -> Result {
+        let card = self.gate.owner().clone();
+        let moved = self
+            .host
+            .segments(self.length)
+            .and_then(|segs| card.transfer(self.dir, &segs, self.dev_addr, self.timeout));
+        if let (Err(e), HostBuf::DmaBuf { map, .. }) = (&moved, &mut self.host) {
+            map.fail(*e);
+        }
+        moved?;
         let counter = match self.dir {
             Dir::Rd => &card.bytes_to_device,
             Dir::Wr => &card.bytes_from_device,

@@ -7,6 +7,9 @@
  * support.
  */
 #include <linux/dma-buf.h>
+#include <linux/dma-fence.h>
+#include <linux/dma-resv.h>
+#include <linux/file.h>
 #include <linux/dma-mapping.h>
 #include <linux/highmem.h>
 #include <linux/iosys-map.h>
@@ -14,6 +17,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/rcupdate.h>
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -52,7 +56,8 @@ struct metis_xattach {
 	struct list_head node;
 	struct device *dev;
 	struct sg_table sgt;
-	bool mapped;
+	bool mapped;			/* under the buffer's lock */
+	enum dma_data_direction dir;	/* of the mapping, while mapped */
 };
 
 static void metis_xbuf_free(struct metis_xbuf *xb)
@@ -72,8 +77,10 @@ static int metis_xbuf_attach(struct dma_buf *buf, struct dma_buf_attachment *att
 
 	if (!a)
 		return -ENOMEM;
-	ret = sg_alloc_table_from_pages(&a->sgt, xb->pages, xb->npages, 0,
-					xb->npages << PAGE_SHIFT, GFP_KERNEL);
+	/* Segments no longer than the importer can take (DMA-API debug checks it). */
+	ret = sg_alloc_table_from_pages_segment(&a->sgt, xb->pages, xb->npages, 0,
+						xb->npages << PAGE_SHIFT,
+						dma_get_max_seg_size(att->dev), GFP_KERNEL);
 	if (ret) {
 		kfree(a);
 		return ret;
@@ -101,25 +108,38 @@ static void metis_xbuf_detach(struct dma_buf *buf, struct dma_buf_attachment *at
 static struct sg_table *metis_xbuf_map(struct dma_buf_attachment *att,
 				       enum dma_data_direction dir)
 {
+	struct metis_xbuf *xb = att->dmabuf->priv;
 	struct metis_xattach *a = att->priv;
 	int ret = dma_map_sgtable(att->dev, &a->sgt, dir, 0);
 
 	if (ret)
 		return ERR_PTR(ret);
+	mutex_lock(&xb->lock);
+	a->dir = dir;
 	a->mapped = true;
+	mutex_unlock(&xb->lock);
 	return &a->sgt;
 }
 
 static void metis_xbuf_unmap(struct dma_buf_attachment *att, struct sg_table *sgt,
 			     enum dma_data_direction dir)
 {
+	struct metis_xbuf *xb = att->dmabuf->priv;
 	struct metis_xattach *a = att->priv;
 
+	/* No CPU-access bracket syncs a mapping that is going away. */
+	mutex_lock(&xb->lock);
 	a->mapped = false;
+	mutex_unlock(&xb->lock);
 	dma_unmap_sgtable(att->dev, sgt, dir, 0);
 }
 
-/* CPU access brackets: hand the pages to the CPU from every device that maps them, and back. */
+/*
+ * CPU access brackets: hand the pages to the CPU from every device that maps
+ * them, and back. Each mapping is synced in its own direction, not the CPU's:
+ * with bounce buffers (swiotlb), syncing a device-read mapping for the CPU
+ * would copy stale bounce data over what the CPU wrote.
+ */
 static int metis_xbuf_begin_cpu(struct dma_buf *buf, enum dma_data_direction dir)
 {
 	struct metis_xbuf *xb = buf->priv;
@@ -130,7 +150,7 @@ static int metis_xbuf_begin_cpu(struct dma_buf *buf, enum dma_data_direction dir
 		invalidate_kernel_vmap_range(xb->vaddr, xb->npages << PAGE_SHIFT);
 	list_for_each_entry(a, &xb->attachments, node)
 		if (a->mapped)
-			dma_sync_sgtable_for_cpu(a->dev, &a->sgt, dir);
+			dma_sync_sgtable_for_cpu(a->dev, &a->sgt, a->dir);
 	mutex_unlock(&xb->lock);
 	return 0;
 }
@@ -145,7 +165,7 @@ static int metis_xbuf_end_cpu(struct dma_buf *buf, enum dma_data_direction dir)
 		flush_kernel_vmap_range(xb->vaddr, xb->npages << PAGE_SHIFT);
 	list_for_each_entry(a, &xb->attachments, node)
 		if (a->mapped)
-			dma_sync_sgtable_for_device(a->dev, &a->sgt, dir);
+			dma_sync_sgtable_for_device(a->dev, &a->sgt, a->dir);
 	mutex_unlock(&xb->lock);
 	return 0;
 }
@@ -210,27 +230,33 @@ static const struct dma_buf_ops metis_xbuf_ops = {
 
 /*
  * Allocates `len` bytes (a whole number of pages, checked by the caller) and
- * returns an O_CLOEXEC dma-buf fd opened with `fd_flags` (O_RDONLY, O_WRONLY
- * or O_RDWR), or a negative errno.
+ * exports them as a dma-buf opened with `fd_flags` (O_RDONLY, O_WRONLY or
+ * O_RDWR). `*fd` receives an O_CLOEXEC fd that is reserved but not installed:
+ * the caller installs it (metis_shim_dmabuf_install) once the fd's number
+ * has reached userspace, or gives both up (metis_shim_dmabuf_abandon); an
+ * installed fd could not be taken back (security review L3). Returns NULL
+ * with `*err` set on failure.
  */
-int metis_shim_dmabuf_export(size_t len, int fd_flags)
+struct dma_buf *metis_shim_dmabuf_export(size_t len, int fd_flags, int *fd, int *err)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	struct metis_xbuf *xb;
 	struct dma_buf *buf;
-	int fd;
+	int ret;
 
+	*err = -EINVAL;
 	if (!len || !PAGE_ALIGNED(len))
-		return -EINVAL;
+		return NULL;
+	*err = -ENOMEM;
 	xb = kzalloc(sizeof(*xb), GFP_KERNEL);
 	if (!xb)
-		return -ENOMEM;
+		return NULL;
 	mutex_init(&xb->lock);
 	INIT_LIST_HEAD(&xb->attachments);
 	xb->pages = kvcalloc(len >> PAGE_SHIFT, sizeof(*xb->pages), GFP_KERNEL_ACCOUNT);
 	if (!xb->pages) {
 		kfree(xb);
-		return -ENOMEM;
+		return NULL;
 	}
 	/*
 	 * Charged to the caller's memory cgroup (as dma-heaps do), within the
@@ -241,18 +267,19 @@ int metis_shim_dmabuf_export(size_t len, int fd_flags)
 		atomic_long_sub(len >> PAGE_SHIFT, &metis_xbuf_pages);
 		kvfree(xb->pages);
 		kfree(xb);
-		return -ENOMEM;
+		return NULL;
 	}
 	xb->charged = len >> PAGE_SHIFT;
 	for (; xb->npages < (len >> PAGE_SHIFT); xb->npages++) {
 		if (fatal_signal_pending(current)) {
 			metis_xbuf_free(xb);
-			return -EINTR;
+			*err = -EINTR;
+			return NULL;
 		}
 		xb->pages[xb->npages] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN);
 		if (!xb->pages[xb->npages]) {
 			metis_xbuf_free(xb);
-			return -ENOMEM;
+			return NULL;
 		}
 		cond_resched();
 	}
@@ -263,23 +290,68 @@ int metis_shim_dmabuf_export(size_t len, int fd_flags)
 	buf = dma_buf_export(&info);
 	if (IS_ERR(buf)) {
 		metis_xbuf_free(xb);
-		return PTR_ERR(buf);
+		*err = PTR_ERR(buf);
+		return NULL;
 	}
-	fd = dma_buf_fd(buf, fd_flags | O_CLOEXEC);
-	if (fd < 0)
+	ret = get_unused_fd_flags(O_CLOEXEC);
+	if (ret < 0) {
 		dma_buf_put(buf);	/* releases xb through .release */
-	return fd;
+		*err = ret;
+		return NULL;
+	}
+	*fd = ret;
+	return buf;
 }
 
-/* A dma-buf from any exporter, attached to and mapped for the card. */
+/* Gives the buffer its reserved fd: from here on the caller's process owns it. */
+void metis_shim_dmabuf_install(struct dma_buf *buf, int fd)
+{
+	fd_install(fd, buf->file);
+}
+
+/* The fd's number could not reach userspace: the fd and the buffer go. */
+void metis_shim_dmabuf_abandon(struct dma_buf *buf, int fd)
+{
+	put_unused_fd(fd);
+	dma_buf_put(buf);
+}
+
+
+/*
+ * The card's fence on a dma-buf it works on (implicit sync): other users of
+ * the buffer (a GPU, a display, DMA_BUF_IOCTL_SYNC) wait for it. One context
+ * per fence: jobs finish out of order, and fences of one context must not.
+ */
+struct metis_fence {
+	struct dma_fence base;		/* first: the core frees it with kfree_rcu */
+	spinlock_t lock;
+};
+
+static const char *metis_fence_driver_name(struct dma_fence *f)
+{
+	return "metis";
+}
+
+static const char *metis_fence_timeline_name(struct dma_fence *f)
+{
+	return "dma";
+}
+
+static const struct dma_fence_ops metis_fence_ops = {
+	.get_driver_name = metis_fence_driver_name,
+	.get_timeline_name = metis_fence_timeline_name,
+};
+
+/* A dma-buf from any exporter, the card's fence on it, and its mapping for the card. */
 struct metis_dmap {
 	struct dma_buf *buf;
+	struct metis_fence *fence;
 	struct dma_buf_attachment *att;
 	struct sg_table *sgt;
 	enum dma_data_direction dir;
 };
 
-void metis_shim_dmabuf_unmap(struct metis_dmap *dm)
+void metis_shim_dmabuf_unmap(struct metis_dmap *dm, int result)
 {
 	if (!dm)
 		return;
@@ -287,20 +359,85 @@ void metis_shim_dmabuf_unmap(struct metis_dmap *dm)
 		dma_buf_unmap_attachment_unlocked(dm->att, dm->sgt, dm->dir);
 	if (dm->att)
 		dma_buf_detach(dm->buf, dm->att);
+	if (dm->fence) {
+		if (result < 0)
+			dma_fence_set_error(&dm->fence->base, result);
+		dma_fence_signal(&dm->fence->base);
+		dma_fence_put(&dm->fence->base);
+	}
 	dma_buf_put(dm->buf);
 	kfree(dm);
 }
 
 /*
- * Takes a reference to the dma-buf behind `fd`, attaches `dev` and maps it
- * for `to_device` (the card reads it) or not (the card writes it). `*size`
- * receives the buffer's size.
+ * Waits (interruptibly, up to `*left` jiffies, which it lowers) until every
+ * fence the card's access must follow has signalled, then publishes the
+ * card's own fence, in one hold of the reservation lock so that nothing can
+ * slip in between. A card read follows writers; a card write follows
+ * everyone.
  */
-struct metis_dmap *metis_shim_dmabuf_map(struct device *dev, int fd, bool to_device,
-					 u64 *size, int *err)
+static int metis_dmap_fence(struct metis_dmap *dm, long *left)
+{
+	struct dma_resv *resv = dm->buf->resv;
+	bool write = dm->dir == DMA_FROM_DEVICE;
+	enum dma_resv_usage wait_for = dma_resv_usage_rw(write);
+	struct metis_fence *f;
+	int ret;
+
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	spin_lock_init(&f->lock);
+	for (;;) {
+		long t = dma_resv_wait_timeout(resv, wait_for, true, *left);
+
+		if (t < 0) {
+			ret = t;
+			goto fail;
+		}
+		if (!t) {
+			ret = -ETIMEDOUT;
+			goto fail;
+		}
+		*left = t;
+		ret = dma_resv_lock_interruptible(resv, NULL);
+		if (ret)
+			goto fail;
+		if (!dma_resv_test_signaled(resv, wait_for)) {
+			/* A fence arrived after the wait: wait for it too. */
+			dma_resv_unlock(resv);
+			continue;
+		}
+		ret = dma_resv_reserve_fences(resv, 1);
+		if (ret) {
+			dma_resv_unlock(resv);
+			goto fail;
+		}
+		dma_fence_init(&f->base, &metis_fence_ops, &f->lock, dma_fence_context_alloc(1), 1);
+		dma_resv_add_fence(resv, &f->base,
+				   write ? DMA_RESV_USAGE_WRITE : DMA_RESV_USAGE_READ);
+		dma_resv_unlock(resv);
+		dm->fence = f;
+		return 0;
+	}
+fail:
+	kfree(f);
+	return ret;
+}
+
+/*
+ * Takes a reference to the dma-buf behind `fd`, for `to_device` (the card
+ * reads it) or not (the card writes it): the fd must be open for that
+ * access. Waits up to `timeout` jiffies for the buffer's other users, then
+ * publishes the card's fence (signalled by metis_shim_dmabuf_unmap). Nothing
+ * of the card is involved yet. `*size` receives the buffer's size.
+ */
+struct metis_dmap *metis_shim_dmabuf_get(int fd, bool to_device, long timeout, u64 *size,
+					 int *err)
 {
 	struct metis_dmap *dm = kzalloc(sizeof(*dm), GFP_KERNEL);
 	struct dma_buf *buf;
+	fmode_t need = to_device ? FMODE_READ : FMODE_WRITE;
 	int ret;
 
 	if (!dm) {
@@ -315,24 +452,46 @@ struct metis_dmap *metis_shim_dmabuf_map(struct device *dev, int fd, bool to_dev
 	}
 	dm->buf = buf;
 	dm->dir = to_device ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
-	dm->att = dma_buf_attach(buf, dev);
+	/* Every fd of a dma-buf is its one file: its mode is the fd's (security review L1). */
+	if (!(buf->file->f_mode & need)) {
+		ret = -EBADF;
+		goto fail;
+	}
+	ret = metis_dmap_fence(dm, &timeout);
+	if (ret)
+		goto fail;
+	*size = buf->size;
+	return dm;
+fail:
+	metis_shim_dmabuf_unmap(dm, ret);
+	*err = ret;
+	return NULL;
+}
+
+/* Attaches `dev` to the buffer and maps it for the card. */
+int metis_shim_dmabuf_map(struct metis_dmap *dm, struct device *dev)
+{
+	int ret;
+
+	dm->att = dma_buf_attach(dm->buf, dev);
 	if (IS_ERR(dm->att)) {
 		ret = PTR_ERR(dm->att);
 		dm->att = NULL;
-		goto fail;
+		return ret;
 	}
 	dm->sgt = dma_buf_map_attachment_unlocked(dm->att, dm->dir);
 	if (IS_ERR(dm->sgt)) {
 		ret = PTR_ERR(dm->sgt);
 		dm->sgt = NULL;
-		goto fail;
+		return ret;
 	}
-	*size = buf->size;
-	return dm;
-fail:
-	metis_shim_dmabuf_unmap(dm);
-	*err = ret;
-	return NULL;
+	return 0;
+}
+
+/* Module exit: readers of signalled fences' names are done (dma-fence.c's rule for modules). */
+void metis_shim_dmabuf_exit(void)
+{
+	synchronize_rcu();
 }
 
 struct sg_table *metis_shim_dmabuf_sgt(struct metis_dmap *dm)

@@ -90,6 +90,7 @@ impl Drop for SharedGuard {
         // and no file is open (each pins the module). Destroying the queue waits for the work
         // items still running after their file was closed.
         unsafe { SHARED = None };
+        glue::dmabuf_exit();
     }
 }
 

@@ -11,6 +11,7 @@
 //! The driver-model tables are in `ffi.rs`, which forwards each callback here.
 
 use kernel::{
+    bindings,
     device::Bound,
     new_mutex, pci,
     prelude::*,
@@ -21,6 +22,7 @@ use kernel::{
         },
         Mutex,
     },
+    task::Task,
     time::{
         Delta,
         Instant,
@@ -67,9 +69,12 @@ pub(crate) struct PmState {
     /// The outage of a reset from outside, from `reset_prepare` to `reset_done`.
     #[pin]
     pub(crate) external_outage: Mutex<Option<ParkedOutage>>,
-    /// Set while this driver resets the function itself, so that the PCI core's
-    /// `reset_prepare`/`reset_done` callbacks know the reset is already handled.
-    pub(crate) own_reset: Atomic<bool>,
+    /// The task that resets the function for this driver, while it does (null otherwise).
+    /// The PCI core runs `reset_prepare`/`reset_done` in the resetting task, so these know
+    /// the reset is already handled only when they run in this one: a reset another task
+    /// (a root write to sysfs `reset`) does while this one waits for the device lock is
+    /// external (security review L9).
+    own_reset: Atomic<*mut bindings::task_struct>,
 }
 
 impl PmState {
@@ -78,8 +83,21 @@ impl PmState {
             awake <- new_mutex!(Awake::default(), "metis_awake"),
             sleep_outage <- new_mutex!(None, "metis_sleep_outage"),
             external_outage <- new_mutex!(None, "metis_external_outage"),
-            own_reset: Atomic::new(false),
+            own_reset: Atomic::new(core::ptr::null_mut()),
         })
+    }
+
+    /// Runs `reset`, a reset of the function by this driver, as its own.
+    pub(crate) fn own_reset<R>(&self, reset: impl FnOnce() -> R) -> R {
+        self.own_reset.store(Task::current_raw(), Relaxed);
+        let res = reset();
+        self.own_reset.store(core::ptr::null_mut(), Relaxed);
+        res
+    }
+
+    /// Whether the reset the PCI core reports is one this driver runs.
+    fn is_own_reset(&self) -> bool {
+        self.own_reset.load(Relaxed) == Task::current_raw()
     }
 }
 
@@ -190,15 +208,13 @@ impl Card {
         if fresh {
             return Ok(());
         }
-        self.pm.own_reset.store(true, Relaxed);
-        let res = glue::reset_function_locked(&self.pdev);
-        self.pm.own_reset.store(false, Relaxed);
-        res
+        self.pm
+            .own_reset(|| glue::reset_function_locked(&self.pdev))
     }
 
     /// `reset_prepare`: someone else resets the function; stop the card first.
     pub(crate) fn external_reset_prepare(&self) {
-        if self.pm.own_reset.load(Relaxed) {
+        if self.pm.is_own_reset() {
             return;
         }
         let Ok(outage) = self.gate.begin_outage() else {
@@ -253,7 +269,7 @@ impl Card {
     /// be mid-transfer, so it is reset here before the jobs let go of their
     /// memory (R4).
     pub(crate) fn external_reset_done(&self) {
-        if self.pm.own_reset.load(Relaxed) {
+        if self.pm.is_own_reset() {
             return;
         }
         let Some(parked) = self.pm.external_outage.lock().take() else {

@@ -10,7 +10,6 @@
 
 use kernel::{
     prelude::*,
-    sync::atomic::Relaxed,
     time::{
         delay::fsleep,
         Delta,
@@ -154,9 +153,7 @@ impl Card {
     fn function_reset(&self) -> Result {
         let start = Instant::<Monotonic>::now();
         loop {
-            self.pm.own_reset.store(true, Relaxed);
-            let res = glue::try_reset_function(&self.pdev);
-            self.pm.own_reset.store(false, Relaxed);
+            let res = self.pm.own_reset(|| glue::try_reset_function(&self.pdev));
             match res {
                 Err(e) if e == EAGAIN => {
                     if self.closing() {

@@ -178,7 +178,12 @@ pub fn publish_block(sh: &Shared, st: &State) {
         iface::put_u32(sh, off, v);
     }
     iface::put_u64(sh, off::DDR_SIZE, sh.opts.mem_size);
-    iface::put_u64(sh, off::USER_MEM_BASE, USER_MEM_BASE);
+    let user_mem_base = if st.inj.bad_mem_base {
+        FW_LOAD_ADDR
+    } else {
+        USER_MEM_BASE
+    };
+    iface::put_u64(sh, off::USER_MEM_BASE, user_mem_base);
 }
 
 /// The running firmware's periodic HEARTBEAT store.

@@ -25,6 +25,8 @@
 //! inject bad-area hdrv|vmsi|desc  next interface structure the card writes
 //!                                publishes that area at an offset past BAR2
 //! inject bad-vmsi-count         next interface structure says num_vmsi = 5000
+//! inject bad-mem-base           until `clear`, the boot block's free device
+//!                                memory starts over the firmware's image
 //! clear                         disarm every pending injection
 //! help
 //! ```
@@ -42,7 +44,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -190,7 +192,7 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             armed(json!({}));
             dev.surprise_reset();
         }
-        "device-msg" | "bad-area" | "bad-vmsi-count" | "runtime-boot"
+        "device-msg" | "bad-area" | "bad-vmsi-count" | "bad-mem-base" | "runtime-boot"
             if sh.opts.identity != Identity::Metis =>
         {
             return Err(err(format!("{what}: this identity has no firmware")));
@@ -213,6 +215,10 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
                 return Err(err(format!("unknown area '{name}' (hdrv|vmsi|desc)")));
             }
             armed(json!({"area": name}));
+        }
+        "bad-mem-base" => {
+            sh.st.lock().unwrap().inj.bad_mem_base = true;
+            armed(json!({}));
         }
         "bad-vmsi-count" => {
             sh.st.lock().unwrap().inj.iface.vmsi_count = true;

@@ -36,6 +36,9 @@ pub struct Inject {
     pub fw_no_ready: bool,
     /// Bad values for the next publication of the interface structure.
     pub iface: BadValues,
+    /// Until `clear`: the boot block says the free device memory starts at
+    /// the firmware's load address, over the firmware's own image.
+    pub bad_mem_base: bool,
 }
 
 impl Inject {

@@ -23,12 +23,17 @@ int metis_shim_umap_map(struct metis_umap *um, struct device *dev);
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um);
 void metis_shim_umap_destroy(struct metis_umap *um);
 
-int metis_shim_dmabuf_export(size_t len, int fd_flags);
+struct dma_buf;
+struct dma_buf *metis_shim_dmabuf_export(size_t len, int fd_flags, int *fd, int *err);
+void metis_shim_dmabuf_install(struct dma_buf *buf, int fd);
+void metis_shim_dmabuf_abandon(struct dma_buf *buf, int fd);
 struct metis_dmap;
-struct metis_dmap *metis_shim_dmabuf_map(struct device *dev, int fd, bool to_device,
-					 u64 *size, int *err);
+struct metis_dmap *metis_shim_dmabuf_get(int fd, bool to_device, long timeout, u64 *size,
+					 int *err);
+int metis_shim_dmabuf_map(struct metis_dmap *dm, struct device *dev);
 struct sg_table *metis_shim_dmabuf_sgt(struct metis_dmap *dm);
-void metis_shim_dmabuf_unmap(struct metis_dmap *dm);
+void metis_shim_dmabuf_unmap(struct metis_dmap *dm, int result);
+void metis_shim_dmabuf_exit(void);
 
 void metis_shim_rpm_enable(struct device *dev, int autosuspend_ms);
 void metis_shim_rpm_disable(struct device *dev, int autosuspend_ms, bool held);

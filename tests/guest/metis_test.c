@@ -40,7 +40,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/time.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,30 +55,6 @@
 #include "../../uapi/linux/metis.h"
 #include "guest.h"
 
-
-/* The runner's card behind dev_path: /dev/metisN is card N. */
-static int card_index(void)
-{
-	const char *p = dev_path + strlen(dev_path);
-
-	while (p > dev_path && p[-1] >= '0' && p[-1] <= '9')
-		p--;
-	return atoi(p);
-}
-
-/* Sends one control command (emu/src/control.rs) to this file's card; 0 when it took it. */
-static int card_ctl(const char *fmt, ...)
-{
-	char what[128], cmd[320];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd),
-		 ". /lib/metis/lib.sh && host card %d %s | grep -q '\"ok\":true'", card_index(), what);
-	return system(cmd);
-}
 
 static uint32_t crc32(const uint8_t *p, size_t n)
 {

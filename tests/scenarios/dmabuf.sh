@@ -3,7 +3,11 @@
 # cards: --identity metis
 # Zero-copy buffers (tests/guest/dmabuf_test.c): buffers the driver exports
 # as dma-bufs (validation, O_CLOEXEC and access-mode fds, mmap with CPU-access
-# syncs, the card reading and writing them, async) and dma-bufs from another
+# syncs, the card reading and writing them, async; an answer that can't be
+# written leaves no fd behind) and the access the fd allows (a read-only fd
+# is never written by the card); implicit sync (the card waits for a sw_sync
+# fence of another user, publishes its own, which sync_file readers and
+# DMA_BUF_IOCTL_SYNC wait for); and dma-bufs from another
 # exporter (/dev/dma_heap/system) DMA'd both ways, every byte checked; 10 000
 # export/close cycles (kmemleak runs at the end of the boot); a buffer
 # outlives the card's unbind and keeps the module loaded. vivid, a V4L2

@@ -285,6 +285,15 @@ struct metis_buf_export {
  * goes away. Flags, timeout and async jobs work as for METIS_IOCTL_DMA. A
  * buffer the card cannot be given (the exporter refuses the attachment or
  * the mapping) fails with that error and a log line.
+ *
+ * The card reads (TO_DEVICE) only through an fd open for reading and writes
+ * (FROM_DEVICE) only through one open for writing: EBADF otherwise.
+ * Implicit sync: before the call returns (async jobs included), the card
+ * waits for the fences of the buffer's other users (a card read for their
+ * writes, a card write for all of them), interruptibly and for timeout_ms
+ * at most (ETIMEDOUT); it then adds its own fence, read or write, which
+ * signals when the transfer ends (with its error if it failed), so that
+ * other users and DMA_BUF_IOCTL_SYNC wait for the card.
  */
 struct metis_dma_buf {
 	__u32 size;
