@@ -19,7 +19,11 @@ use kernel::{
         poll::PollTable,
         Arc,
     },
-    time::Delta,
+    time::{
+        Delta,
+        Instant,
+        Monotonic, //
+    },
     transmute::FromBytes,
     uaccess::{
         UserPtr,
@@ -138,7 +142,7 @@ impl OpenFile {
                     let _ = self.card.mem.lock().free(handle, self.id);
                     return Err(e);
                 }
-                self.card.mem.lock().put(handle, self.id);
+                self.card.mem.lock().scrubbed(handle, self.id);
                 // The copy to the caller may sleep: not while holding the card (M4).
                 drop(gate);
                 a.handle = handle;
@@ -207,10 +211,24 @@ impl OpenFile {
                 check_header(a.size, a.flags, size, 0)?;
                 let limit =
                     (a.timeout_ms != 0).then(|| Delta::from_millis(i64::from(a.timeout_ms)));
-                self.jobs.wait(a.job_id, limit, |status| {
+                let start = Instant::<Monotonic>::now();
+                let res = self.jobs.wait(a.job_id, limit, |status| {
                     a.status = status;
                     writer.write(&a)
-                })?;
+                });
+                if let (Err(e), Some(limit)) = (&res, limit) {
+                    if *e == ERESTARTSYS {
+                        // The time left goes back to the caller, so that the restarted call
+                        // (SA_RESTART, or a retry with the same struct) ends when this one
+                        // would have; 0 would mean no limit.
+                        // Rounded up: each restart would otherwise shorten the limit.
+                        let left = (limit - start.elapsed()).as_nanos();
+                        let left = left.saturating_add(999_999) / 1_000_000;
+                        a.timeout_ms = u32::try_from(left).unwrap_or(0).max(1);
+                        writer.write(&a)?;
+                    }
+                }
+                res?;
             }
             Ioctl::Cmd => {
                 let mut a: uapi::Cmd = read_arg(&mut reader, size, base)?;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Every call from the driver into C, and nothing else: the way back, C
-//! calling the driver, is `ffi.rs`.
+//! Every call from the driver into C, and nothing else, except those that
+//! belong to the tables `ffi.rs` hands to C (registering the misc device and
+//! the AER config-space restore): the way back, C calling the driver, is
+//! `ffi.rs`.
 //!
 //! Everything here fills a gap in the 7.3 Rust abstractions (see
 //! `docs/design.md`); each function should be replaced by the proper

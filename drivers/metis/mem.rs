@@ -21,6 +21,9 @@ pub(crate) struct Region {
     pub(crate) generation: u32,
     /// Jobs using the region right now.
     pub(crate) busy: u32,
+    /// Being scrubbed for its new owner: nobody may use it yet, not even the owner's
+    /// other threads guessing its handle (what is there is the last owner's).
+    pub(crate) scrubbing: bool,
 }
 
 /// First-fit allocator over `[base, end)` in [`uapi::MEM_ALIGN`] granules.
@@ -53,8 +56,9 @@ impl DevMem {
     }
 
     /// Allocates `len` bytes (rounded up) for `owner`; returns (handle, device address,
-    /// rounded length). The region starts busy (see [`Self::put`]): its caller scrubs it
-    /// before anyone may use or free it.
+    /// rounded length). The region starts busy and being scrubbed: its caller scrubs it
+    /// and then calls [`Self::scrubbed`], or [`Self::put`] and frees it; until then
+    /// nobody may use or free it.
     pub(crate) fn alloc(
         &mut self,
         len: u64,
@@ -93,6 +97,7 @@ impl DevMem {
                     len,
                     generation,
                     busy: 1,
+                    scrubbing: true,
                 },
             )
             .map_err(|_| ENOMEM)?;
@@ -122,6 +127,15 @@ impl DevMem {
         }
     }
 
+    /// The region's scrub is done: it is its owner's to use from now on.
+    pub(crate) fn scrubbed(&mut self, handle: u64, owner: u64) {
+        if let Ok(i) = self.index(handle, owner) {
+            let r = &mut self.regions[i];
+            r.scrubbing = false;
+            r.busy = r.busy.saturating_sub(1);
+        }
+    }
+
     /// Frees everything `owner` holds (its file is closed: no job can run).
     pub(crate) fn free_owner(&mut self, owner: u64) {
         self.regions.retain(|r| r.owner != owner);
@@ -141,6 +155,10 @@ impl DevMem {
     ) -> Result<u64> {
         let i = self.index(handle, owner)?;
         let r = &mut self.regions[i];
+        if r.scrubbing {
+            // Not handed to its owner yet.
+            return Err(ENOENT);
+        }
         let end = offset.checked_add(length).ok_or(EINVAL)?;
         if length == 0 || end > r.len {
             return Err(EINVAL);
@@ -162,7 +180,7 @@ mod tests {
     /// Allocates as `MEM_ALLOC` does once the region is scrubbed.
     fn alloc_ready(m: &mut DevMem, len: u64, owner: u64) -> Result<(u64, u64)> {
         let (h, d, _) = m.alloc(len, owner, 0)?;
-        m.put(h, owner);
+        m.scrubbed(h, owner);
         Ok((h, d))
     }
 
@@ -207,7 +225,16 @@ mod tests {
         let (h, _, len) = m.alloc(0x800, 3, 0)?;
         assert_eq!(len, 0x1000);
         assert_eq!(m.free(h, 3), Err(EBUSY));
+        // Not even its owner reaches what the last owner left there.
+        assert_eq!(m.resolve(h, 3, 0, 1, 0), Err(ENOENT));
+        m.scrubbed(h, 3);
+        assert!(m.resolve(h, 3, 0, 1, 0).is_ok());
         m.put(h, 3);
+        m.free(h, 3)?;
+        // A failed scrub: released and freed, never usable.
+        let (h, _, _) = m.alloc(0x800, 3, 0)?;
+        m.put(h, 3);
+        assert_eq!(m.resolve(h, 3, 0, 1, 0), Err(ENOENT));
         m.free(h, 3)?;
         Ok(())
     }

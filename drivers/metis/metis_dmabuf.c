@@ -3,7 +3,7 @@
  * dma-buf glue for the metis driver: the exporter of host buffers the card
  * can DMA (any importer may attach), and the importer side that maps a
  * dma-buf from any exporter for the card. Called from drivers/metis/glue.rs
- * (`dmabuf_export`, `DmaBufMap`); the 7.3 Rust abstractions have no dma-buf
+ * (`ExportedBuf`, `DmaBufMap`); the 7.3 Rust abstractions have no dma-buf
  * support.
  */
 #include <linux/dma-buf.h>
@@ -276,7 +276,12 @@ struct dma_buf *metis_shim_dmabuf_export(size_t len, int fd_flags, int *fd, int 
 			*err = -EINTR;
 			return NULL;
 		}
-		xb->pages[xb->npages] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN);
+		/*
+		 * RETRY_MAYFAIL: over its memory cgroup's limit the caller gets ENOMEM,
+		 * not the cgroup's OOM killer.
+		 */
+		xb->pages[xb->npages] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
+						   __GFP_RETRY_MAYFAIL);
 		if (!xb->pages[xb->npages]) {
 			metis_xbuf_free(xb);
 			return NULL;

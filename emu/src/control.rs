@@ -15,7 +15,9 @@
 //! inject done-on-stop wr|rd CH  next stop request on CH finds the transfer just
 //!                                finished: done status (and IMWR), no halt
 //! inject link-stall wr|rd CH MS  next link element on CH is held up to MS ms
-//! inject link-release wr|rd CH  ends that hold now
+//! inject data-stall wr|rd CH MS  next data element on CH moves its bytes only
+//!                                after up to MS ms: a job held on the card
+//! inject link-release wr|rd CH  ends a link-stall or data-stall hold now
 //! inject storm VEC COUNT [US]   COUNT interrupts on VEC, as fast as possible or
 //!                                US microseconds apart
 //! inject fw-no-ready            next BOOT never leaves BOOTING
@@ -44,7 +46,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -158,10 +160,17 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             sh.st.lock().unwrap().inj.link_release[d as usize][ch] = true;
             armed(json!({"dir": d.name(), "ch": ch}));
         }
-        "link-stall" => {
+        "link-stall" | "data-stall" => {
             let (d, ch) = chan(dev, args)?;
             let ms = num(args.get(4))?.min(60_000);
-            sh.st.lock().unwrap().inj.link_stall_ms[d as usize][ch] = ms;
+            let mut st = sh.st.lock().unwrap();
+            let stall = if what == "link-stall" {
+                &mut st.inj.link_stall_ms
+            } else {
+                &mut st.inj.data_stall_ms
+            };
+            stall[d as usize][ch] = ms;
+            drop(st);
             armed(json!({"dir": d.name(), "ch": ch, "ms": ms}));
         }
         "storm" => {

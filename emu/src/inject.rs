@@ -30,7 +30,11 @@ pub struct Inject {
     /// after this many ms, or on `link_release`: holds the walk inside the
     /// window in which the host reprograms a channel behind its done interrupt.
     pub link_stall_ms: [[u64; 8]; 2],
-    /// Ends a `link_stall_ms` hold early.
+    /// Next data element the walker fetches on the channel moves its bytes
+    /// only after this many ms, or on `link_release`: holds a job on the card
+    /// before any of it is done, however few elements it has.
+    pub data_stall_ms: [[u64; 8]; 2],
+    /// Ends a `link_stall_ms` or `data_stall_ms` hold early.
     pub link_release: [[bool; 8]; 2],
     /// Next BOOT never leaves BOOTING.
     pub fw_no_ready: bool,
@@ -70,6 +74,7 @@ impl Inject {
             "stuck_channel": list(&self.stuck),
             "done_on_stop": list(&self.done_on_stop),
             "link_stall": list(&self.link_stall_ms.map(|d| d.map(|ms| ms != 0))),
+            "data_stall": list(&self.data_stall_ms.map(|d| d.map(|ms| ms != 0))),
             "fw_no_ready": self.fw_no_ready,
             "bad_iface": self.iface.names(),
         })

@@ -368,10 +368,10 @@ static void *sync_start(void *p)
  * buffer's other users as its access requires, and publishes its own, which
  * they (and DMA_BUF_IOCTL_SYNC) wait for.
  */
-static void test_implicit_sync(int fd, uint64_t h)
+static void test_implicit_sync(int fd)
 {
-	enum { LEN = 64 << 10 };
-	uint64_t len = LEN, job = 0;
+	enum { LEN = 32 << 20 };
+	uint64_t len = LEN, job = 0, h;
 	int tl = open("/sys/kernel/debug/sync/sw_sync", O_RDWR), buf, r, bad = 0;
 	struct sw_sync_create_fence_data f = { .value = 1, .name = "other-user" };
 	struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_WRITE };
@@ -382,7 +382,7 @@ static void test_implicit_sync(int fd, uint64_t h)
 
 	TAP(tl >= 0, "sw_sync_timeline", "%s", strerror(errno));
 	buf = export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &len);
-	if (tl < 0 || buf < 0)
+	if (tl < 0 || buf < 0 || region(fd, LEN, &h))
 		return;
 	r = xioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &f);
 	imp.fd = f.fence;
@@ -405,8 +405,8 @@ static void test_implicit_sync(int fd, uint64_t h)
 
 	/* The card's write, held on the card, is a fence readers of the buffer wait for. */
 	for (int ch = 0; ch < 4; ch++)
-		bad |= card_ctl("inject link-stall wr %d 60000", ch) != 0;
-	TAP(!bad, "arm_link_stall", "host request failed");
+		bad |= card_ctl("inject data-stall wr %d 60000", ch) != 0;
+	TAP(!bad, "arm_data_stall", "host request failed");
 	r = dma_buf(fd, METIS_DMA_FROM_DEVICE | METIS_DMA_ASYNC, buf, 0, len, h, 0, &job);
 	ex.fd = -1;
 	if (!r)
@@ -441,6 +441,11 @@ static void test_implicit_sync(int fd, uint64_t h)
 		close(ex.fd);
 	close(buf);
 	close(tl);
+	{
+		struct metis_mem_free mf = { .size = sizeof(mf), .handle = h };
+
+		TAP(xioctl(fd, METIS_IOCTL_MEM_FREE, &mf) == 0, "sync_region_freed", "busy");
+	}
 }
 
 static void test_heap(int fd, uint64_t h)
@@ -638,7 +643,7 @@ int main(int argc, char **argv)
 	test_export(fd, h);
 	test_access_mode(fd, h);
 	test_export_fault(fd);
-	test_implicit_sync(fd, h);
+	test_implicit_sync(fd);
 	test_heap(fd, h);
 	close(fd);
 	return failed;

@@ -510,15 +510,15 @@ static void test_async(int fd)
 	TAP(!readable(fd, 0), "poll_not_readable_after_reap", "still readable");
 
 	/*
-	 * A job the card holds (every read channel's next link element waits for a release)
+	 * A job the card holds (every read channel's next data element waits for a release)
 	 * is pending when a 1 ms WAIT ends, and is reaped once let go. Without the hold, a
 	 * guest descheduled for longer than the transfer found it done (a loaded host).
 	 */
 	fill(big, BIG, 5);
 	bad = 0;
 	for (int ch = 0; ch < 4; ch++)
-		bad |= card_ctl("inject link-stall rd %d 60000", ch) != 0;
-	TAP(!bad, "arm_link_stall", "host request failed");
+		bad |= card_ctl("inject data-stall rd %d 60000", ch) != 0;
+	TAP(!bad, "arm_data_stall", "host request failed");
 	ids[0] = dma_async(fd, METIS_DMA_TO_DEVICE, big, BIG, hb, 0);
 	r = ids[0] > 0 ? wait_job(fd, ids[0], 1, &st) : (int)ids[0];
 	TAP(r == -ETIMEDOUT, "wait_limit_etimedout", "got %d", r);
@@ -1033,6 +1033,76 @@ static int cmd_abandon(void)
  * the same size, gets the same range (first fit), and must read zeros. The
  * same for a region left behind by a closed file.
  */
+enum { BIG_REGION = 256 << 20 };
+
+struct guess_arg {
+	int fd;
+	uint64_t handle;
+	int done, reads, leaked;
+};
+
+/* Reads the end of a guessed region again and again until told to stop. */
+static void *guesser(void *p)
+{
+	struct guess_arg *g = p;
+	uint8_t *b = malloc(1 << 20);
+
+	while (b && !__atomic_load_n(&g->done, __ATOMIC_SEQ_CST)) {
+		memset(b, 0, 1 << 20);
+		if (dma(g->fd, METIS_DMA_FROM_DEVICE, b, 1 << 20, g->handle, BIG_REGION - (1 << 20)))
+			continue;
+		for (int i = 0; i < 1 << 20; i++) {
+			if (b[i]) {
+				g->leaked++;
+				break;
+			}
+		}
+		__atomic_add_fetch(&g->reads, 1, __ATOMIC_SEQ_CST);
+	}
+	free(b);
+	return NULL;
+}
+
+/*
+ * A region being scrubbed is nobody's yet, not even its owner's: another
+ * thread of the same file that guesses the next handle (they are sequential)
+ * and reads the end of a large region while the card is still clearing it
+ * must not see what the last owner left there.
+ */
+static void scrub_guess(void)
+{
+	uint8_t *b = malloc(1 << 20);
+	int fd = open(dev_path, O_RDWR);
+	struct metis_mem_alloc m = { .size = sizeof(m), .length = BIG_REGION };
+	struct guess_arg g = { .fd = fd };
+	pthread_t t;
+
+	if (!b || fd < 0 || xioctl(fd, METIS_IOCTL_MEM_ALLOC, &m)) {
+		TAP(0, "scrub_guess_setup", "%s", strerror(errno));
+		return;
+	}
+	memset(b, 0x5a, 1 << 20);
+	TAP(dma(fd, METIS_DMA_TO_DEVICE, b, 1 << 20, m.handle, BIG_REGION - (1 << 20)) == 0 &&
+	    mem_free(fd, m.handle) == 0, "scrub_guess_old_data", "failed");
+	g.handle = m.handle + 1;
+	pthread_create(&t, NULL, guesser, &g);
+	usleep(20 * 1000);
+	TAP(xioctl(fd, METIS_IOCTL_MEM_ALLOC, &m) == 0 && m.handle == g.handle,
+	    "scrub_guess_handle_guessed", "handle %llu, guessed %llu",
+	    (unsigned long long)m.handle, (unsigned long long)g.handle);
+	/* At least one read once the region is handed out, so the check can't pass empty. */
+	for (int i = 0; i < 500 && !__atomic_load_n(&g.reads, __ATOMIC_SEQ_CST); i++)
+		usleep(10 * 1000);
+	__atomic_store_n(&g.done, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	printf("@@NOTE scrub: %d reads through the guessed handle\n", g.reads);
+	TAP(g.reads > 0 && !g.leaked, "scrub_guess_never_sees_old_data",
+	    "%d of %d reads saw the last owner's bytes", g.leaked, g.reads);
+	mem_free(fd, m.handle);
+	close(fd);
+	free(b);
+}
+
 static int scrub_suite(void)
 {
 	enum { LEN = 4 << 20 };
@@ -1072,6 +1142,7 @@ static int scrub_suite(void)
 	TAP(zero, "scrub_after_close_reads_zeros", "a closed file's data is readable");
 	close(c);
 	free(b);
+	scrub_guess();
 	return failed;
 }
 
@@ -1463,6 +1534,497 @@ static int fw_lost_suite(const char *lose, const char *reload)
 	return failed;
 }
 
+/*
+ * Signals (issue 13's campaign): a sibling thread sends SIGUSR1 to this
+ * thread at random moments (seeded) while it runs DMA both ways (data
+ * checked), CMD (CHECKSUM, checked), WAIT with and without a limit, and
+ * open/close. Without SA_RESTART every call ends in success or EINTR; with
+ * it, calls restart and end in success. A WAIT restarted again and again
+ * still ends when its limit does. The card then passes a data check.
+ */
+static volatile sig_atomic_t sigs_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	sigs_seen++;
+}
+
+struct pelter_arg {
+	pthread_t target;
+	int stop;
+	unsigned int seed;
+	int max_us;
+	int for_ms;		/* stops by itself after this long; 0: only when told */
+};
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void *pelter(void *p)
+{
+	struct pelter_arg *a = p;
+	double end = mono_ms() + a->for_ms;
+
+	while (!__atomic_load_n(&a->stop, __ATOMIC_SEQ_CST) && (!a->for_ms || mono_ms() < end)) {
+		usleep(rand_r(&a->seed) % a->max_us);
+		pthread_kill(a->target, SIGUSR1);
+	}
+	return NULL;
+}
+
+static void on_signals(int restart)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = restart ? SA_RESTART : 0 };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+static int signals_suite(int rounds, unsigned int seed)
+{
+	enum { LEN = 4 << 20 };
+	int fd = open(dev_path, O_RDWR), bad = 0, eintr = 0, ok = 0;
+	uint8_t *a = malloc(LEN), *b = malloc(LEN);
+	uint64_t h;
+	char why[160] = "";
+
+	block_sigchld();
+	if (fd < 0 || !a || !b || mem_alloc(fd, LEN, &h)) {
+		TAP(0, "signals_setup", "%s", strerror(errno));
+		return 1;
+	}
+	printf("@@NOTE signals: seed %u, %d rounds per phase\n", seed, rounds);
+	for (int restart = 0; restart < 2; restart++) {
+		/*
+		 * With SA_RESTART an interrupted DMA starts over: signals further apart and
+		 * smaller transfers there, so that each call gets through in the end.
+		 */
+		struct pelter_arg p = { .target = pthread_self(), .seed = seed + restart,
+					.max_us = restart ? 50000 : 3000 };
+		size_t max_len = restart ? 64 << 10 : LEN;
+		pthread_t t;
+
+		on_signals(restart);
+		pthread_create(&t, NULL, pelter, &p);
+		for (int i = 0; i < rounds && !bad; i++) {
+			unsigned int r = rand_r(&seed);
+			size_t len = 1 + rand_r(&seed) % max_len;
+			int res = 0, st = 0, tries;
+			int64_t id;
+			struct metis_cmd c;
+
+			switch (r % 5) {
+			case 0:	/* DMA there and back: every byte checked once both succeed. */
+				fill(a, len, i);
+				res = dma(fd, METIS_DMA_TO_DEVICE, a, len, h, 0);
+				if (res)
+					break;
+				memset(b, 0, len);
+				for (tries = 0; tries < 1000; tries++) {
+					res = dma(fd, METIS_DMA_FROM_DEVICE, b, len, h, 0);
+					if (res != -EINTR || restart)
+						break;
+					eintr++;
+				}
+				if (!res && memcmp(a, b, len)) {
+					snprintf(why, sizeof(why), "round %d: %zu bytes came back wrong", i, len);
+					bad = 1;
+				}
+				break;
+			case 1:	/* CHECKSUM of what the last DMA left: CRC matches the host's. */
+				memset(&c, 0, sizeof(c));
+				c.opcode = METIS_CMD_CHECKSUM;
+				c.handle_in = h;
+				c.length = 4096;
+				res = dma(fd, METIS_DMA_TO_DEVICE, a, 4096, h, 0);
+				if (res)
+					break;
+				res = cmd(fd, &c);
+				if (!res && c.result != crc32(a, 4096)) {
+					snprintf(why, sizeof(why), "round %d: checksum %#x", i, c.result);
+					bad = 1;
+				}
+				break;
+			case 2:	/* WAIT without a limit, retried after EINTR until the job is reaped. */
+			case 3:	/* ... and with a 5 s limit. */
+				id = dma_async(fd, METIS_DMA_TO_DEVICE, a, len, h, 0);
+				if (id < 0) {
+					res = (int)id;
+					break;
+				}
+				for (tries = 0; tries < 1000; tries++) {
+					res = wait_job(fd, id, r % 5 == 3 ? 5000 : 0, &st);
+					if (res != -EINTR || restart)
+						break;
+					eintr++;
+				}
+				if (!res && st) {
+					snprintf(why, sizeof(why), "round %d: job status %d", i, st);
+					bad = 1;
+				}
+				break;
+			case 4: {
+				int f2 = open(dev_path, O_RDWR);
+
+				res = f2 < 0 ? -errno : close(f2);
+				break;
+			}
+			}
+			if (res == -EINTR && !restart) {
+				eintr++;
+			} else if (res) {
+				snprintf(why, sizeof(why), "round %d op %u: %s%s", i, r % 5, strerror(-res),
+					 restart ? " (SA_RESTART)" : "");
+				bad = 1;
+			} else {
+				ok++;
+			}
+		}
+		__atomic_store_n(&p.stop, 1, __ATOMIC_SEQ_CST);
+		pthread_join(t, NULL);
+	}
+	printf("@@NOTE signals: %d signals, %d calls ended in EINTR, %d succeeded\n",
+	       (int)sigs_seen, eintr, ok);
+	TAP(!bad, "signals_calls_end_cleanly", "%s", why);
+	TAP(eintr > 0, "signals_interrupted_calls", "no call was interrupted by %d signals",
+	    (int)sigs_seen);
+
+	/*
+	 * A WAIT restarted by a signal every few ms still ends after its 700 ms. The
+	 * signals stop after 2.5 s: a WAIT that started its limit over at each restart
+	 * would end only 700 ms after that.
+	 */
+	{
+		enum { HELD = 64 << 20 };
+		struct pelter_arg p = { .target = pthread_self(), .seed = seed, .max_us = 20000,
+					.for_ms = 2500 };
+		int st, r, held = 0, n0 = sigs_seen;
+		uint8_t *big = calloc(1, HELD);
+		uint64_t hb = 0;
+		int64_t id;
+		double t0, dt;
+		pthread_t t;
+
+		for (int ch = 0; ch < 4; ch++)
+			held |= card_ctl("inject data-stall rd %d 60000", ch);
+		TAP(!held && big && mem_alloc(fd, HELD, &hb) == 0, "restart_setup",
+		    "host request or allocation failed");
+		id = dma_async(fd, METIS_DMA_TO_DEVICE, big, HELD, hb, 0);
+		on_signals(1);
+		pthread_create(&t, NULL, pelter, &p);
+		t0 = mono_ms();
+		r = id > 0 ? wait_job(fd, id, 700, &st) : (int)id;
+		dt = mono_ms() - t0;
+		__atomic_store_n(&p.stop, 1, __ATOMIC_SEQ_CST);
+		pthread_join(t, NULL);
+		printf("@@NOTE signals: restarted WAIT ended after %.0f ms, %d signals\n", dt,
+		       (int)sigs_seen - n0);
+		TAP(r == -ETIMEDOUT && dt >= 690 && dt < 2500 && sigs_seen - n0 >= 5,
+		    "restarted_wait_keeps_its_limit", "r %d after %.0f ms, %d signals", r, dt,
+		    (int)sigs_seen - n0);
+		for (int ch = 0; ch < 4; ch++)
+			card_ctl("inject link-release rd %d", ch);
+		card_ctl("clear");
+		r = id > 0 ? wait_job(fd, id, 0, &st) : -1;
+		TAP(r == 0 && st == 0, "held_job_done_after_release", "r %d status %d", r, st);
+		mem_free(fd, hb);
+		free(big);
+	}
+	signal(SIGUSR1, SIG_IGN);
+	TAP(round_trip(fd, h, 0, LEN, 3, 99, why, sizeof(why)) == 0, "signals_card_fine_after", "%s",
+	    why);
+	close(fd);
+	free(a);
+	free(b);
+	return failed;
+}
+
+/*
+ * Two unprivileged users (uids 65534 and 65533, both in the card's group
+ * 1000) on one card at once (issue 13's campaign): each learns the other's
+ * region handle and job id, and can neither write, read, free, checksum nor
+ * wait on them, nor reset the card under the other; meanwhile both move data
+ * through their own regions, every byte checked.
+ */
+struct mu_shared {
+	pthread_barrier_t b;
+	uint64_t handle[2];
+	int64_t job[2][3];	/* each user's pending jobs */
+	int njobs[2];
+};
+
+static void mu_tap(int ok, int role, const char *what, const char *fmt, int v)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "user%c_%s", 'A' + role, what);
+	TAP(ok, name, fmt, v);
+}
+
+static int mu_child(struct mu_shared *sh, int role, int rounds)
+{
+	enum { LEN = 1 << 20 };
+	int other = 1 - role, fd, st, bad = 0;
+	uint8_t *buf = malloc(LEN);
+	struct metis_cmd c;
+	char why[160];
+	uint64_t h;
+
+	if (setgroups(0, NULL) || setgid(1000) || setuid(65534 - role)) {
+		mu_tap(0, role, "drop_privileges", "errno %d", errno);
+		return 1;
+	}
+	fd = open(dev_path, O_RDWR);
+	mu_tap(fd >= 0 && buf && mem_alloc(fd, LEN, &h) == 0, role, "own_region", "errno %d", errno);
+	if (fd < 0)
+		return 1;
+	fill(buf, LEN, role + 1);
+	sh->handle[role] = h;
+	/*
+	 * Job ids count per file: user A reaps its first two of three jobs, so that each
+	 * user has pending ids the other has not (B: 1 and 2, A: 3).
+	 */
+	for (int i = 0; i < 3 - role; i++)
+		sh->job[role][i] = dma_async(fd, METIS_DMA_TO_DEVICE, buf, LEN, h, 0);
+	if (role == 0) {
+		for (int i = 0; i < 2; i++)
+			bad |= wait_job(fd, sh->job[0][i], 0, &st) != 0 || st != 0;
+		sh->job[0][0] = sh->job[0][2];
+	}
+	sh->njobs[role] = role == 0 ? 1 : 2;
+	pthread_barrier_wait(&sh->b);
+
+	mu_tap(dma(fd, METIS_DMA_TO_DEVICE, buf, 64, sh->handle[other], 0) == -ENOENT, role,
+	       "cannot_write_other_region", "%d", 0);
+	mu_tap(dma(fd, METIS_DMA_FROM_DEVICE, buf + LEN / 2, 64, sh->handle[other], 0) == -ENOENT,
+	       role, "cannot_read_other_region", "%d", 0);
+	memset(&c, 0, sizeof(c));
+	c.opcode = METIS_CMD_CHECKSUM;
+	c.handle_in = sh->handle[other];
+	c.length = 64;
+	mu_tap(cmd(fd, &c) != 0, role, "cannot_checksum_other_region", "result %#x", c.result);
+	{
+		int theirs = 0, tried = 0;
+
+		for (int i = 0; i < sh->njobs[other]; i++) {
+			int mine = 0;
+
+			for (int k = 0; k < sh->njobs[role]; k++)
+				mine |= sh->job[role][k] == sh->job[other][i];
+			if (mine)
+				continue;
+			tried++;
+			theirs += wait_job(fd, sh->job[other][i], 0, &st) != -ENOENT;
+		}
+		mu_tap(tried > 0 && !theirs, role, "cannot_wait_other_job", "%d reached", theirs);
+	}
+	mu_tap(do_reset(fd, 0) == -EPERM, role, "cannot_reset_under_other", "%d", 0);
+	pthread_barrier_wait(&sh->b);
+	/* Only now may the other free its region. */
+	mu_tap(mem_free(fd, sh->handle[other]) == -ENOENT, role, "cannot_free_other_region", "%d",
+	       0);
+	pthread_barrier_wait(&sh->b);
+
+	for (int i = 0; i < rounds && !bad; i++)
+		bad = round_trip(fd, h, (i * 4096) % (LEN / 2), LEN / 2, i % 4, role * 1000 + i, why,
+				 sizeof(why));
+	mu_tap(!bad, role, "own_data_intact", "round trip failed (%d)", bad);
+	for (int i = 0; i < sh->njobs[role]; i++)
+		bad |= wait_job(fd, sh->job[role][i], 0, &st) != 0 || st != 0;
+	mu_tap(!bad, role, "own_jobs_reaped", "status %d", st);
+	mu_tap(mem_free(fd, h) == 0, role, "own_region_freed", "%d", 0);
+	close(fd);
+	free(buf);
+	return failed;
+}
+
+static int multi_user(int rounds)
+{
+	struct mu_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pthread_barrierattr_t ba;
+	pid_t pid[2];
+	int st, ok = 1;
+
+	if (sh == MAP_FAILED)
+		return 1;
+	pthread_barrierattr_init(&ba);
+	pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+	pthread_barrier_init(&sh->b, &ba, 2);
+	for (int r = 0; r < 2; r++) {
+		pid[r] = fork();
+		if (pid[r] == 0)
+			_exit(mu_child(sh, r, rounds));
+	}
+	for (int r = 0; r < 2; r++) {
+		ok &= pid[r] > 0 && waitpid(pid[r], &st, 0) == pid[r] && WIFEXITED(st) &&
+		      WEXITSTATUS(st) == 0;
+	}
+	TAP(ok, "multi_user_children_passed", "a user's checks failed%s", "");
+	return failed;
+}
+
+/* Whether BDF is bound to metis. */
+static int bound(const char *bdf)
+{
+	char path[128], link[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return 0;
+	link[n] = 0;
+	return strstr(link, "/metis") != NULL;
+}
+
+static int write_str(const char *path, const char *v)
+{
+	int f = open(path, O_WRONLY), r;
+
+	if (f < 0)
+		return -errno;
+	r = write(f, v, strlen(v)) < 0 ? -errno : 0;
+	close(f);
+	return r;
+}
+
+/*
+ * Probe with its nth injection point failing (failslab and fail_page_alloc,
+ * armed by the scenario), for n = 1, 2, ... up to `dense`, then every
+ * `stride`th, until a bind gets past every point. Only the write that binds
+ * runs armed: both files are opened before. Every failed probe must leave the
+ * device unbound (no splat, no leak: the runner and kmemleak); a probe that
+ * survived its fault is unbound again. Afterwards the card binds and works.
+ */
+static int probe_nth(const char *bdf, int dense, int stride)
+{
+	int bind = -1, n, binds = 0, refused = 0, survived = 0, done = 0;
+	char why[160];
+
+	nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	TAP(nth_fd >= 0, "probe_fail_nth_available", "%s", strerror(errno));
+	if (nth_fd < 0)
+		return 1;
+	if (bound(bdf))
+		write_str("/sys/bus/pci/drivers/metis/unbind", bdf);
+	for (n = 1; n < 100000 && !done; n += n < dense ? 1 : stride) {
+		int r, injected;
+
+		bind = open("/sys/bus/pci/drivers/metis/bind", O_WRONLY);
+		if (bind < 0)
+			break;
+		arm_nth(n);
+		r = write(bind, bdf, strlen(bdf)) < 0 ? -errno : 0;
+		injected = nth_injected();
+		close(bind);
+		binds++;
+		if (!injected) {
+			done = 1;
+			TAP(r == 0 && bound(bdf), "probe_past_every_point", "bind %d without a fault", r);
+		} else if (bound(bdf)) {
+			survived++;
+		} else {
+			refused++;
+		}
+		if (bound(bdf) && !done)
+			write_str("/sys/bus/pci/drivers/metis/unbind", bdf);
+	}
+	printf("@@NOTE probe fault sweep: %d binds up to point %d (every point to %d, then every "
+	       "%d): %d refused and unwound, %d survived their fault\n", binds, n, dense, stride,
+	       refused, survived);
+	TAP(done, "probe_sweep_reached_the_end", "still injecting at point %d", n);
+	TAP(refused > 0, "probe_faults_refused_the_card", "no injected fault failed a probe");
+	if (!bound(bdf))
+		write_str("/sys/bus/pci/drivers/metis/bind", bdf);
+	TAP(bound(bdf), "probe_binds_after_sweep", "not bound");
+	{
+		int fd = open(dev_path, O_RDWR);
+		uint64_t h;
+
+		TAP(fd >= 0 && mem_alloc(fd, 1 << 20, &h) == 0 &&
+		    round_trip(fd, h, 0, 1 << 20, 1, 7, why, sizeof(why)) == 0,
+		    "probe_card_works_after_sweep", "%s", fd < 0 ? strerror(errno) : why);
+		if (fd >= 0)
+			close(fd);
+	}
+	return failed;
+}
+
+/*
+ * Memory limits (issue 13's campaign): in a memory cgroup limited to 32 MiB
+ * and with RLIMIT_MEMLOCK at 256 KiB, as an unprivileged user, a 64 MiB
+ * export fails with ENOMEM (its pages are charged to the cgroup) and a 1 MiB
+ * pin with ENOMEM (RLIMIT_MEMLOCK), and the process lives on: what fits still
+ * works. `procs` is the cgroup's cgroup.procs.
+ */
+static int limits_suite(const char *procs)
+{
+	enum { SMALL = 64 << 10, BIG = 1 << 20 };
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct rlimit rl = { .rlim_cur = 256 << 10, .rlim_max = 256 << 10 };
+		struct metis_buf_export e = { .size = sizeof(e),
+					      .flags = METIS_BUF_READ | METIS_BUF_WRITE };
+		struct metis_cmd c;
+		uint8_t *b = malloc(BIG);
+		uint64_t h;
+		int fd, r;
+
+		/* Into the cgroup while still root; then keep the group, lose the user. */
+		if (!b || write_str(procs, "0") || setrlimit(RLIMIT_MEMLOCK, &rl) ||
+		    setgroups(0, NULL) || setgid(0) || setuid(65534))
+			_exit(3);
+		fd = open(dev_path, O_RDWR);
+		if (fd < 0 || mem_alloc(fd, BIG, &h))
+			_exit(4);
+		e.length = 64 << 20;
+		r = xioctl(fd, METIS_IOCTL_BUF_EXPORT, &e);
+		TAP(r == -ENOMEM, "memcg_export_over_limit_enomem", "got %d", r);
+		e.length = BIG;
+		r = xioctl(fd, METIS_IOCTL_BUF_EXPORT, &e);
+		TAP(r == 0, "memcg_export_within_limit", "got %d", r);
+		if (!r)
+			close(e.fd);
+		fill(b, BIG, 3);
+		r = dma(fd, METIS_DMA_TO_DEVICE, b, BIG, h, 0);
+		TAP(r == -ENOMEM, "memlock_pin_over_limit_enomem", "got %d", r);
+		r = dma(fd, METIS_DMA_TO_DEVICE, b, SMALL, h, 0);
+		memset(&c, 0, sizeof(c));
+		c.opcode = METIS_CMD_CHECKSUM;
+		c.handle_in = h;
+		c.length = SMALL;
+		TAP(r == 0 && cmd(fd, &c) == 0 && c.result == crc32(b, SMALL), "limits_rest_works",
+		    "dma %d, checksum %#x", r, c.result);
+		close(fd);
+		fflush(stdout);
+		_exit(failed ? 1 : 0);
+	}
+	waitpid(pid, &st, 0);
+	TAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "limits_child_lived", "status %#x", st);
+	{
+		struct metis_buf_export e = { .size = sizeof(e), .length = 64 << 20,
+					      .flags = METIS_BUF_READ | METIS_BUF_WRITE };
+		int fd = open(dev_path, O_RDWR);
+
+		TAP(fd >= 0 && xioctl(fd, METIS_IOCTL_BUF_EXPORT, &e) == 0, "export_outside_cgroup",
+		    "refused");
+		if (fd >= 0) {
+			close(e.fd);
+			close(fd);
+		}
+	}
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
@@ -1491,6 +2053,14 @@ int main(int argc, char **argv)
 		return cmd_abandon();
 	if (argc > 2 && !strcmp(argv[2], "memlock"))
 		return memlock_suite();
+	if (argc > 3 && !strcmp(argv[2], "limits"))
+		return limits_suite(argv[3]);
+	if (argc > 5 && !strcmp(argv[2], "probe-nth"))
+		return probe_nth(argv[3], atoi(argv[4]), atoi(argv[5]));
+	if (argc > 3 && !strcmp(argv[2], "multi-user"))
+		return multi_user(atoi(argv[3]));
+	if (argc > 3 && !strcmp(argv[2], "signals"))
+		return signals_suite(atoi(argv[3]), argc > 4 ? strtoul(argv[4], NULL, 0) : 1);
 	if (argc > 2 && !strcmp(argv[2], "card-cap"))
 		return card_cap();
 	if (argc > 2 && !strcmp(argv[2], "failnth"))

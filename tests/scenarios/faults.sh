@@ -7,6 +7,8 @@
 # taking sleeping allocations too) until a run gets past all of them. Every
 # failed run must unwind cleanly, regions stay usable, the card moves data
 # correctly afterwards, and the boot's kmemleak scan finds nothing of ours.
+# Then the same for probe: bind after bind with the nth point failing, each
+# failed probe unwound, until a bind gets past them all.
 # It boots alone: a fault injected into DMA-API debugging's own bookkeeping
 # (an atomic allocation inside a mapping) switches that debugging off for the
 # rest of the boot, which is accepted here and only here.
@@ -20,6 +22,10 @@ for f in failslab fail_page_alloc; do
 done
 echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
 metis_test /dev/metis0 failnth
+# Probe with its nth allocation failing, bind after bind (every point up to 60,
+# then every 5th; every point with METIS_SOAK=1).
+[ "$METIS_SOAK" = 1 ] && stride=1 || stride=5
+metis_test /dev/metis0 probe-nth "$(metis_bdfs | head -1)" 60 "$stride"
 for f in failslab fail_page_alloc; do
     echo Y >/sys/kernel/debug/$f/ignore-gfp-wait
 done

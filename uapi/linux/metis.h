@@ -169,7 +169,10 @@ struct metis_dma {
  * channel was reset), EIO (the card failed the job or was reset under it),
  * ESHUTDOWN (the job was failed by suspend; retry it), ENODEV (card gone).
  * The ioctl itself fails with ETIMEDOUT if timeout_ms passes first (the job
- * stays pending), and with ENOENT for an unknown job id.
+ * stays pending), and with ENOENT for an unknown job id. A signal ends the
+ * wait with EINTR (or restarts it, SA_RESTART); with a limit, timeout_ms is
+ * then updated to the time left (at least 1), so that the restarted call
+ * ends when the first would have.
  */
 struct metis_wait {
 	__u32 size;

@@ -357,7 +357,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                     AbortCause::Malformed(format!("link element at {llp:#x}: {why}")),
                 );
             }
-            link_stall(sh, d, ch);
+            link_stall(sh, d, ch, ep);
             let mut st = sh.st.lock().unwrap();
             if !live(sh, d, ch, ep) {
                 return;
@@ -411,6 +411,9 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
         };
         if inj {
             return abort(sh, d, ch, ep, AbortCause::Injected);
+        }
+        if !hold(sh, d, ch, ep, |i| &mut i.data_stall_ms, "data-stall") {
+            return;
         }
         match transfer(sh, d, ch, ep, e.sar, e.dar, e.size as u64, pacer) {
             Err(XferErr::Cancelled) => return,
@@ -475,17 +478,31 @@ fn after_reprogram(sh: &Arc<Shared>, c: &mut Chan) -> bool {
 
 /// The `link-stall` injection: holds the walker on a fetched link element
 /// until released by `link-release` or for the armed time at most.
-fn link_stall(sh: &Arc<Shared>, d: Dir, ch: usize) {
+fn link_stall(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64) {
+    hold(sh, d, ch, ep, |i| &mut i.link_stall_ms, "link-stall");
+}
+
+/// Holds the walker where it is while the stall `which` picks is armed for
+/// the channel: until `link-release`, the armed time, or the channel being
+/// stopped or reset (returns false then: the walk is over).
+fn hold(
+    sh: &Arc<Shared>,
+    d: Dir,
+    ch: usize,
+    ep: u64,
+    which: fn(&mut Inject) -> &mut [[u64; 8]; 2],
+    name: &str,
+) -> bool {
     let limit = {
         let mut st = sh.st.lock().unwrap();
-        std::mem::take(&mut st.inj.link_stall_ms[d as usize][ch])
+        std::mem::take(&mut which(&mut st.inj)[d as usize][ch])
     };
     if limit == 0 {
-        return;
+        return true;
     }
     sh.obs.event(
         "inject",
-        serde_json::json!({"what": "link-stall", "dir": d.name(), "ch": ch, "ms": limit}),
+        serde_json::json!({"what": name, "dir": d.name(), "ch": ch, "ms": limit}),
     );
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_millis(limit) {
@@ -494,7 +511,11 @@ fn link_stall(sh: &Arc<Shared>, d: Dir, ch: usize) {
         if std::mem::take(&mut st.inj.link_release[d as usize][ch]) {
             break;
         }
+        if !live(sh, d, ch, ep) {
+            return false;
+        }
     }
+    true
 }
 
 fn no_progress(llp: u64) -> AbortCause {
