@@ -340,3 +340,54 @@ impl Card {
         }
     }
 }
+
+#[cfg(metis_kunit)]
+#[kernel::prelude::kunit_tests(metis_pm)]
+mod tests {
+    use super::*;
+    use kernel::sync::{
+        completion::Completion,
+        Arc, //
+    };
+
+    #[pin_data]
+    struct Probe {
+        #[pin]
+        pm: PmState,
+        #[pin]
+        done: Completion,
+        /// What another task saw: -1 not yet, 0 not its own reset, 1 its own.
+        seen: Atomic<i32>,
+    }
+
+    /// Security review L9: while this task resets the function, a reset that another task
+    /// reports (a root write to sysfs `reset` that won the device lock meanwhile) is not
+    /// taken for this one.
+    #[test]
+    fn own_reset_belongs_to_the_resetting_task() -> Result {
+        let p = Arc::pin_init(
+            pin_init!(Probe {
+                pm <- PmState::new(),
+                done <- Completion::new(),
+                seen: Atomic::new(-1),
+            }),
+            GFP_KERNEL,
+        )?;
+        assert!(!p.pm.is_own_reset());
+        let inside = p.pm.own_reset(|| -> Result<bool> {
+            let other = p.clone();
+            kernel::workqueue::system().try_spawn(GFP_KERNEL, move || {
+                other
+                    .seen
+                    .store(i32::from(other.pm.is_own_reset()), Relaxed);
+                other.done.complete_all();
+            })?;
+            p.done.wait_for_completion();
+            Ok(p.pm.is_own_reset())
+        })?;
+        assert!(inside);
+        assert_eq!(p.seen.load(Relaxed), 0);
+        assert!(!p.pm.is_own_reset());
+        Ok(())
+    }
+}
