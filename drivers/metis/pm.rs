@@ -376,7 +376,7 @@ mod tests {
         assert!(!p.pm.is_own_reset());
         let inside = p.pm.own_reset(|| -> Result<bool> {
             let other = p.clone();
-            kernel::workqueue::system().try_spawn(GFP_KERNEL, move || {
+            kernel::workqueue::system_highpri().try_spawn(GFP_KERNEL, move || {
                 other
                     .seen
                     .store(i32::from(other.pm.is_own_reset()), Relaxed);
