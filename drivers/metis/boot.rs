@@ -125,6 +125,10 @@ const SCRUB_TIMEOUT: Delta = Delta::from_secs(10);
 // TIMEOUT: the longest command (RUN over 1 GiB, read and written) takes about 0.3 s at
 // the card's internal bandwidth; one still running after 10 s is hung.
 const COMMAND_DRAIN: Delta = Delta::from_secs(10);
+// TIMEOUT: a command still running when the card is stopped (a FILL of 1 GiB takes about
+// 0.13 s) gets this long to answer before its virtual-MSI registration is withdrawn; a
+// hung firmware is not waited for longer.
+const COMMAND_SETTLE: Delta = Delta::from_millis(500);
 
 /// What the boot block says.
 #[derive(Clone, Copy, Debug, Default)]
@@ -310,6 +314,30 @@ impl Card {
             );
             self.request_recovery("a firmware command never finished");
         }
+    }
+
+    /// Whether a command sits in the slot unanswered.
+    fn command_running(&self) -> bool {
+        matches!(
+            self.l2.with(|l2| l2.try_read32(iface_off::CMD_OPCODE)),
+            Ok(Ok(w)) if w != 0 && w != u32::MAX && w & ANSWERED == 0
+        )
+    }
+
+    /// Before the card is stopped: a command still running (its caller gave up, or was
+    /// failed by the stop) answers first, so that the firmware signals it while its
+    /// virtual-MSI registration still stands, not into a withdrawn one (R1.2). A
+    /// runtime-owned card's slot is the runtime's.
+    pub(crate) fn settle_command(&self) {
+        if self.fw.owner == FwOwner::Runtime {
+            return;
+        }
+        let _ = read_poll_timeout(
+            || Ok(self.command_running()),
+            |running| !*running,
+            Delta::from_millis(1),
+            COMMAND_SETTLE,
+        );
     }
 
     /// Word `i` of the command message (results), under the mailbox lock.

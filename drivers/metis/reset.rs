@@ -44,6 +44,7 @@ const BOOTLOADER_WAIT: Delta = Delta::from_secs(1);
 impl Card {
     /// Masks every interrupt source of the card and stops its engine.
     pub(crate) fn quiesce(&self) {
+        self.settle_command();
         // The firmware first, so that it writes no more virtual-MSI words.
         self.withdraw_vmsi();
         let _ = self.edma.off();

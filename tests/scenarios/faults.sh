@@ -23,6 +23,19 @@ for f in failslab fail_page_alloc fail_usercopy; do
     echo 0 >/sys/kernel/debug/$f/verbose
 done
 echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+# Only points with the driver's code on the stack count: the test's own reads and
+# writes of fail-nth copy to and from user memory too (fail_usercopy), and must not
+# take the point meant for the ioctl.
+text=$(cat /sys/module/metis/sections/.text)
+size=$(cat /sys/module/metis/coresize)
+require() {  # DEPTH
+    for f in failslab fail_page_alloc fail_usercopy; do
+        echo "$text" >/sys/kernel/debug/$f/require-start
+        printf '0x%x\n' $((text + size)) >/sys/kernel/debug/$f/require-end
+        echo "$1" >/sys/kernel/debug/$f/stacktrace-depth
+    done
+}
+require 32
 metis_test /dev/metis0 failnth
 # Probe with its nth allocation failing, bind after bind (every point up to 60,
 # then every 5th; every point with METIS_SOAK=1). Only allocations the driver's
@@ -30,13 +43,7 @@ metis_test /dev/metis0 failnth
 # also runs ACPI's interrupt routing and the IRQ core's /proc registration,
 # whose out-of-memory paths have bugs of their own (a KASAN use-after-free in
 # ACPICA, a remove_proc_entry warning) that are not this driver's to test.
-text=$(cat /sys/module/metis/sections/.text)
-size=$(cat /sys/module/metis/coresize)
-for f in failslab fail_page_alloc fail_usercopy; do
-    echo "$text" >/sys/kernel/debug/$f/require-start
-    printf '0x%x\n' $((text + size)) >/sys/kernel/debug/$f/require-end
-    echo 8 >/sys/kernel/debug/$f/stacktrace-depth
-done
+require 8
 [ "$METIS_SOAK" = 1 ] && stride=1 || stride=5
 metis_test /dev/metis0 probe-nth "$(metis_bdfs | head -1)" 60 "$stride"
 for f in failslab fail_page_alloc fail_usercopy; do
