@@ -1,5 +1,5 @@
 #!/bin/sh
-# configs: all
+# configs: x86-none x86-translated arm64-none arm64-translated
 # cards: --mem-size 1G
 # QEMU device_del while DMA runs: the PCIe hotplug path unbinds the driver
 # under load (the vendor driver froze the machine on remove, R2.3). The

@@ -1,5 +1,5 @@
 #!/bin/sh
-# configs: all
+# configs: x86-none x86-translated arm64-none arm64-translated
 # cards: --mem-size 1G | --mem-size 2G
 # Two cards at once, each independent: its own /dev node, memory, firmware,
 # interrupt, and data that never crosses over.

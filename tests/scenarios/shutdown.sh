@@ -1,5 +1,5 @@
 #!/bin/sh
-# configs: all
+# configs: x86-none x86-translated arm64-none arm64-translated
 # cards: --identity metis
 # shutdown (reboot, kexec, power-off; issue 4): the guest powers off with
 # the module loaded and DMA running. The driver's shutdown callback must

@@ -1,5 +1,5 @@
 #!/bin/sh
-# configs: all
+# configs: x86-none x86-translated arm64-none arm64-translated
 # cards: --bar2-size 16M
 # R1.1: when BAR2 is smaller than the card needs (an RK3588 root-port window
 # of 14 MiB truncates it), probe fails with one line that says what it found,
