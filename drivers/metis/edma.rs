@@ -769,6 +769,30 @@ impl Card {
         }
     }
 
+    /// Makes sure a channel handed to a new job has stopped walking the last
+    /// job's list. The done interrupt of a window's last element comes before the
+    /// engine has followed the window's link and stopped at slot 0; a new list
+    /// written meanwhile could be fetched half-written. Usually one status read.
+    fn settle_channel(&self, dir: Dir, ch: u32) -> Result {
+        if self.channel_halts(dir, ch) {
+            return Ok(());
+        }
+        self.stop_channel(dir, ch);
+        if self.channel_halts(dir, ch) {
+            return self
+                .edma
+                .program_events(|b0, ev| forget_channel(b0, ev, dir, ch))?;
+        }
+        self.cut_off("eDMA channel ignores stop requests");
+        dev_err!(
+            self.pdev,
+            "eDMA channel {} does not stop after its last job; the card is cut off the bus and \
+             will be reset\n",
+            ch
+        );
+        Err(EIO)
+    }
+
     /// Whether a channel told to stop leaves the running state within a few milliseconds.
     fn channel_halts(&self, dir: Dir, ch: u32) -> bool {
         let cs = || {
@@ -897,6 +921,7 @@ impl Card {
         let irq = irq_bits(self.edma.irq_mode());
         let mut cycle = true;
         let mut list = KVec::new();
+        self.settle_channel(dir, ch)?;
         for (w, window) in segs.chunks(per_window).enumerate() {
             // Out of time between windows: the channel is idle, nothing to stop.
             deadline.left()?;
@@ -913,11 +938,15 @@ impl Card {
                 part.dev_addr,
             )?;
             let words = &list[..used * ll::ELEMENT_WORDS];
+            // The engine, back at slot 0 behind the last window's link, may fetch it at
+            // any moment: slot 0's control word, whose cycle bit hands the window over,
+            // goes last, as in dw-edma's `dw_edma_v0_write_ll_data`. Written first, it
+            // would let the engine move slot 0's stale addresses.
             self.program_l2(|l2| -> Result {
-                for (i, word) in words.iter().enumerate() {
+                for (i, word) in words.iter().enumerate().skip(1) {
                     l2.try_write32(*word, part.bar_off + i * 4)?;
                 }
-                Ok(())
+                l2.try_write32(words[0], part.bar_off)
             })??;
             self.edma.program_events(|b0, ev| -> Result {
                 // Only before the first window: a later window's own completion

@@ -17,6 +17,8 @@
 //! inject link-stall wr|rd CH MS  next link element on CH is held up to MS ms
 //! inject data-stall wr|rd CH MS  next data element on CH moves its bytes only
 //!                                after up to MS ms: a job held on the card
+//! inject torn-fetch wr|rd CH N  the element behind the Nth link on CH is
+//!                        fetched right after the host's first write into it
 //! inject link-release wr|rd CH  ends a link-stall or data-stall hold now
 //! inject storm VEC COUNT [US]   COUNT interrupts on VEC, as fast as possible or
 //!                                US microseconds apart
@@ -46,7 +48,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
+pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | torn-fetch wr|rd CH N | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -172,6 +174,15 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             stall[d as usize][ch] = ms;
             drop(st);
             armed(json!({"dir": d.name(), "ch": ch, "ms": ms}));
+        }
+        "torn-fetch" => {
+            let (d, ch) = chan(dev, args)?;
+            let n = num(args.get(4))?;
+            if n == 0 || n > 1_000_000 {
+                return Err(err("N counts links from 1"));
+            }
+            sh.st.lock().unwrap().inj.torn_fetch[d as usize][ch] = n as u32;
+            armed(json!({"dir": d.name(), "ch": ch, "n": n}));
         }
         "storm" => {
             let v = num(args.get(2))?;

@@ -69,6 +69,11 @@ pub struct Shared {
     pub bme: AtomicBool,
     pub rom: Vec<u8>,
     pub fw_tx: Mutex<Option<Sender<FwJob>>>,
+    /// A walker waiting to fetch an element at the host's first write into
+    /// it (`inject torn-fetch`); `fetch_watch_on` keeps host writes cheap
+    /// while nobody waits.
+    pub fetch_watch: Mutex<Option<engine::FetchWatch>>,
+    pub fetch_watch_on: AtomicBool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +195,8 @@ impl Device {
             bme: AtomicBool::new(false),
             rom: rom::build(layout.rom_size as usize, vid, did, 0x12_0000),
             fw_tx: Mutex::new(None),
+            fetch_watch: Mutex::new(None),
+            fetch_watch_on: AtomicBool::new(false),
             st: Mutex::new(st),
             opts,
         });
@@ -450,6 +457,7 @@ impl Device {
             }
             Access::Write(d) => {
                 self.sh.mem.write(dev, d);
+                engine::host_wrote(&self.sh, dev, d.len() as u64);
             }
         }
     }
@@ -477,6 +485,7 @@ impl Device {
             }
             Access::Write(d) => {
                 sh.mem.write(L2_BASE + off, d);
+                engine::host_wrote(sh, L2_BASE + off, d.len() as u64);
                 if covers(iface::CMD_OPCODE, 4) {
                     let i = (iface::CMD_OPCODE - off) as usize;
                     let opcode = u32::from_le_bytes(d[i..i + 4].try_into().unwrap());

@@ -34,6 +34,13 @@ pub struct Inject {
     /// only after this many ms, or on `link_release`: holds a job on the card
     /// before any of it is done, however few elements it has.
     pub data_stall_ms: [[u64; 8]; 2],
+    /// The element behind the Nth link the walker follows on the channel
+    /// (counted from 1; 0: not armed) is fetched the moment the host's first
+    /// write into it lands, as an engine that fetches while the host rewrites
+    /// its list would: a host that hands an element over (its control word,
+    /// with the cycle bit) before the rest of it is written has the engine
+    /// move stale addresses.
+    pub torn_fetch: [[u32; 8]; 2],
     /// Ends a `link_stall_ms` or `data_stall_ms` hold early.
     pub link_release: [[bool; 8]; 2],
     /// Next BOOT never leaves BOOTING.
@@ -75,6 +82,7 @@ impl Inject {
             "done_on_stop": list(&self.done_on_stop),
             "link_stall": list(&self.link_stall_ms.map(|d| d.map(|ms| ms != 0))),
             "data_stall": list(&self.data_stall_ms.map(|d| d.map(|ms| ms != 0))),
+            "torn_fetch": list(&self.torn_fetch.map(|d| d.map(|n| n != 0))),
             "fw_no_ready": self.fw_no_ready,
             "bad_iface": self.iface.names(),
         })

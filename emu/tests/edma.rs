@@ -1084,3 +1084,85 @@ fn done_on_stop_reports_done_instead_of_halting() {
     assert_eq!(r.int_status(Dir::Wr), 0);
     assert_eq!(r.dev.total_faults(), 0);
 }
+
+/// Writes an element through BAR2 word by word, control word first or last.
+fn write_element(r: &Rig, at: u64, e: &[u8; 24], control_last: bool) {
+    let word = |i: usize| u32::from_le_bytes(e[i * 4..i * 4 + 4].try_into().unwrap());
+    let order: Vec<usize> = if control_last {
+        vec![1, 2, 3, 4, 5, 0]
+    } else {
+        (0..6).collect()
+    };
+    for i in order {
+        r.b2w(l2_off(at) + 4 * i as u64, word(i));
+    }
+}
+
+/// `torn-fetch`: the element behind a window's link is fetched as the host's
+/// first write into it leaves it. A host that hands the element over (control
+/// word, with the cycle bit) before writing its addresses has the engine move
+/// the stale element again, and the new one never; a host that writes the
+/// control word last has the engine stop there until the doorbell.
+#[test]
+fn torn_fetch_moves_a_half_written_element() {
+    for control_last in [false, true] {
+        let mut r = Rig::metis();
+        r.enable_msi(32);
+        let d1 = pattern(5, 4096);
+        let d2 = pattern(6, 4096);
+        r.dev.mem_write(DEV_DATA, &d1);
+        r.dev.mem_write(DEV_DATA + 0x10000, &d2);
+        let (h1, h2) = (IOVA + 0x40_0000, IOVA + 0x50_0000);
+        put(
+            &r,
+            LL_WR,
+            &[
+                Element::data(CTRL_CB | CTRL_LIE | CTRL_RIE, 4096, DEV_DATA, h1),
+                Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
+            ],
+        );
+        let a = handle(&r.dev, "inject torn-fetch wr 1 1");
+        assert_eq!(a["ok"], true, "{a}");
+        r.setup_channel(Dir::Wr, 1, 3, LL_WR);
+        r.doorbell(Dir::Wr, 1);
+        wait_until("window 1", || r.int_status(Dir::Wr) & done_bit(1) != 0);
+        assert_eq!(r.guest_read(h1, 4096), d1);
+        r.ew(INT_CLEAR.at(Dir::Wr), done_bit(1));
+        // The walker now waits at slot 0 for the host's first write; h1 is
+        // cleared to show a second move of the stale element.
+        r.guest_write(h1, &[0u8; 4096]);
+        write_element(
+            &r,
+            LL_WR,
+            &Element::data(CTRL_LIE | CTRL_RIE, 4096, DEV_DATA + 0x10000, h2),
+            control_last,
+        );
+        write_element(
+            &r,
+            LL_WR + 24,
+            &Element::link(CTRL_LLP | CTRL_TCB | CTRL_CB, LL_WR),
+            control_last,
+        );
+        wait_until("torn fetch", || {
+            !r.events_of("inject")
+                .iter()
+                .all(|e| e["what"] != "torn-fetch")
+        });
+        let ev = r.events_of("inject");
+        let torn = ev.iter().find(|e| e["what"] == "torn-fetch").unwrap();
+        assert_eq!(torn["host_wrote"], true, "{torn}");
+        r.doorbell(Dir::Wr, 1);
+        wait_until("window 2", || r.int_status(Dir::Wr) & done_bit(1) != 0);
+        r.wait_stopped(Dir::Wr, 1);
+        if control_last {
+            // Stopped at the old cycle bit; the doorbell moved the new element only.
+            assert_eq!(r.guest_read(h1, 4096), vec![0u8; 4096]);
+            assert_eq!(r.guest_read(h2, 4096), d2);
+        } else {
+            // The stale addresses were moved; the new element never was.
+            assert_eq!(r.guest_read(h1, 4096), d1);
+            assert_eq!(r.guest_read(h2, 4096), vec![0u8; 4096]);
+        }
+        assert_eq!(r.dev.total_faults(), 0);
+    }
+}

@@ -2,7 +2,8 @@
 # configs: all
 # The /dev/metisN ABI end to end (tests/guest/metis_test.c): argument
 # validation, region ownership, data-checked DMA from 1 byte to 64 MiB with
-# unaligned buffers, concurrent jobs, firmware commands. No card faults.
+# unaligned buffers, concurrent jobs, firmware commands, lists rewritten
+# while the engine may fetch them. No card faults.
 . /lib/metis/lib.sh
 bdf=$(metis_bdfs | head -1)
 faults0=$(card_stat 0 faults_total)
@@ -27,6 +28,10 @@ metis_test /dev/metis0 card-cap
 metis_test /dev/metis0 memlock
 # A command abandoned by its caller finishes before the next one (H2).
 metis_test /dev/metis0 cmd-abandon
+# Lists are handed to the engine whole, and a channel to a new job only once
+# the engine has stopped walking the last one (emulator torn-fetch; where the
+# card sees one element per page).
+metis_test /dev/metis0 torn-fetch
 # Device memory is zeroed before its next owner gets it (H3).
 metis_test /dev/metis0 scrub
 check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"

@@ -89,6 +89,11 @@ fn live(sh: &Shared, dir: Dir, ch: usize, ep: u64) -> bool {
 /// Invalidates a channel's worker; the caller waits on the gate afterwards.
 fn cancel(sh: &Shared, dir: Dir, ch: usize) {
     sh.chan_epoch[chan_idx(dir, ch)].fetch_add(1, Ordering::SeqCst);
+    let mut w = sh.fetch_watch.lock().unwrap();
+    if matches!(&*w, Some(w) if w.dir == dir && w.ch == ch) {
+        *w = None;
+        sh.fetch_watch_on.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Cancels every channel and waits for in-flight chunks (reset).
@@ -331,7 +336,13 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
         };
         // One fetch into a copy: the host may rewrite the element meanwhile.
         let mut raw = [0u8; ELEMENT_SIZE as usize];
-        sh.mem.read(at, &mut raw);
+        match torn_fetch(sh, d, ch, ep, at) {
+            Watched::Snapshot(snap) => raw = snap,
+            Watched::No => {
+                sh.mem.read(at, &mut raw);
+            }
+            Watched::Gone => return,
+        }
         if corrupt {
             // Garbage fetch: all bits set looks like a link element (LLP bit)
             // pointing nowhere, which the validation below must reject.
@@ -437,6 +448,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
         if !live(sh, d, ch, ep) {
             return;
         }
+        watch_behind_link(sh, &mut st, &ctx, d, ch, llp.wrapping_add(ELEMENT_SIZE));
         let c = st.edma.chan_mut(d, ch);
         let reprogrammed = c.prog != prog;
         if !reprogrammed {
@@ -474,6 +486,121 @@ fn after_reprogram(sh: &Arc<Shared>, c: &mut Chan) -> bool {
     c.ctrl1.set_cs(Cs::Stopped);
     sh.obs.with(|c| c.transfers_done += 1);
     false
+}
+
+/// A walker's wait for the host's first write into an element (`inject torn-fetch`).
+#[derive(Debug)]
+pub struct FetchWatch {
+    dir: Dir,
+    ch: usize,
+    /// Where the element is in device memory.
+    at: u64,
+    /// The element as it was right after the host's first write into it.
+    snap: Option<[u8; ELEMENT_SIZE as usize]>,
+}
+
+/// How long a walker waits for the host to write into a watched element.
+const TORN_FETCH_WAIT: Duration = Duration::from_secs(2);
+
+enum Watched {
+    /// Not watched (or the host never wrote): fetch the element as it is.
+    No,
+    /// The element as the host's first write left it.
+    Snapshot([u8; ELEMENT_SIZE as usize]),
+    /// The channel was stopped or reset meanwhile.
+    Gone,
+}
+
+/// When the data element the walker just moved is followed by the link that
+/// `inject torn-fetch` counts down to, the element behind that link is
+/// watched from now on: before the host learns (by the done interrupt, or by
+/// polling the status) that it may rewrite the list.
+fn watch_behind_link(sh: &Shared, st: &mut State, ctx: &LlCtx, d: Dir, ch: usize, next: u64) {
+    let n = st.inj.torn_fetch[d as usize][ch];
+    if n == 0 {
+        return;
+    }
+    let Ok(at) = ctx.resolve(next, &sh.mem) else {
+        return;
+    };
+    let mut raw = [0u8; ELEMENT_SIZE as usize];
+    sh.mem.read(at, &mut raw);
+    let link = Element::parse(&raw);
+    if !link.control.llp() {
+        return;
+    }
+    st.inj.torn_fetch[d as usize][ch] = n - 1;
+    if n > 1 {
+        return;
+    }
+    let Ok(target) = ctx.resolve(link.llp(), &sh.mem) else {
+        return;
+    };
+    *sh.fetch_watch.lock().unwrap() = Some(FetchWatch {
+        dir: d,
+        ch,
+        at: target,
+        snap: None,
+    });
+    sh.fetch_watch_on.store(true, Ordering::SeqCst);
+}
+
+/// The host wrote `[addr, addr + len)` of device memory (through BAR2): a
+/// watched element it touched for the first time is fetched now.
+pub fn host_wrote(sh: &Shared, addr: u64, len: u64) {
+    if !sh.fetch_watch_on.load(Ordering::SeqCst) {
+        return;
+    }
+    let mut w = sh.fetch_watch.lock().unwrap();
+    if let Some(w) = w.as_mut() {
+        if w.snap.is_none() && addr < w.at + ELEMENT_SIZE && w.at < addr + len {
+            let mut raw = [0u8; ELEMENT_SIZE as usize];
+            sh.mem.read(w.at, &mut raw);
+            w.snap = Some(raw);
+        }
+    }
+}
+
+/// The fetch of the element at `at`, when `inject torn-fetch` watches it:
+/// waits for the host's first write into it and returns the element as that
+/// write left it.
+fn torn_fetch(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, at: u64) -> Watched {
+    if !sh.fetch_watch_on.load(Ordering::SeqCst) {
+        return Watched::No;
+    }
+    {
+        let w = sh.fetch_watch.lock().unwrap();
+        if !matches!(&*w, Some(w) if w.dir == d && w.ch == ch && w.at == at) {
+            return Watched::No;
+        }
+    }
+    let start = std::time::Instant::now();
+    let snap = loop {
+        let snap = sh.fetch_watch.lock().unwrap().as_ref().and_then(|w| w.snap);
+        if snap.is_some() || start.elapsed() >= TORN_FETCH_WAIT {
+            break snap;
+        }
+        if !live(sh, d, ch, ep) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    sh.fetch_watch_on.store(false, Ordering::SeqCst);
+    *sh.fetch_watch.lock().unwrap() = None;
+    if !live(sh, d, ch, ep) {
+        return Watched::Gone;
+    }
+    let control = snap.map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]));
+    sh.obs.event(
+        "inject",
+        serde_json::json!({"what": "torn-fetch", "dir": d.name(), "ch": ch,
+            "at": format!("{at:#x}"), "host_wrote": snap.is_some(),
+            "control": control.map(|c| format!("{c:#x}"))}),
+    );
+    match snap {
+        Some(s) => Watched::Snapshot(s),
+        None => Watched::No,
+    }
 }
 
 /// The `link-stall` injection: holds the walker on a fetched link element
