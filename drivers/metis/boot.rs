@@ -249,6 +249,15 @@ impl Card {
             self.check_health();
             return Err(EIO);
         }
+        // The slot takes one command at a time. One whose caller's wait was failed without
+        // draining it (an unbind, a stop, a reset about to come) may still run: it answers
+        // first, or the card is reset.
+        if self.command_running() {
+            if self.recovery.lock().is_some() {
+                return Err(EIO);
+            }
+            self.drain_command(self.running_opcode())?;
+        }
         self.edma.events.lock().mailbox = false;
         self.post_command(opcode, args, size)?;
         let waited = self.wait_event(timeout, |ev| core::mem::take(&mut ev.mailbox).then_some(()));
@@ -281,7 +290,8 @@ impl Card {
                     );
                     self.request_recovery("firmware stopped answering");
                 } else if running && (e == ETIMEDOUT || e == ERESTARTSYS) {
-                    self.drain_command(opcode);
+                    // A command that never answers has the card reset; the caller fails anyway.
+                    let _ = self.drain_command(opcode);
                 }
                 return Err(e);
             }
@@ -294,8 +304,8 @@ impl Card {
     /// on the card, writing the regions its caller is about to release, and its answer
     /// would be taken for the next command's (security review H2). Waits, under the
     /// mailbox lock, until the card has answered it; a card that does not within
-    /// [`COMMAND_DRAIN`] is reset before the caller releases anything.
-    fn drain_command(&self, opcode: u32) {
+    /// [`COMMAND_DRAIN`] is reset before the caller releases anything (`EIO`).
+    fn drain_command(&self, opcode: u32) -> Result {
         let answered = read_poll_timeout(
             || self.answer(),
             |a| a.is_some(),
@@ -313,6 +323,16 @@ impl Card {
                 COMMAND_DRAIN.as_millis()
             );
             self.request_recovery("a firmware command never finished");
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// The opcode of the command in the slot (for messages).
+    fn running_opcode(&self) -> u32 {
+        match self.l2.with(|l2| l2.try_read32(iface_off::CMD_OPCODE)) {
+            Ok(Ok(w)) => w & !ANSWERED,
+            _ => 0,
         }
     }
 

@@ -655,8 +655,16 @@ impl Card {
     }
 
     /// As [`Edma::program`], for the firmware's command slot in L2.
+    ///
+    /// Refused with `ENODEV` too once unbind has begun: what is written to L2 starts new
+    /// work (a command, a window), and the waits of its callers already fail. A command
+    /// posted then would find the slot still running the command whose caller's wait the
+    /// unbind just failed.
     pub(crate) fn program_l2<R>(&self, f: impl for<'a> FnOnce(&L2Bar<'a>) -> R) -> Result<R> {
-        let _ev = self.edma.may_program()?;
+        let ev = self.edma.may_program()?;
+        if ev.dead {
+            return Err(ENODEV);
+        }
         self.l2.with(f)
     }
 

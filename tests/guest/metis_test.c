@@ -2210,19 +2210,30 @@ static void *fill_thread(void *p)
 	return NULL;
 }
 
+static void *alloc_thread(void *p)
+{
+	struct fill_arg *a = p;
+
+	a->r = mem_alloc(a->fd, a->len, &a->h);
+	return NULL;
+}
+
 /*
  * The card stopped (`stop`, a shell command: a reset, an unbind) while a long
  * FILL runs on it: the command answers before the stop withdraws the
  * virtual-MSI registration, so the firmware never signals into a withdrawn
  * one (the scenario counts the card's faults: a vmsi_unregistered fault is,
  * on a real host, the R1.2 write). The FILL's caller gets its answer, EIO or
- * ENODEV.
+ * ENODEV. A MEM_ALLOC waiting meanwhile for the command slot (its scrub is a
+ * FILL too) must not post its command while the first one still runs (a
+ * mailbox_busy fault: CI saw one when an unbind failed the first caller's
+ * wait); it gets its region or the stop's error.
  */
 static int fill_stop(const char *stop)
 {
 	enum { LEN = 768 << 20 };
-	struct fill_arg fa = { .len = LEN };
-	pthread_t t;
+	struct fill_arg fa = { .len = LEN }, aa = { .len = 1 << 20 };
+	pthread_t t, ta;
 	int r;
 
 	block_sigchld();
@@ -2233,11 +2244,17 @@ static int fill_stop(const char *stop)
 	}
 	pthread_create(&t, NULL, fill_thread, &fa);
 	usleep(20 * 1000);
+	aa.fd = fa.fd;
+	pthread_create(&ta, NULL, alloc_thread, &aa);
+	usleep(50 * 1000);
 	r = system(stop);
 	pthread_join(t, NULL);
+	pthread_join(ta, NULL);
 	TAP(r == 0, "stop_during_fill", "'%s' failed", stop);
 	TAP(fa.r == 0 || fa.r == -EIO || fa.r == -ENODEV, "fill_answered_or_failed", "got %d",
 	    fa.r);
+	TAP(aa.r == 0 || aa.r == -EIO || aa.r == -ENODEV || aa.r == -ESHUTDOWN,
+	    "queued_alloc_answered_or_failed", "got %d", aa.r);
 	close(fa.fd);
 	return failed;
 }
