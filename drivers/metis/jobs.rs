@@ -267,6 +267,17 @@ impl Drop for RegionRef {
     }
 }
 
+/// The host side of a transfer, made ready before the card is held: pinned, or
+/// its dma-buf's other users waited for.
+enum Source {
+    User(glue::UserPin),
+    DmaBuf {
+        fd: i32,
+        offset: u64,
+        map: glue::DmaBufMap,
+    },
+}
+
 /// The host side of a transfer, mapped for the card.
 enum HostBuf {
     /// A pinned user buffer, mapped whole.
@@ -358,28 +369,23 @@ impl DmaJob {
             }
         }
         let timeout = timeout(r.timeout_ms)?;
-        // Pinning may sleep on the caller's memory for as long as that takes: before the
-        // card is held, so that a reset, a suspend or an unbind never waits for it (M4).
-        let pinned = match r.host {
-            HostSpec::User { addr } => Some(glue::UserPin::new(
+        // Pinning may sleep on the caller's memory for as long as that takes, and a
+        // dma-buf's other users (a GPU, a display) may take the job's timeout: both before
+        // the card is held, so that a reset, a suspend or an unbind never waits for them (M4).
+        let source = match r.host {
+            HostSpec::User { addr } => Source::User(glue::UserPin::new(
                 usize::try_from(addr)?,
                 usize::try_from(r.length)?,
                 dir == Dir::Rd,
             )?),
-            HostSpec::DmaBuf { .. } => None,
-        };
-        // Likewise the wait for the dma-buf's other users (a GPU, a display): they may take
-        // as long as the job's timeout.
-        let dmabuf = match r.host {
             HostSpec::DmaBuf { fd, offset } => {
                 let map = glue::DmaBufMap::get(fd, dir == Dir::Rd, timeout)?;
                 // `offset + length` was checked for overflow above.
                 if offset + r.length > map.size() {
                     return Err(EINVAL);
                 }
-                Some(map)
+                Source::DmaBuf { fd, offset, map }
             }
-            HostSpec::User { .. } => None,
         };
         let gate = card.enter_owned()?;
         let generation = card.status.lock().reset_count;
@@ -393,9 +399,13 @@ impl DmaJob {
             owner,
         };
         let dev = gate.device();
-        let host = match (r.host, pinned, dmabuf) {
-            (HostSpec::User { .. }, Some(pinned), _) => HostBuf::User(pinned.map(dev)?),
-            (HostSpec::DmaBuf { fd, offset }, _, Some(mut map)) => {
+        let host = match source {
+            Source::User(pinned) => HostBuf::User(pinned.map(dev)?),
+            Source::DmaBuf {
+                fd,
+                offset,
+                mut map,
+            } => {
                 map.map(dev).inspect_err(|e| {
                     dev_warn_limited!(
                         card.log_limit,
@@ -408,7 +418,6 @@ impl DmaJob {
                 })?;
                 HostBuf::DmaBuf { map, offset }
             }
-            _ => return Err(EINVAL),
         };
         Ok(Self {
             host,
