@@ -17,11 +17,33 @@ kernel_tool_versions() {
         "$(toolroot_path)/versions.txt"
 }
 
+# The test kernel's patches for ARCH, in name order: kunit/patches/ARCH/*.patch
+# (guest-kernel fixes the tests need, written for upstream; the module never
+# depends on them).
+kernel_patches() {
+    local f
+    for f in "$METIS_REPO/kunit/patches/$1"/*.patch; do
+        [ -f "$f" ] && echo "$f"
+    done
+    return 0
+}
+
+# Names and contents of ARCH's patches; empty without patches, so that the key
+# of an arch without any stays what it was.
+kernel_patches_digest() {
+    local f
+    for f in $(kernel_patches "$1"); do
+        echo "${f##*/}"
+        cat "$f"
+    done
+}
+
 kernel_dir() {
     local arch=$1 flavour=$2 key
     toolroot_ensure
     key=$( { kernel_tool_versions; cat "$METIS_REPO/kunit/config/common.config" \
-        "$METIS_REPO/kunit/config/$arch.config" "$METIS_REPO/kunit/config/$flavour.config"; } |
+        "$METIS_REPO/kunit/config/$arch.config" "$METIS_REPO/kunit/config/$flavour.config"
+        kernel_patches_digest "$arch"; } |
         sha256sum | cut -c1-12)
     echo "$METIS_CACHE/linux-$arch-$flavour-$key"
 }
@@ -50,12 +72,44 @@ source_ensure() {
     echo "$src"
 }
 
+# The tree ARCH builds from: the pristine unpacked source, or, when ARCH has
+# patches, a copy of its own (unpacked again, never hard-linked to the pristine
+# one) with them applied, named after them. A patch that no longer applies
+# fails here, loudly.
+source_for() {
+    local arch=$1 src dst
+    src=$(source_ensure)
+    [ -n "$(kernel_patches "$arch")" ] || { echo "$src"; return 0; }
+    dst=$src-$(kernel_patches_digest "$arch" | sha256sum | cut -c1-12)
+    if [ ! -f "$dst/.metis-patched" ]; then
+        exec 7>"$METIS_CACHE/.linux-source.lock"
+        flock 7
+        # Inside the root the repository is /src/metis.
+        [ -f "$dst/.metis-patched" ] || toolroot_run bash -c '
+            set -e
+            command -v patch >/dev/null || { echo "the toolchain root has no patch(1)" >&2; exit 1; }
+            dst=$1; shift
+            rm -rf "$dst.partial"; mkdir -p "$dst.partial"
+            tar -xJf /usr/src/linux-source-7.3.tar.xz -C "$dst.partial" --strip-components=1
+            for p in "$@"; do
+                echo "applying ${p##*/}"
+                patch -p1 --forward --batch --quiet -d "$dst.partial" <"$p"
+            done
+            touch "$dst.partial/.metis-patched"
+            mv "$dst.partial" "$dst"' _ "$dst" \
+            $(kernel_patches "$arch" | sed "s:^$METIS_REPO/:/src/metis/:") >&2
+        flock -u 7
+    fi
+    echo "$dst"
+}
+
 kernel_ensure() {
     local arch=$1 flavour=$2 dir
     dir=$(kernel_dir "$arch" "$flavour")
     [ -f "$dir/.metis-built" ] && { echo "$dir"; return 0; }
     toolroot_ensure
-    source_ensure >/dev/null
+    local src
+    src=$(source_for "$arch")
     mkdir -p "$METIS_CACHE"
     exec 8>"$METIS_CACHE/.kernel-$arch-$flavour.lock"
     flock 8
@@ -65,8 +119,7 @@ kernel_ensure() {
         mkdir -p "$dir"
         toolroot_run bash -c '
             set -euo pipefail
-            arch=$1 flavour=$2 dir=$3
-            src=$METIS_CACHE/linux-source-7.3
+            arch=$1 flavour=$2 dir=$3 src=$4
             case $arch in
                 x86_64) mk="ARCH=x86_64"; img=bzImage ;;
                 arm64) mk="ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-"; img=Image ;;
@@ -93,7 +146,7 @@ kernel_ensure() {
             [ $missing = 0 ] || { echo "kernel config is missing requested options" >&2; exit 1; }
             make O="$dir" $mk -j"$(nproc)" $img modules
             make O="$dir" $mk INSTALL_MOD_PATH="$dir/modinst" INSTALL_MOD_STRIP=1 modules_install >/dev/null
-        ' _ "$arch" "$flavour" "$dir" >"$dir.log" 2>&1 || {
+        ' _ "$arch" "$flavour" "$dir" "$src" >"$dir.log" 2>&1 || {
             grep -E 'not set|not disabled|error|Error' "$dir.log" | head -40 >&2; return 1; }
         touch "$dir/.metis-built"
         log "$arch/$flavour kernel built in $((SECONDS - t0)) s"

@@ -18,15 +18,8 @@ check echo_after_boot metisctl cmd echo "registered after the boot"
 check_eq command_signalled_through_table 1 "$(( $(card_stat 0 vmsi_writes) > w0 ))"
 check reset metisctl reset
 check echo_after_reset metisctl cmd echo "registered after the reset"
-case $METIS_CONFIG in
-    # After an s2idle cycle the guest's virtio-iommu hangs the next IOMMU map, for any
-    # driver (docs/testing.md, known problems): the resume step can't run there.
-    arm64-translated) echo "@@NOTE vmsi: resume step skipped on arm64-translated (virtio-iommu after s2idle)" ;;
-    *)
-        check suspend_resume pm_test_cycle
-        check echo_after_resume metisctl cmd echo "registered after resume"
-        ;;
-esac
+check suspend_resume pm_test_cycle
+check echo_after_resume metisctl cmd echo "registered after resume"
 check_eq never_unregistered 0 "$(unreg)"
 check rmmod rmmod metis
 host card 0 inject device-msg >/dev/null
