@@ -694,6 +694,8 @@ def run_boot(build: Build, config: str, scenarios: list[str],
     if card_args is None:
         own = scenario_header(scenarios[0], "cards")
         card_args = [c.split() for c in own.split("|")] if own is not None else SHARED_CARDS
+    # A scenario of its own may ask for more guest memory (`# mem: MB`).
+    mem_mb = int(scenario_header(scenarios[0], "mem") or mem_mb)
     cards = [Card(build.bins, rundir, i, a) for i, a in enumerate(card_args)]
     cmd = qemu_command(arch, iommu, build, rundir, cards,
                        f"metis.scenario={','.join(scenarios)} metis.config={config} "
