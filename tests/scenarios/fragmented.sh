@@ -1,5 +1,5 @@
 #!/bin/sh
-# configs: x86-none arm64-none
+# configs: arm64-none
 # cards: --identity metis --mem-size 2G
 # mem: 2048
 # Security review M8 (tests/guest/metis_test.c, fragmented): a 1 GiB DMA from
@@ -7,6 +7,9 @@
 # card sees 262 145 elements (257 list windows), a 4 MiB segment list that
 # kmalloc can't give. Both ways, data checked, no splat. The buffer maps a
 # memfd page by page, one VMA per page: the map count limit is raised first.
+# arm64-none only: on the x86_64 debug kernel the boot takes 16 minutes and
+# the 2 GiB guest runs out of memory at the end (KASAN's shadow, DMA-API
+# debugging's entries), which is no finding about the driver.
 . /lib/metis/lib.sh
 faults0=$(card_stat 0 faults_total)
 echo 400000 >/proc/sys/vm/max_map_count
