@@ -106,7 +106,8 @@ source_for() {
 kernel_ensure() {
     local arch=$1 flavour=$2 dir
     dir=$(kernel_dir "$arch" "$flavour")
-    [ -f "$dir/.metis-built" ] && { echo "$dir"; return 0; }
+    # A built kernel still needs its source tree (out-of-tree modules build against it).
+    [ -f "$dir/.metis-built" ] && { source_for "$arch" >/dev/null; echo "$dir"; return 0; }
     toolroot_ensure
     local src
     src=$(source_for "$arch")
