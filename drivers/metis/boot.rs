@@ -252,11 +252,11 @@ impl Card {
         // The slot takes one command at a time. One whose caller's wait was failed without
         // draining it (an unbind, a stop, a reset about to come) may still run: it answers
         // first, or the card is reset.
-        if self.command_running() {
+        if let Some(running) = self.running_command() {
             if self.recovery.lock().is_some() {
                 return Err(EIO);
             }
-            self.drain_command(self.running_opcode())?;
+            self.drain_command(running)?;
         }
         self.edma.events.lock().mailbox = false;
         self.post_command(opcode, args, size)?;
@@ -328,20 +328,12 @@ impl Card {
         Ok(())
     }
 
-    /// The opcode of the command in the slot (for messages).
-    fn running_opcode(&self) -> u32 {
+    /// The opcode of a command that sits in the slot unanswered, if one does.
+    fn running_command(&self) -> Option<u32> {
         match self.l2.with(|l2| l2.try_read32(iface_off::CMD_OPCODE)) {
-            Ok(Ok(w)) => w & !ANSWERED,
-            _ => 0,
+            Ok(Ok(w)) if w != 0 && w != u32::MAX && w & ANSWERED == 0 => Some(w),
+            _ => None,
         }
-    }
-
-    /// Whether a command sits in the slot unanswered.
-    fn command_running(&self) -> bool {
-        matches!(
-            self.l2.with(|l2| l2.try_read32(iface_off::CMD_OPCODE)),
-            Ok(Ok(w)) if w != 0 && w != u32::MAX && w & ANSWERED == 0
-        )
     }
 
     /// Before the card is stopped: a command still running (its caller gave up, or was
@@ -353,8 +345,8 @@ impl Card {
             return;
         }
         let _ = read_poll_timeout(
-            || Ok(self.command_running()),
-            |running| !*running,
+            || Ok(self.running_command()),
+            |running| running.is_none(),
             Delta::from_millis(1),
             COMMAND_SETTLE,
         );

@@ -737,16 +737,7 @@ impl Card {
                 let had_stopped = self.channel_stopped(dir, ch);
                 // Timed out or interrupted: the channel may still be moving
                 // data into memory the caller is about to release.
-                self.stop_channel(dir, ch);
-                if self.channel_halts(dir, ch) {
-                    // Stopped: whatever it reported (a completion can beat the
-                    // stop) is gone before the channel goes to the next job.
-                    // A card that is being stopped under us gets its status
-                    // cleared by the reset.
-                    let _ = self
-                        .edma
-                        .program_events(|b0, ev| forget_channel(b0, ev, dir, ch));
-                } else {
+                if !self.halt_channel(dir, ch) {
                     self.cut_off("eDMA channel ignores stop requests");
                     dev_err!(
                         self.pdev,
@@ -782,14 +773,8 @@ impl Card {
     /// engine has followed the window's link and stopped at slot 0; a new list
     /// written meanwhile could be fetched half-written. Usually one status read.
     fn settle_channel(&self, dir: Dir, ch: u32) -> Result {
-        if self.channel_halts(dir, ch) {
+        if self.channel_halts(dir, ch) || self.halt_channel(dir, ch) {
             return Ok(());
-        }
-        self.stop_channel(dir, ch);
-        if self.channel_halts(dir, ch) {
-            return self
-                .edma
-                .program_events(|b0, ev| forget_channel(b0, ev, dir, ch))?;
         }
         self.cut_off("eDMA channel ignores stop requests");
         dev_err!(
@@ -799,6 +784,20 @@ impl Card {
             ch
         );
         Err(EIO)
+    }
+
+    /// Stops a channel; once it has halted, whatever it reported (a completion can beat
+    /// the stop) is forgotten before the channel goes to the next job. A card being
+    /// stopped under us gets its status cleared by the reset. Says whether it halted.
+    fn halt_channel(&self, dir: Dir, ch: u32) -> bool {
+        self.stop_channel(dir, ch);
+        if !self.channel_halts(dir, ch) {
+            return false;
+        }
+        let _ = self
+            .edma
+            .program_events(|b0, ev| forget_channel(b0, ev, dir, ch));
+        true
     }
 
     /// Whether a channel told to stop leaves the running state within a few milliseconds.
