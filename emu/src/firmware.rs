@@ -229,8 +229,12 @@ fn fill(sh: &Shared, addr: u64, len: u64, pat: u32, live: &dyn Fn() -> bool) -> 
         if !live() {
             return false;
         }
-        // chunk starts at a multiple of 4 bytes from addr, so the pattern phase holds
-        sh.mem.write(addr + done, &chunk[..n]);
+        if pat == 0 {
+            sh.mem.zero(addr + done, n as u64);
+        } else {
+            // chunk starts at a multiple of 4 bytes from addr, so the pattern phase holds
+            sh.mem.write(addr + done, &chunk[..n]);
+        }
         done += n as u64;
     }
     true
