@@ -71,18 +71,29 @@ impl DevMem {
         let len = len
             .checked_next_multiple_of(uapi::MEM_ALIGN)
             .ok_or(EINVAL)?;
+        // One pass: the owner's count (security review M8: a file must not grow the table
+        // without bound) and the first gap that fits.
+        let mut held = 0;
         let mut prev_end = self.base;
-        let mut at = self.regions.len();
+        let mut fit = None;
         for (i, r) in self.regions.iter().enumerate() {
-            if r.start - prev_end >= len {
-                at = i;
-                break;
+            if fit.is_none() {
+                if r.start - prev_end >= len {
+                    fit = Some((i, prev_end));
+                } else {
+                    prev_end = r.start + r.len;
+                }
             }
-            prev_end = r.start + r.len;
+            held += usize::from(r.owner == owner);
         }
-        if at == self.regions.len() && self.end - prev_end < len {
-            return Err(ENOSPC);
+        if held >= uapi::MEM_MAX_REGIONS {
+            return Err(EDQUOT);
         }
+        let (at, prev_end) = match fit {
+            Some(f) => f,
+            None if self.end - prev_end >= len => (self.regions.len(), prev_end),
+            None => return Err(ENOSPC),
+        };
         let handle = self.next_handle;
         self.next_handle += 1;
         self.regions.reserve(1, GFP_KERNEL)?;
@@ -198,6 +209,30 @@ mod tests {
         assert_eq!(m.alloc(0, 1, 0), Err(EINVAL));
         assert_eq!(m.alloc(u64::MAX, 1, 0), Err(EINVAL));
         m.free(b, 1)?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_holds_at_most_max_regions() -> Result {
+        let n = uapi::MEM_MAX_REGIONS as u64;
+        let mut m = DevMem::new(0, (n + 2) * uapi::MEM_ALIGN);
+        let mut first = 0;
+        for i in 0..n {
+            let (h, _) = alloc_ready(&mut m, 1, 7)?;
+            if i == 0 {
+                first = h;
+            }
+        }
+        assert_eq!(m.alloc(1, 7, 0).map(drop), Err(EDQUOT));
+        // Another file is not limited by this one's count.
+        alloc_ready(&mut m, 1, 8)?;
+        // A freed region can be had again.
+        m.free(first, 7)?;
+        let (_, d) = alloc_ready(&mut m, 1, 7)?;
+        assert_eq!(d, 0);
+        assert_eq!(m.alloc(1, 7, 0).map(drop), Err(EDQUOT));
+        m.free_owner(7);
+        assert_eq!(m.free_bytes(), (n + 1) * uapi::MEM_ALIGN);
         Ok(())
     }
 

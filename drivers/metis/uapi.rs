@@ -21,6 +21,8 @@ pub(crate) const IOCTL_MAGIC: u32 = 0xbb;
 pub(crate) const DMA_MAX_LENGTH: u64 = 1 << 30;
 pub(crate) const MEM_MAX_LENGTH: u64 = 1 << 34;
 pub(crate) const MEM_ALIGN: u64 = 4096;
+/// `METIS_MEM_MAX_REGIONS`: regions one file may hold at once.
+pub(crate) const MEM_MAX_REGIONS: usize = 4096;
 pub(crate) const ECHO_MAX: usize = 256;
 
 pub(crate) const DMA_TO_DEVICE: u32 = 1 << 0;

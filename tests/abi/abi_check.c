@@ -75,6 +75,9 @@ _Static_assert(METIS_BUF_MAX_LENGTH == 1ULL << 30, "BUF_MAX_LENGTH");
 /* Constants the module copies (drivers/metis/uapi.rs). */
 _Static_assert(METIS_DMA_TO_DEVICE == 1 && METIS_DMA_FROM_DEVICE == 2 && METIS_DMA_ASYNC == 4, "DMA flags");
 _Static_assert(METIS_MAX_JOBS == 64, "MAX_JOBS");
+_Static_assert(METIS_MAX_CARD_JOBS == 256, "MAX_CARD_JOBS");
+_Static_assert(METIS_DMA_MAX_LENGTH == 1ULL << 30 && METIS_MEM_MAX_LENGTH == 1ULL << 34, "lengths");
+_Static_assert(METIS_MEM_ALIGN == 4096 && METIS_MEM_MAX_REGIONS == 4096, "MEM_ALIGN, MEM_MAX_REGIONS");
 _Static_assert(METIS_RESET_RELOAD_FIRMWARE == 1, "RESET flags");
 /* 0 must stay kernel-owned: version-1 drivers wrote 0 to this word (reserved). */
 _Static_assert(METIS_FW_KERNEL == 0 && METIS_FW_RUNTIME == 1, "fw_owner values");

@@ -123,15 +123,6 @@ static void round_trip(int fd, const char *kind, int buf, uint8_t *map, size_t l
 	free(got);
 }
 
-static int region(int fd, uint64_t len, uint64_t *h)
-{
-	struct metis_mem_alloc a = { .size = sizeof(a), .length = len };
-	int r = xioctl(fd, METIS_IOCTL_MEM_ALLOC, &a);
-
-	*h = a.handle;
-	return r;
-}
-
 static void test_export(int fd, uint64_t h)
 {
 	enum { LEN = (1 << 20) + 3 };
@@ -306,14 +297,6 @@ static int dma_buf_timeout(int fd, uint32_t flags, int buf, uint64_t len, uint64
 	return xioctl(fd, METIS_IOCTL_DMA_BUF, &d);
 }
 
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 /* The card only reads through an fd open for reading and writes through one open for writing. */
 static void test_access_mode(int fd, uint64_t h)
 {
@@ -382,7 +365,7 @@ static void test_implicit_sync(int fd)
 
 	TAP(tl >= 0, "sw_sync_timeline", "%s", strerror(errno));
 	buf = export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &len);
-	if (tl < 0 || buf < 0 || region(fd, LEN, &h))
+	if (tl < 0 || buf < 0 || mem_alloc(fd, LEN, &h))
 		return;
 	r = xioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &f);
 	imp.fd = f.fence;
@@ -395,12 +378,12 @@ static void test_implicit_sync(int fd)
 	/* The other user finishes 300 ms later: the card's read proceeds only then. */
 	a.timeline = tl;
 	a.delay_ms = 300;
-	t0 = now_ms();
+	t0 = mono_ms();
 	pthread_create(&t, NULL, inc_later, &a);
 	r = dma_buf_timeout(fd, METIS_DMA_TO_DEVICE, buf, len, h, 10000);
 	pthread_join(t, NULL);
-	TAP(r == 0 && now_ms() - t0 >= 250, "card_read_after_writer_done", "r %d after %.0f ms", r,
-	    now_ms() - t0);
+	TAP(r == 0 && mono_ms() - t0 >= 250, "card_read_after_writer_done", "r %d after %.0f ms", r,
+	    mono_ms() - t0);
 	close(f.fence);
 
 	/* The card's write, held on the card, is a fence readers of the buffer wait for. */
@@ -519,7 +502,7 @@ static int across_sleep(const char *cmd)
 
 	a = fd >= 0 ? export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &len) : -1;
 	b = fd >= 0 ? export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &lb) : -1;
-	TAP(a >= 0 && b >= 0 && region(fd, len, &h) == 0, "sleep_setup", "export failed");
+	TAP(a >= 0 && b >= 0 && mem_alloc(fd, len, &h) == 0, "sleep_setup", "export failed");
 	if (a < 0 || b < 0)
 		return 1;
 	ma = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, a, 0);
@@ -569,7 +552,7 @@ static int vivid(const char *video)
 		return 1;
 	len = f.fmt.pix.sizeimage;
 	buf = export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &len);
-	TAP(buf >= 0 && region(fd, len, &h) == 0, "vivid_export", "%d", buf);
+	TAP(buf >= 0 && mem_alloc(fd, len, &h) == 0, "vivid_export", "%d", buf);
 	if (buf < 0)
 		return 1;
 	r = xioctl(v, VIDIOC_REQBUFS, &rb);
@@ -638,7 +621,7 @@ int main(int argc, char **argv)
 		return across_sleep(argv[3]);
 	fd = open(dev_path, O_RDWR);
 	TAP(fd >= 0, "open_device", "%s", strerror(errno));
-	if (fd < 0 || region(fd, 4 << 20, &h))
+	if (fd < 0 || mem_alloc(fd, 4 << 20, &h))
 		return 1;
 	test_export(fd, h);
 	test_access_mode(fd, h);

@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the guest test programs share: TAP output for the runner, ioctl with
- * -errno results, and the data pattern every DMA check uses.
+ * -errno results, the data pattern every DMA check uses, and the few calls
+ * every program makes (include uapi/linux/metis.h first).
  */
 #ifndef METIS_GUEST_H
 #define METIS_GUEST_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
 
 static int failed;
 static const char *dev_path = "/dev/metis0";
@@ -45,6 +50,66 @@ static inline void fill(uint8_t *p, size_t n, uint32_t seed)
 		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
 		p[i] = (uint8_t)x;
 	}
+}
+
+/* CLOCK_MONOTONIC in milliseconds. */
+static inline double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* Writes `s` to a sysfs or procfs file: 0 or -errno. */
+static inline int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), r;
+
+	if (fd < 0)
+		return -errno;
+	r = write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * Becomes `uid` in group `gid` with no supplementary groups (the device
+ * node is root:root 0660: gid 0 keeps access, a uid other than 0 loses the
+ * capabilities): 0 or -errno.
+ */
+static inline int become(uid_t uid, gid_t gid)
+{
+	return setgroups(0, NULL) || setgid(gid) || setuid(uid) ? -errno : 0;
+}
+
+static inline int mem_alloc(int fd, uint64_t len, uint64_t *handle)
+{
+	struct metis_mem_alloc a = { .size = sizeof(a), .length = len };
+	int r = xioctl(fd, METIS_IOCTL_MEM_ALLOC, &a);
+
+	*handle = a.handle;
+	return r;
+}
+
+static inline int mem_free(int fd, uint64_t handle)
+{
+	struct metis_mem_free f = { .size = sizeof(f), .handle = handle };
+
+	return xioctl(fd, METIS_IOCTL_MEM_FREE, &f);
+}
+
+/* Starts an async job; returns its id (> 0) or -errno. */
+static inline int64_t dma_async(int fd, uint32_t flags, void *buf, uint64_t len, uint64_t handle,
+				uint64_t off)
+{
+	struct metis_dma d = {
+		.size = sizeof(d), .flags = flags | METIS_DMA_ASYNC, .user_addr = (uintptr_t)buf,
+		.length = len, .handle = handle, .offset = off,
+	};
+	int r = xioctl(fd, METIS_IOCTL_DMA, &d);
+
+	return r ? r : (int64_t)d.job_id;
 }
 
 /* The runner's card behind dev_path: /dev/metisN is card N. */

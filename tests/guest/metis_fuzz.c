@@ -308,7 +308,7 @@ static const struct {
 	{ EAGAIN, "EAGAIN" }, { ENOMEM, "ENOMEM" }, { EACCES, "EACCES" }, { EFAULT, "EFAULT" },
 	{ EBUSY, "EBUSY" }, { EEXIST, "EEXIST" }, { EXDEV, "EXDEV" }, { ENODEV, "ENODEV" },
 	{ ENOTDIR, "ENOTDIR" }, { EISDIR, "EISDIR" }, { EINVAL, "EINVAL" }, { ENFILE, "ENFILE" },
-	{ EMFILE, "EMFILE" }, { ENOTTY, "ENOTTY" }, { EFBIG, "EFBIG" }, { ENOSPC, "ENOSPC" },
+	{ EMFILE, "EMFILE" }, { ENOTTY, "ENOTTY" }, { EFBIG, "EFBIG" }, { ENOSPC, "ENOSPC" }, { EDQUOT, "EDQUOT" },
 	{ ESPIPE, "ESPIPE" }, { EROFS, "EROFS" }, { EPIPE, "EPIPE" }, { EDOM, "EDOM" },
 	{ ERANGE, "ERANGE" }, { EDEADLK, "EDEADLK" }, { ENOSYS, "ENOSYS" }, { ENODATA, "ENODATA" },
 	{ ETIME, "ETIME" }, { EPROTO, "EPROTO" }, { EBADMSG, "EBADMSG" },
@@ -364,6 +364,9 @@ static int errno_allowed(int e, int cmd)
 	case EPROTO:
 		/* Documented for FW_CHANGED: the new firmware published a bad field. */
 		return cmd == I_FW_CHANGED;
+	case EDQUOT:
+		/* Documented for MEM_ALLOC: the file holds METIS_MEM_MAX_REGIONS regions. */
+		return cmd == I_MEM_ALLOC;
 	default:
 		return 0;
 	}

@@ -90,14 +90,6 @@ static int fill_missing(void *p, const void *src, size_t len)
 	return ioctl(uffd, UFFDIO_COPY, &c) && errno != EEXIST ? -errno : 0;
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /* A call run in a thread of its own, so that the test can tell a stuck one. */
 struct call {
 	pthread_t t;
@@ -112,10 +104,10 @@ struct call {
 static void *call_thread(void *p)
 {
 	struct call *c = p;
-	double t0 = now_s();
+	double t0 = mono_ms();
 
 	c->result = c->fn(c);
-	c->took = now_s() - t0;
+	c->took = mono_ms() - t0;
 	return NULL;
 }
 
@@ -168,17 +160,6 @@ static int do_wait(struct call *c)
 	return r;
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY), r;
-
-	if (fd < 0)
-		return -errno;
-	r = write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -errno;
-	close(fd);
-	return r;
-}
-
 static char bdf[256];
 
 static int do_unbind(struct call *c)
@@ -200,15 +181,6 @@ static int card_bdf(void)
 	b = strrchr(link, '/');
 	snprintf(bdf, sizeof(bdf), "%s", b ? b + 1 : link);
 	return 0;
-}
-
-static int mem_alloc(int fd, uint64_t len, uint64_t *handle)
-{
-	struct metis_mem_alloc a = { .size = sizeof(a), .length = len };
-	int r = xioctl(fd, METIS_IOCTL_MEM_ALLOC, &a);
-
-	*handle = a.handle;
-	return r;
 }
 
 /*
@@ -241,7 +213,7 @@ static void stalled_pin(int fd, const uint8_t *src, int (*other)(struct call *c)
 	TAP(r == 0 && oth.result == 0, what, "%s", r ? "stuck behind the held fault" :
 	    strerror(-oth.result));
 	if (r == 0)
-		printf("@@NOTE stall: %s took %.0f ms while a pin was held\n", name, oth.took * 1e3);
+		printf("@@NOTE stall: %s took %.0f ms while a pin was held\n", name, oth.took);
 	fill_missing(buf, src, LEN);
 	if (r)
 		pthread_join(oth.t, NULL);
@@ -300,17 +272,6 @@ static void stalled_alloc_answer(int fd)
 	munmap(a, PAGE);
 }
 
-static int64_t dma_async(int fd, void *buf, uint64_t len, uint64_t handle)
-{
-	struct metis_dma d = {
-		.size = sizeof(d), .flags = METIS_DMA_TO_DEVICE | METIS_DMA_ASYNC,
-		.user_addr = (uintptr_t)buf, .length = len, .handle = handle,
-	};
-	int r = xioctl(fd, METIS_IOCTL_DMA, &d);
-
-	return r ? r : (int64_t)d.job_id;
-}
-
 /*
  * WAIT's answer held in its copy to user (L5): the file's other jobs still
  * complete, poll() sees them, and another WAIT reaps one.
@@ -330,7 +291,7 @@ static void stalled_wait_answer(int fd, uint8_t *src)
 		TAP(0, "wait_answer_held", "setup: %s", strerror(errno));
 		return;
 	}
-	id1 = dma_async(fd, src, PAGE, h);
+	id1 = dma_async(fd, METIS_DMA_TO_DEVICE, src, PAGE, h, 0);
 	init.job_id = (uint64_t)id1;
 	w = wp_page(&init, sizeof(init));
 	if (!w) {
@@ -342,7 +303,7 @@ static void stalled_wait_answer(int fd, uint8_t *src)
 	r = next_fault(&addr, &wp);
 	TAP(id1 > 0 && r == 0 && wp, "wait_answer_held", "job %lld, no write fault (%d)",
 	    (long long)id1, r);
-	id2 = dma_async(fd, src, PAGE, h);
+	id2 = dma_async(fd, METIS_DMA_TO_DEVICE, src, PAGE, h, 0);
 	w2.job_id = (uint64_t)id2;
 	r = id2 > 0 ? poll(&p, 1, STUCK_S * 1000) : -1;
 	TAP(r == 1 && (p.revents & POLLIN), "poll_during_held_answer",

@@ -41,6 +41,8 @@
 #define METIS_MEM_MAX_LENGTH (1ULL << 34)
 /* Granule of device-memory allocations (bytes). */
 #define METIS_MEM_ALIGN 4096
+/* Regions one open file may hold at once (MEM_ALLOC fails with EDQUOT beyond). */
+#define METIS_MEM_MAX_REGIONS 4096
 /* Bytes of payload an ECHO command carries. */
 #define METIS_ECHO_MAX 256
 
@@ -109,7 +111,9 @@ struct metis_info {
 
 /*
  * METIS_IOCTL_MEM_ALLOC: allocate a device-memory region for this file. The
- * region reads as zeros: nothing of its previous owner is left in it.
+ * region reads as zeros: nothing of its previous owner is left in it. Fails
+ * with ENOSPC when no free range is long enough, and with EDQUOT when the
+ * file already holds METIS_MEM_MAX_REGIONS regions.
  */
 struct metis_mem_alloc {
 	__u32 size;

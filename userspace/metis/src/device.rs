@@ -20,6 +20,9 @@ pub const MEM_MAX_LENGTH: u64 = sys::METIS_MEM_MAX_LENGTH as u64;
 /// Granule of device-memory allocations, bytes (`METIS_MEM_ALIGN`).
 #[allow(clippy::unnecessary_cast)]
 pub const MEM_ALIGN: u64 = sys::METIS_MEM_ALIGN as u64;
+/// Regions one open file may hold at once (`METIS_MEM_MAX_REGIONS`).
+#[allow(clippy::unnecessary_cast)]
+pub const MEM_MAX_REGIONS: usize = sys::METIS_MEM_MAX_REGIONS as usize;
 /// Bytes of payload an ECHO command carries (`METIS_ECHO_MAX`).
 #[allow(clippy::unnecessary_cast)]
 pub const ECHO_MAX: usize = sys::METIS_ECHO_MAX as usize;

@@ -220,6 +220,7 @@ pub fn errno_name(errno: i32) -> &'static str {
         (libc::EMFILE, "EMFILE"),
         (libc::ENOTTY, "ENOTTY"),
         (libc::ENOSPC, "ENOSPC"),
+        (libc::EDQUOT, "EDQUOT"),
         (libc::EROFS, "EROFS"),
         (libc::ERANGE, "ERANGE"),
         (libc::ENOSYS, "ENOSYS"),
@@ -272,6 +273,10 @@ pub fn meaning(op: Op, errno: i32) -> String {
         (_, libc::EBUSY) => "the device or region is busy",
         (Op::MemAlloc, libc::ENOMEM) | (Op::MemAlloc, libc::ENOSPC) => {
             "not enough free device memory for the region"
+        }
+        (Op::MemAlloc, libc::EDQUOT) => {
+            "this open file already holds METIS_MEM_MAX_REGIONS regions: free some, or use \
+             fewer, larger regions"
         }
         (_, libc::ENOMEM) => "out of memory",
         (_, libc::EFAULT) => "the host buffer or argument is not valid memory",
