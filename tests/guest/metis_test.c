@@ -1158,7 +1158,7 @@ static int regions_suite(void)
 		for (i = 0; i < N && !r; i++)
 			r = mem_alloc(fds[f], METIS_MEM_ALIGN, &h[(size_t)f * N + i]);
 	}
-	TAP(h && !r, "regions_many", "file %d, region %d: %s", f, i, strerror(-r));
+	TAP(h && !r, "regions_many", "file %d, region %d (from 1): %s", f, i, strerror(-r));
 	if (!h || r)
 		return 1;
 	printf("@@NOTE regions: %d regions of 4 KiB in %d files, %.1f s\n", FILES * N, FILES,
