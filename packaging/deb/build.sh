@@ -69,7 +69,16 @@ mkdir -p "$src/drivers/metis" "$src/include/metis" "$d/usr/lib/udev/rules.d" "$d
 cp "$REPO/Kbuild" "$src/"
 cp "$REPO"/drivers/metis/*.rs "$REPO"/drivers/metis/*.c "$src/drivers/metis/"
 cp "$REPO"/include/metis/*.h "$src/include/metis/"
-cp "$REPO/packaging/dkms/dkms-make.sh" "$src/"
+cp "$REPO/packaging/dkms/dkms-make.sh" "$REPO/packaging/dkms/rust-tree.sh" "$src/"
+mkdir -p "$d/etc/kernel/postrm.d"
+cat >"$d/etc/kernel/postrm.d/metis-dkms" <<'HOOK'
+#!/bin/sh
+# A removed kernel's Rust metadata, rebuilt for it by metis-dkms, goes with it.
+[ -n "$1" ] || exit 0
+rm -rf "/var/lib/metis-dkms/trees/$1" "/var/lib/metis-dkms/trees/.$1.lock"
+exit 0
+HOOK
+chmod 0755 "$d/etc/kernel/postrm.d/metis-dkms"
 sed "s/@VERSION@/$V/" "$REPO/packaging/dkms/dkms.conf.in" >"$src/dkms.conf"
 cp "$REPO/udev/60-metis.rules" "$d/usr/lib/udev/rules.d/"
 cp "$REPO"/dts-overlays/*.dtso "$d/usr/share/metis/dts-overlays/"
@@ -100,15 +109,29 @@ case "\$1" in
 esac
 exit 0
 EOF
-chmod 0755 "$d/DEBIAN/postinst" "$d/DEBIAN/prerm"
-control "$d" metis-dkms all "dkms (>= 3.0.3), make, rustc" \
+cat >"$d/DEBIAN/postrm" <<'POSTRM'
+#!/bin/sh
+set -e
+# The Rust metadata rebuilt for Debian kernels (rust-tree.sh).
+case "$1" in
+    remove|purge) rm -rf /var/lib/metis-dkms ;;
+esac
+exit 0
+POSTRM
+echo /etc/kernel/postrm.d/metis-dkms >"$d/DEBIAN/conffiles"
+chmod 0755 "$d/DEBIAN/postinst" "$d/DEBIAN/prerm" "$d/DEBIAN/postrm"
+control "$d" metis-dkms all \
+    "dkms (>= 3.0.3), make, rustc, rust-src, bindgen, libclang-dev, gcc, flex, bison, bc, libelf-dev, libssl-dev, pahole, xz-utils" \
     "Axelera Metis AI accelerator driver (DKMS source)" \
     "The metis kernel module for Axelera Metis M.2 and PCIe cards, as source" \
     "that DKMS builds for each installed kernel with Rust support" \
     "(CONFIG_RUST), now and whenever a kernel is installed. The module must be" \
-    "built with the rustc that built the kernel; kernels without Rust support" \
-    "are skipped with a notice. Also installs the udev rule for /dev/metisN" \
-    "(group metis) and device-tree overlays for RK3588 boards."
+    "built with the rustc that built the kernel. Debian's header packages lack" \
+    "the kernel's Rust metadata: it is rebuilt once per kernel from the" \
+    "linux-source package of the same version (install it too). A kernel it" \
+    "can't be built for is skipped with a one-line reason. Also installs the" \
+    "udev rule for /dev/metisN (group metis) and device-tree overlays for" \
+    "RK3588 boards."
 
 # metis-dev
 d=$stage/metis-dev
