@@ -253,7 +253,7 @@ mod tests {
         assert!(m.zero(DDR_BASE + 1, 2));
         assert!(!m.zero(DDR_BASE + (64 << 20) - 2, 4));
         assert!(!m.zero(u64::MAX - 1, 4));
-        assert_eq!(m.read_u32(DDR_BASE), Some(0xa5_0000_a5));
+        assert_eq!(m.read_u32(DDR_BASE), Some(0xa500_00a5));
     }
 
     #[test]
