@@ -219,14 +219,13 @@ class Cpio:
 class Build:
     arch: str
     flavour: str
-    kdir: Path
+    image: Path
     initrd: Path
     bins: Path
+    kdir: Path | None = None
 
 
-def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
-    kdir = kernel_dir(arch, flavour)
-    tag = f"{arch}-{flavour}{'-kunit' if kunit else ''}"
+def build_out(tag: str) -> Path:
     # METIS_BUILD_SUFFIX keeps the builds of a second checkout (e.g. a matrix run from a
     # worktree while the main tree is edited) apart.
     out = CACHE / "build" / (tag + os.environ.get("METIS_BUILD_SUFFIX", ""))
@@ -234,9 +233,45 @@ def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
     global BUILD_LOG
     BUILD_LOG = out / "build.log"
     BUILD_LOG.write_text("")
+    return out
+
+
+def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
+    kdir = kernel_dir(arch, flavour)
+    out = build_out(f"{arch}-{flavour}{'-kunit' if kunit else ''}")
     log(f"building metis.ko, the test modules, the guest programs and the emulator ({arch}; log: {BUILD_LOG})")
     build_module(kdir, "", out / "metis", ["METIS_KUNIT=1"] if kunit else [])
     build_module(kdir, "tests/kmod", out / "kmod")
+    # Upstream modules the scenarios load (dw-edma for the independent engine check, vivid as
+    # a dma-buf importer nobody here wrote), with their dependencies: `NAME.order` lists the
+    # files to insmod, dependencies first (`load_module` in tests/guest/lib.sh).
+    extra = {name: [kdir / "modinst" / rel for rel in order] for name, order in
+             module_closures(kdir, ("dw-edma-pcie", "dmatest", "vivid")).items()}
+    kos = [*(out / "metis").rglob("*.ko"), *(out / "kmod").rglob("*.ko")]
+    initrd, bins = build_initrd(arch, out, kos, extra)
+    return Build(arch, flavour, kernel_image(arch, kdir), initrd, bins, kdir)
+
+
+DEBIAN_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
+
+
+def build_distro(arch: str, version: str) -> Build:
+    """A Debian kernel and the metis.ko its DKMS built (tests/packaging/debian.sh left both
+    in $METIS_CACHE/debian-kernels/VERSION-ARCH/): no KUnit, no test modules."""
+    kver = f"{version}-{DEBIAN_ARCH[arch]}"
+    src = CACHE / "debian-kernels" / kver
+    if not (src / "vmlinuz").exists() or not (src / "metis.ko").exists():
+        raise SystemExit(f"run: no Debian kernel {kver} in {src}: run tests/packaging/debian.sh first")
+    out = build_out(f"{arch}-debian-{version}")
+    log(f"building the guest programs and the emulator for Debian's {kver} (log: {BUILD_LOG})")
+    initrd, bins = build_initrd(arch, out, [src / "metis.ko"], {})
+    return Build(arch, f"debian-{version}", src / "vmlinuz", initrd, bins)
+
+
+def build_initrd(arch: str, out: Path, kos: list[Path],
+                 extra: dict[str, list[Path]]) -> tuple[Path, Path]:
+    """The guest's initramfs (programs, scenarios, firmware images, the modules `kos` and the
+    upstream module closures `extra`) and the emulator; returns (initrd, emulator bin dir)."""
     progs = build_guest_programs(arch, out / "guest")
     # metisctl, static for the guest (userspace/build-guest.sh).
     sh(["bash", str(REPO / "userspace" / "build-guest.sh"), arch, str(out / "guest")])
@@ -272,24 +307,19 @@ def build_all(arch: str, flavour: str, kunit: bool = True) -> Build:
     cp.file("lib/metis/lib.sh", (REPO / "tests/guest/lib.sh").read_bytes())
     for scen in sorted((REPO / "tests/scenarios").glob("*.sh")):
         cp.file(f"scenarios/{scen.name}", scen.read_bytes(), 0o755)
-    for ko in (out / "metis").rglob("*.ko"):
+    for ko in kos:
         cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
-    for ko in (out / "kmod").rglob("*.ko"):
-        cp.file(f"lib/metis/{ko.name}", ko.read_bytes())
-    # Upstream modules the scenarios load (dw-edma for the independent engine check, vivid as
-    # a dma-buf importer nobody here wrote), with their dependencies: `NAME.order` lists the
-    # files to insmod, dependencies first (`load_module` in tests/guest/lib.sh).
-    for name, order in module_closures(kdir, ("dw-edma-pcie", "dmatest", "vivid")).items():
-        for rel in order:
-            cp.file(f"lib/metis/{Path(rel).name}", (kdir / "modinst" / rel).read_bytes())
-        cp.file(f"lib/metis/{name}.order", "".join(Path(r).name + "\n" for r in order).encode())
+    for name, order in extra.items():
+        for path in order:
+            cp.file(f"lib/metis/{path.name}", path.read_bytes())
+        cp.file(f"lib/metis/{name}.order", "".join(p.name + "\n" for p in order).encode())
     for p in progs:
         cp.file(f"usr/bin/{p.name}", p.read_bytes(), 0o755)
     for fw in sorted(fw_dir.iterdir()):
         cp.file(f"lib/firmware/axelera/{fw.name}", fw.read_bytes())
     initrd = out / "initrd.gz"
     initrd.write_bytes(cp.finish())
-    return Build(arch, flavour, kdir, initrd, bins)
+    return initrd, bins
 
 
 @dataclass
@@ -393,7 +423,7 @@ def qemu_command(arch: str, iommu: str, build: Build, rundir: Path, cards: list[
         "-chardev", f"socket,id=hostctl,path={rundir / 'hostctl.sock'},server=on,wait=off",
         "-serial", "chardev:hostctl",
         "-qmp", f"unix:{rundir / 'qmp.sock'},server=on,wait=off",
-        "-kernel", str(kernel_image(arch, build.kdir)),
+        "-kernel", str(build.image),
         "-initrd", str(build.initrd),
         "-append", " ".join(a for a in append if a) + " " + cmdline_extra,
     ]
@@ -686,9 +716,11 @@ def run_boot(build: Build, config: str, scenarios: list[str],
     arch, iommu = CONFIGS[config]
     assert arch == build.arch
     label = "+".join(scenarios)
-    res = Result(config, label)
+    # A Debian kernel's boots are named apart from the test kernel's.
+    name = config if build.kdir else f"deb-{config}"
+    res = Result(name, label)
     # Socket paths must fit in sun_path (108 bytes): keep the directory name short.
-    rundir = CACHE / "runs" / f"{config}-{label[:20]}-{os.getpid()}"
+    rundir = CACHE / "runs" / f"{name}-{label[:20]}-{os.getpid()}"
     shutil.rmtree(rundir, ignore_errors=True)
     rundir.mkdir(parents=True)
     if card_args is None:
@@ -938,11 +970,15 @@ def main() -> int:
     r.add_argument("--config", default="x86-none", choices=CONFIGS)
     r.add_argument("--scenario", required=True)
     r.add_argument("--flavour", default=None)
+    r.add_argument("--distro", metavar="VERSION", default=None,
+                   help="boot Debian's kernel VERSION (e.g. 7.3.4+deb13) with its DKMS-built metis.ko")
     r.add_argument("-v", "--verbose", action="store_true")
     m = sub.add_parser("matrix")
     m.add_argument("--configs", nargs="*", default=list(CONFIGS))
     m.add_argument("--scenarios", nargs="*", default=None)
     m.add_argument("--flavour", default=None)
+    m.add_argument("--distro", metavar="VERSION", default=None,
+                   help="boot Debian's kernel VERSION (e.g. 7.3.4+deb13) with its DKMS-built metis.ko")
     m.add_argument("--serial", action="store_true", help="one guest at a time")
     m.add_argument("--workers", type=int, default=int(os.environ.get("METIS_WORKERS", "2")),
                    help="guests side by side (default 2, or $METIS_WORKERS)")
@@ -963,9 +999,14 @@ def main() -> int:
               "with the emulated card attached over vfio-user...\n", flush=True)
         res = run_boot(build, args.config, ["demo"], verbose=args.verbose)
         return print_demo(res)
+    def build_for(arch: str) -> Build:
+        if args.distro:
+            return build_distro(arch, args.distro)
+        return build_all(arch, flavour_for(arch, args.flavour))
+
     if args.cmd == "run":
         arch = CONFIGS[args.config][0]
-        build = build_all(arch, flavour_for(arch, args.flavour))
+        build = build_for(arch)
         res = run_boot(build, args.config, args.scenario.split(","), verbose=args.verbose)
         print_result(res)
         return 0 if res.ok else 1
@@ -973,7 +1014,7 @@ def main() -> int:
     for config in args.configs:
         arch = CONFIGS[config][0]
         if arch not in builds:
-            builds[arch] = build_all(arch, flavour_for(arch, args.flavour))
+            builds[arch] = build_for(arch)
     # Every boot of every configuration goes into one queue, the longest first, and
     # `--workers` guests run side by side: a guest leaves a core idle much of the time
     # (sleeps, host requests, timeouts, a serial boot), and lanes per architecture left
@@ -1013,11 +1054,10 @@ def main() -> int:
         t.start()
     for t in threads:
         t.join()
-    by_config: dict[str, list[Result]] = {c: [] for c in args.configs}
-    for slot in sorted(results_by_slot):
-        r = results_by_slot[slot]
-        by_config[r.config].append(r)
-    results = [r for c in args.configs for r in by_config[c]]
+    # By configuration as asked for, each in queue order (a Debian kernel's are "deb-CONFIG").
+    order = {c: i for i, c in enumerate(args.configs)}
+    results = sorted((results_by_slot[s] for s in sorted(results_by_slot)),
+                     key=lambda r: order.get(r.config.removeprefix("deb-"), len(order)))
     npass = sum(len(r.passed) for r in results)
     nfail = sum(len(r.failed) + len(r.splats) for r in results)
     print("\nconfiguration      result  passed failed splats seconds  scenarios")

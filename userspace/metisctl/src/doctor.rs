@@ -80,6 +80,12 @@ pub struct Roots {
     pub firmware: PathBuf,
     /// The kernel's configuration, if known.
     pub kernel_config: Option<PathBuf>,
+    /// `/usr/src`, where metis-dkms puts the module's source.
+    pub src: PathBuf,
+    /// `/lib/modules/$(uname -r)/build`, the running kernel's build tree.
+    pub build: PathBuf,
+    /// The running kernel's release.
+    pub release: String,
 }
 
 impl Roots {
@@ -88,9 +94,11 @@ impl Roots {
     /// `/boot/config-$(uname -r)` when that exists; `/proc/config.gz` is
     /// compressed, so pass it as `--kernel-config <(zcat /proc/config.gz)`.
     pub fn system(sys: PathBuf, kernel_config: Option<PathBuf>) -> Self {
+        let release = fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|r| r.trim().to_string())
+            .unwrap_or_default();
         let kernel_config = kernel_config.or_else(|| {
-            let release = fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-            let p = PathBuf::from(format!("/boot/config-{}", release.trim()));
+            let p = PathBuf::from(format!("/boot/config-{release}"));
             p.exists().then_some(p)
         });
         Roots {
@@ -98,6 +106,9 @@ impl Roots {
             dev: "/dev".into(),
             firmware: "/lib/firmware".into(),
             kernel_config,
+            src: "/usr/src".into(),
+            build: PathBuf::from(format!("/lib/modules/{release}/build")),
+            release,
         }
     }
 }
@@ -107,6 +118,9 @@ pub fn run(roots: &Roots) -> Vec<Finding> {
     let mut out = Vec::new();
     kernel_options(roots, &mut out);
     let loaded = module(roots, &mut out);
+    if !loaded {
+        dkms_build(roots, &mut out);
+    }
     firmware_file(roots, loaded, &mut out);
     let cards = cards(roots, &mut out);
     if cards == 0 {
@@ -209,6 +223,53 @@ fn module(roots: &Roots, out: &mut Vec<Finding>) -> bool {
                 .into(),
         ));
         false
+    }
+}
+
+/// Whether metis-dkms can build the module for the running kernel: its own
+/// check (`dkms-make.sh --check`, the one DKMS runs) says why not in one line,
+/// such as a Debian kernel whose `linux-source` of the same version is missing
+/// or a rustc other than the kernel's.
+fn dkms_build(roots: &Roots, out: &mut Vec<Finding>) {
+    let Some(script) = fs::read_dir(&roots.src).ok().and_then(|d| {
+        d.filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("metis-"))
+            .map(|e| e.path().join("dkms-make.sh"))
+            .filter(|p| p.is_file())
+            .max()
+    }) else {
+        return;
+    };
+    let run = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--check")
+        .arg(&roots.release)
+        .arg(&roots.build)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match run {
+        Ok(o) if o.status.success() => out.push(finding(
+            Level::Ok,
+            "build",
+            format!(
+                "metis can be built for kernel {} ({})",
+                roots.release,
+                script.display()
+            ),
+        )),
+        Ok(o) => {
+            let why = String::from_utf8_lossy(&o.stderr);
+            let why = why
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("the build check failed without saying why");
+            out.push(finding(Level::Fail, "build", why.trim().to_string()));
+        }
+        Err(e) => out.push(finding(
+            Level::Warn,
+            "build",
+            format!("could not run {}: {e}", script.display()),
+        )),
     }
 }
 
@@ -679,6 +740,9 @@ mod tests {
                 dev: self.0.join("dev"),
                 firmware: self.0.join("firmware"),
                 kernel_config: config.map(|_| self.0.join("config")),
+                src: self.0.join("src"),
+                build: self.0.join("build"),
+                release: "7.3.4+deb13-amd64".into(),
             }
         }
         /// A Metis function with the given BAR sizes (0: not assigned).
@@ -748,6 +812,35 @@ mod tests {
 
         let f = run(&t.roots(None));
         assert_eq!(levels_of(&f, "kernel")[0].0, Level::Warn);
+    }
+
+    #[test]
+    fn an_unloaded_module_gets_the_dkms_build_check() {
+        let t = Tree::new();
+        // No metis-dkms: nothing to say about building.
+        let f = run(&t.roots(Some(FULL)));
+        assert!(levels_of(&f, "build").is_empty(), "{f:?}");
+        // Its check fails: its last line is the finding.
+        t.write(
+            "src/metis-0.1.0/dkms-make.sh",
+            "[ \"$1 $2\" = \"--check 7.3.4+deb13-amd64\" ] || exit 3\n\
+             echo \"metis: kernel $2: no linux-source-7.3\" >&2\nexit 1\n",
+        );
+        let f = run(&t.roots(Some(FULL)));
+        assert_eq!(
+            levels_of(&f, "build"),
+            [(
+                Level::Fail,
+                "metis: kernel 7.3.4+deb13-amd64: no linux-source-7.3"
+            )]
+        );
+        // It passes.
+        t.write("src/metis-0.1.0/dkms-make.sh", "exit 0\n");
+        let b = levels_of(&run(&t.roots(Some(FULL))), "build")[0].0;
+        assert_eq!(b, Level::Ok);
+        // Loaded: the build is not in question.
+        t.write("sys/module/metis/refcnt", "0\n");
+        assert!(levels_of(&run(&t.roots(Some(FULL))), "build").is_empty());
     }
 
     #[test]
