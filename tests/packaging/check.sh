@@ -63,6 +63,8 @@ printf 'CONFIG_PCI=y\nCONFIG_PCI_MSI=y\nCONFIG_X86_64=y\n' >/tmp/norust/.config
 install_kernel 7.3.4-norust /tmp/norust
 [ ! -e /lib/modules/7.3.4-norust/updates/dkms/metis.ko ] || fail "built for a kernel without Rust"
 grep -qi "BUILD_EXCLUSIVE" /tmp/hook-7.3.4-norust.log || { cat /tmp/hook-7.3.4-norust.log; fail "no notice for the kernel without Rust"; }
+grep -q "metis: kernel 7.3.4-norust: built without Rust support" /tmp/hook-7.3.4-norust.log ||
+    { cat /tmp/hook-7.3.4-norust.log; fail "the notice does not say why"; }
 ok "kernel without CONFIG_RUST skipped with a notice"
 
 # The build step's own checks, each with the reason in its message.
