@@ -68,20 +68,24 @@ host_install() {
         >"$METIS_CACHE/host-apt.log" 2>&1 || { tail -20 "$METIS_CACHE/host-apt.log" >&2; return 1; }
 }
 
-toolroot_build() {
-    local root=$1 tmp="$1.partial"
-    rm -rf "$tmp"
+# A minimal trixie in DIR (made afresh) with trixie-backports listed and apt's
+# settings APT-CONF; debootstrap's log is $METIS_CACHE/LOG-NAME.
+bootstrap_trixie() {  # DIR LOG-NAME APT-CONF
+    rm -rf "$1"
     mkdir -p "$METIS_CACHE"
     host_install debootstrap
-    log "debootstrap trixie into $tmp"
-    debootstrap --variant=minbase trixie "$tmp" "$MIRROR" >"$METIS_CACHE/debootstrap.log" 2>&1 ||
-        { tail -20 "$METIS_CACHE/debootstrap.log" >&2; return 1; }
-    echo "deb $MIRROR trixie-backports main" >"$tmp/etc/apt/sources.list.d/backports.list"
-    cat >"$tmp/etc/apt/apt.conf.d/99metis" <<'APT'
-APT::Install-Recommends "false";
+    log "debootstrap trixie into $1"
+    debootstrap --variant=minbase trixie "$1" "$MIRROR" >"$METIS_CACHE/$2" 2>&1 ||
+        { tail -20 "$METIS_CACHE/$2" >&2; return 1; }
+    echo "deb $MIRROR trixie-backports main" >"$1/etc/apt/sources.list.d/backports.list"
+    printf '%s\n' "$3" >"$1/etc/apt/apt.conf.d/99metis"
+}
+
+toolroot_build() {
+    local root=$1 tmp="$1.partial"
+    bootstrap_trixie "$tmp" debootstrap.log 'APT::Install-Recommends "false";
 APT::Install-Suggests "false";
-Acquire::Retries "5";
-APT
+Acquire::Retries "5";'
     log "installing packages"
     _chroot_exec "$tmp" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq -t trixie-backports $TOOLROOT_PKGS_BPO" \
@@ -133,18 +137,21 @@ _chroot_exec() {
     ' _ "$root" "$METIS_REPO" "$METIS_CACHE" "$@"
 }
 
-toolroot_ensure() {
-    local root
-    root=$(toolroot_path)
-    if [ ! -d "$root" ]; then
-        # One builder at a time: a second caller waits for the first.
-        mkdir -p "$METIS_CACHE"
-        exec 9>"$METIS_CACHE/.toolroot.lock"
+# Builds ROOT with BUILDER (a function given the path) unless it is there. One
+# builder at a time: a second caller waits for the first.
+root_ensure() {  # ROOT BUILDER
+    local root=$1 builder=$2
+    [ -d "$root" ] && return 0
+    mkdir -p "$METIS_CACHE"
+    (
         flock 9
         # Standard output belongs to whoever asked for a path: the build only logs.
-        [ -d "$root" ] || toolroot_build "$root" >&2
-        flock -u 9
-    fi
+        [ -d "$root" ] || "$builder" "$root" >&2
+    ) 9>"$METIS_CACHE/.${root##*/}.lock"
+}
+
+toolroot_ensure() {
+    root_ensure "$(toolroot_path)" toolroot_build
 }
 
 toolroot_run() {

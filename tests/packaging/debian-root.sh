@@ -17,41 +17,20 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEBROOT_VERSION=1
 
 debroot_path() {
-    printf '%s/debroot-%s' "$METIS_CACHE" \
+    printf '%s/debroot-%s\n' "$METIS_CACHE" \
         "$(printf '%s\n%s\n' "$DEBROOT_VERSION" "$MIRROR" | sha256sum | cut -c1-12)"
 }
 
 debroot_build() {
     local root=$1 tmp="$1.partial"
-    rm -rf "$tmp"
-    host_install debootstrap
-    log "debootstrap trixie (a Debian user's machine) into $tmp"
-    debootstrap --variant=minbase trixie "$tmp" "$MIRROR" >"$METIS_CACHE/debroot-debootstrap.log" 2>&1 ||
-        { tail -20 "$METIS_CACHE/debroot-debootstrap.log" >&2; return 1; }
-    echo "deb $MIRROR trixie-backports main" >"$tmp/etc/apt/sources.list.d/backports.list"
-    cat >"$tmp/etc/apt/apt.conf.d/99metis" <<'APT'
-Acquire::Retries "5";
-Binary::apt::APT::Keep-Downloaded-Packages "true";
-APT
+    bootstrap_trixie "$tmp" debroot-debootstrap.log 'Acquire::Retries "5";'
     _chroot_exec "$tmp" sh -c "dpkg --add-architecture arm64 && apt-get update -qq" \
         >"$METIS_CACHE/debroot-apt.log" 2>&1 || { tail -20 "$METIS_CACHE/debroot-apt.log" >&2; return 1; }
     mv "$tmp" "$root"
     log "ready: $root"
 }
 
-debroot_ensure() {
-    local root
-    root=$(debroot_path)
-    if [ ! -d "$root" ]; then
-        mkdir -p "$METIS_CACHE"
-        exec 8>"$METIS_CACHE/.debroot.lock"
-        flock 8
-        [ -d "$root" ] || debroot_build "$root" >&2
-        flock -u 8
-    fi
-    echo "$root"
-}
-
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    debroot_ensure
+    root_ensure "$(debroot_path)" debroot_build
+    debroot_path
 fi
