@@ -107,8 +107,12 @@ impl FwState {
 /// Command opcodes.
 pub(crate) mod op {
     pub(crate) const BOOT: u32 = 1;
+    /// CHECKSUM (address, length); also `METIS_CMD_CHECKSUM`.
+    pub(crate) const CHECKSUM: u32 = 3;
     /// FILL (address, length, pattern word); also `METIS_CMD_FILL`.
     pub(crate) const FILL: u32 = 4;
+    /// RUN (input, output, length, op, key); also `METIS_CMD_RUN`.
+    pub(crate) const RUN: u32 = 5;
 }
 
 /// Set in the opcode word by the card when it has answered.
@@ -126,9 +130,13 @@ const SCRUB_TIMEOUT: Delta = Delta::from_secs(10);
 // the card's internal bandwidth; one still running after 10 s is hung.
 const COMMAND_DRAIN: Delta = Delta::from_secs(10);
 // TIMEOUT: a command still running when the card is stopped (a FILL of 1 GiB takes about
-// 0.13 s) gets this long to answer before its virtual-MSI registration is withdrawn; a
-// hung firmware is not waited for longer.
+// 0.13 s) gets this long to answer before its virtual-MSI registration is withdrawn, plus
+// its bytes at 512 MiB/s (`SETTLE_SHIFT`, a sixteenth of the card's internal bandwidth),
+// up to [`COMMAND_DRAIN`]: a hung firmware is not waited for longer. (The emulated card,
+// on a loaded machine, took 0.8 s for a 768 MiB FILL.)
 const COMMAND_SETTLE: Delta = Delta::from_millis(500);
+/// Bytes a running command moves per millisecond of settle time, as a shift (2^19).
+const SETTLE_SHIFT: u32 = 19;
 
 /// What the boot block says.
 #[derive(Clone, Copy, Debug, Default)]
@@ -344,12 +352,36 @@ impl Card {
         if self.fw.owner == FwOwner::Runtime {
             return;
         }
+        let Some(opcode) = self.running_command() else {
+            return;
+        };
         let _ = read_poll_timeout(
             || Ok(self.running_command()),
             |running| running.is_none(),
             Delta::from_millis(1),
-            COMMAND_SETTLE,
+            self.settle_time(opcode),
         );
+    }
+
+    /// How long a running command gets to answer before the card is stopped: longer for
+    /// one that moves more bytes (its length, from the slot).
+    fn settle_time(&self, opcode: u32) -> Delta {
+        let word = |i: usize| -> u64 {
+            match self.l2.with(|l2| l2.try_read32(iface_off::CMD_MSG + i * 4)) {
+                Ok(Ok(w)) => u64::from(w),
+                _ => 0,
+            }
+        };
+        let length = |i: usize| word(i) | (word(i + 1) << 32);
+        let bytes = match opcode {
+            op::CHECKSUM | op::FILL => length(2),
+            // Read and written.
+            op::RUN => length(4).saturating_mul(2),
+            _ => 0,
+        };
+        let ms = i64::try_from(bytes >> SETTLE_SHIFT).unwrap_or(i64::MAX);
+        let total = COMMAND_SETTLE.as_millis().saturating_add(ms);
+        Delta::from_millis(total.min(COMMAND_DRAIN.as_millis()))
     }
 
     /// Word `i` of the command message (results), under the mailbox lock.
