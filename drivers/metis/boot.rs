@@ -419,7 +419,9 @@ impl Card {
     ) -> Result<u32> {
         let _slot = self.l2.mailbox.lock();
         self.command_locked(opcode, args, args.len() * 4, timeout)?;
-        self.command_result(0)
+        let result = self.command_result(0)?;
+        self.still_answered()?;
+        Ok(result)
     }
 
     /// Zeroes `len` bytes of device memory at `dev_addr` before they go to a new owner
@@ -476,6 +478,18 @@ impl Card {
                 *b = (w >> (8 * j)) as u8;
             }
         }
-        Ok(())
+        self.still_answered()
+    }
+
+    /// After reading a command's results: the slot still holds its (successful) answer,
+    /// so they were its. A stop does not take the mailbox lock (a command may hold it until its
+    /// timeout), so a reset can clear L2 between the answer and the reads; the results
+    /// are then the reset card's, and the caller gets `EIO` rather than them (the
+    /// fuzzer saw an ECHO come back different under resets).
+    fn still_answered(&self) -> Result {
+        match self.answer() {
+            Ok(Some(STATUS_OK)) => Ok(()),
+            _ => Err(EIO),
+        }
     }
 }
