@@ -107,12 +107,8 @@ impl FwState {
 /// Command opcodes.
 pub(crate) mod op {
     pub(crate) const BOOT: u32 = 1;
-    /// CHECKSUM (address, length); also `METIS_CMD_CHECKSUM`.
-    pub(crate) const CHECKSUM: u32 = 3;
     /// FILL (address, length, pattern word); also `METIS_CMD_FILL`.
     pub(crate) const FILL: u32 = 4;
-    /// RUN (input, output, length, op, key); also `METIS_CMD_RUN`.
-    pub(crate) const RUN: u32 = 5;
 }
 
 /// Set in the opcode word by the card when it has answered.
@@ -366,17 +362,13 @@ impl Card {
     /// How long a running command gets to answer before the card is stopped: longer for
     /// one that moves more bytes (its length, from the slot).
     fn settle_time(&self, opcode: u32) -> Delta {
-        let word = |i: usize| -> u64 {
-            match self.l2.with(|l2| l2.try_read32(iface_off::CMD_MSG + i * 4)) {
-                Ok(Ok(w)) => u64::from(w),
-                _ => 0,
-            }
-        };
+        let word = |i: usize| self.command_result(i).map_or(0, u64::from);
         let length = |i: usize| word(i) | (word(i + 1) << 32);
+        // The message layouts `file.rs: cmd` and `scrub` write.
         let bytes = match opcode {
-            op::CHECKSUM | op::FILL => length(2),
+            uapi::CMD_CHECKSUM | uapi::CMD_FILL => length(2),
             // Read and written.
-            op::RUN => length(4).saturating_mul(2),
+            uapi::CMD_RUN => length(4).saturating_mul(2),
             _ => 0,
         };
         let ms = i64::try_from(bytes >> SETTLE_SHIFT).unwrap_or(i64::MAX);

@@ -975,15 +975,14 @@ def main() -> int:
     r.add_argument("--config", default="x86-none", choices=CONFIGS)
     r.add_argument("--scenario", required=True)
     r.add_argument("--flavour", default=None)
-    r.add_argument("--distro", metavar="VERSION", default=None,
-                   help="boot Debian's kernel VERSION (e.g. 7.3.4+deb13) with its DKMS-built metis.ko")
     r.add_argument("-v", "--verbose", action="store_true")
     m = sub.add_parser("matrix")
     m.add_argument("--configs", nargs="*", default=list(CONFIGS))
     m.add_argument("--scenarios", nargs="*", default=None)
     m.add_argument("--flavour", default=None)
-    m.add_argument("--distro", metavar="VERSION", default=None,
-                   help="boot Debian's kernel VERSION (e.g. 7.3.4+deb13) with its DKMS-built metis.ko")
+    for p in (r, m):
+        p.add_argument("--distro", metavar="VERSION", default=None,
+                       help="boot Debian's kernel VERSION (e.g. 7.3.4+deb13) with its DKMS-built metis.ko")
     m.add_argument("--serial", action="store_true", help="one guest at a time")
     m.add_argument("--workers", type=int, default=int(os.environ.get("METIS_WORKERS", "2")),
                    help="guests side by side (default 2, or $METIS_WORKERS)")
