@@ -2,6 +2,13 @@
 //!
 //! ```text
 //! stats                         counters + device state
+//! snapshot                      counters, link and time (ns), nothing reset: two
+//!                               snapshots bracket what a benchmark cell cost
+//! mark LABEL                    an event tagging the log at this point
+//! link SPEC                     the link's speed from now on (gen1x1..gen5x16,
+//!                               unlimited)
+//! quiet on|off                  measurement mode: per-access events (DMA maps,
+//!                               interrupts, vMSI words) neither kept nor logged
 //! events [since N]              event log entries with seq > N (max 1000/reply)
 //! reset-stats                   zero the counters (events keep their numbering)
 //! inject drop-irq N             drop the next N message interrupts
@@ -40,6 +47,7 @@ use crate::device::Device;
 use crate::edma::Dir;
 use crate::inject::Inject;
 use crate::irq;
+use crate::link::LinkSpec;
 use crate::options::Identity;
 use crate::vmsi;
 use serde_json::{json, Value};
@@ -48,7 +56,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | torn-fetch wr|rd CH N | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
+pub const HELP: &str = "stats | snapshot | mark LABEL | link SPEC | quiet on|off | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | torn-fetch wr|rd CH N | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -89,10 +97,40 @@ fn run(dev: &Device, args: &[&str]) -> Result<Value, Value> {
         None => Err(err("empty command")),
         Some("help") => Ok(json!({"ok": true, "help": HELP})),
         Some("stats") => {
-            let mut v = sh.obs.counters_json();
-            v["ok"] = json!(true);
+            let mut v = snapshot(dev);
             v["device"] = dev.state_json();
             Ok(v)
+        }
+        Some("snapshot") => Ok(snapshot(dev)),
+        Some("mark") => {
+            let label = args[1..].join(" ");
+            if label.is_empty() {
+                return Err(err("usage: mark LABEL"));
+            }
+            sh.obs.event("mark", json!({"label": label}));
+            Ok(json!({"ok": true, "seq": sh.obs.last_seq(), "t_ns": sh.obs.now_ns()}))
+        }
+        Some("link") => {
+            let spec: LinkSpec = match args.get(1) {
+                Some(s) if args.len() == 2 => s.parse().map_err(err)?,
+                _ => return Err(err("usage: link SPEC (gen1x1..gen5x16, unlimited)")),
+            };
+            let was = sh.link.spec();
+            sh.link.set_spec(spec);
+            sh.obs.event(
+                "link",
+                json!({"was": was.to_string(), "now": spec.to_string()}),
+            );
+            Ok(json!({"ok": true, "was": was.to_string(), "link": spec.to_string()}))
+        }
+        Some("quiet") => {
+            let on = match args.get(1).copied() {
+                Some("on") if args.len() == 2 => true,
+                Some("off") if args.len() == 2 => false,
+                _ => return Err(err("usage: quiet on|off")),
+            };
+            sh.obs.set_quiet(on);
+            Ok(json!({"ok": true, "quiet": on}))
         }
         Some("events") => {
             let since = match (args.get(1), args.get(2)) {
@@ -105,6 +143,7 @@ fn run(dev: &Device, args: &[&str]) -> Result<Value, Value> {
         }
         Some("reset-stats") => {
             sh.obs.reset_stats();
+            sh.link.reset_wire_ns();
             Ok(json!({"ok": true}))
         }
         Some("clear") => {
@@ -115,6 +154,23 @@ fn run(dev: &Device, args: &[&str]) -> Result<Value, Value> {
         Some("inject") => inject(dev, args),
         Some(c) => Err(err(format!("unknown command '{c}'; {HELP}"))),
     }
+}
+
+/// The counters with the link's speed and booked wire time and the card's
+/// clock: what a benchmark subtracts between two of them.
+fn snapshot(dev: &Device) -> Value {
+    let sh = dev.shared();
+    let mut v = sh.obs.counters_json();
+    let [up, down] = sh.link.wire_ns();
+    v["ok"] = json!(true);
+    v["t_ns"] = json!(sh.obs.now_ns());
+    v["quiet"] = json!(sh.obs.quiet());
+    v["link"] = json!({
+        "spec": sh.link.spec().to_string(),
+        "payload_bytes_per_sec": sh.link.spec().payload_bytes_per_sec(),
+        "wire_ns": {"upstream": up, "downstream": down},
+    });
+    v
 }
 
 fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {

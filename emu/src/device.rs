@@ -74,6 +74,8 @@ pub struct Shared {
     /// while nobody waits.
     pub fetch_watch: Mutex<Option<engine::FetchWatch>>,
     pub fetch_watch_on: AtomicBool,
+    /// The channels' walker threads.
+    pub workers: crate::edma::worker::Workers,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +199,7 @@ impl Device {
             fw_tx: Mutex::new(None),
             fetch_watch: Mutex::new(None),
             fetch_watch_on: AtomicBool::new(false),
+            workers: crate::edma::worker::Workers::new(),
             st: Mutex::new(st),
             opts,
         });
@@ -363,7 +366,9 @@ impl Device {
             Identity::Metis => self.l2_access(off, acc),
             Identity::Synopsys => {
                 if self.window_check(off, off, &mut acc) {
-                    self.sh.obs.mmio(acc.is_write(), "bar2.window");
+                    self.sh
+                        .obs
+                        .mmio(acc.is_write(), "bar2.window", "bar2", acc.len());
                     self.mem_access(off, acc);
                 }
             }
@@ -396,7 +401,11 @@ impl Device {
             acc.fail();
             return;
         }
-        sh.obs.mmio(acc.is_write(), &name);
+        let class = match space {
+            RegSpace::Edma => "edma",
+            RegSpace::Msix | RegSpace::Reserved => "bar0.other",
+        };
+        sh.obs.mmio(acc.is_write(), &name, class, len);
         match acc {
             Access::Read(d) => {
                 let v = match space {
@@ -471,7 +480,8 @@ impl Device {
         if !self.window_check(L2_BASE + off, off, &mut acc) {
             return;
         }
-        sh.obs.mmio(acc.is_write(), iface::area_name(off));
+        sh.obs
+            .mmio(acc.is_write(), iface::area_name(off), "bar2", acc.len());
         let end = off + acc.len() as u64;
         let covers = |a: u64, n: u64| off <= a && a + n <= end;
         let overlaps = |a: u64, n: u64| off < a + n && a < end;
@@ -509,7 +519,10 @@ impl Device {
     ) -> io::Result<()> {
         let perm = Perm { read, write };
         let r = self.sh.guest.map(iova, size, fd_offset, perm, fd.as_ref());
-        self.sh.obs.with(|c| c.dma_maps += 1);
+        self.sh.obs.with(|c| {
+            c.dma_maps += 1;
+            c.dma_map_bytes += size;
+        });
         self.sh.obs.event(
             "dma_map",
             serde_json::json!({"iova": format!("{iova:#x}"), "size": format!("{size:#x}"),
@@ -524,7 +537,10 @@ impl Device {
         } else {
             self.sh.guest.unmap(iova, size)
         };
-        self.sh.obs.with(|c| c.dma_unmaps += 1);
+        self.sh.obs.with(|c| {
+            c.dma_unmaps += 1;
+            c.dma_unmap_bytes += size;
+        });
         self.sh.obs.event(
             "dma_unmap",
             serde_json::json!({"iova": format!("{iova:#x}"), "size": format!("{size:#x}"), "all": all, "removed": n}),

@@ -7,6 +7,7 @@
 //! channels moving data that way: a reservation pushes the direction's
 //! "wire free" time forward, so concurrent channels split the bandwidth.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -90,6 +91,12 @@ impl LinkSpec {
     }
 
     /// Time on the wire for `payload` bytes.
+    /// Payload a direction can carry per second with full-size TLPs (none: unlimited).
+    pub fn payload_bytes_per_sec(&self) -> Option<f64> {
+        self.wire_bytes_per_sec()
+            .map(|bps| bps * TLP_PAYLOAD as f64 / (TLP_PAYLOAD + TLP_OVERHEAD) as f64)
+    }
+
     pub fn wire_time(&self, payload: u64) -> Duration {
         match self.wire_bytes_per_sec() {
             None => Duration::ZERO,
@@ -111,31 +118,71 @@ pub enum LinkDir {
     Downstream = 1,
 }
 
+/// The link: its current speed (switchable at run time, so a benchmark can
+/// measure CPU-side cost and closeness to the wire in one boot) and, per
+/// direction, when the wire is next free and how much modelled time it has
+/// carried.
 pub struct Link {
-    pub spec: LinkSpec,
-    free_at: Mutex<[Instant; 2]>,
+    inner: Mutex<LinkState>,
+    /// Modelled wire time booked per direction, in ns (at the speed in force
+    /// when each chunk was booked).
+    wire_ns: [AtomicU64; 2],
+}
+
+struct LinkState {
+    spec: LinkSpec,
+    free_at: [Instant; 2],
 }
 
 impl Link {
     pub fn new(spec: LinkSpec) -> Link {
         let now = Instant::now();
         Link {
-            spec,
-            free_at: Mutex::new([now, now]),
+            inner: Mutex::new(LinkState {
+                spec,
+                free_at: [now, now],
+            }),
+            wire_ns: Default::default(),
+        }
+    }
+
+    pub fn spec(&self) -> LinkSpec {
+        self.inner.lock().unwrap().spec
+    }
+
+    /// Changes the link's speed from now on; bookings already made keep theirs.
+    pub fn set_spec(&self, spec: LinkSpec) {
+        self.inner.lock().unwrap().spec = spec;
+    }
+
+    /// Modelled wire time booked so far, upstream and downstream, in ns.
+    pub fn wire_ns(&self) -> [u64; 2] {
+        [
+            self.wire_ns[0].load(Ordering::Relaxed),
+            self.wire_ns[1].load(Ordering::Relaxed),
+        ]
+    }
+
+    pub fn reset_wire_ns(&self) {
+        for w in &self.wire_ns {
+            w.store(0, Ordering::Relaxed);
         }
     }
 
     /// Books `payload` bytes on one direction; returns when they have crossed.
     pub fn reserve(&self, dir: LinkDir, payload: u64) -> Instant {
-        let t = self.spec.wire_time(payload);
         let now = Instant::now();
+        let mut g = self.inner.lock().unwrap();
+        let t = g.spec.wire_time(payload);
         if t.is_zero() {
             return now;
         }
-        let mut free = self.free_at.lock().unwrap();
-        let start = free[dir as usize].max(now);
+        let start = g.free_at[dir as usize].max(now);
         let end = start + t;
-        free[dir as usize] = end;
+        g.free_at[dir as usize] = end;
+        drop(g);
+        // CAST: a chunk's wire time is far below 584 years.
+        self.wire_ns[dir as usize].fetch_add(t.as_nanos() as u64, Ordering::Relaxed);
         end
     }
 }
@@ -204,9 +251,27 @@ mod tests {
         let a = l.reserve(LinkDir::Upstream, 1 << 16);
         let b = l.reserve(LinkDir::Upstream, 1 << 16);
         // second booking starts when the first one ends
-        assert!(b >= a + l.spec.wire_time(1 << 16));
+        assert!(b >= a + l.spec().wire_time(1 << 16));
         // the other direction is independent
         let c = l.reserve(LinkDir::Downstream, 1 << 16);
         assert!(c < b);
+        let w = l.wire_ns();
+        assert_eq!(w[0], 2 * l.spec().wire_time(1 << 16).as_nanos() as u64);
+        assert_eq!(w[1], w[0] / 2);
+    }
+
+    #[test]
+    fn a_new_speed_applies_to_later_bookings() {
+        let l = Link::new("unlimited".parse().unwrap());
+        let now = Instant::now();
+        assert!(l.reserve(LinkDir::Upstream, 1 << 20) <= Instant::now());
+        assert_eq!(l.wire_ns(), [0, 0]);
+        l.set_spec("gen1x1".parse().unwrap());
+        let end = l.reserve(LinkDir::Upstream, 1 << 20);
+        // 1 MiB at Gen1 x1 (250 MB/s of wire, 280/256 of payload) is about 4.6 ms.
+        assert!(end >= now + Duration::from_micros(4500), "{:?}", end - now);
+        assert!(l.wire_ns()[0] >= 4_500_000);
+        l.reset_wire_ns();
+        assert_eq!(l.wire_ns(), [0, 0]);
     }
 }

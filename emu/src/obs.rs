@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -30,18 +31,43 @@ const STDERR_FAULTS_PER_KIND: u64 = 20;
 /// Per eDMA channel: what the driver asked of it and what it signalled.
 #[derive(Default, Clone, Copy, Debug)]
 pub struct ChanCounters {
+    /// Start doorbells rung (stop requests not counted).
+    pub doorbells: u64,
+    /// Of those, doorbells that found the channel running (latched for the walker).
+    pub doorbells_latched: u64,
     /// Doorbells that started the channel.
     pub runs: u64,
+    /// Data elements (or non-LL blocks) moved.
+    pub elements: u64,
+    /// Link elements followed.
+    pub links: u64,
+    /// List bytes fetched (data and link elements).
+    pub list_bytes: u64,
+    /// Payload bytes moved.
+    pub bytes: u64,
+    /// Time the channel's walker ran, from the doorbell's pick-up to its stop, in ns.
+    pub busy_ns: u64,
     /// IMWRs the channel issued (done and abort).
     pub imwrs: u64,
     /// Of those, IMWRs that matched no programmed message (lost).
     pub imwr_mismatch: u64,
 }
 
+/// MMIO accesses of one class of address (the eDMA registers, other BAR0
+/// space, the BAR2 window), by direction and width.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct MmioClass {
+    pub reads: u64,
+    pub writes: u64,
+    /// Accesses of 1, 2, 4 and 8 bytes.
+    pub widths: [u64; 4],
+}
+
 #[derive(Default)]
 pub struct Counters {
     pub mmio_reads: BTreeMap<String, u64>,
     pub mmio_writes: BTreeMap<String, u64>,
+    pub mmio_classes: BTreeMap<&'static str, MmioClass>,
     pub cfg_reads: u64,
     pub cfg_writes: u64,
     pub irqs_sent: BTreeMap<String, u64>,
@@ -58,6 +84,8 @@ pub struct Counters {
     pub fw_commands: BTreeMap<String, u64>,
     pub dma_maps: u64,
     pub dma_unmaps: u64,
+    pub dma_map_bytes: u64,
+    pub dma_unmap_bytes: u64,
     pub injections: BTreeMap<String, u64>,
     /// IMWRs delivered under MSI-X without being checkable (QEMU owns the table).
     pub imwr_unverified: u64,
@@ -86,6 +114,9 @@ pub struct Obs {
     log: Option<Mutex<BufWriter<File>>>,
     start: Instant,
     stderr_faults: bool,
+    /// Measurement mode: the per-access events (`NOISY`) are neither kept
+    /// nor logged, so a benchmark times the card and not its log.
+    quiet: AtomicBool,
 }
 
 impl Obs {
@@ -103,7 +134,22 @@ impl Obs {
             log,
             start: Instant::now(),
             stderr_faults,
+            quiet: AtomicBool::new(false),
         })
+    }
+
+    pub fn set_quiet(&self, on: bool) {
+        self.quiet.store(on, Ordering::Relaxed);
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet.load(Ordering::Relaxed)
+    }
+
+    /// Nanoseconds since the card started (the time base of `snapshot`).
+    pub fn now_ns(&self) -> u64 {
+        // CAST: below 584 years of uptime.
+        self.start.elapsed().as_nanos() as u64
     }
 
     /// Appends an event; `fields` must be a JSON object.
@@ -113,6 +159,9 @@ impl Obs {
     }
 
     fn push_event(&self, g: &mut Inner, kind: &str, fields: Value) {
+        if NOISY.contains(&kind) && self.quiet() {
+            return;
+        }
         g.seq += 1;
         let mut m = Map::new();
         m.insert("seq".into(), json!(g.seq));
@@ -161,8 +210,19 @@ impl Obs {
         f(&mut g.c)
     }
 
-    pub fn mmio(&self, write: bool, name: &str) {
+    /// Counts one MMIO access of `width` bytes to register or area `name`,
+    /// of address class `class`.
+    pub fn mmio(&self, write: bool, name: &str, class: &'static str, width: usize) {
         let mut g = self.inner.lock().unwrap();
+        let k = g.c.mmio_classes.entry(class).or_default();
+        if write {
+            k.writes += 1;
+        } else {
+            k.reads += 1;
+        }
+        if let Some(w) = [1, 2, 4, 8].iter().position(|w| *w == width) {
+            k.widths[w] += 1;
+        }
         let m = if write {
             &mut g.c.mmio_writes
         } else {
@@ -249,6 +309,10 @@ impl Obs {
         let c = &g.c;
         json!({
             "mmio": {"reads": c.mmio_reads, "writes": c.mmio_writes},
+            "mmio_classes": c.mmio_classes.iter().map(|(k, v)| (k.to_string(), json!({
+                "reads": v.reads, "writes": v.writes,
+                "widths": {"1": v.widths[0], "2": v.widths[1], "4": v.widths[2], "8": v.widths[3]},
+            }))).collect::<Map<String, Value>>(),
             "config": {"reads": c.cfg_reads, "writes": c.cfg_writes},
             "irqs_sent": c.irqs_sent,
             "irqs_lost": c.irqs_lost,
@@ -264,10 +328,15 @@ impl Obs {
             "fw_commands": c.fw_commands,
             "dma_maps": c.dma_maps,
             "dma_unmaps": c.dma_unmaps,
+            "dma_map_bytes": c.dma_map_bytes,
+            "dma_unmap_bytes": c.dma_unmap_bytes,
             "injections": c.injections,
             "imwr_unverified": c.imwr_unverified,
             "channels": c.channels.iter().map(|(k, v)| (k.clone(), json!({
-                "runs": v.runs, "imwrs": v.imwrs, "imwr_mismatch": v.imwr_mismatch,
+                "doorbells": v.doorbells, "doorbells_latched": v.doorbells_latched,
+                "runs": v.runs, "elements": v.elements, "links": v.links,
+                "list_bytes": v.list_bytes, "bytes": v.bytes, "busy_ns": v.busy_ns,
+                "imwrs": v.imwrs, "imwr_mismatch": v.imwr_mismatch,
             }))).collect::<Map<String, Value>>(),
             "vmsi_writes": c.vmsi_writes,
             "events_seq": g.seq,

@@ -68,10 +68,19 @@ fn ll_write_channel_moves_data_and_interrupts() {
     assert_eq!(bytes_moved(&r).1, 200_000);
     assert_eq!(r.dev.total_faults(), 0);
     let s = handle(&r.dev, "stats");
+    let wr0 = &s["channels"]["wr0"];
+    let n = |k: &str| wr0[k].as_u64().unwrap();
     assert_eq!(
-        s["channels"]["wr0"],
-        serde_json::json!({"runs": 1, "imwrs": 1, "imwr_mismatch": 0})
+        (n("doorbells"), n("doorbells_latched"), n("runs")),
+        (1, 0, 1)
     );
+    // Two data elements, the link, and the element it leads back to (CB 1 != CCS 0).
+    assert_eq!((n("elements"), n("links"), n("list_bytes")), (2, 1, 4 * 24));
+    assert_eq!(
+        (n("bytes"), n("imwrs"), n("imwr_mismatch")),
+        (200_000, 1, 0)
+    );
+    assert!(n("busy_ns") > 0);
     assert_eq!(s["jobs"], 1);
     // status is RW1C through int_clear
     r.ew(INT_CLEAR.at(Dir::Wr), done_bit(0));

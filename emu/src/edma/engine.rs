@@ -2,8 +2,8 @@
 //! bit protocol, non-LL transfers, data movement through the IOMMU view of
 //! guest memory, aborts and interrupts.
 //!
-//! Each doorbell on an idle channel starts a worker thread that walks the
-//! list until it stops. Workers never hold the state lock while moving data;
+//! Each doorbell on an idle channel hands the run to the channel's worker
+//! thread (`worker.rs`), which walks the list until it stops. Workers never hold the state lock while moving data;
 //! they re-check the channel's epoch (bumped by reset, engine disable and
 //! stop) under the DMA gate before every chunk, so nothing reaches host or
 //! device memory after a reset returns.
@@ -214,7 +214,9 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, db: Doorbell) {
         );
         return;
     }
+    sh.obs.with(|c| c.chan(d, ch).doorbells += 1);
     if st.edma.dir(d).ch[ch].ctrl1.cs() == Cs::Running {
+        sh.obs.with(|c| c.chan(d, ch).doorbells_latched += 1);
         if Inject::take(&mut st.inj.missed_doorbell, d, ch) {
             sh.obs.event(
                 "inject",
@@ -252,14 +254,10 @@ fn doorbell(sh: &Arc<Shared>, st: &mut State, d: Dir, db: Doorbell) {
         return;
     }
     let ep = epoch(sh, d, ch);
-    let sh2 = sh.clone();
-    std::thread::Builder::new()
-        .name(format!("edma-{}{ch}", d.name()))
-        .spawn(move || run(sh2, d, ch, ep))
-        .expect("spawn eDMA worker");
+    sh.workers.kick(sh, d, ch, ep);
 }
 
-fn run(sh: Arc<Shared>, d: Dir, ch: usize, ep: u64) {
+pub(super) fn run(sh: Arc<Shared>, d: Dir, ch: usize, ep: u64) {
     let lle = {
         let st = sh.st.lock().unwrap();
         if !live(&sh, d, ch, ep) {
@@ -307,6 +305,7 @@ fn run_single(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             let ctrl = c.ctrl1;
             sh.obs.with(|c| {
                 c.elements += 1;
+                c.chan(d, ch).elements += 1;
                 c.transfers_done += 1
             });
             if ctrl.lie() || ctrl.rie() {
@@ -353,6 +352,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             );
         }
         let e = Element::parse(&raw);
+        sh.obs.with(|c| c.chan(d, ch).list_bytes += ELEMENT_SIZE);
         if e.control.llp() {
             // Link element: its CB is not compared (dw-edma writes !CB).
             idle += 1;
@@ -384,6 +384,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                 c.ctrl1.set_ccs(!c.ctrl1.ccs());
             }
             c.llp = e.llp();
+            sh.obs.with(|c| c.chan(d, ch).links += 1);
             continue;
         }
         if e.control.cb() != ccs {
@@ -457,7 +458,10 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
         c.size = 0;
         c.sar = e.sar.wrapping_add(e.size as u64);
         c.dar = e.dar.wrapping_add(e.size as u64);
-        sh.obs.with(|c| c.elements += 1);
+        sh.obs.with(|c| {
+            c.elements += 1;
+            c.chan(d, ch).elements += 1;
+        });
         if irq {
             done_irq(sh, &mut st, d, ch, e.control.rie());
         }
@@ -713,9 +717,12 @@ fn transfer(
                 off += p.len as u64;
             }
         }
-        sh.obs.with(|c| match d {
-            Dir::Wr => c.bytes_d2h += n,
-            Dir::Rd => c.bytes_h2d += n,
+        sh.obs.with(|c| {
+            match d {
+                Dir::Wr => c.bytes_d2h += n,
+                Dir::Rd => c.bytes_h2d += n,
+            }
+            c.chan(d, ch).bytes += n;
         });
         pacer.account(end);
         done += n;

@@ -3,6 +3,7 @@
 pub mod engine;
 pub mod ll;
 pub mod regs;
+pub mod worker;
 
 pub use regs::Edma;
 
