@@ -2,17 +2,26 @@
 //! with a round-trip integrity check at each size; with `--dmabuf` the same
 //! again through driver-exported dma-bufs (zero copy), next to the pinned
 //! user-buffer path.
+//!
+//! Each row runs `--warmup` untimed transfers, then `--iters` timed ones:
+//! synchronous at queue depth 1, else asynchronous with `--qd` jobs in
+//! flight per direction (both directions at once with `--dir bidir`). A row
+//! gives the latency of each job (submission to reaping), the throughput of
+//! the whole timed run, and the card's interrupts per job.
 
-use crate::cli::{BenchArgs, DirArg};
+use crate::cli::{AlignArg, BenchArgs, DirArg};
 use crate::data::{fill_pattern, first_mismatch};
+use crate::hostmem::HostMem;
 use crate::size::format_size;
 use crate::stats::{us, Stats};
 use crate::table::{format_table, Align};
 use crate::Failure;
 use metis::{Device, Direction, DmaBuf, Region};
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// The host buffer a transfer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,24 +41,46 @@ impl Buffer {
     }
 }
 
-/// Timings of one size in one direction.
+/// Timings of one size in one direction (or both at once).
 #[derive(Debug, Clone)]
 pub struct Row {
     /// Host buffer kind.
     pub buffer: Buffer,
     /// Transfer size, bytes.
     pub size: u64,
-    /// Direction.
-    pub dir: Direction,
-    /// Latency summary.
+    /// Direction; `None`: both at once.
+    pub dir: Option<Direction>,
+    /// Jobs in flight per direction.
+    pub qd: u32,
+    /// Latency summary (submission to reaping).
     pub stats: Stats,
+    /// Wall time of the whole timed run.
+    pub total: Duration,
+    /// The card's interrupts during the timed run, if they can be counted.
+    pub irqs: Option<u64>,
     /// Round-trip check at this size: `None` if skipped.
     pub verified: Option<bool>,
 }
 
 impl Row {
     fn dir_name(&self) -> &'static str {
-        dir_name(self.dir)
+        self.dir.map(dir_name).unwrap_or("bidir")
+    }
+
+    /// Bytes of the whole timed run per second, in MB/s (10^6 B/s).
+    pub fn throughput(&self) -> f64 {
+        let secs = self.total.as_secs_f64();
+        let bytes = self.size as f64 * self.stats.count as f64;
+        if secs == 0.0 {
+            f64::INFINITY
+        } else {
+            bytes / secs / 1e6
+        }
+    }
+
+    /// Interrupts per job.
+    pub fn irqs_per_job(&self) -> Option<f64> {
+        self.irqs.map(|n| n as f64 / self.stats.count.max(1) as f64)
     }
 }
 
@@ -64,8 +95,12 @@ pub fn dir_name(d: Direction) -> &'static str {
 /// The whole run.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// Timed transfers per row.
+    /// Timed transfers per row (per direction).
     pub iters: u32,
+    /// Untimed transfers before each row.
+    pub warmup: u32,
+    /// Where user buffers start.
+    pub align: AlignArg,
     /// Length of the device region used.
     pub region_len: u64,
     /// One row per size and direction, in order.
@@ -74,16 +109,33 @@ pub struct Report {
     pub mismatches: Vec<(u64, usize)>,
 }
 
-fn directions(d: DirArg) -> &'static [Direction] {
+/// The rows of one size: one direction each, or `None` for both at once.
+fn directions(d: DirArg) -> &'static [Option<Direction>] {
     match d {
-        DirArg::To => &[Direction::ToDevice],
-        DirArg::From => &[Direction::FromDevice],
-        DirArg::Both => &[Direction::ToDevice, Direction::FromDevice],
+        DirArg::To => &[Some(Direction::ToDevice)],
+        DirArg::From => &[Some(Direction::FromDevice)],
+        DirArg::Both => &[Some(Direction::ToDevice), Some(Direction::FromDevice)],
+        DirArg::Bidir => &[None],
     }
 }
 
+pub fn align_name(a: AlignArg) -> &'static str {
+    match a {
+        AlignArg::Page => "page",
+        AlignArg::Odd => "odd",
+    }
+}
+
+/// Offset of a user buffer from its page.
+const ODD_OFFSET: usize = 16;
+
 /// Checks the options before touching the device.
 pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
+    if args.dmabuf && (args.qd > 1 || args.dir == DirArg::Bidir) {
+        return Err(Failure::Usage(
+            "--qd above 1 and --dir bidir time user buffers only; leave out --dmabuf".into(),
+        ));
+    }
     if let Some(s) = args.sizes.0.iter().find(|s| **s > metis::DMA_MAX_LENGTH) {
         return Err(Failure::Usage(format!(
             "size {} exceeds the largest DMA transfer ({})",
@@ -96,16 +148,29 @@ pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
 
 /// Host memory for one kind of buffer: a source and a destination of `len` bytes.
 enum Host {
-    User { src: Vec<u8>, dst: Vec<u8> },
-    DmaBuf { src: DmaBuf, dst: DmaBuf },
+    /// `off` bytes into each mapping (`--align`).
+    User {
+        src: HostMem,
+        dst: HostMem,
+        off: usize,
+    },
+    DmaBuf {
+        src: DmaBuf,
+        dst: DmaBuf,
+    },
 }
 
 impl Host {
-    fn new(dev: &Device, kind: Buffer, len: usize) -> Result<Self, Failure> {
+    fn new(dev: &Device, kind: Buffer, len: usize, align: AlignArg) -> Result<Self, Failure> {
+        let off = match align {
+            AlignArg::Page => 0,
+            AlignArg::Odd => ODD_OFFSET,
+        };
         Ok(match kind {
             Buffer::User => Host::User {
-                src: vec![0u8; len],
-                dst: vec![0u8; len],
+                src: HostMem::new(len + off)?,
+                dst: HostMem::new(len + off)?,
+                off,
             },
             Buffer::DmaBuf => Host::DmaBuf {
                 src: dev.export_buffer(len as u64)?,
@@ -116,7 +181,7 @@ impl Host {
 
     fn fill(&mut self, n: usize, seed: u64) -> Result<(), Failure> {
         match self {
-            Host::User { src, .. } => fill_pattern(&mut src[..n], seed),
+            Host::User { src, off, .. } => fill_pattern(&mut src.as_mut_slice()[*off..][..n], seed),
             Host::DmaBuf { src, .. } => src.write_with(|b| fill_pattern(&mut b[..n], seed))?,
         }
         Ok(())
@@ -130,11 +195,11 @@ impl Host {
         region: &Region<'_>,
     ) -> Result<(), Failure> {
         match (self, dir) {
-            (Host::User { src, .. }, Direction::ToDevice) => {
-                dev.dma_to_device(&src[..n], region, 0)?
+            (Host::User { src, off, .. }, Direction::ToDevice) => {
+                dev.dma_to_device(&src.as_slice()[*off..][..n], region, 0)?
             }
-            (Host::User { dst, .. }, Direction::FromDevice) => {
-                dev.dma_from_device(&mut dst[..n], region, 0)?
+            (Host::User { dst, off, .. }, Direction::FromDevice) => {
+                dev.dma_from_device(&mut dst.as_mut_slice()[*off..][..n], region, 0)?
             }
             (Host::DmaBuf { src, .. }, Direction::ToDevice) => {
                 dev.dma_buf(dir, src.as_fd(), 0, n as u64, region, 0)?
@@ -155,18 +220,87 @@ impl Host {
         region: &Region<'_>,
     ) -> Result<Option<usize>, Failure> {
         match self {
-            Host::User { dst, .. } => dst[..n].fill(0),
+            Host::User { dst, off, .. } => dst.as_mut_slice()[*off..][..n].fill(0),
             Host::DmaBuf { dst, .. } => dst.write_with(|b| b[..n].fill(0))?,
         }
         self.transfer(dev, Direction::FromDevice, n, region)?;
         Ok(match self {
-            Host::User { src, dst } => first_mismatch(&src[..n], &dst[..n]),
+            Host::User { src, dst, off } => {
+                first_mismatch(&src.as_slice()[*off..][..n], &dst.as_slice()[*off..][..n])
+            }
             Host::DmaBuf { src, dst } => {
                 let want = src.read_with(|b| b[..n].to_vec())?;
                 dst.read_with(|b| first_mismatch(&want, &b[..n]))?
             }
         })
     }
+
+    /// Runs `count` jobs of `n` bytes with `qd` in flight per direction
+    /// (`dir` `None`: the two directions alternate) and returns each job's
+    /// latency. Jobs of a direction share its buffer and the region's start:
+    /// what they carry is not checked here (the round trip is).
+    fn run_async(
+        &mut self,
+        dev: &Device,
+        dir: Option<Direction>,
+        n: usize,
+        qd: u32,
+        count: u32,
+        region: &Region<'_>,
+    ) -> Result<Vec<Duration>, Failure> {
+        let Host::User { src, dst, off } = self else {
+            return Err(Failure::Usage(
+                "asynchronous jobs time user buffers only".into(),
+            ));
+        };
+        let dirs: &[Direction] = match dir {
+            Some(Direction::ToDevice) => &[Direction::ToDevice],
+            Some(Direction::FromDevice) => &[Direction::FromDevice],
+            None => &[Direction::ToDevice, Direction::FromDevice],
+        };
+        let total = count as usize * dirs.len();
+        let limit = qd as usize * dirs.len();
+        let (to, from) = (
+            src.as_slice()[*off..].as_ptr(),
+            dst.as_mut_slice()[*off..].as_mut_ptr(),
+        );
+        let mut flight: VecDeque<(metis::JobId, Instant)> = VecDeque::with_capacity(limit);
+        let mut lat = Vec::with_capacity(total);
+        let mut submitted = 0usize;
+        let mut res = Ok(());
+        while lat.len() < total {
+            while res.is_ok() && submitted < total && flight.len() < limit {
+                let d = dirs[submitted % dirs.len()];
+                let p = match d {
+                    Direction::ToDevice => to,
+                    Direction::FromDevice => from.cast_const(),
+                };
+                // SAFETY: `src` and `dst` outlive every job: each submitted job
+                // is reaped below before this function returns, also on errors.
+                match unsafe { dev.dma_async_raw(d, p, n, region, 0) } {
+                    Ok(id) => flight.push_back((id, Instant::now())),
+                    Err(e) => res = Err(e),
+                }
+                submitted += 1;
+            }
+            let Some((id, t)) = flight.pop_front() else {
+                break;
+            };
+            let r = dev.wait(id, None);
+            lat.push(t.elapsed());
+            if res.is_ok() {
+                res = r;
+            }
+        }
+        res?;
+        Ok(lat)
+    }
+}
+
+/// The PCI device of the card behind `device` (`/dev/metisN`).
+fn pci_dir(device: &Path) -> Option<std::path::PathBuf> {
+    let name = device.file_name()?;
+    std::fs::canonicalize(Path::new("/sys/class/misc").join(name).join("device")).ok()
 }
 
 /// Runs the benchmark.
@@ -175,6 +309,8 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
     let max = args.sizes.0.iter().copied().max().unwrap_or(4096);
     let max_usize = usize::try_from(max).map_err(|_| Failure::Usage("size too large".into()))?;
     let region = dev.mem_alloc(max)?;
+    let pci = pci_dir(dev.path());
+    let irqs_now = || pci.as_deref().and_then(crate::irqcount::taken);
     let kinds: &[Buffer] = if args.dmabuf {
         &[Buffer::User, Buffer::DmaBuf]
     } else {
@@ -183,7 +319,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
     let mut rows = Vec::new();
     let mut mismatches = Vec::new();
     for &kind in kinds {
-        let mut host = Host::new(dev, kind, max_usize)?;
+        let mut host = Host::new(dev, kind, max_usize, args.align)?;
         for &size in &args.sizes.0 {
             let n = size as usize;
             host.fill(n, size)?;
@@ -199,19 +335,34 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
                 Some(bad.is_none())
             };
             for &dir in directions(args.dir) {
-                let mut samples = Vec::with_capacity(args.iters as usize);
-                for _ in 0..args.iters {
-                    let t = Instant::now();
-                    host.transfer(dev, dir, n, &region)?;
-                    samples.push(t.elapsed());
-                }
+                let sync = dir.filter(|_| args.qd == 1);
+                let timed = |host: &mut Host, count: u32| -> Result<Vec<Duration>, Failure> {
+                    match sync {
+                        Some(d) => (0..count)
+                            .map(|_| {
+                                let t = Instant::now();
+                                host.transfer(dev, d, n, &region).map(|()| t.elapsed())
+                            })
+                            .collect(),
+                        None => host.run_async(dev, dir, n, args.qd, count, &region),
+                    }
+                };
+                timed(&mut host, args.warmup)?;
+                let irqs0 = irqs_now();
+                let t = Instant::now();
+                let samples = timed(&mut host, args.iters)?;
+                let total = t.elapsed();
+                let irqs = irqs0.zip(irqs_now()).map(|(a, b)| b.saturating_sub(a));
                 let stats = Stats::new(&samples)
                     .ok_or_else(|| Failure::Op("no samples (iters is 0)".into()))?;
                 rows.push(Row {
                     buffer: kind,
                     size,
                     dir,
+                    qd: args.qd,
                     stats,
+                    total,
+                    irqs,
                     verified,
                 });
             }
@@ -220,6 +371,8 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
     drop(region);
     Ok(Report {
         iters: args.iters,
+        warmup: args.warmup,
+        align: args.align,
         region_len: max,
         rows,
         mismatches,
@@ -240,11 +393,13 @@ pub fn format_text(r: &Report) -> String {
         ("buffer", Align::Left),
         ("size", Align::Right),
         ("dir", Align::Left),
-        ("iters", Align::Right),
+        ("qd", Align::Right),
+        ("jobs", Align::Right),
         ("MB/s", Align::Right),
         ("min_us", Align::Right),
         ("median_us", Align::Right),
         ("p99_us", Align::Right),
+        ("irqs/job", Align::Right),
         ("verify", Align::Left),
     ];
     let rows: Vec<Vec<String>> = r
@@ -255,11 +410,15 @@ pub fn format_text(r: &Report) -> String {
                 row.buffer.name().to_string(),
                 format_size(row.size),
                 row.dir_name().to_string(),
+                row.qd.to_string(),
                 row.stats.count.to_string(),
-                format!("{:.1}", row.stats.mb_per_s(row.size)),
+                format!("{:.1}", row.throughput()),
                 format!("{:.1}", us(row.stats.min)),
                 format!("{:.1}", us(row.stats.median)),
                 format!("{:.1}", us(row.stats.p99)),
+                row.irqs_per_job()
+                    .map(|v| format!("{v:.2}"))
+                    .unwrap_or_else(|| "-".into()),
                 verify_text(row.verified).to_string(),
             ]
         })
@@ -277,8 +436,13 @@ pub fn to_json(device: &str, r: &Report) -> Value {
                 "buffer": row.buffer.name(),
                 "size": row.size,
                 "dir": row.dir_name(),
+                "qd": row.qd,
                 "iters": row.stats.count,
-                "mb_per_s": row.stats.mb_per_s(row.size),
+                "total_us": us(row.total),
+                "mb_per_s": row.throughput(),
+                "median_mb_per_s": row.stats.mb_per_s(row.size),
+                "irqs": row.irqs,
+                "irqs_per_job": row.irqs_per_job(),
                 "min_us": us(row.stats.min),
                 "median_us": us(row.stats.median),
                 "p99_us": us(row.stats.p99),
@@ -291,6 +455,8 @@ pub fn to_json(device: &str, r: &Report) -> Value {
     json!({
         "device": device,
         "iters": r.iters,
+        "warmup": r.warmup,
+        "align": align_name(r.align),
         "region_bytes": r.region_len,
         "results": rows,
         "mismatches": r.mismatches.iter().map(|(s, o)| json!({"size": s, "offset": o})).collect::<Vec<_>>(),
@@ -308,20 +474,28 @@ mod tests {
         let st = |u: u64| Stats::new(&[Duration::from_micros(u)]).unwrap();
         Report {
             iters: 1,
+            warmup: 0,
+            align: AlignArg::Page,
             region_len: 8192,
             rows: vec![
                 Row {
                     buffer: Buffer::User,
                     size: 4096,
-                    dir: Direction::ToDevice,
+                    dir: Some(Direction::ToDevice),
+                    qd: 1,
                     stats: st(4),
+                    total: Duration::from_micros(4),
+                    irqs: Some(1),
                     verified: Some(true),
                 },
                 Row {
                     buffer: Buffer::DmaBuf,
                     size: 8192,
-                    dir: Direction::FromDevice,
+                    dir: None,
+                    qd: 4,
                     stats: st(8),
+                    total: Duration::from_micros(16),
+                    irqs: None,
                     verified: Some(false),
                 },
             ],
@@ -336,15 +510,16 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(
             lines[0],
-            "buffer  size  dir   iters    MB/s  min_us  median_us  p99_us  verify"
+            "buffer  size  dir    qd  jobs    MB/s  min_us  median_us  p99_us  irqs/job  verify"
         );
         assert_eq!(
             lines[2],
-            "user      4K  to        1  1024.0     4.0        4.0     4.0  ok"
+            "user      4K  to      1     1  1024.0     4.0        4.0     4.0      1.00  ok"
         );
+        // Throughput is the run's bytes over its wall time, not the median's.
         assert_eq!(
             lines[3],
-            "dmabuf    8K  from      1  1024.0     8.0        8.0     8.0  MISMATCH"
+            "dmabuf    8K  bidir   4     1   512.0     8.0        8.0     8.0         -  MISMATCH"
         );
     }
 
@@ -356,7 +531,13 @@ mod tests {
         assert_eq!(j["results"][0]["size"], 4096);
         assert_eq!(j["results"][0]["dir"], "to");
         assert_eq!(j["results"][0]["median_us"], 4.0);
+        assert_eq!(j["results"][0]["irqs_per_job"], 1.0);
         assert_eq!(j["results"][1]["verified"], false);
+        assert_eq!(j["results"][1]["dir"], "bidir");
+        assert_eq!(j["results"][1]["qd"], 4);
+        assert_eq!(j["results"][1]["mb_per_s"], 512.0);
+        assert_eq!(j["results"][1]["irqs"], Value::Null);
+        assert_eq!(j["align"], "page");
         assert_eq!(j["mismatches"][0]["offset"], 17);
         let back: Value = serde_json::from_str(&j.to_string()).unwrap();
         assert_eq!(back, j);
@@ -369,6 +550,10 @@ mod tests {
             iters: 1,
             dmabuf,
             no_verify: false,
+            qd: 1,
+            align: AlignArg::Page,
+            warmup: 0,
+            out: None,
         }
     }
 
@@ -381,6 +566,15 @@ mod tests {
         };
         assert!(m.contains("2G"), "{m}");
         assert_eq!(directions(DirArg::Both).len(), 2);
-        assert_eq!(dir_name(directions(DirArg::From)[0]), "from");
+        assert_eq!(directions(DirArg::From), &[Some(Direction::FromDevice)]);
+        assert_eq!(directions(DirArg::Bidir), &[None]);
+        let mut a = args(vec![4096], true);
+        a.qd = 4;
+        assert!(matches!(check_args(&a), Err(Failure::Usage(_))));
+        a.qd = 1;
+        a.dir = DirArg::Bidir;
+        assert!(matches!(check_args(&a), Err(Failure::Usage(_))));
+        a.dmabuf = false;
+        assert!(check_args(&a).is_ok());
     }
 }

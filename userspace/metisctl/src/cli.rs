@@ -156,6 +156,18 @@ pub enum DirArg {
     From,
     /// Both, one after the other at each size.
     Both,
+    /// Both at once: jobs of the two directions alternate in flight.
+    Bidir,
+}
+
+/// Where user buffers start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlignArg {
+    /// At a page boundary: a transfer spans the fewest pages.
+    Page,
+    /// 16 bytes into a page, where a heap allocator often puts large
+    /// buffers: one page more to pin and map.
+    Odd,
 }
 
 /// `dma bench` options.
@@ -177,6 +189,19 @@ pub struct BenchArgs {
     /// Skip the round-trip integrity check.
     #[arg(long)]
     pub no_verify: bool,
+    /// Jobs in flight per direction: 1 times synchronous transfers; more
+    /// submits asynchronous jobs and reaps them in order (user buffers only).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub qd: u32,
+    /// Where user buffers start.
+    #[arg(long, value_enum, default_value_t = AlignArg::Page)]
+    pub align: AlignArg,
+    /// Untimed transfers before each timed row.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub warmup: u32,
+    /// Also write the JSON document to this file.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// A parsed `--sizes` value.
@@ -341,6 +366,40 @@ mod tests {
         assert_eq!(b.dir, DirArg::Both);
         assert_eq!(b.iters, 10);
         assert!(!b.dmabuf && !b.no_verify);
+        assert_eq!((b.qd, b.align, b.warmup), (1, AlignArg::Page, 3));
+        assert_eq!(b.out, None);
+    }
+
+    #[test]
+    fn bench_queue_depth_and_both_directions_at_once() {
+        let c = parse(&[
+            "dma",
+            "bench",
+            "--qd",
+            "16",
+            "--dir",
+            "bidir",
+            "--align",
+            "odd",
+            "--warmup",
+            "0",
+            "--out",
+            "/tmp/b.json",
+        ])
+        .unwrap();
+        let Command::Dma(DmaCommand::Bench(b)) = c.command else {
+            panic!("not bench");
+        };
+        assert_eq!(
+            (b.qd, b.dir, b.align, b.warmup),
+            (16, DirArg::Bidir, AlignArg::Odd, 0)
+        );
+        assert_eq!(b.out, Some(PathBuf::from("/tmp/b.json")));
+        for bad in [&["--qd", "0"][..], &["--qd", "65"], &["--align", "none"]] {
+            let mut a = vec!["dma", "bench"];
+            a.extend_from_slice(bad);
+            assert!(parse(&a).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

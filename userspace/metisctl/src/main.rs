@@ -9,6 +9,8 @@ mod channels;
 mod cli;
 mod data;
 mod doctor;
+mod hostmem;
+mod irqcount;
 mod size;
 mod stats;
 mod status;
@@ -111,12 +113,19 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             bench::check_args(args)?;
             let dev = open(cli)?;
             let report = bench::run(&dev, args)?;
+            let doc = bench::to_json(&device, &report);
+            if let Some(out) = &args.out {
+                std::fs::write(out, format!("{doc:#}\n"))
+                    .map_err(|e| Failure::Op(format!("cannot write {}: {e}", out.display())))?;
+            }
             if cli.json {
-                print_json(&bench::to_json(&device, &report));
+                print_json(&doc);
             } else {
                 println!(
-                    "{device}: {} timed transfer(s) per row, region of {}",
+                    "{device}: {} timed transfer(s) per row and direction after {} untimed, {}-aligned buffers, region of {}",
                     report.iters,
+                    report.warmup,
+                    bench::align_name(report.align),
                     format_human(report.region_len)
                 );
                 print!("{}", bench::format_text(&report));
