@@ -54,6 +54,7 @@ if ! cargo test -q --workspace >/tmp/metis-cargo-test.log 2>&1; then
     exit 1
 fi
 grep -E "^test result" /tmp/metis-cargo-test.log
+(cd "$HERE" && python3 -m unittest -q test_perf_report)
 
 stamp "waiting for kernels"
 wait $kpid || { echo "kernel build failed (logs: $METIS_CACHE/linux-*.log)"; exit 1; }

@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import perf_report  # tests/harness, the script's own directory
+
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "tests" / "harness"
 CACHE = Path(os.environ.get("METIS_CACHE", Path.home() / ".cache" / "metis"))
@@ -470,6 +472,10 @@ class HostChannel:
     """The guest's line channel to the host (its second serial port).
 
     Requests, one per line:  card N <control command>   -> the card's JSON reply
+                             perf-snap N LABEL           -> card N's counters are kept, under
+                                                            LABEL, for the perf report
+                                                            (tests/harness/perf_report.py);
+                                                            the guest gets only "ok"
                              qmp <command> [json args]   -> the QMP reply
                              sleep-ms N                  -> "ok" after N ms (host time)
                              wake-after-ms N             -> "ok" at once; N ms later, once the
@@ -484,6 +490,7 @@ class HostChannel:
         self.sock: socket.socket | None = None
         self.buf = b""
         self.requests: list[str] = []
+        self.snapshots: list[dict] = []
 
     def connect(self) -> bool:
         if self.sock:
@@ -506,6 +513,12 @@ class HostChannel:
         try:
             if parts[0] == "card":
                 return self.cards[int(parts[1])].control(parts[2] if len(parts) > 2 else "stats")
+            if parts[0] == "perf-snap":
+                snap = json.loads(self.cards[int(parts[1])].control("snapshot"))
+                if not snap.get("ok"):
+                    return json.dumps({"error": f"card {parts[1]}: {snap}"})
+                self.snapshots.append({"card": int(parts[1]), "label": parts[2], "snap": snap})
+                return "ok"
             if parts[0] == "qmp":
                 if self.qmp is None:
                     self.qmp = Qmp(self.qmp_path)
@@ -785,6 +798,8 @@ def run_boot(build: Build, config: str, scenarios: list[str],
     res.seconds = time.time() - t0
     (rundir / "host-requests.log").write_text("\n".join(chan.requests) + "\n")
     text = console.read_text(errors="replace") if console.exists() else ""
+    if chan.snapshots:
+        perf_report.report(rundir, config, chan.snapshots, text, res)
     if verbose and console.exists():
         sys.stdout.write(text[pos:] if pos < len(text) else "")
     # What the kernel prints after it asked the machine to power off is not the driver's.

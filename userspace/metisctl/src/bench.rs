@@ -9,7 +9,7 @@
 //! gives the latency of each job (submission to reaping), the throughput of
 //! the whole timed run, and the card's interrupts per job.
 
-use crate::cli::{AlignArg, BenchArgs, DirArg};
+use crate::cli::{AlignArg, BenchArgs, BufferArg, DirArg};
 use crate::data::{fill_pattern, first_mismatch};
 use crate::hostmem::HostMem;
 use crate::size::format_size;
@@ -129,11 +129,21 @@ pub fn align_name(a: AlignArg) -> &'static str {
 /// Offset of a user buffer from its page.
 const ODD_OFFSET: usize = 16;
 
+/// The buffers `args` asks to time, in order.
+fn kinds(args: &BenchArgs) -> &'static [Buffer] {
+    match (args.buffer, args.dmabuf) {
+        (Some(BufferArg::Both), _) | (None, true) => &[Buffer::User, Buffer::DmaBuf],
+        (Some(BufferArg::Dmabuf), _) => &[Buffer::DmaBuf],
+        (Some(BufferArg::User), _) | (None, false) => &[Buffer::User],
+    }
+}
+
 /// Checks the options before touching the device.
 pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
-    if args.dmabuf && (args.qd > 1 || args.dir == DirArg::Bidir) {
+    if kinds(args) != [Buffer::User] && (args.qd > 1 || args.dir == DirArg::Bidir) {
         return Err(Failure::Usage(
-            "--qd above 1 and --dir bidir time user buffers only; leave out --dmabuf".into(),
+            "--qd above 1 and --dir bidir time user buffers only; leave out --dmabuf/--buffer"
+                .into(),
         ));
     }
     if let Some(s) = args.sizes.0.iter().find(|s| **s > metis::DMA_MAX_LENGTH) {
@@ -311,11 +321,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
     let region = dev.mem_alloc(max)?;
     let pci = pci_dir(dev.path());
     let irqs_now = || pci.as_deref().and_then(crate::irqcount::taken);
-    let kinds: &[Buffer] = if args.dmabuf {
-        &[Buffer::User, Buffer::DmaBuf]
-    } else {
-        &[Buffer::User]
-    };
+    let kinds = kinds(args);
     let mut rows = Vec::new();
     let mut mismatches = Vec::new();
     for &kind in kinds {
@@ -549,6 +555,7 @@ mod tests {
             dir: DirArg::Both,
             iters: 1,
             dmabuf,
+            buffer: None,
             no_verify: false,
             qd: 1,
             align: AlignArg::Page,
@@ -576,5 +583,12 @@ mod tests {
         assert!(matches!(check_args(&a), Err(Failure::Usage(_))));
         a.dmabuf = false;
         assert!(check_args(&a).is_ok());
+        a.buffer = Some(BufferArg::Dmabuf);
+        assert!(matches!(check_args(&a), Err(Failure::Usage(_))));
+        a.dir = DirArg::To;
+        assert!(check_args(&a).is_ok());
+        assert_eq!(kinds(&a), &[Buffer::DmaBuf]);
+        a.buffer = Some(BufferArg::Both);
+        assert_eq!(kinds(&a), &[Buffer::User, Buffer::DmaBuf]);
     }
 }

@@ -160,6 +160,17 @@ pub enum DirArg {
     Bidir,
 }
 
+/// Host buffers `dma bench` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BufferArg {
+    /// Process memory, pinned and mapped per transfer.
+    User,
+    /// Driver-exported dma-bufs.
+    Dmabuf,
+    /// Both, user first.
+    Both,
+}
+
 /// Where user buffers start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AlignArg {
@@ -183,9 +194,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub iters: u32,
     /// Also time transfers through driver-exported dma-bufs (zero copy), next to the
-    /// ordinary user buffers.
-    #[arg(long)]
+    /// ordinary user buffers (`--buffer both`).
+    #[arg(long, conflicts_with = "buffer")]
     pub dmabuf: bool,
+    /// Which host buffers to time: user (pinned per transfer), dmabuf (exported by
+    /// the driver, zero copy) or both.
+    #[arg(long, value_enum)]
+    pub buffer: Option<BufferArg>,
     /// Skip the round-trip integrity check.
     #[arg(long)]
     pub no_verify: bool,
@@ -415,6 +430,12 @@ mod tests {
         assert_eq!(b.dir, DirArg::From);
         assert_eq!(b.iters, 3);
         assert!(b.dmabuf);
+        let c = parse(&["dma", "bench", "--buffer", "dmabuf"]).unwrap();
+        let Command::Dma(DmaCommand::Bench(b)) = c.command else {
+            panic!("not bench");
+        };
+        assert_eq!(b.buffer, Some(BufferArg::Dmabuf));
+        assert!(parse(&["dma", "bench", "--buffer", "user", "--dmabuf"]).is_err());
     }
 
     #[test]

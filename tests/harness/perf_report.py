@@ -1,0 +1,214 @@
+"""The `perf` scenario's report: exact per-job counts from the emulated cards'
+counters, set next to each other (metis on card 0, upstream dw-edma on card 1)
+and next to the fewest accesses a linked-list job needs.
+
+The guest brackets two runs of every cell with `perf-snap N LABEL` requests:
+a short run (n1 jobs) and a long one (n2 jobs), each between a snapshot
+before (`#a0`, `#b0`) and after (`#a1`, `#b1`). Whatever a run costs once
+(opening the device, allocating and scrubbing device memory, requesting
+channels, mapping a registered buffer, warm-up jobs) is the same in both, so
+
+    per job = ((b1 - b0) - (a1 - a0)) / ((n2 - n1) * directions)
+
+is exact, whatever the guest did besides. The long run's own timing comes from
+an `@@PERF LABEL {json}` line (metisctl's `--out` document, or edma_bench's
+result line as JSON).
+
+A cell's label is `key=value` words: peer (metis|dw-edma), size, dir
+(to|from|bidir), qd, buf (page|odd|dmabuf for metis, job|once for dw-edma),
+link, n1, n2.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+# A 32-bit access per word: the card takes nothing wider at its registers,
+# and metis writes list elements with the same width (6 words an element).
+ELEMENT_WORDS = 6
+
+
+def cell_of(label: str) -> tuple[str, str] | None:
+    if "#" not in label:
+        return None
+    cell, phase = label.rsplit("#", 1)
+    return cell, phase
+
+
+def fields(cell: str) -> dict[str, str]:
+    return dict(w.split("=", 1) for w in cell.split() if "=" in w)
+
+
+def counts(snap: dict) -> dict[str, float]:
+    """The counters one job is judged by, from one snapshot."""
+    cls = snap.get("mmio_classes", {})
+    ch = snap.get("channels", {}).values()
+    wire = snap.get("link", {}).get("wire_ns", {})
+    return {
+        "mmio_writes": sum(c["writes"] for c in cls.values()),
+        "mmio_reads": sum(c["reads"] for c in cls.values()),
+        "edma_writes": cls.get("edma", {}).get("writes", 0),
+        "edma_reads": cls.get("edma", {}).get("reads", 0),
+        "window_writes": cls.get("bar2", {}).get("writes", 0),
+        "window_reads": cls.get("bar2", {}).get("reads", 0),
+        "msis": sum(snap.get("irqs_sent", {}).values()),
+        "doorbells": sum(c.get("doorbells", 0) for c in ch),
+        "engine_runs": sum(c.get("runs", 0) for c in ch),
+        "elements": sum(c.get("elements", 0) for c in ch),
+        "links": sum(c.get("links", 0) for c in ch),
+        "list_bytes": sum(c.get("list_bytes", 0) for c in ch),
+        "bytes": sum(c.get("bytes", 0) for c in ch),
+        "dma_maps": snap.get("dma_maps", 0),
+        "dma_unmaps": snap.get("dma_unmaps", 0),
+        "dma_map_bytes": snap.get("dma_map_bytes", 0),
+        "wire_ns": wire.get("upstream", 0) + wire.get("downstream", 0),
+        "t_ns": snap.get("t_ns", 0),
+    }
+
+
+def delta(a: dict, b: dict) -> dict[str, float]:
+    return {k: b[k] - a[k] for k in a}
+
+
+def floor(elements: float) -> dict[str, float]:
+    """The fewest card accesses a linked-list job of `elements` data elements
+    needs: a list ring set up once, the elements written through the window
+    (32-bit words), one doorbell, one interrupt, one status read and its clear."""
+    return {"mmio_writes": ELEMENT_WORDS * elements + 2, "mmio_reads": 1, "msis": 1,
+            "engine_runs": 1, "dma_maps": 0}
+
+
+def perf_lines(text: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for line in text.splitlines():
+        m = re.match(r"@@PERF (.*?) (\{.*\})\s*$", line)
+        if m:
+            try:
+                out[m.group(1)] = json.loads(m.group(2))
+            except json.JSONDecodeError:
+                pass
+    return out
+
+
+def timing(f: dict[str, str], doc: dict | None) -> dict[str, float]:
+    """MB/s of the long run and the median job latency, from the guest's document."""
+    if not doc:
+        return {}
+    if "results" in doc and doc["results"]:  # metisctl dma bench --out
+        r = doc["results"][0]
+        return {"mb_per_s": r["mb_per_s"], "median_us": r["median_us"], "p99_us": r["p99_us"],
+                "guest_irqs_per_job": r.get("irqs_per_job")}
+    if "total_ns" in doc:  # edma_bench's result line
+        secs = doc["total_ns"] / 1e9
+        return {"mb_per_s": int(f["size"]) * doc["jobs"] / secs / 1e6 if secs else 0.0,
+                "median_us": doc["median_ns"] / 1e3, "p99_us": doc["p99_ns"] / 1e3}
+    return {}
+
+
+def cells(snapshots: list[dict], text: str) -> list[dict]:
+    by: dict[str, dict] = {}
+    for s in snapshots:
+        c = cell_of(s["label"])
+        if c:
+            by.setdefault(c[0], {"card": s["card"]})[c[1]] = s["snap"]
+    docs = perf_lines(text)
+    out = []
+    for cell, snaps in by.items():
+        if not all(p in snaps for p in ("a0", "a1", "b0", "b1")):
+            continue
+        f = fields(cell)
+        dirs = 2 if f.get("dir") == "bidir" else 1
+        jobs = (int(f["n2"]) - int(f["n1"])) * dirs
+        small = delta(counts(snaps["a0"]), counts(snaps["a1"]))
+        big = delta(counts(snaps["b0"]), counts(snaps["b1"]))
+        per_job = {k: (big[k] - small[k]) / jobs for k in big if k != "t_ns"}
+        link = snaps["b1"].get("link", {})
+        t = timing(f, docs.get(cell))
+        row = {"cell": cell, **f, "jobs": jobs, "per_job": per_job,
+               "floor": floor(per_job["elements"]), **t,
+               "link_payload_mb_per_s": (link.get("payload_bytes_per_sec") or 0) / 1e6}
+        if row["link_payload_mb_per_s"] and "mb_per_s" in t:
+            # One direction's share of the link; bidir counts against one direction's rate.
+            row["link_share"] = t["mb_per_s"] / row["link_payload_mb_per_s"]
+        out.append(row)
+    return out
+
+
+def peer_of(rows: list[dict], row: dict) -> dict | None:
+    """The dw-edma cell that matches a metis cell (same size, direction, depth, link)."""
+    key = ("size", "dir", "qd", "link")
+    for r in rows:
+        if r.get("peer") == "dw-edma" and all(r.get(k) == row.get(k) for k in key):
+            return r
+    return None
+
+
+def fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if abs(v - round(v)) < 0.005 else f"{v:.2f}"
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| size | dir | qd | link | buffer | metis W / R / MSI / runs / maps | "
+            "dw-edma W / R / MSI / runs / maps | floor W / R / MSI | metis MB/s | dw-edma MB/s | "
+            "link share |")
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        if r.get("peer") != "metis":
+            continue
+        p = peer_of(rows, r)
+
+        def five(x: dict | None) -> str:
+            if not x:
+                return "-"
+            j = x["per_job"]
+            return " / ".join(fmt(j[k]) for k in
+                              ("mmio_writes", "mmio_reads", "msis", "engine_runs", "dma_maps"))
+        fl = r["floor"]
+        lines.append(
+            f"| {human(int(r['size']))} | {r['dir']} | {r['qd']} | {r['link']} | {r['buf']} | "
+            f"{five(r)} | {five(p)} | {fmt(fl['mmio_writes'])} / 1 / 1 | "
+            f"{fmt(r.get('mb_per_s'))} | {fmt(p.get('mb_per_s')) if p else '-'} | "
+            f"{fmt(100 * r['link_share']) + ' %' if 'link_share' in r else '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def human(n: int) -> str:
+    for unit, shift in (("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
+def report(rundir: Path, config: str, snapshots: list[dict], text: str, res) -> None:
+    """Writes perf.json and perf.md into the run directory and checks what the
+    counts must satisfy whatever the machine's speed."""
+    rows = cells(snapshots, text)
+    (rundir / "perf.json").write_text(json.dumps({"config": config, "cells": rows}, indent=1))
+    md = table(rows)
+    (rundir / "perf.md").write_text(md)
+    for line in md.splitlines():
+        res.notes.append(f"perf {config}: {line}")
+    check(rows, res)
+
+
+def check(rows: list[dict], res) -> None:
+    for r in rows:
+        name = "perf." + "_".join(f"{k}{r[k]}" for k in ("peer", "size", "dir", "qd", "buf", "link"))
+        j = r["per_job"]
+        # Every job moved its bytes once: the counts are of the cell's jobs and nothing else.
+        want = int(r["size"])
+        if abs(j["bytes"] - want) > 0.5:
+            res.failed.append(f"{name}_bytes # {j['bytes']:.1f} bytes per job counted, {want} moved")
+        else:
+            res.passed.append(f"{name}_bytes")
+        # The guest's count of the card's interrupts and the card's own agree.
+        g = r.get("guest_irqs_per_job")
+        if g is not None:
+            if abs(g - j["msis"]) > 0.1:
+                res.failed.append(f"{name}_irqs_agree # the guest took {g:.2f} interrupts per job, "
+                                  f"the card sent {j['msis']:.2f}")
+            else:
+                res.passed.append(f"{name}_irqs_agree")

@@ -1,0 +1,78 @@
+"""perf_report's arithmetic on made-up snapshots: `python3 -m unittest` in tests/harness."""
+import unittest
+
+import perf_report
+
+
+def snap(t, writes, reads, msis, runs, elements, nbytes, maps=0):
+    return {"t_ns": t, "mmio_classes": {"edma": {"reads": reads, "writes": writes - 10},
+                                        "bar2": {"reads": 0, "writes": 10}},
+            "irqs_sent": {"msi0": msis},
+            "channels": {"rd0": {"doorbells": runs, "runs": runs, "elements": elements,
+                                 "links": 0, "list_bytes": 0, "bytes": nbytes}},
+            "dma_maps": maps, "dma_unmaps": maps, "dma_map_bytes": 0,
+            "link": {"spec": "gen1x1", "payload_bytes_per_sec": 228.57e6,
+                     "wire_ns": {"upstream": 0, "downstream": 0}}}
+
+
+class PerJob(unittest.TestCase):
+    def setUp(self):
+        # Fixed cost of a run: 100 writes, 7 reads, 2 MSIs (alloc, warm-up...); per job:
+        # 14 writes, 2 reads, 1 MSI, 1 run, 2 elements, 4096 bytes.
+        def run(n, base):
+            return snap(base, 100 + 14 * n, 7 + 2 * n, 2 + n, n, 2 * n, 4096 * n)
+        zero = snap(0, 0, 0, 0, 0, 0, 0)
+        cell = "peer=metis size=4096 dir=to qd=1 buf=page link=gen1x1 n1=2 n2=12"
+        self.snaps = [
+            {"card": 0, "label": cell + "#a0", "snap": zero},
+            {"card": 0, "label": cell + "#a1", "snap": run(2, 1)},
+            {"card": 0, "label": cell + "#b0", "snap": zero},
+            {"card": 0, "label": cell + "#b1", "snap": run(12, 2)},
+        ]
+        self.text = ("@@PERF " + cell + ' {"results":[{"mb_per_s":100.0,"median_us":40.0,'
+                     '"p99_us":50.0,"irqs_per_job":1.0}]}\n')
+
+    def test_fixed_costs_cancel(self):
+        [row] = perf_report.cells(self.snaps, self.text)
+        j = row["per_job"]
+        self.assertEqual((j["mmio_writes"], j["mmio_reads"], j["msis"]), (14, 2, 1))
+        self.assertEqual((j["engine_runs"], j["elements"], j["bytes"]), (1, 2, 4096))
+        self.assertEqual(row["jobs"], 10)
+        self.assertEqual(row["floor"]["mmio_writes"], 6 * 2 + 2)
+        self.assertAlmostEqual(row["link_share"], 100.0 / 228.57, places=3)
+
+    def test_checks_pass_and_fail(self):
+        class Res:
+            def __init__(self):
+                self.passed, self.failed, self.notes = [], [], []
+        res = Res()
+        rows = perf_report.cells(self.snaps, self.text)
+        perf_report.check(rows, res)
+        self.assertEqual(len(res.passed), 2, res.failed)
+        bad = self.text.replace('"irqs_per_job":1.0', '"irqs_per_job":2.0')
+        res = Res()
+        perf_report.check(perf_report.cells(self.snaps, bad), res)
+        self.assertEqual(len(res.failed), 1)
+        self.assertIn("irqs_agree", res.failed[0])
+
+    def test_bidir_counts_both_directions(self):
+        for s in self.snaps:
+            s["label"] = s["label"].replace("dir=to", "dir=bidir")
+        [row] = perf_report.cells(self.snaps, "")
+        self.assertEqual(row["jobs"], 20)
+        self.assertEqual(row["per_job"]["bytes"], 2048)
+
+    def test_incomplete_cells_are_left_out(self):
+        self.assertEqual(perf_report.cells(self.snaps[:3], self.text), [])
+
+    def test_table_pairs_metis_with_dw_edma(self):
+        peer = [dict(s, card=1, label=s["label"].replace("peer=metis", "peer=dw-edma")
+                     .replace("buf=page", "buf=job")) for s in self.snaps]
+        rows = perf_report.cells(self.snaps + peer, self.text)
+        md = perf_report.table(rows)
+        line = [l for l in md.splitlines() if l.startswith("| 4K")][0]
+        self.assertIn("| 14 / 2 / 1 / 1 / 0 | 14 / 2 / 1 / 1 / 0 | 14 / 1 / 1 |", line)
+
+
+if __name__ == "__main__":
+    unittest.main()

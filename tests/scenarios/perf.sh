@@ -1,0 +1,106 @@
+#!/bin/sh
+# configs: arm64-none arm64-translated x86-translated
+# cards: --identity metis --link unlimited | --identity synopsys --link unlimited
+# What a DMA job costs, counted exactly by the emulated cards: metis on card 0
+# and upstream dw-edma (tests/kmod/edma_bench.ko) on card 1, same engine model,
+# same sizes, directions and queue depths, interleaved in one boot. Each cell
+# runs twice (n1 and n2 jobs) between counter snapshots, so what a run costs
+# once cancels out (tests/harness/perf_report.py): per-job MMIO writes and
+# reads, interrupts, engine runs, elements and DMA map messages, next to the
+# fewest a linked-list job needs. Pass A: the link unlimited (what the host
+# side costs); pass B: Gen1 x1 (how close a job gets to the wire). Figures go
+# to the run's perf.md/perf.json and notes; docs/performance.md shows them.
+# The checks are what holds whatever the machine's speed: every counted job
+# moved its bytes once, the guest's interrupt count agrees with the card's,
+# and every bench run succeeded. METIS_SOAK=1 runs the whole matrix.
+. /lib/metis/lib.sh
+check insmod insmod /lib/metis/metis.ko
+[ -f /lib/metis/virt-dma.ko ] && insmod /lib/metis/virt-dma.ko
+check insmod_dw_edma insmod /lib/metis/dw-edma.ko
+check insmod_dw_edma_pcie insmod /lib/metis/dw-edma-pcie.ko
+# Measurement mode: per-access events are not logged while cells run.
+check_eq quiet_card0 true "$(host card 0 quiet on | grep -o '"quiet": *true' | grep -o true)"
+check_eq quiet_card1 true "$(host card 1 quiet on | grep -o '"quiet": *true' | grep -o true)"
+
+n1=2
+# iters N: jobs of the long run for a size (more for small jobs, whose
+# per-job figures are the noisiest).
+iters() {
+    case $1 in
+        4K) echo 200 ;;
+        64K) echo 100 ;;
+        1M) echo 30 ;;
+        *) echo 6 ;;
+    esac
+}
+bytes() {
+    case $1 in
+        *K) echo $((${1%K} * 1024)) ;;
+        *M) echo $((${1%M} * 1048576)) ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# metis_cell SIZE DIR QD BUF LINK
+metis_cell() {
+    n2=$(($(iters "$1") + n1))
+    buf=$4 opt="--align page"
+    case $4 in odd) opt="--align odd" ;; dmabuf) opt="--buffer dmabuf" ;; esac
+    cell="peer=metis size=$(bytes "$1") dir=$2 qd=$3 buf=$buf link=$5 n1=$n1 n2=$n2"
+    ok=1
+    for run in a:$n1 b:$n2; do
+        p=${run%%:*} n=${run#*:}
+        host perf-snap 0 "$cell#${p}0" >/dev/null
+        # shellcheck disable=SC2086
+        metisctl dma bench --sizes "$1" --dir "$2" --qd "$3" $opt --iters "$n" --warmup 2 \
+            --no-verify --out /tmp/perf.json >/tmp/perf.out 2>&1 || ok=0
+        host perf-snap 0 "$cell#${p}1" >/dev/null
+    done
+    echo "@@PERF $cell $(tr -d '\n ' </tmp/perf.json)"
+    [ $ok = 1 ] && tap_ok "perf_metis_$1_$2_qd$3_$4_$5" ||
+        tap_fail "perf_metis_$1_$2_qd$3_$4_$5" "$(tail -2 /tmp/perf.out | tr '\n' ' ')"
+}
+
+# edma_cell SIZE DIR QD MAP LINK
+edma_cell() {
+    n2=$(($(iters "$1") + n1))
+    cell="peer=dw-edma size=$(bytes "$1") dir=$2 qd=$3 buf=$4 link=$5 n1=$n1 n2=$n2"
+    ok=1
+    for run in a:$n1 b:$n2; do
+        p=${run%%:*} n=${run#*:}
+        host perf-snap 1 "$cell#${p}0" >/dev/null
+        insmod /lib/metis/edma_bench.ko size="$(bytes "$1")" dir="$2" qd="$3" map="$4" \
+            iters="$n" warmup=2 2>/tmp/edma.err || ok=0
+        host perf-snap 1 "$cell#${p}1" >/dev/null
+        rmmod edma_bench 2>/dev/null
+    done
+    line=$(dmesg | grep "edma_bench: size=$(bytes "$1") dir=$2 qd=$3 map=$4 jobs=" | tail -1)
+    echo "@@PERF $cell {$(echo "$line" | grep -o '[a-z_]*=[0-9]*' | grep -v '^size=\|^qd=' |
+        sed 's/\([a-z_]*\)=\([0-9]*\)/"\1":\2/' | paste -sd, -)}"
+    [ $ok = 1 ] && tap_ok "perf_dwedma_$1_$2_qd$3_$4_$5" ||
+        tap_fail "perf_dwedma_$1_$2_qd$3_$4_$5" "$(dmesg | grep edma_bench | tail -1)"
+}
+
+# pass LINK SIZES DIRS QDS METIS-BUFS DWEDMA-MAPS
+pass() {
+    host card 0 link "$1" >/dev/null
+    host card 1 link "$1" >/dev/null
+    for size in $2; do for dir in $3; do for qd in $4; do
+        for b in $5; do metis_cell "$size" "$dir" "$qd" "$b" "$1"; done
+        for m in $6; do edma_cell "$size" "$dir" "$qd" "$m" "$1"; done
+    done; done; done
+}
+
+if [ "$METIS_SOAK" = 1 ]; then
+    pass unlimited "4K 64K 1M 16M" "to from bidir" "1 4 16" "page odd dmabuf" "job once"
+    pass gen1x1 "1M 16M" "to from bidir" "1 4" "page" "job"
+else
+    pass unlimited "4K 64K 1M" "to from" "1 4" "page" "job"
+    pass unlimited "1M" "bidir" "4" "page" "job"
+    pass gen1x1 "1M" "to bidir" "4" "page" "job"
+fi
+host card 0 quiet off >/dev/null
+host card 1 quiet off >/dev/null
+check rmmod_dw_edma_pcie rmmod dw_edma_pcie
+check_eq card0_faults 0 "$(card_stat 0 faults_total)"
+check_eq card1_faults 0 "$(card_stat 1 faults_total)"
