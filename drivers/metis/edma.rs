@@ -6,9 +6,12 @@
 //! DMA addresses, written by the CPU into the channel's part of the
 //! firmware's descriptor buffer in L2 (through BAR2, 32-bit stores), as the
 //! vendor driver does by default: a job is then one engine run and one
-//! interrupt. Lists longer than a part are run in windows, each ending with a
-//! link element back to the start that flips the cycle bit, as upstream
-//! dw-edma does.
+//! interrupt. The part is a ring ([`Ring`]): a job appends its elements after
+//! the last job's and rings the doorbell, so the channel's registers are set
+//! up once, not per job. The ring ends in a link element back to its start
+//! that flips the cycle bit, as upstream dw-edma's lists do; a job longer
+//! than what is left of the ring runs up to the link, and on from the start
+//! once the engine has consumed it.
 
 use kernel::{
     device::{
@@ -144,7 +147,7 @@ fn irq_bits(mode: IrqMode) -> u32 {
     }
 }
 
-fn ring<D: Direction>(b0: &EdmaBar<'_>, ch: u32) -> Result {
+fn ring_doorbell<D: Direction>(b0: &EdmaBar<'_>, ch: u32) -> Result {
     b0.write(
         WithBase::of::<D>(),
         edma::DOORBELL::zeroed().try_with_ch(ch)?,
@@ -168,7 +171,7 @@ fn start_list<D: Direction>(b0: &EdmaBar<'_>, ch: u32, llp: u64) -> Result {
         edma::CH_CONTROL1::zeroed().with_ccs(true).with_lle(true),
     );
     write_llp::<D>(b0, idx, llp)?;
-    ring::<D>(b0, ch)
+    ring_doorbell::<D>(b0, ch)
 }
 
 /// Writes a channel's linked-list pointer as two halves, low first.
@@ -233,11 +236,51 @@ impl Dir {
     }
 }
 
+/// Channels per direction the engine can have.
+const MAX_CH: usize = 8;
+
+// TIMEOUT: after the done interrupt of a run's last element the engine fetches one more
+// slot (in the card's own memory) and stops, within a microsecond; a channel whose last
+// completion is older than this has stopped.
+const STOPPED_AFTER_DONE_NS: u64 = 50_000;
+
+/// Where a channel's list ring stands.
+///
+/// Each channel owns a part of the firmware's descriptor buffer, used as a
+/// ring: data slots, then a link element back to the start that flips the
+/// cycle state. A job appends its elements where the last one ended, ends
+/// them with a terminator (or the link) carrying the opposite cycle bit, and
+/// rings the doorbell: no register but the doorbell is written, and the
+/// engine, stopped at the terminator, resumes there.
+///
+/// # Invariants
+///
+/// While `live`, the channel's CH_CONTROL1 and LLP were set up for the ring
+/// at `area`, the engine has stopped or stops at `slot` (the slot after the
+/// last job's run, `slot` < the link slot) with CCS equal to `cycle`, and
+/// no completion of the channel is latched, on the card or in [`Events`].
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Ring {
+    live: bool,
+    /// Device address of the ring (the channel's part of the descriptor buffer).
+    area: u64,
+    /// The next data slot, and the cycle bit its element gets.
+    slot: usize,
+    cycle: bool,
+    /// When the channel's last done was latched (monotonic ns).
+    done_ns: u64,
+}
+
 /// Completion events latched from the status registers, one bit per channel.
 #[derive(Default)]
 pub(crate) struct Events {
     pub(crate) done: [u8; 2],
     pub(crate) abort: [u8; 2],
+    /// Channels with a run in flight: the interrupt handler reads the status of
+    /// these directions only (message interrupts).
+    pub(crate) armed: [u8; 2],
+    /// Each channel's list ring.
+    pub(crate) rings: [[Ring; MAX_CH]; 2],
     pub(crate) mailbox: bool,
     /// The card is going away: every waiter fails with `ENODEV`.
     pub(crate) dead: bool,
@@ -329,15 +372,55 @@ impl Edma {
     /// The caller holds the events lock (`ev`), the lock under which a channel's
     /// status is cleared before its doorbell and after its stop: a read taken
     /// before such a clear can never be latched after it.
+    ///
+    /// With message interrupts only the directions with a run in flight are
+    /// read (one read per interrupt when one direction is busy): the message
+    /// is an edge, and a status nobody waits for would not raise another. A
+    /// level interrupt (INTx) stays asserted while any status is latched, so
+    /// then both are read.
     pub(crate) fn take_completions(&self, ev: &mut Events) -> bool {
-        let seen = self.with(|b0| (service_dir::<edma::Wr>(b0), service_dir::<edma::Rd>(b0)));
+        let all = matches!(self.irq_mode(), IrqMode::Intx);
+        let [wr, rd] = ev.armed.map(|a| all || a != 0);
+        let seen = self.with(|b0| {
+            (
+                if wr {
+                    service_dir::<edma::Wr>(b0)
+                } else {
+                    (0, 0)
+                },
+                if rd {
+                    service_dir::<edma::Rd>(b0)
+                } else {
+                    (0, 0)
+                },
+            )
+        });
         // A card that does not answer (unbound) has nothing pending in its engine.
         let ((wd, wa), (rd, ra)) = seen.unwrap_or(((0, 0), (0, 0)));
         ev.done[Dir::Wr as usize] |= wd;
         ev.abort[Dir::Wr as usize] |= wa;
         ev.done[Dir::Rd as usize] |= rd;
         ev.abort[Dir::Rd as usize] |= ra;
+        if wd | rd != 0 {
+            let now = crate::glue::monotonic_ns();
+            for (d, bits) in [(Dir::Wr, wd), (Dir::Rd, rd)] {
+                for (ch, r) in ev.rings[d as usize].iter_mut().enumerate() {
+                    if bits & (1 << ch) != 0 {
+                        r.done_ns = now;
+                    }
+                }
+            }
+        }
         wd | wa | rd | ra != 0
+    }
+
+    /// Forgets every channel's ring: the engine was (or is about to be)
+    /// disabled, reset or reprogrammed, so the next job of each channel sets
+    /// its ring up again.
+    fn forget_rings(&self) {
+        let mut ev = self.events.lock();
+        ev.rings = Default::default();
+        ev.armed = [0; 2];
     }
 
     /// Waits for a free data channel of `dir` until `deadline`, and marks it busy.
@@ -392,6 +475,7 @@ impl Edma {
     /// Puts the engine into a known idle state: every interrupt source masked
     /// and cleared, both halves disabled.
     pub(crate) fn off(&self) -> Result {
+        self.forget_rings();
         self.with(|b0| {
             off::<edma::Wr>(b0);
             off::<edma::Rd>(b0);
@@ -403,6 +487,7 @@ impl Edma {
     pub(crate) fn on(&self, mode: IrqMode, msi: Option<MsiMsg>) -> Result {
         self.set_irq_mode(mode);
         *self.imwr.lock() = msi;
+        self.forget_rings();
         self.with(|b0| {
             on::<edma::Wr>(b0, self.wr_channels, mode, msi);
             on::<edma::Rd>(b0, self.rd_channels, mode, msi);
@@ -707,13 +792,23 @@ impl Card {
             matches!(pending, Ok(p) if p & bit != 0)
         };
         let take = |ev: &mut Events| {
-            if ev.abort[dir as usize] & bit != 0 {
-                ev.abort[dir as usize] &= !bit;
-                ev.done[dir as usize] &= !bit;
+            let d = dir as usize;
+            if ev.abort[d] & bit != 0 {
+                ev.abort[d] &= !bit;
+                ev.done[d] &= !bit;
+                ev.armed[d] &= !bit;
+                // Where an aborted engine stopped in its list is unknown.
+                if let Some(r) = usize::try_from(ch)
+                    .ok()
+                    .and_then(|i| ev.rings[d].get_mut(i))
+                {
+                    r.live = false;
+                }
                 return Some(Err(EIO));
             }
-            if ev.done[dir as usize] & bit != 0 {
-                ev.done[dir as usize] &= !bit;
+            if ev.done[d] & bit != 0 {
+                ev.done[d] &= !bit;
+                ev.armed[d] &= !bit;
                 return Some(Ok(()));
             }
             None
@@ -840,8 +935,17 @@ impl Card {
             self.edma.wait_card_stopped();
         }
         let mut ev = self.edma.events.lock();
-        ev.done[dir as usize] &= !(1 << ch);
-        ev.abort[dir as usize] &= !(1 << ch);
+        let d = dir as usize;
+        ev.done[d] &= !(1 << ch);
+        ev.abort[d] &= !(1 << ch);
+        ev.armed[d] &= !(1 << ch);
+        // A stopped engine halts wherever it was in its list.
+        if let Some(r) = usize::try_from(ch)
+            .ok()
+            .and_then(|i| ev.rings[d].get_mut(i))
+        {
+            r.live = false;
+        }
     }
 
     /// Moves a pattern to the card and back through the engine (completing by
@@ -912,6 +1016,10 @@ impl Card {
         res.map(|_| ())
     }
 
+    /// Runs a job on channel `ch`, appending its elements to the channel's ring
+    /// ([`Ring`]) in runs: one run when it fits before the ring's link, else a run
+    /// up to the link, whose completion is awaited before the ring's start is
+    /// reused, and so on. Says whether a completion came without its interrupt.
     fn transfer_on(
         &self,
         dir: Dir,
@@ -923,59 +1031,108 @@ impl Card {
         let mut lost = false;
         let desc = self.l2.iface.lock().as_ref().ok_or(ENODEV)?.desc;
         let part = desc.part(dir, ch)?;
-        // Each window ends with the link back to the start of the part.
-        let per_window = part.slots.checked_sub(1).filter(|n| *n > 0).ok_or(EINVAL)?;
+        // Slots before the last carry data; the last holds the link back to the start.
+        let link_slot = part.slots.checked_sub(1).filter(|n| *n > 0).ok_or(EINVAL)?;
+        let idx = usize::try_from(ch)?;
+        let (d, bit) = (dir as usize, 1u8.checked_shl(ch).ok_or(EINVAL)?);
         let irq = irq_bits(self.edma.irq_mode());
-        let mut cycle = true;
         let mut list = KVec::new();
-        self.settle_channel(dir, ch)?;
-        for (w, window) in segs.chunks(per_window).enumerate() {
-            // Out of time between windows: the channel is idle, nothing to stop.
+        let mut rest = segs;
+        while !rest.is_empty() {
+            // Out of time between runs: the channel is idle, nothing to stop.
             deadline.left()?;
-            let words = (window.len() + 1) * ll::ELEMENT_WORDS;
+            let mut ring = *self
+                .edma
+                .events
+                .lock()
+                .rings
+                .get(d)
+                .and_then(|r| r.get(idx))
+                .ok_or(EINVAL)?;
+            if ring.live && ring.area != part.dev_addr {
+                ring.live = false;
+            }
+            // Right after a completion the engine may still be fetching the slot it
+            // stops at, and a doorbell that reaches it then can be missed (the
+            // dw-edma doorbell race): wait for it to show stopped first.
+            let recent =
+                crate::glue::monotonic_ns().saturating_sub(ring.done_ns) < STOPPED_AFTER_DONE_NS;
+            if ring.live && recent && !self.channel_halts(dir, ch) {
+                ring.live = false;
+            }
+            if !ring.live {
+                // Stops whatever the channel still does, forgets its events, and
+                // starts a ring at its part: the link's address once, here.
+                self.settle_channel(dir, ch)?;
+                let link_off = part.bar_off + link_slot * ll::ELEMENT_SIZE;
+                self.program_l2(|l2| -> Result {
+                    for (i, w) in ll::link_words(part.dev_addr).iter().enumerate() {
+                        l2.try_write32(*w, link_off + 4 + i * 4)?;
+                    }
+                    Ok(())
+                })??;
+                ring = Ring {
+                    live: false,
+                    area: part.dev_addr,
+                    slot: 0,
+                    cycle: true,
+                    done_ns: 0,
+                };
+            }
+            let room = link_slot
+                .checked_sub(ring.slot)
+                .filter(|n| *n > 0)
+                .ok_or(EINVAL)?;
+            let (run, next) = rest.split_at(room.min(rest.len()));
+            let wraps = ring.slot + run.len() == link_slot;
             list.clear();
-            list.resize(words, 0u32, GFP_KERNEL)?;
-            let used = ll::build_window(
-                &mut list,
-                window,
-                dir,
-                &mut dev_addr,
-                cycle,
-                irq,
-                part.dev_addr,
-            )?;
-            let words = &list[..used * ll::ELEMENT_WORDS];
-            // The engine, back at slot 0 behind the last window's link, may fetch it at
-            // any moment: slot 0's control word, whose cycle bit hands the window over,
-            // goes last, as in dw-edma's `dw_edma_v0_write_ll_data`. Written first, it
-            // would let the engine move slot 0's stale addresses.
+            list.resize(run.len() * ll::ELEMENT_WORDS, 0u32, GFP_KERNEL)?;
+            ll::build_elements(&mut list, run, dir, &mut dev_addr, ring.cycle, irq)?;
+            let tail = ll::tail_control(ring.cycle, wraps);
+            let base = part.bar_off + ring.slot * ll::ELEMENT_SIZE;
+            // The engine may fetch the run's first slot at any moment (it stops there,
+            // or is just reaching it): that slot's control word, whose cycle bit hands
+            // the run over, goes last, as in dw-edma's `dw_edma_v0_write_ll_data`; the
+            // tail's goes before it, so the engine never runs past the run into slots
+            // of an older lap.
             self.program_l2(|l2| -> Result {
-                for (i, word) in words.iter().enumerate().skip(1) {
-                    l2.try_write32(*word, part.bar_off + i * 4)?;
+                for (i, word) in list.iter().enumerate().skip(1) {
+                    l2.try_write32(*word, base + i * 4)?;
                 }
-                l2.try_write32(words[0], part.bar_off)
+                l2.try_write32(tail, base + run.len() * ll::ELEMENT_SIZE)?;
+                l2.try_write32(*list.first().ok_or(EINVAL)?, base)
             })??;
+            let fresh = !ring.live;
+            let after = Ring {
+                live: true,
+                area: part.dev_addr,
+                slot: if wraps { 0 } else { ring.slot + run.len() },
+                cycle: ring.cycle != wraps,
+                done_ns: 0,
+            };
             self.edma.program_events(|b0, ev| -> Result {
-                // Only before the first window: a later window's own completion
-                // may already be latched (the engine runs on into a window whose
-                // elements carry its cycle bit without waiting for the doorbell),
-                // and the previous window's was taken by its wait.
-                if w == 0 {
+                if fresh {
                     forget_channel(b0, ev, dir, ch)?;
+                    match dir {
+                        Dir::Wr => start_list::<edma::Wr>(b0, ch, part.dev_addr)?,
+                        Dir::Rd => start_list::<edma::Rd>(b0, ch, part.dev_addr)?,
+                    }
+                } else {
+                    match dir {
+                        Dir::Wr => ring_doorbell::<edma::Wr>(b0, ch)?,
+                        Dir::Rd => ring_doorbell::<edma::Rd>(b0, ch)?,
+                    }
                 }
-                match (dir, w) {
-                    (Dir::Wr, 0) => start_list::<edma::Wr>(b0, ch, part.dev_addr),
-                    (Dir::Rd, 0) => start_list::<edma::Rd>(b0, ch, part.dev_addr),
-                    // Later windows resume where the engine stopped: at the
-                    // start of the part, now holding elements of the new cycle.
-                    (Dir::Wr, _) => ring::<edma::Wr>(b0, ch),
-                    (Dir::Rd, _) => ring::<edma::Rd>(b0, ch),
+                ev.armed[d] |= bit;
+                if let Some(r) = ev.rings[d].get_mut(idx) {
+                    *r = after;
                 }
+                Ok(())
             })??;
             // Even with no time left the wait runs (and gives up at once): only its
             // failure path stops the channel the doorbell just started.
             lost |= self.wait_channel(dir, ch, deadline.remaining(), deadline.timeout)?;
-            cycle = !cycle;
+            rest = next;
         }
         Ok(lost)
     }

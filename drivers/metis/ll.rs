@@ -45,21 +45,16 @@ fn put(words: &mut [u32], slot: usize, control: u32, size: u32, a: u64, b: u64) 
     Ok(())
 }
 
-/// Fills `words` with one window: a data element per segment (the last one
-/// raising `irq`), then a link element back to `area`. `dev_addr` advances
-/// past the bytes this window moves. Returns the number of slots used.
-///
-/// The link element carries the opposite cycle bit to the data elements, so
-/// the engine, after following it and flipping CCS, stops at slot 0 until the
-/// next window is written with the new cycle.
-pub(crate) fn build_window(
+/// Fills `words` with a data element per segment, all carrying cycle bit
+/// `cycle` and the last one raising `irq`. `dev_addr` advances past the bytes
+/// they move. Returns the number of slots used.
+pub(crate) fn build_elements(
     words: &mut [u32],
     segs: &[Segment],
     dir: Dir,
     dev_addr: &mut u64,
     cycle: bool,
     irq: u32,
-    area: u64,
 ) -> Result<usize> {
     let cb = if cycle { CTRL_CB } else { 0 };
     for (i, s) in segs.iter().enumerate() {
@@ -74,10 +69,23 @@ pub(crate) fn build_window(
         put(words, i, ctl, s.len, sar, dar)?;
         *dev_addr = dev_addr.checked_add(u64::from(s.len)).ok_or(EOVERFLOW)?;
     }
-    let link_cb = if cycle { 0 } else { CTRL_CB };
-    put(words, segs.len(), CTRL_LLP | CTRL_TCB | link_cb, 0, area, 0)?;
-    // The link's address sits at +8 in its slot; words 4-5 stay zero.
-    Ok(segs.len() + 1)
+    Ok(segs.len())
+}
+
+/// The control word of the slot after a run of elements of cycle `cycle`:
+/// the ring's link element (`link`: back to the ring's start, flipping CCS),
+/// or a terminator the engine stops at. Both carry the opposite cycle bit, so
+/// the engine never runs past the run into stale slots.
+pub(crate) fn tail_control(cycle: bool, link: bool) -> u32 {
+    let cb = if cycle { 0 } else { CTRL_CB };
+    cb | if link { CTRL_LLP | CTRL_TCB } else { 0 }
+}
+
+/// Words 1..4 of the ring's link element (reserved, next list address low
+/// and high): written once per ring, its control word (word 0) at each lap.
+pub(crate) fn link_words(area: u64) -> [u32; 3] {
+    let a = Halves::of(area);
+    [0, a.lo.to_le(), a.hi.to_le()]
 }
 
 /// One slot as read back from L2 (debugfs), decoded.
@@ -156,20 +164,12 @@ mod tests {
     }
 
     #[test]
-    fn read_window_layout() -> Result {
-        let mut w = [0u32; 3 * ELEMENT_WORDS];
+    fn read_run_layout() -> Result {
+        let mut w = [0u32; 2 * ELEMENT_WORDS];
         let mut dev = 0x2000_0000u64;
         let segs = [seg(0x1_0000_1000, 0x800), seg(0x2000, 0x100)];
-        let n = build_window(
-            &mut w,
-            &segs,
-            Dir::Rd,
-            &mut dev,
-            true,
-            CTRL_LIE | CTRL_RIE,
-            0x4_0000,
-        )?;
-        assert_eq!(n, 3);
+        let n = build_elements(&mut w, &segs, Dir::Rd, &mut dev, true, CTRL_LIE | CTRL_RIE)?;
+        assert_eq!(n, 2);
         // First element: CB only, host source, device destination.
         assert_eq!(&w[0..6], &[CTRL_CB, 0x800, 0x1000, 0x1, 0x2000_0000, 0]);
         // Last data element raises the interrupt; device address advanced.
@@ -184,44 +184,52 @@ mod tests {
                 0
             ]
         );
-        // Link: LLP|TCB with the opposite cycle bit, back to the area.
-        assert_eq!(&w[12..16], &[CTRL_LLP | CTRL_TCB, 0, 0x4_0000, 0]);
         assert_eq!(dev, 0x2000_0900);
         Ok(())
     }
 
     #[test]
-    fn write_window_swaps_addresses_and_cycle() -> Result {
-        let mut w = [0u32; 2 * ELEMENT_WORDS];
+    fn write_run_swaps_addresses_and_cycle() -> Result {
+        let mut w = [0u32; ELEMENT_WORDS];
         let mut dev = 0x100u64;
-        let n = build_window(
+        let n = build_elements(
             &mut w,
             &[seg(0xabc0, 4)],
             Dir::Wr,
             &mut dev,
             false,
             CTRL_LIE,
-            0,
         )?;
-        assert_eq!(n, 2);
+        assert_eq!(n, 1);
         assert_eq!(&w[0..6], &[CTRL_LIE, 4, 0x100, 0, 0xabc0, 0]);
-        assert_eq!(w[6], CTRL_LLP | CTRL_TCB | CTRL_CB);
         Ok(())
+    }
+
+    #[test]
+    fn tails_carry_the_opposite_cycle_bit() {
+        assert_eq!(tail_control(true, true), CTRL_LLP | CTRL_TCB);
+        assert_eq!(tail_control(false, true), CTRL_LLP | CTRL_TCB | CTRL_CB);
+        // A terminator is a data slot the engine does not own: no interrupt, no link.
+        assert_eq!(tail_control(true, false), 0);
+        assert_eq!(tail_control(false, false), CTRL_CB);
     }
 
     #[test]
     fn elements_decode_as_built() -> Result {
         let mut w = [0u32; 2 * ELEMENT_WORDS];
         let mut dev = 0x2000_0000u64;
-        build_window(
+        build_elements(
             &mut w,
             &[seg(0x1_0000_1000, 0x800)],
             Dir::Rd,
             &mut dev,
             true,
             CTRL_LIE,
-            0x4_0000,
         )?;
+        w[ELEMENT_WORDS] = tail_control(true, true);
+        for (i, v) in link_words(0x4_0000).into_iter().enumerate() {
+            w[ELEMENT_WORDS + 1 + i] = v;
+        }
         let first: [u32; ELEMENT_WORDS] = core::array::from_fn(|i| w[i]);
         let link: [u32; ELEMENT_WORDS] = core::array::from_fn(|i| w[ELEMENT_WORDS + i]);
         assert_eq!(
@@ -247,29 +255,21 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        let mut w = [0u32; 2 * ELEMENT_WORDS];
+        let mut w = [0u32; ELEMENT_WORDS];
         let mut dev = 0u64;
-        // No room for the link element.
+        // No room for a second element.
         assert_eq!(
-            build_window(
-                &mut w,
-                &[seg(0, 4), seg(8, 4)],
-                Dir::Rd,
-                &mut dev,
-                true,
-                0,
-                0
-            ),
+            build_elements(&mut w, &[seg(0, 4), seg(8, 4)], Dir::Rd, &mut dev, true, 0),
             Err(EINVAL)
         );
         let mut dev = u64::MAX - 2;
         assert_eq!(
-            build_window(&mut w, &[seg(0, 4)], Dir::Rd, &mut dev, true, 0, 0),
+            build_elements(&mut w, &[seg(0, 4)], Dir::Rd, &mut dev, true, 0),
             Err(EOVERFLOW)
         );
         let mut dev = 0;
         assert_eq!(
-            build_window(&mut w, &[seg(0, 0)], Dir::Rd, &mut dev, true, 0, 0),
+            build_elements(&mut w, &[seg(0, 0)], Dir::Rd, &mut dev, true, 0),
             Err(EINVAL)
         );
     }
