@@ -204,11 +204,14 @@ def check(rows: list[dict], res) -> None:
             res.failed.append(f"{name}_bytes # {j['bytes']:.1f} bytes per job counted, {want} moved")
         else:
             res.passed.append(f"{name}_bytes")
-        # The guest's count of the card's interrupts and the card's own agree.
+        # The guest's count of the card's interrupts and the card's own agree. With
+        # several jobs in flight, a message that reaches a vector still pending merges
+        # with it: the guest may take fewer than were sent, never more.
         g = r.get("guest_irqs_per_job")
         if g is not None:
-            if abs(g - j["msis"]) > 0.1:
+            sent = j["msis"]
+            if g > sent + 0.05 or (r["qd"] == "1" and r["dir"] != "bidir" and g < sent - 0.05):
                 res.failed.append(f"{name}_irqs_agree # the guest took {g:.2f} interrupts per job, "
-                                  f"the card sent {j['msis']:.2f}")
+                                  f"the card sent {sent:.2f}")
             else:
                 res.passed.append(f"{name}_irqs_agree")
