@@ -76,7 +76,7 @@ edma_cell() {
     done
     line=$(dmesg | grep "edma_bench: size=$(bytes "$1") dir=$2 qd=$3 map=$4 jobs=" | tail -1)
     echo "@@PERF $cell {$(echo "$line" | grep -o '[a-z0-9_]*=[0-9][0-9]*' | grep -v '^size=\|^qd=' |
-        sed 's/\([a-z_]*\)=\([0-9]*\)/"\1":\2/' | paste -sd, -)}"
+        sed 's/\([a-z0-9_]*\)=\([0-9]*\)/"\1":\2/' | paste -sd, -)}"
     [ $ok = 1 ] && tap_ok "perf_dwedma_$1_$2_qd$3_$4_$5" ||
         tap_fail "perf_dwedma_$1_$2_qd$3_$4_$5" "$(dmesg | grep edma_bench | tail -1)"
 }
