@@ -48,6 +48,10 @@ use crate::{
     mem::DevMem,
     pm::PmState,
     ratelimit::LogLimit,
+    registered::{
+        RegTable,
+        Registered, //
+    },
     regs,
     stats::DmaStats,
     vmsi::Vmsi,
@@ -128,6 +132,9 @@ pub(crate) struct Card {
     /// Device memory handed out to files.
     #[pin]
     pub(crate) mem: Mutex<DevMem>,
+    /// Host buffers files registered, pinned and mapped for the card.
+    #[pin]
+    pub(crate) registered: Mutex<RegTable<Registered>>,
     #[pin]
     pub(crate) status: Mutex<Status>,
     pub(crate) bytes_to_device: Atomic<u64>,
@@ -174,6 +181,7 @@ impl Card {
                 gate <- Gate::new(gate_dev),
                 pm <- PmState::new(),
                 mem <- new_mutex!(DevMem::new(0, 0), "metis_mem"),
+                registered <- new_mutex!(RegTable::new(), "metis_registered"),
                 status <- new_mutex!(Status::default(), "metis_status"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),

@@ -120,12 +120,14 @@ impl Drop for CardStop {
     }
 }
 
-/// Frees the DMA memory the card holds (the virtual-MSI table) when dropped:
-/// after the interrupt is gone, before the device is unbound.
+/// Frees the DMA memory the card holds (the virtual-MSI table) and unmaps
+/// the buffers files registered, when dropped: after the interrupt is gone and
+/// every job has left, before the device is unbound.
 struct DmaMemory(Arc<Card>);
 
 impl Drop for DmaMemory {
     fn drop(&mut self) {
+        self.0.registered.lock().clear();
         self.0.vmsi.release();
     }
 }

@@ -38,7 +38,10 @@ use crate::{
         ResetReason, //
     },
     fw::FwOwner,
-    glue,
+    glue::{
+        self,
+        CardAccess, //
+    },
     jobs::{
         timeout,
         DmaJob,
@@ -46,6 +49,7 @@ use crate::{
         HostSpec,
         Jobs, //
     },
+    registered::Registered,
     regs::Halves,
     uapi::{
         self,
@@ -53,8 +57,10 @@ use crate::{
     },
 };
 
-/// Flags of `METIS_IOCTL_DMA` and `METIS_IOCTL_DMA_BUF`.
-const DMA_FLAGS: u32 = uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_ASYNC;
+/// Flags of `METIS_IOCTL_DMA_BUF`.
+const DMA_BUF_FLAGS: u32 = uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_ASYNC;
+/// Flags of `METIS_IOCTL_DMA`.
+const DMA_FLAGS: u32 = DMA_BUF_FLAGS | uapi::DMA_REGISTERED;
 
 // `open(2)` access modes (include/uapi/asm-generic/fcntl.h).
 const O_RDONLY: i32 = 0;
@@ -179,7 +185,7 @@ impl OpenFile {
             }
             Ioctl::DmaBuf => {
                 let mut a: uapi::DmaBuf = read_arg(&mut reader, size, base)?;
-                check_header(a.size, a.flags, size, DMA_FLAGS)?;
+                check_header(a.size, a.flags, size, DMA_BUF_FLAGS)?;
                 let r = DmaRequest {
                     flags: a.flags,
                     host: HostSpec::DmaBuf {
@@ -246,6 +252,26 @@ impl OpenFile {
                 check_header(a.size, a.flags, size, 0)?;
                 self.card.firmware_changed()?;
             }
+            Ioctl::BufRegister => {
+                let mut a: uapi::BufRegister = read_arg(&mut reader, size, base)?;
+                check_header(
+                    a.size,
+                    a.flags,
+                    size,
+                    uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE,
+                )?;
+                a.handle = self.register(&a)?;
+                if let Err(e) = writer.write(&a) {
+                    // The caller can't learn the handle: don't keep the pages pinned for it.
+                    self.unregister(a.handle)?;
+                    return Err(e);
+                }
+            }
+            Ioctl::BufUnregister => {
+                let a: uapi::BufUnregister = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, 0)?;
+                self.unregister(a.handle)?;
+            }
         }
         Ok(0)
     }
@@ -290,6 +316,50 @@ impl OpenFile {
     }
 
     /// `METIS_IOCTL_BUF_EXPORT`: the buffer, its fd not installed yet.
+    /// `METIS_IOCTL_BUF_REGISTER`: pins and maps the buffer, and returns its handle.
+    fn register(&self, a: &uapi::BufRegister) -> Result<u64> {
+        let access = match a.flags {
+            uapi::DMA_TO_DEVICE => CardAccess::READS,
+            uapi::DMA_FROM_DEVICE => CardAccess::WRITES,
+            f if f == uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE => CardAccess::BOTH,
+            _ => return Err(EINVAL),
+        };
+        if a.length == 0 || a.length > uapi::DMA_MAX_LENGTH {
+            return Err(EINVAL);
+        }
+        a.user_addr.checked_add(a.length).ok_or(EINVAL)?;
+        // Refused before anything is pinned when the file is at its limit.
+        if self.card.registered.lock().count(self.id) >= uapi::MAX_REGISTERED {
+            return Err(EDQUOT);
+        }
+        // Pinning may sleep on the caller's memory: before the card is held (M4).
+        let pin = glue::UserPin::new(
+            usize::try_from(a.user_addr)?,
+            usize::try_from(a.length)?,
+            access,
+        )?;
+        let gate = self.card.enter()?;
+        let map = pin.map(gate.device())?;
+        let buf = Arc::new(
+            Registered::new(map, a.user_addr, a.length, access),
+            GFP_KERNEL,
+        )?;
+        let res = self.card.registered.lock().insert(self.id, buf);
+        // A refused buffer is unmapped here, while the card is held.
+        res.map_err(|(e, _buf)| e)
+    }
+
+    /// `METIS_IOCTL_BUF_UNREGISTER`, and the undoing of a registration whose handle the
+    /// caller could not be told.
+    fn unregister(&self, handle: u64) -> Result {
+        // Unmapped while the card is held (by a job still using it, or here); once
+        // unbind has begun, unbind unmaps it.
+        let _gate = self.card.enter()?;
+        let buf = self.card.registered.lock().remove(self.id, handle)?;
+        drop(buf);
+        Ok(())
+    }
+
     fn export(&self, a: &mut uapi::BufExport) -> Result<glue::ExportedBuf> {
         if a.reserved != 0 || a.length == 0 || a.length > uapi::BUF_MAX_LENGTH {
             return Err(EINVAL);
@@ -451,6 +521,8 @@ impl OpenFile {
         // Jobs end within their timeout, or at once when the card goes away or is reset.
         self.jobs.drain();
         self.card.mem.lock().free_owner(self.id);
+        // Unmapped under the table's lock: an unbind emptying the table meanwhile waits.
+        self.card.registered.lock().drop_owner(self.id);
     }
 
     /// `poll`: readable while a completed job waits to be reaped; priority data while a

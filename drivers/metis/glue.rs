@@ -57,13 +57,14 @@ mod shim {
         pub(super) fn metis_shim_umap_pin(
             uaddr: usize,
             len: usize,
-            to_device: bool,
+            access: c_uint,
             max_seg: c_uint,
             err: *mut c_int,
         ) -> *mut c_void;
         pub(super) fn metis_shim_umap_map(um: *mut c_void, dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_umap_sgt(um: *mut c_void) -> *mut c_void;
         pub(super) fn metis_shim_umap_destroy(um: *mut c_void);
+        pub(super) fn metis_shim_umap_sync(um: *mut c_void, offset: u64, len: u64, for_cpu: bool);
         pub(super) fn metis_shim_rpm_enable(dev: *mut c_void, autosuspend_ms: c_int);
         pub(super) fn metis_shim_dmabuf_export(
             len: usize,
@@ -273,13 +274,28 @@ pub(crate) struct UserPin {
 /// 2 GiB (`driver.rs: set_dma_limits` tells the DMA layer the same).
 const MAX_SEG: c_uint = 1 << 31;
 
+/// What the card does with a pinned buffer (`include/metis/shim.h`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CardAccess(c_uint);
+
+impl CardAccess {
+    pub(crate) const READS: Self = Self(1 << 0);
+    pub(crate) const WRITES: Self = Self(1 << 1);
+    pub(crate) const BOTH: Self = Self(Self::READS.0 | Self::WRITES.0);
+
+    /// Whether this access includes all of `other`'s.
+    pub(crate) fn allows(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
 impl UserPin {
-    /// Pins `[uaddr, uaddr + len)` of the current process, for the card to read if
-    /// `to_device`, to write otherwise. Charged to the caller's `RLIMIT_MEMLOCK`.
-    pub(crate) fn new(uaddr: usize, len: usize, to_device: bool) -> Result<Self> {
+    /// Pins `[uaddr, uaddr + len)` of the current process, for the card to read and/or
+    /// write as `access` says. Charged to the caller's `RLIMIT_MEMLOCK`.
+    pub(crate) fn new(uaddr: usize, len: usize, access: CardAccess) -> Result<Self> {
         let mut err: c_int = 0;
         // SAFETY: `err` is valid for writes; the shim pins memory of the current process only.
-        let raw = unsafe { shim::metis_shim_umap_pin(uaddr, len, to_device, MAX_SEG, &mut err) };
+        let raw = unsafe { shim::metis_shim_umap_pin(uaddr, len, access.0, MAX_SEG, &mut err) };
         if raw.is_null() {
             return Err(Error::from_errno(err));
         }
@@ -328,6 +344,14 @@ impl UserMap {
         // `Drop`, which can't run while the returned borrow of `self` exists.
         unsafe { SGTable::from_raw(shim::metis_shim_umap_sgt(self.raw).cast()) }
     }
+
+    /// Hands bytes `[offset, offset + len)` to the card (before a job), or back to the CPU
+    /// (`for_cpu`, after a job the card wrote), for a mapping that outlives its jobs.
+    pub(crate) fn sync(&self, offset: u64, len: u64, for_cpu: bool) {
+        // SAFETY: By the type invariant `raw` is live; the shim only syncs ranges of its own
+        // table, on the device it was mapped for.
+        unsafe { shim::metis_shim_umap_sync(self.raw, offset, len, for_cpu) };
+    }
 }
 
 impl Drop for UserMap {
@@ -339,6 +363,12 @@ impl Drop for UserMap {
 
 // SAFETY: The mapping is not tied to the creating thread; unmap and unpin may run anywhere.
 unsafe impl Send for UserMap {}
+
+// SAFETY: Through `&UserMap` the table is only read (`sgt`) or ranges of it synced for the
+// device or the CPU (`sync`, cache maintenance the DMA API allows from several threads at
+// once); nothing modifies it until `Drop`, which needs the value itself. Jobs of a
+// registered buffer share it this way.
+unsafe impl Sync for UserMap {}
 
 /// Resets the function (FLR or the next best method the PCI core knows),
 /// saving and restoring its configuration space around the reset.

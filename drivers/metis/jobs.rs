@@ -32,8 +32,12 @@ use crate::{
         Segment, //
     },
     gate::OwnedAdmission,
-    glue,
+    glue::{
+        self,
+        CardAccess, //
+    },
     ratelimit::dev_warn_limited,
+    registered::Registered,
     uapi,
 };
 
@@ -271,6 +275,11 @@ impl Drop for RegionRef {
 /// its dma-buf's other users waited for.
 enum Source {
     User(glue::UserPin),
+    /// `offset` bytes into a registered buffer, mapped already.
+    Registered {
+        buf: Arc<Registered>,
+        offset: u64,
+    },
     DmaBuf {
         fd: i32,
         offset: u64,
@@ -282,6 +291,8 @@ enum Source {
 enum HostBuf {
     /// A pinned user buffer, mapped whole.
     User(glue::UserMap),
+    /// `[offset, offset + length)` of a registered buffer.
+    Registered { buf: Arc<Registered>, offset: u64 },
     /// `[offset, offset + length)` of a dma-buf.
     DmaBuf { map: glue::DmaBufMap, offset: u64 },
 }
@@ -295,6 +306,7 @@ impl HostBuf {
     fn segments(&self, length: u64) -> Result<KVVec<Segment>> {
         let (sgt, mut skip) = match self {
             Self::User(u) => (u.sgt(), 0),
+            Self::Registered { buf, offset } => (buf.map().sgt(), *offset),
             Self::DmaBuf { map, offset } => (map.sgt()?, *offset),
         };
         let mut left = length;
@@ -359,8 +371,10 @@ impl DmaJob {
         if r.length == 0 || r.length > uapi::DMA_MAX_LENGTH {
             return Err(EINVAL);
         }
+        let registered = r.flags & uapi::DMA_REGISTERED != 0;
         match r.host {
             HostSpec::User { addr } => addr.checked_add(r.length).map(drop).ok_or(EINVAL)?,
+            HostSpec::DmaBuf { .. } if registered => return Err(EINVAL),
             HostSpec::DmaBuf { fd, offset } => {
                 if fd < 0 {
                     return Err(EBADF);
@@ -372,11 +386,19 @@ impl DmaJob {
         // Pinning may sleep on the caller's memory for as long as that takes, and a
         // dma-buf's other users (a GPU, a display) may take the job's timeout: both before
         // the card is held, so that a reset, a suspend or an unbind never waits for them (M4).
+        let access = match dir {
+            Dir::Rd => CardAccess::READS,
+            Dir::Wr => CardAccess::WRITES,
+        };
         let source = match r.host {
+            HostSpec::User { addr } if registered => {
+                let (buf, offset) = card.registered.lock().find(owner, addr, r.length, access)?;
+                Source::Registered { buf, offset }
+            }
             HostSpec::User { addr } => Source::User(glue::UserPin::new(
                 usize::try_from(addr)?,
                 usize::try_from(r.length)?,
-                dir == Dir::Rd,
+                access,
             )?),
             HostSpec::DmaBuf { fd, offset } => {
                 let map = glue::DmaBufMap::get(fd, dir == Dir::Rd, timeout)?;
@@ -401,6 +423,7 @@ impl DmaJob {
         let dev = gate.device();
         let host = match source {
             Source::User(pinned) => HostBuf::User(pinned.map(dev)?),
+            Source::Registered { buf, offset } => HostBuf::Registered { buf, offset },
             Source::DmaBuf {
                 fd,
                 offset,
@@ -437,10 +460,19 @@ impl DmaJob {
 
     pub(crate) fn run(mut self) -> Result {
         let card = self.gate.owner().clone();
+        // A registered buffer stays mapped: its bytes go to the card, and come back to the
+        // CPU after the card wrote them, here (a per-job mapping does that as it maps and
+        // unmaps).
+        if let HostBuf::Registered { buf, offset } = &self.host {
+            buf.map().sync(*offset, self.length, false);
+        }
         let moved = self
             .host
             .segments(self.length)
             .and_then(|segs| card.transfer(self.dir, &segs, self.dev_addr, self.timeout));
+        if let (HostBuf::Registered { buf, offset }, Dir::Wr) = (&self.host, self.dir) {
+            buf.map().sync(*offset, self.length, true);
+        }
         if let (Err(e), HostBuf::DmaBuf { map, .. }) = (&moved, &mut self.host) {
             map.fail(*e);
         }

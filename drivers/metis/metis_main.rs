@@ -26,6 +26,7 @@ mod ll;
 mod mem;
 mod pm;
 mod ratelimit;
+mod registered;
 mod regs;
 mod reset;
 mod stats;

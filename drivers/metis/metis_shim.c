@@ -89,7 +89,7 @@ void metis_shim_umap_destroy(struct metis_umap *um)
 	if (um->sgt.sgl)
 		sg_free_table(&um->sgt);
 	if (um->npages)
-		unpin_user_pages_dirty_lock(um->pages, um->npages, um->dir == DMA_FROM_DEVICE);
+		unpin_user_pages_dirty_lock(um->pages, um->npages, um->dir != DMA_TO_DEVICE);
 	if (um->mm) {
 		/* An mm whose process is gone has no limit left to give back to. */
 		if (um->locked && mmget_not_zero(um->mm)) {
@@ -105,23 +105,26 @@ void metis_shim_umap_destroy(struct metis_umap *um)
 }
 
 /*
- * Pins [uaddr, uaddr + len) of the current process for `to_device` (true:
- * the card reads it, DMA_TO_DEVICE; false: it writes it, DMA_FROM_DEVICE) and
+ * Pins [uaddr, uaddr + len) of the current process for `access`
+ * (METIS_UMAP_CARD_READS: DMA_TO_DEVICE, METIS_UMAP_CARD_WRITES:
+ * DMA_FROM_DEVICE, both: DMA_BIDIRECTIONAL, for a registered buffer) and
  * builds its table in segments of at most `max_seg` bytes. Not mapped yet:
  * pinning may fault and sleep for as long as the caller's memory takes
  * (userfaultfd, FUSE), so it happens before the card is held (security
  * review M4); metis_shim_umap_map maps it once it is.
  */
-struct metis_umap *metis_shim_umap_pin(unsigned long uaddr, size_t len, bool to_device,
+struct metis_umap *metis_shim_umap_pin(unsigned long uaddr, size_t len, unsigned int access,
 				       unsigned int max_seg, int *err)
 {
+	bool writes = access & METIS_UMAP_CARD_WRITES;
 	unsigned long first = uaddr >> PAGE_SHIFT;
 	unsigned long last, npages, done = 0;
-	unsigned int gup = FOLL_LONGTERM | (to_device ? 0 : FOLL_WRITE);
+	unsigned int gup = FOLL_LONGTERM | (writes ? FOLL_WRITE : 0);
 	struct metis_umap *um;
 	int ret;
 
-	if (!len || uaddr + len < uaddr) {
+	if (!len || uaddr + len < uaddr || !access ||
+	    (access & ~(METIS_UMAP_CARD_READS | METIS_UMAP_CARD_WRITES))) {
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -136,7 +139,8 @@ struct metis_umap *metis_shim_umap_pin(unsigned long uaddr, size_t len, bool to_
 		*err = -ENOMEM;
 		return NULL;
 	}
-	um->dir = to_device ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+	um->dir = !writes ? DMA_TO_DEVICE :
+		  (access & METIS_UMAP_CARD_READS) ? DMA_BIDIRECTIONAL : DMA_FROM_DEVICE;
 	um->pages = kvmalloc_array(npages, sizeof(*um->pages), GFP_KERNEL);
 	if (!um->pages) {
 		ret = -ENOMEM;
@@ -189,6 +193,35 @@ int metis_shim_umap_map(struct metis_umap *um, struct device *dev)
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um)
 {
 	return &um->sgt;
+}
+
+/*
+ * Hands bytes [offset, offset + len) of a mapped buffer that stays mapped
+ * (a registered one) to the card (for_cpu false: before a job) or back to the
+ * CPU (after a job the card wrote), entry by entry of the pinned table: on a
+ * cache-coherent device and without bounce buffers, nothing to do.
+ */
+void metis_shim_umap_sync(struct metis_umap *um, u64 offset, u64 len, bool for_cpu)
+{
+	struct scatterlist *sg;
+	u64 at = 0, end = offset + len;
+	unsigned int i;
+
+	if (!um->mapped || !len)
+		return;
+	for_each_sgtable_sg(&um->sgt, sg, i) {
+		u64 next = at + sg->length;
+
+		if (next > offset && at < end) {
+			if (for_cpu)
+				dma_sync_sg_for_cpu(um->dev, sg, 1, um->dir);
+			else
+				dma_sync_sg_for_device(um->dev, sg, 1, um->dir);
+		}
+		if (next >= end)
+			break;
+		at = next;
+	}
 }
 
 /*

@@ -28,6 +28,8 @@ pub(crate) const ECHO_MAX: usize = 256;
 pub(crate) const DMA_TO_DEVICE: u32 = 1 << 0;
 pub(crate) const DMA_FROM_DEVICE: u32 = 1 << 1;
 pub(crate) const DMA_ASYNC: u32 = 1 << 2;
+pub(crate) const DMA_REGISTERED: u32 = 1 << 3;
+pub(crate) const MAX_REGISTERED: usize = 64;
 pub(crate) const MAX_JOBS: usize = 64;
 /// `METIS_MAX_CARD_JOBS`: async jobs of all files of one card together.
 pub(crate) const MAX_CARD_JOBS: u32 = 256;
@@ -200,6 +202,26 @@ pub(crate) struct DmaBuf {
     pub(crate) job_id: u64,
 }
 
+/// `struct metis_buf_register`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct BufRegister {
+    pub(crate) size: u32,
+    pub(crate) flags: u32,
+    pub(crate) user_addr: u64,
+    pub(crate) length: u64,
+    pub(crate) handle: u64,
+}
+
+/// `struct metis_buf_unregister`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct BufUnregister {
+    pub(crate) size: u32,
+    pub(crate) flags: u32,
+    pub(crate) handle: u64,
+}
+
 macro_rules! plain_old_data {
     ($($t:ty),*) => {$(
         // SAFETY: `#[repr(C)]` with only integer fields and no padding (asserted below), so
@@ -209,7 +231,20 @@ macro_rules! plain_old_data {
         unsafe impl AsBytes for $t {}
     )*};
 }
-plain_old_data!(Info, MemAlloc, MemFree, Dma, Wait, Cmd, Reset, FwChanged, BufExport, DmaBuf);
+plain_old_data!(
+    Info,
+    MemAlloc,
+    MemFree,
+    Dma,
+    Wait,
+    Cmd,
+    Reset,
+    FwChanged,
+    BufExport,
+    DmaBuf,
+    BufRegister,
+    BufUnregister
+);
 
 macro_rules! assert_layout {
     ($t:ty, $size:expr, $($field:ident @ $off:expr),*) => {
@@ -235,6 +270,8 @@ assert_layout!(FwChanged, 8, size @ 0, flags @ 4);
 assert_layout!(BufExport, 24, size @ 0, flags @ 4, length @ 8, fd @ 16, reserved @ 20);
 assert_layout!(DmaBuf, 56, size @ 0, flags @ 4, fd @ 8, timeout_ms @ 12, buf_offset @ 16,
     length @ 24, handle @ 32, offset @ 40, job_id @ 48);
+assert_layout!(BufRegister, 32, size @ 0, flags @ 4, user_addr @ 8, length @ 16, handle @ 24);
+assert_layout!(BufUnregister, 16, size @ 0, flags @ 4, handle @ 8);
 
 /// The ioctl numbers, matched on type, number and direction only so a
 /// struct can grow (the `size` field says which version the caller has).
@@ -250,6 +287,8 @@ pub(crate) enum Ioctl {
     BufExport,
     DmaBuf,
     FwChanged,
+    BufRegister,
+    BufUnregister,
 }
 
 impl Ioctl {
@@ -271,6 +310,8 @@ impl Ioctl {
             7 => (Self::BufExport, rw),
             8 => (Self::DmaBuf, rw),
             9 => (Self::FwChanged, w),
+            10 => (Self::BufRegister, rw),
+            11 => (Self::BufUnregister, w),
             _ => return None,
         };
         if ioctl::_IOC_DIR(cmd) != dir {
@@ -292,6 +333,8 @@ impl Ioctl {
             Self::BufExport => core::mem::size_of::<BufExport>(),
             Self::DmaBuf => core::mem::size_of::<DmaBuf>(),
             Self::FwChanged => core::mem::size_of::<FwChanged>(),
+            Self::BufRegister => core::mem::size_of::<BufRegister>(),
+            Self::BufUnregister => core::mem::size_of::<BufUnregister>(),
         }
     }
 }
@@ -319,6 +362,16 @@ mod tests {
         );
         // The same number read-write is not ours.
         assert_eq!(Ioctl::decode(iowr::<FwChanged>(9)), None);
+        assert_eq!(
+            Ioctl::decode(iowr::<BufRegister>(10)),
+            Some((Ioctl::BufRegister, 32))
+        );
+        assert_eq!(
+            Ioctl::decode(ioctl::_IOW::<BufUnregister>(IOCTL_MAGIC, 11)),
+            Some((Ioctl::BufUnregister, 16))
+        );
+        assert_eq!(Ioctl::decode(iowr::<BufUnregister>(11)), None);
+        assert_eq!(Ioctl::decode(iowr::<BufRegister>(12)), None);
         // A larger (newer) struct keeps its number; the size says which version it is.
         assert_eq!(Ioctl::decode(iowr::<[u8; 96]>(0)), Some((Ioctl::Info, 96)));
     }

@@ -17,11 +17,16 @@ struct metis_umap;
 const char *metis_shim_firmware_name(void);
 int metis_shim_msi_msg(struct pci_dev *pdev, unsigned int vec, u64 *addr, u32 *data);
 int metis_shim_iommu_mode(struct device *dev);
-struct metis_umap *metis_shim_umap_pin(unsigned long uaddr, size_t len, bool to_device,
+/* What the card does with a pinned user buffer (metis_shim_umap_pin). */
+#define METIS_UMAP_CARD_READS	(1U << 0)
+#define METIS_UMAP_CARD_WRITES	(1U << 1)
+
+struct metis_umap *metis_shim_umap_pin(unsigned long uaddr, size_t len, unsigned int access,
 				       unsigned int max_seg, int *err);
 int metis_shim_umap_map(struct metis_umap *um, struct device *dev);
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um);
 void metis_shim_umap_destroy(struct metis_umap *um);
+void metis_shim_umap_sync(struct metis_umap *um, u64 offset, u64 len, bool for_cpu);
 
 struct dma_buf;
 struct dma_buf *metis_shim_dmabuf_export(size_t len, int fd_flags, int *fd, int *err);

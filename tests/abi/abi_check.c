@@ -57,8 +57,15 @@ SIZE(metis_dma_buf, 56);
 AT(metis_dma_buf, size, 0); AT(metis_dma_buf, flags, 4); AT(metis_dma_buf, fd, 8);
 AT(metis_dma_buf, timeout_ms, 12); AT(metis_dma_buf, buf_offset, 16); AT(metis_dma_buf, length, 24);
 AT(metis_dma_buf, handle, 32); AT(metis_dma_buf, offset, 40); AT(metis_dma_buf, job_id, 48);
+SIZE(metis_buf_register, 32);
+AT(metis_buf_register, size, 0); AT(metis_buf_register, flags, 4);
+AT(metis_buf_register, user_addr, 8); AT(metis_buf_register, length, 16);
+AT(metis_buf_register, handle, 24);
+SIZE(metis_buf_unregister, 16);
+AT(metis_buf_unregister, size, 0); AT(metis_buf_unregister, flags, 4);
+AT(metis_buf_unregister, handle, 8);
 
-/* The ioctl numbers the module decodes (type 0xbb, numbers 0..9, directions). */
+/* The ioctl numbers the module decodes (type 0xbb, numbers 0..11, directions). */
 _Static_assert(METIS_IOCTL_INFO == _IOWR(0xbb, 0, struct metis_info), "INFO");
 _Static_assert(METIS_IOCTL_MEM_ALLOC == _IOWR(0xbb, 1, struct metis_mem_alloc), "MEM_ALLOC");
 _Static_assert(METIS_IOCTL_MEM_FREE == _IOW(0xbb, 2, struct metis_mem_free), "MEM_FREE");
@@ -69,11 +76,17 @@ _Static_assert(METIS_IOCTL_RESET == _IOW(0xbb, 6, struct metis_reset), "RESET");
 _Static_assert(METIS_IOCTL_BUF_EXPORT == _IOWR(0xbb, 7, struct metis_buf_export), "BUF_EXPORT");
 _Static_assert(METIS_IOCTL_DMA_BUF == _IOWR(0xbb, 8, struct metis_dma_buf), "DMA_BUF");
 _Static_assert(METIS_IOCTL_FW_CHANGED == _IOW(0xbb, 9, struct metis_fw_changed), "FW_CHANGED");
+_Static_assert(METIS_IOCTL_BUF_REGISTER == _IOWR(0xbb, 10, struct metis_buf_register),
+	       "BUF_REGISTER");
+_Static_assert(METIS_IOCTL_BUF_UNREGISTER == _IOW(0xbb, 11, struct metis_buf_unregister),
+	       "BUF_UNREGISTER");
 _Static_assert(METIS_BUF_READ == 1 && METIS_BUF_WRITE == 2, "BUF flags");
 _Static_assert(METIS_BUF_MAX_LENGTH == 1ULL << 30, "BUF_MAX_LENGTH");
 
 /* Constants the module copies (drivers/metis/uapi.rs). */
-_Static_assert(METIS_DMA_TO_DEVICE == 1 && METIS_DMA_FROM_DEVICE == 2 && METIS_DMA_ASYNC == 4, "DMA flags");
+_Static_assert(METIS_DMA_TO_DEVICE == 1 && METIS_DMA_FROM_DEVICE == 2 && METIS_DMA_ASYNC == 4 &&
+	       METIS_DMA_REGISTERED == 8, "DMA flags");
+_Static_assert(METIS_MAX_REGISTERED == 64, "MAX_REGISTERED");
 _Static_assert(METIS_MAX_JOBS == 64, "MAX_JOBS");
 _Static_assert(METIS_MAX_CARD_JOBS == 256, "MAX_CARD_JOBS");
 _Static_assert(METIS_DMA_MAX_LENGTH == 1ULL << 30 && METIS_MEM_MAX_LENGTH == 1ULL << 34, "lengths");

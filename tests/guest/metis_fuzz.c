@@ -107,7 +107,7 @@
 #define KADDR2		0xffffffff81000000ull
 
 enum { I_INFO, I_MEM_ALLOC, I_MEM_FREE, I_DMA, I_WAIT, I_CMD, I_RESET, I_BUF_EXPORT, I_DMA_BUF,
-       I_FW_CHANGED, NCMD };
+       I_FW_CHANGED, I_BUF_REGISTER, I_BUF_UNREGISTER, NCMD };
 
 static const struct {
 	const char *name;
@@ -118,7 +118,7 @@ static const struct {
 	[I_INFO] = { "INFO", METIS_IOCTL_INFO, sizeof(struct metis_info), 50 },
 	[I_MEM_ALLOC] = { "MEM_ALLOC", METIS_IOCTL_MEM_ALLOC, sizeof(struct metis_mem_alloc), 110 },
 	[I_MEM_FREE] = { "MEM_FREE", METIS_IOCTL_MEM_FREE, sizeof(struct metis_mem_free), 70 },
-	[I_DMA] = { "DMA", METIS_IOCTL_DMA, sizeof(struct metis_dma), 260 },
+	[I_DMA] = { "DMA", METIS_IOCTL_DMA, sizeof(struct metis_dma), 225 },
 	[I_WAIT] = { "WAIT", METIS_IOCTL_WAIT, sizeof(struct metis_wait), 120 },
 	[I_CMD] = { "CMD", METIS_IOCTL_CMD, sizeof(struct metis_cmd), 170 },
 	[I_RESET] = { "RESET", METIS_IOCTL_RESET, sizeof(struct metis_reset), 5 },
@@ -127,6 +127,10 @@ static const struct {
 	[I_DMA_BUF] = { "DMA_BUF", METIS_IOCTL_DMA_BUF, sizeof(struct metis_dma_buf), 140 },
 	[I_FW_CHANGED] = { "FW_CHANGED", METIS_IOCTL_FW_CHANGED, sizeof(struct metis_fw_changed),
 			   15 },
+	[I_BUF_REGISTER] = { "BUF_REGISTER", METIS_IOCTL_BUF_REGISTER,
+			     sizeof(struct metis_buf_register), 20 },
+	[I_BUF_UNREGISTER] = { "BUF_UNREGISTER", METIS_IOCTL_BUF_UNREGISTER,
+			       sizeof(struct metis_buf_unregister), 15 },
 };
 
 /* Result classes: the command, with a wrong encoded size, with wrong direction bits, others. */
@@ -190,11 +194,20 @@ struct region {
 	uint64_t handle, len;
 };
 
+/* A buffer the file registered (METIS_IOCTL_BUF_REGISTER). */
+struct reg {
+	uint64_t handle, addr, len;
+	uint32_t flags;
+};
+
+#define REGS		6		/* registrations tracked per file */
+
 struct slot {
 	int fd;			/* -1: unused */
-	int nlive, njobs;
+	int nlive, njobs, nregs;
 	struct region live[LIVE];
 	uint64_t jobs[METIS_MAX_JOBS];
+	struct reg regs[REGS];
 };
 
 struct xbuf {
@@ -365,8 +378,9 @@ static int errno_allowed(int e, int cmd)
 		/* Documented for FW_CHANGED: the new firmware published a bad field. */
 		return cmd == I_FW_CHANGED;
 	case EDQUOT:
-		/* Documented for MEM_ALLOC: the file holds METIS_MEM_MAX_REGIONS regions. */
-		return cmd == I_MEM_ALLOC;
+		/* Documented for MEM_ALLOC (METIS_MEM_MAX_REGIONS regions) and BUF_REGISTER
+		 * (METIS_MAX_REGISTERED buffers). */
+		return cmd == I_MEM_ALLOC || cmd == I_BUF_REGISTER;
 	default:
 		return 0;
 	}
@@ -491,6 +505,30 @@ static void live_remove(struct wk *w, struct slot *s, uint64_t h)
 		return;
 	remember_dead(w, h);
 	*r = s->live[--s->nlive];
+}
+
+static struct reg *reg_find(struct slot *s, uint64_t h)
+{
+	for (int i = 0; i < s->nregs; i++)
+		if (s->regs[i].handle == h)
+			return &s->regs[i];
+	return NULL;
+}
+
+/* A registration of the file that holds [a, a + len) for a job of `dir`. */
+static struct reg *reg_holding(struct slot *s, uint64_t a, uint64_t len, uint32_t dir)
+{
+	uint64_t end;
+
+	if (__builtin_add_overflow(a, len, &end))
+		return NULL;
+	for (int i = 0; i < s->nregs; i++) {
+		struct reg *r = &s->regs[i];
+
+		if ((r->flags & dir) && a >= r->addr && end <= r->addr + r->len)
+			return r;
+	}
+	return NULL;
 }
 
 static int job_index(struct slot *s, uint64_t id)
@@ -821,6 +859,7 @@ static int writes_back(int cmd)
 
 	switch (cmd) {
 	case I_INFO: case I_MEM_ALLOC: case I_WAIT: case I_CMD: case I_BUF_EXPORT:
+	case I_BUF_REGISTER:
 		return 1;
 	case I_DMA: case I_DMA_BUF:
 		return !!(flags & METIS_DMA_ASYNC);	/* only an async job publishes its id */
@@ -879,7 +918,7 @@ static const char *model(struct wk *w, struct call *c)
 	}
 	case I_DMA: {
 		const struct metis_dma *d = (const void *)pl;
-		const char *why = dma_flags_model(flags);
+		const char *why = dma_flags_model(flags & ~METIS_DMA_REGISTERED);
 
 		if (why)
 			return why;
@@ -890,7 +929,30 @@ static const char *model(struct wk *w, struct call *c)
 		why = bounds_model(live_find(s, d->handle), d->offset, d->length);
 		if (why)
 			return why;
+		/* Registered pages are pinned already: where they are mapped now does not matter. */
+		if (flags & METIS_DMA_REGISTERED)
+			return reg_holding(s, d->user_addr, d->length,
+					   flags & (METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE)) ?
+			       NULL : "no buffer this file registered holds the range for the direction";
 		return uaddr_model(w, d->user_addr, d->length, !!(flags & METIS_DMA_FROM_DEVICE));
+	}
+	case I_BUF_REGISTER: {
+		const struct metis_buf_register *a = (const void *)pl;
+
+		if (flags & ~(METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE))
+			return "unknown flag";
+		if (!flags)
+			return "no direction";
+		if (!a->length || a->length > METIS_DMA_MAX_LENGTH)
+			return "registration length out of range";
+		return uaddr_model(w, a->user_addr, a->length, !!(flags & METIS_DMA_FROM_DEVICE));
+	}
+	case I_BUF_UNREGISTER: {
+		const struct metis_buf_unregister *u = (const void *)pl;
+
+		if (flags)
+			return "unknown flag";
+		return reg_find(s, u->handle) ? NULL : "handle not registered by this file";
 	}
 	case I_WAIT: {
 		const struct metis_wait *q = (const void *)pl;
@@ -1025,6 +1087,17 @@ static void build_dma(struct wk *w, struct call *c, struct slot *s, int mut)
 	d->handle = r ? r->handle : foreign(w, s);
 	d->user_addr = data_addr(w, d->length);
 	d->timeout_ms = pick_timeout(w);
+	/* Inside one of the file's registered buffers, for a direction it allows. */
+	if (s->nregs && pm(w, 250)) {
+		struct reg *g = &s->regs[below(w, s->nregs)];
+
+		d->flags = (d->flags & METIS_DMA_ASYNC) | METIS_DMA_REGISTERED |
+			   ((g->flags & METIS_DMA_TO_DEVICE) && (!(g->flags & METIS_DMA_FROM_DEVICE) ||
+			    pm(w, 500)) ? METIS_DMA_TO_DEVICE : METIS_DMA_FROM_DEVICE);
+		d->length = 1 + below(w, min64(g->len, rl));
+		d->offset = below(w, rl - d->length + 1);
+		d->user_addr = g->addr + below(w, g->len - d->length + 1);
+	}
 	if (!r)
 		c->mutated = 1;
 	for (int n = mut ? 1 + (int)below(w, 2) : 0; n > 0; n--) {
@@ -1068,6 +1141,56 @@ static void build_dma(struct wk *w, struct call *c, struct slot *s, int mut)
 			d->length = 0;
 			break;
 		}
+	}
+}
+
+static void build_register(struct wk *w, struct call *c, int mut)
+{
+	struct metis_buf_register *a = (struct metis_buf_register *)pl;
+
+	a->size = sizeof(*a);
+	a->flags = pm(w, 400) ? METIS_DMA_TO_DEVICE :
+		   pm(w, 500) ? METIS_DMA_FROM_DEVICE : METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE;
+	a->length = pick_len(w, DATA);
+	a->user_addr = data_addr(w, a->length);
+	if (mut) {
+		c->mutated = 1;
+		switch (below(w, 5)) {
+		case 0:
+			a->length = pm(w, 500) ? 0 : wild64(w);
+			break;
+		case 1:
+			a->user_addr = odd_addr(w, a->length);
+			break;
+		case 2:
+			a->flags = pm(w, 300) ? 0 : (uint32_t)rnd(w);
+			break;
+		case 3:
+			a->handle = rnd(w);	/* output only */
+			break;
+		default:	/* the card would write read-only memory */
+			a->flags |= METIS_DMA_FROM_DEVICE;
+			a->user_addr = (uintptr_t)w->ro_data;
+			a->length = 1 + below(w, RO_DATA);
+			break;
+		}
+	}
+}
+
+static void build_unregister(struct wk *w, struct call *c, struct slot *s, int mut)
+{
+	struct metis_buf_unregister *u = (struct metis_buf_unregister *)pl;
+
+	u->size = sizeof(*u);
+	if (s->nregs && pm(w, 850)) {
+		u->handle = s->regs[below(w, s->nregs)].handle;
+	} else {
+		c->mutated = 1;
+		u->handle = pm(w, 500) ? below(w, 64) : wild64(w);
+	}
+	if (mut) {
+		c->mutated = 1;
+		u->flags = 1u << below(w, 32);
 	}
 }
 
@@ -1369,6 +1492,12 @@ static void build(struct wk *w, struct call *c, struct slot *s, int mut)
 		break;
 	case I_DMA_BUF:
 		build_dma_buf(w, c, s, mut);
+		break;
+	case I_BUF_REGISTER:
+		build_register(w, c, mut);
+		break;
+	case I_BUF_UNREGISTER:
+		build_unregister(w, c, s, mut);
 		break;
 	default:
 		build_fw_changed(w, c, mut);
@@ -1748,6 +1877,39 @@ static void after(struct wk *w, struct call *c, int r, int probe)
 	case I_BUF_EXPORT:
 		after_export(w, out, r, probe);
 		break;
+	case I_BUF_REGISTER:
+		if (!r && out) {
+			const struct metis_buf_register *in = (const void *)pl;
+			struct metis_buf_register a;
+
+			memcpy(&a, out, sizeof(a));
+			if (!a.handle || reg_find(s, a.handle)) {
+				fail(w, K_FOREIGN, "BUF_REGISTER returned handle %#llx (zero or live)",
+				     (unsigned long long)a.handle);
+				break;
+			}
+			if (s->nregs == REGS) {	/* can't track it: give it back */
+				struct metis_buf_unregister u = { .size = sizeof(u),
+								  .handle = a.handle };
+
+				if (xioctl(s->fd, METIS_IOCTL_BUF_UNREGISTER, &u))
+					fail(w, K_CLEANUP, "unregistering a fresh buffer failed");
+				break;
+			}
+			s->regs[s->nregs++] = (struct reg){ .handle = a.handle,
+							    .addr = in->user_addr,
+							    .len = in->length,
+							    .flags = in->flags };
+		}
+		break;
+	case I_BUF_UNREGISTER:
+		if (!r) {
+			struct reg *g = reg_find(s, ((const struct metis_buf_unregister *)pl)->handle);
+
+			if (g)
+				*g = s->regs[--s->nregs];
+		}
+		break;
 	}
 }
 
@@ -1873,7 +2035,7 @@ static void close_slot(struct wk *w, int si)
 	for (int i = 0; i < s->nlive; i++)
 		remember_dead(w, s->live[i].handle);
 	s->fd = -1;
-	s->nlive = s->njobs = 0;
+	s->nlive = s->njobs = s->nregs = 0;
 }
 
 /* The file stays open through a dup: its jobs and regions must stay too. */

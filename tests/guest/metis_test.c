@@ -948,6 +948,181 @@ static int memlock_suite(void)
 	return failed;
 }
 
+/* METIS_IOCTL_BUF_REGISTER: the handle, or -errno. */
+static int64_t buf_register(int fd, uint32_t flags, const void *addr, uint64_t len)
+{
+	struct metis_buf_register a = {
+		.size = sizeof(a), .flags = flags, .user_addr = (uintptr_t)addr, .length = len,
+	};
+	int r = xioctl(fd, METIS_IOCTL_BUF_REGISTER, &a);
+
+	return r ? r : (int64_t)a.handle;
+}
+
+static int buf_unregister(int fd, uint64_t handle)
+{
+	struct metis_buf_unregister a = { .size = sizeof(a), .handle = handle };
+
+	return xioctl(fd, METIS_IOCTL_BUF_UNREGISTER, &a);
+}
+
+/*
+ * Registered buffers (METIS_IOCTL_BUF_REGISTER, METIS_DMA_REGISTERED): pinned
+ * and mapped once, used by jobs that pin and map nothing. Every argument is
+ * checked; a job may use only its own file's buffers, inside them, for the
+ * directions they were registered for; a buffer unregistered while a job
+ * uses it lasts until the job ends; the pages stay pinned after an munmap;
+ * the per-file limit and RLIMIT_MEMLOCK hold; data is checked both ways.
+ */
+static int registered_suite(void)
+{
+	enum { PAGES = 5, LEN = PAGES * 4096 - 100 };
+	int fd = open(dev_path, O_RDWR), other = open(dev_path, O_RDWR), st;
+	uint8_t *src = mmap(NULL, PAGES * 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *dst = malloc(LEN), *back = malloc(LEN);
+	int64_t hs, hd, hb, hx[METIS_MAX_REGISTERED];
+	struct metis_buf_register big = { .size = sizeof(big) + 8, .flags = METIS_DMA_TO_DEVICE };
+	uint64_t region, other_region;
+	int r, i, n;
+
+	TAP(fd >= 0 && other >= 0 && src != MAP_FAILED && dst && back, "reg_setup", "%s",
+	    strerror(errno));
+	if (fd < 0 || other < 0 || src == MAP_FAILED || !dst || !back ||
+	    mem_alloc(fd, 1 << 20, &region) || mem_alloc(other, 1 << 20, &other_region))
+		return 1;
+
+	/* Arguments. */
+	TAP(buf_register(fd, 0, src, 4096) == -EINVAL, "reg_no_direction", "accepted");
+	TAP(buf_register(fd, METIS_DMA_ASYNC | METIS_DMA_TO_DEVICE, src, 4096) == -EINVAL,
+	    "reg_unknown_flag", "accepted");
+	TAP(buf_register(fd, METIS_DMA_TO_DEVICE, src, 0) == -EINVAL, "reg_zero_length",
+	    "accepted");
+	TAP(buf_register(fd, METIS_DMA_TO_DEVICE, src, METIS_DMA_MAX_LENGTH + 1) == -EINVAL,
+	    "reg_too_long", "accepted");
+	TAP(buf_register(fd, METIS_DMA_TO_DEVICE, (void *)(uintptr_t)-4096, 8192) == -EINVAL,
+	    "reg_wraps", "accepted");
+	TAP(buf_register(fd, METIS_DMA_TO_DEVICE, (void *)4096, 4096) == -EFAULT,
+	    "reg_unmapped_efault", "not EFAULT");
+	/* The size field must be the size the ioctl number carries. */
+	big.user_addr = (uintptr_t)src;
+	big.length = 4096;
+	TAP(xioctl(fd, METIS_IOCTL_BUF_REGISTER, &big) == -EINVAL, "reg_size_mismatch",
+	    "accepted");
+	TAP(buf_unregister(fd, 12345678) == -ENOENT, "unreg_unknown_enoent", "not ENOENT");
+	{
+		struct metis_buf_unregister u = { .size = sizeof(u), .flags = 1 };
+
+		TAP(xioctl(fd, METIS_IOCTL_BUF_UNREGISTER, &u) == -EINVAL, "unreg_flags_einval",
+		    "accepted");
+	}
+
+	/* To the card from 16 bytes into a registered range, back by an ordinary job. */
+	fill(src, PAGES * 4096, 41);
+	hs = buf_register(fd, METIS_DMA_TO_DEVICE, src + 100, LEN);
+	TAP(hs > 0, "reg_to_device", "%s", strerror((int)-hs));
+	r = dma(fd, METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, src + 116, LEN - 16, region, 8);
+	TAP(r == 0, "reg_dma_to_device", "%s", strerror(-r));
+	memset(back, 0, LEN);
+	r = dma(fd, METIS_DMA_FROM_DEVICE, back, LEN - 16, region, 8);
+	TAP(r == 0 && !memcmp(back, src + 116, LEN - 16), "reg_to_device_data",
+	    "r %d or data differs", r);
+
+	/* Where a registered job may not go. */
+	TAP(dma(fd, METIS_DMA_FROM_DEVICE | METIS_DMA_REGISTERED, src + 100, 4096, region, 0) ==
+	    -EINVAL, "reg_wrong_direction", "accepted");
+	TAP(dma(fd, METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, src + 100, LEN + 1, region, 0) ==
+	    -EINVAL, "reg_past_the_end", "accepted");
+	TAP(dma(fd, METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, src + 99, 16, region, 0) ==
+	    -EINVAL, "reg_before_the_start", "accepted");
+	TAP(dma(other, METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, src + 100, 16, other_region,
+		0) == -EINVAL, "reg_other_file", "accepted");
+	TAP(buf_unregister(other, (uint64_t)hs) == -ENOENT, "unreg_other_file", "not ENOENT");
+	{
+		struct metis_dma_buf b = {
+			.size = sizeof(b), .flags = METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED,
+			.fd = 0, .length = 16, .handle = region,
+		};
+
+		TAP(xioctl(fd, METIS_IOCTL_DMA_BUF, &b) == -EINVAL, "reg_not_for_dma_buf",
+		    "accepted");
+	}
+
+	/* From the card into a registered buffer, both directions allowed. */
+	hd = buf_register(fd, METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE, dst, LEN);
+	TAP(hd > 0, "reg_both", "%s", strerror((int)-hd));
+	memset(dst, 0xee, LEN);
+	r = dma(fd, METIS_DMA_FROM_DEVICE | METIS_DMA_REGISTERED, dst, LEN - 16, region, 8);
+	TAP(r == 0 && !memcmp(dst, src + 116, LEN - 16) && dst[LEN - 1] == 0xee,
+	    "reg_from_device_data", "r %d or data differs", r);
+
+	/* Unregistered while an async job uses it: the job finishes with it. */
+	memset(dst, 0, LEN);
+	n = (int)dma_async(fd, METIS_DMA_FROM_DEVICE | METIS_DMA_REGISTERED, dst, LEN - 16,
+			   region, 8);
+	TAP(n > 0, "reg_async", "%s", strerror(-n));
+	TAP(buf_unregister(fd, (uint64_t)hd) == 0, "unreg_while_in_use", "refused");
+	TAP(n > 0 && wait_job(fd, (uint64_t)n, 10000, &st) == 0 && st == 0 &&
+	    !memcmp(dst, src + 116, LEN - 16), "reg_async_outlives_unregister",
+	    "status %d or data differs", st);
+	TAP(buf_unregister(fd, (uint64_t)hd) == -ENOENT, "unreg_twice_enoent", "not ENOENT");
+	TAP(dma(fd, METIS_DMA_FROM_DEVICE | METIS_DMA_REGISTERED, dst, 16, region, 0) == -EINVAL,
+	    "reg_gone_after_unregister", "accepted");
+
+	/* The registration keeps its pages: after munmap the card still reads them. */
+	TAP(munmap(src, PAGES * 4096) == 0, "reg_munmap", "%s", strerror(errno));
+	r = dma(fd, METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, src + 100, 4096, region, 0);
+	TAP(r == 0, "reg_pages_outlive_munmap", "%s", strerror(-r));
+	TAP(buf_unregister(fd, (uint64_t)hs) == 0, "unreg_after_munmap", "refused");
+
+	/* The per-file limit. */
+	for (i = 0, n = 0; i < METIS_MAX_REGISTERED; i++) {
+		hx[i] = buf_register(fd, METIS_DMA_TO_DEVICE, back + (i % 8) * 64, 64);
+		n += hx[i] > 0;
+	}
+	TAP(n == METIS_MAX_REGISTERED, "reg_limit_reached", "%d registered", n);
+	hb = buf_register(fd, METIS_DMA_TO_DEVICE, back, 64);
+	TAP(hb == -EDQUOT, "reg_past_limit_edquot", "got %lld", (long long)hb);
+	TAP(buf_register(other, METIS_DMA_TO_DEVICE, back, 64) > 0, "reg_limit_per_file",
+	    "another file was refused");
+	TAP(buf_unregister(fd, (uint64_t)hx[7]) == 0 &&
+	    (hb = buf_register(fd, METIS_DMA_TO_DEVICE, back, 64)) > 0, "reg_again_after_unregister",
+	    "got %lld", (long long)hb);
+	close(other);
+	close(fd);
+
+	/* RLIMIT_MEMLOCK: registered pages stay charged until unregistered. */
+	if (fork() == 0) {
+		struct rlimit rl = { .rlim_cur = 64 << 10, .rlim_max = 64 << 10 };
+		uint8_t *b = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int64_t h1, h2;
+
+		if (b == MAP_FAILED || setrlimit(RLIMIT_MEMLOCK, &rl) || become(65534, 0))
+			_exit(3);
+		fd = open(dev_path, O_RDWR);
+		if (fd < 0)
+			_exit(4);
+		TAP(buf_register(fd, METIS_DMA_TO_DEVICE, b, 1 << 20) == -ENOMEM,
+		    "reg_memlock_enomem", "not ENOMEM");
+		h1 = buf_register(fd, METIS_DMA_TO_DEVICE, b, 48 << 10);
+		TAP(h1 > 0, "reg_memlock_fits", "%s", strerror((int)-h1));
+		h2 = buf_register(fd, METIS_DMA_TO_DEVICE, b + (64 << 10), 32 << 10);
+		TAP(h2 == -ENOMEM, "reg_memlock_stays_charged", "got %lld", (long long)h2);
+		TAP(h1 > 0 && buf_unregister(fd, (uint64_t)h1) == 0 &&
+		    buf_register(fd, METIS_DMA_TO_DEVICE, b + (64 << 10), 32 << 10) > 0,
+		    "reg_memlock_given_back", "still charged");
+		close(fd);
+		fflush(stdout);
+		_exit(failed ? 1 : 0);
+	}
+	wait(&st);
+	TAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reg_memlock_child", "status %#x", st);
+	free(dst);
+	free(back);
+	return failed;
+}
+
 /*
  * Security review H2: a command whose caller gives up (a 1 ms timeout, a
  * signal) must not outlive the call on the card: the next command gets its
@@ -2380,6 +2555,8 @@ int main(int argc, char **argv)
 		return cmd_abandon();
 	if (argc > 2 && !strcmp(argv[2], "memlock"))
 		return memlock_suite();
+	if (argc > 2 && !strcmp(argv[2], "registered"))
+		return registered_suite();
 	if (argc > 3 && !strcmp(argv[2], "limits"))
 		return limits_suite(argv[3]);
 	if (argc > 5 && !strcmp(argv[2], "probe-nth"))

@@ -135,11 +135,17 @@ def cells(snapshots: list[dict], text: str) -> list[dict]:
     return out
 
 
+# A metis buffer kind and the dw-edma mapping that matches it: mapped per job, or once.
+PEER_BUF = {"page": "job", "odd": "job", "registered": "once", "dmabuf": "once"}
+
+
 def peer_of(rows: list[dict], row: dict) -> dict | None:
-    """The dw-edma cell that matches a metis cell (same size, direction, depth, link)."""
+    """The dw-edma cell that matches a metis cell (same size, direction, depth, link, and
+    mapping per job or once)."""
     key = ("size", "dir", "qd", "link")
     for r in rows:
-        if r.get("peer") == "dw-edma" and all(r.get(k) == row.get(k) for k in key):
+        if (r.get("peer") == "dw-edma" and all(r.get(k) == row.get(k) for k in key)
+                and r.get("buf") == PEER_BUF.get(row.get("buf", ""))):
             return r
     return None
 

@@ -2,8 +2,8 @@
 # configs: all
 # The /dev/metisN ABI end to end (tests/guest/metis_test.c): argument
 # validation, region ownership, data-checked DMA from 1 byte to 64 MiB with
-# unaligned buffers, concurrent jobs, firmware commands, lists rewritten
-# while the engine may fetch them. No card faults.
+# unaligned buffers, concurrent jobs, firmware commands, registered buffers,
+# lists rewritten while the engine may fetch them. No card faults.
 . /lib/metis/lib.sh
 bdf=$(metis_bdfs | head -1)
 faults0=$(card_stat 0 faults_total)
@@ -26,6 +26,8 @@ check log_flood_limited test "$lines" -le $(( 6 * (secs / 5 + 2) ))
 metis_test /dev/metis0 card-cap
 # Pinned buffers count against RLIMIT_MEMLOCK (M6).
 metis_test /dev/metis0 memlock
+# Registered buffers: pinned and mapped once, checked, limited, data both ways.
+metis_test /dev/metis0 registered
 # A command abandoned by its caller finishes before the next one (H2).
 metis_test /dev/metis0 cmd-abandon
 # Lists are handed to the engine whole, and a channel to a new job only once

@@ -143,6 +143,13 @@ struct metis_mem_free {
  * for its jobs.
  */
 #define METIS_DMA_ASYNC		(1U << 2)
+/*
+ * user_addr..user_addr + length lies in a buffer this file registered with
+ * METIS_IOCTL_BUF_REGISTER for the job's direction: nothing is pinned or
+ * mapped for the job (EINVAL if no registered buffer covers the range or
+ * allows the direction).
+ */
+#define METIS_DMA_REGISTERED	(1U << 3)
 #define METIS_MAX_JOBS		64
 #define METIS_MAX_CARD_JOBS	256
 
@@ -314,6 +321,40 @@ struct metis_dma_buf {
 	__u64 job_id;		/* out, with METIS_DMA_ASYNC */
 };
 
+/* Buffers a file may have registered at once. */
+#define METIS_MAX_REGISTERED	64
+
+/*
+ * METIS_IOCTL_BUF_REGISTER: pin a user buffer and map it for the card once,
+ * for any number of DMA jobs (METIS_DMA_REGISTERED) until it is unregistered
+ * or the file is closed: a job then pins and maps nothing. flags say which
+ * directions jobs may use it for (METIS_DMA_TO_DEVICE, METIS_DMA_FROM_DEVICE,
+ * or both). The pages count against RLIMIT_MEMLOCK as a job's do (ENOMEM
+ * beyond it, unless the caller has CAP_IPC_LOCK) for as long as they are
+ * registered. A file registers at most METIS_MAX_REGISTERED buffers (EDQUOT
+ * beyond); buffers may overlap. The registration keeps the pages it pinned:
+ * a later munmap or mmap at the same address does not change what the card
+ * reads or writes. length is 1..METIS_DMA_MAX_LENGTH bytes at any alignment.
+ */
+struct metis_buf_register {
+	__u32 size;
+	__u32 flags;		/* METIS_DMA_TO_DEVICE and/or METIS_DMA_FROM_DEVICE */
+	__u64 user_addr;
+	__u64 length;
+	__u64 handle;		/* out */
+};
+
+/*
+ * METIS_IOCTL_BUF_UNREGISTER: end a registration (ENOENT for a handle this
+ * file does not hold). Jobs already using the buffer finish with it; its
+ * pages are released when the last of them has.
+ */
+struct metis_buf_unregister {
+	__u32 size;
+	__u32 flags;		/* in: 0 */
+	__u64 handle;
+};
+
 #define METIS_IOCTL_INFO	_IOWR(METIS_IOCTL_MAGIC, 0x00, struct metis_info)
 #define METIS_IOCTL_MEM_ALLOC	_IOWR(METIS_IOCTL_MAGIC, 0x01, struct metis_mem_alloc)
 #define METIS_IOCTL_MEM_FREE	_IOW(METIS_IOCTL_MAGIC, 0x02, struct metis_mem_free)
@@ -324,5 +365,7 @@ struct metis_dma_buf {
 #define METIS_IOCTL_BUF_EXPORT	_IOWR(METIS_IOCTL_MAGIC, 0x07, struct metis_buf_export)
 #define METIS_IOCTL_DMA_BUF	_IOWR(METIS_IOCTL_MAGIC, 0x08, struct metis_dma_buf)
 #define METIS_IOCTL_FW_CHANGED	_IOW(METIS_IOCTL_MAGIC, 0x09, struct metis_fw_changed)
+#define METIS_IOCTL_BUF_REGISTER	_IOWR(METIS_IOCTL_MAGIC, 0x0a, struct metis_buf_register)
+#define METIS_IOCTL_BUF_UNREGISTER	_IOW(METIS_IOCTL_MAGIC, 0x0b, struct metis_buf_unregister)
 
 #endif /* _UAPI_LINUX_METIS_H */

@@ -20,6 +20,9 @@ pub const MEM_MAX_LENGTH: u64 = sys::METIS_MEM_MAX_LENGTH as u64;
 /// Granule of device-memory allocations, bytes (`METIS_MEM_ALIGN`).
 #[allow(clippy::unnecessary_cast)]
 pub const MEM_ALIGN: u64 = sys::METIS_MEM_ALIGN as u64;
+/// Buffers one open file may have registered at once (`METIS_MAX_REGISTERED`).
+pub const MAX_REGISTERED: usize = sys::METIS_MAX_REGISTERED as usize;
+
 /// Regions one open file may hold at once (`METIS_MEM_MAX_REGIONS`).
 #[allow(clippy::unnecessary_cast)]
 pub const MEM_MAX_REGIONS: usize = sys::METIS_MEM_MAX_REGIONS as usize;
@@ -380,6 +383,89 @@ impl Device {
         let (addr, len) = (buf.as_mut_ptr() as u64, len_u64(buf.len()));
         self.dma(Direction::FromDevice, 0, addr, len, region, offset)
             .map(drop)
+    }
+
+    /// `METIS_IOCTL_BUF_REGISTER`: pins `len` bytes at `addr` and maps them for
+    /// the card once, for transfers in the directions `dirs` lists, until
+    /// [`Device::unregister_buffer`] or the file's close. Returns the handle.
+    ///
+    /// The pages stay pinned (and count against `RLIMIT_MEMLOCK`) while
+    /// registered; the card keeps using them even if the range is unmapped.
+    pub fn register_buffer(&self, addr: *const u8, len: usize, dirs: &[Direction]) -> Result<u64> {
+        let flags = dirs.iter().fold(0, |f, d| f | d.flag());
+        if flags == 0 {
+            return Err(Error::InvalidArgument(
+                "a registered buffer needs at least one direction".into(),
+            ));
+        }
+        let a = self.call(
+            Op::BufRegister,
+            sys::METIS_IOCTL_BUF_REGISTER,
+            false,
+            |a: &mut sys::metis_buf_register| {
+                a.flags = flags;
+                a.user_addr = addr as u64;
+                a.length = len_u64(len);
+            },
+        )?;
+        Ok(a.handle)
+    }
+
+    /// `METIS_IOCTL_BUF_UNREGISTER`: ends a registration; transfers still using
+    /// the buffer finish with it.
+    pub fn unregister_buffer(&self, handle: u64) -> Result<()> {
+        self.call(
+            Op::BufUnregister,
+            sys::METIS_IOCTL_BUF_UNREGISTER,
+            false,
+            |a: &mut sys::metis_buf_unregister| a.handle = handle,
+        )
+        .map(drop)
+    }
+
+    /// A synchronous transfer of `len` bytes at `addr`, inside a buffer this
+    /// file registered for `dir` (nothing is pinned or mapped for it).
+    pub fn dma_registered(
+        &self,
+        dir: Direction,
+        addr: *const u8,
+        len: usize,
+        region: &Region<'_>,
+        offset: u64,
+    ) -> Result<()> {
+        self.dma(
+            dir,
+            sys::METIS_DMA_REGISTERED,
+            addr as u64,
+            len_u64(len),
+            region,
+            offset,
+        )
+        .map(drop)
+    }
+
+    /// As [`Device::dma_async_raw`], inside a buffer this file registered for `dir`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Device::dma_async_raw`].
+    pub unsafe fn dma_registered_async(
+        &self,
+        dir: Direction,
+        addr: *const u8,
+        len: usize,
+        region: &Region<'_>,
+        offset: u64,
+    ) -> Result<JobId> {
+        let id = self.dma(
+            dir,
+            sys::METIS_DMA_ASYNC | sys::METIS_DMA_REGISTERED,
+            addr as u64,
+            len_u64(len),
+            region,
+            offset,
+        )?;
+        Ok(JobId(id))
     }
 
     /// Starts an async transfer of `len` bytes at `addr` and returns its job

@@ -37,6 +37,10 @@ pub enum Op {
     DmaBuf,
     /// `DMA_BUF_IOCTL_SYNC` on a dma-buf.
     BufSync,
+    /// `METIS_IOCTL_BUF_REGISTER`.
+    BufRegister,
+    /// `METIS_IOCTL_BUF_UNREGISTER`.
+    BufUnregister,
 }
 
 impl Op {
@@ -58,6 +62,8 @@ impl Op {
             Op::BufExport => "dma-buf export",
             Op::DmaBuf => "dma-buf DMA",
             Op::BufSync => "dma-buf CPU-access sync",
+            Op::BufRegister => "buffer registration",
+            Op::BufUnregister => "buffer unregistration",
         }
     }
 }
@@ -278,6 +284,15 @@ pub fn meaning(op: Op, errno: i32) -> String {
             "this open file already holds METIS_MEM_MAX_REGIONS regions: free some, or use \
              fewer, larger regions"
         }
+        (Op::BufRegister, libc::EDQUOT) => {
+            "this open file already holds METIS_MAX_REGISTERED registered buffers: unregister \
+             some, or register fewer, larger ones"
+        }
+        (Op::BufRegister, libc::ENOMEM) => {
+            "out of memory, or the buffer would pass RLIMIT_MEMLOCK (ulimit -l): registered \
+             pages stay locked"
+        }
+        (Op::BufUnregister, libc::ENOENT) => "no such registered buffer in this open file",
         (_, libc::ENOMEM) => "out of memory",
         (_, libc::EFAULT) => "the host buffer or argument is not valid memory",
         (_, libc::ENOTTY) => "ioctl not supported by this driver version",

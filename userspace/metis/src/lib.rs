@@ -42,7 +42,7 @@ pub mod sysfs;
 
 pub use device::{
     check_range, timeout_ms, Device, Direction, Job, JobId, PollStatus, Region, RunOp,
-    DMA_MAX_LENGTH, ECHO_MAX, MEM_ALIGN, MEM_MAX_LENGTH, MEM_MAX_REGIONS,
+    DMA_MAX_LENGTH, ECHO_MAX, MAX_REGISTERED, MEM_ALIGN, MEM_MAX_LENGTH, MEM_MAX_REGIONS,
 };
 pub use dmabuf::DmaBuf;
 pub use error::{errno_name, meaning, strerror, Error, Op, Result};

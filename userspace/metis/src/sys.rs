@@ -117,6 +117,10 @@ pub const METIS_IOCTL_BUF_EXPORT: u32 = ioc::iowr::<metis_buf_export>(MAGIC, 0x0
 pub const METIS_IOCTL_DMA_BUF: u32 = ioc::iowr::<metis_dma_buf>(MAGIC, 0x08);
 /// `METIS_IOCTL_FW_CHANGED`: `_IOW(0xBB, 0x09, struct metis_fw_changed)`.
 pub const METIS_IOCTL_FW_CHANGED: u32 = ioc::iow::<metis_fw_changed>(MAGIC, 0x09);
+/// `METIS_IOCTL_BUF_REGISTER`: `_IOWR(0xBB, 0x0a, struct metis_buf_register)`.
+pub const METIS_IOCTL_BUF_REGISTER: u32 = ioc::iowr::<metis_buf_register>(MAGIC, 0x0a);
+/// `METIS_IOCTL_BUF_UNREGISTER`: `_IOW(0xBB, 0x0b, struct metis_buf_unregister)`.
+pub const METIS_IOCTL_BUF_UNREGISTER: u32 = ioc::iow::<metis_buf_unregister>(MAGIC, 0x0b);
 
 // The Rust encoding must agree with what the C compiler made of the header's
 // macros for this target. Targets with another encoding (powerpc, mips,
@@ -156,6 +160,14 @@ mod encoding_check {
     static_assertions::const_assert_eq!(
         METIS_IOCTL_FW_CHANGED,
         __metis_req_METIS_IOCTL_FW_CHANGED as u32
+    );
+    static_assertions::const_assert_eq!(
+        METIS_IOCTL_BUF_REGISTER,
+        __metis_req_METIS_IOCTL_BUF_REGISTER as u32
+    );
+    static_assertions::const_assert_eq!(
+        METIS_IOCTL_BUF_UNREGISTER,
+        __metis_req_METIS_IOCTL_BUF_UNREGISTER as u32
     );
 }
 
@@ -222,7 +234,9 @@ uapi_arg!(
     metis_reset,
     metis_buf_export,
     metis_dma_buf,
-    metis_fw_changed
+    metis_fw_changed,
+    metis_buf_register,
+    metis_buf_unregister
 );
 
 // Version-1 sizes the header implies (natural alignment, no packing). A change
@@ -237,6 +251,8 @@ static_assertions::assert_eq_size!(metis_reset, [u8; 8]);
 static_assertions::assert_eq_size!(metis_buf_export, [u8; 24]);
 static_assertions::assert_eq_size!(metis_dma_buf, [u8; 56]);
 static_assertions::assert_eq_size!(metis_fw_changed, [u8; 8]);
+static_assertions::assert_eq_size!(metis_buf_register, [u8; 32]);
+static_assertions::assert_eq_size!(metis_buf_unregister, [u8; 16]);
 static_assertions::const_assert_eq!(core::mem::align_of::<metis_info>(), 8);
 static_assertions::const_assert_eq!(core::mem::align_of::<metis_cmd>(), 8);
 // fw_owner took the place of version 1's `reserved` word, which drivers
@@ -270,6 +286,8 @@ mod tests {
             ("METIS_IOCTL_BUF_EXPORT", METIS_IOCTL_BUF_EXPORT),
             ("METIS_IOCTL_DMA_BUF", METIS_IOCTL_DMA_BUF),
             ("METIS_IOCTL_FW_CHANGED", METIS_IOCTL_FW_CHANGED),
+            ("METIS_IOCTL_BUF_REGISTER", METIS_IOCTL_BUF_REGISTER),
+            ("METIS_IOCTL_BUF_UNREGISTER", METIS_IOCTL_BUF_UNREGISTER),
         ];
         assert_eq!(ALL_IOCTLS, &rust[..]);
     }
@@ -287,6 +305,8 @@ mod tests {
         assert_eq!(METIS_IOCTL_BUF_EXPORT, 0xC018_BB07);
         assert_eq!(METIS_IOCTL_DMA_BUF, 0xC038_BB08);
         assert_eq!(METIS_IOCTL_FW_CHANGED, 0x4008_BB09);
+        assert_eq!(METIS_IOCTL_BUF_REGISTER, 0xC020_BB0A);
+        assert_eq!(METIS_IOCTL_BUF_UNREGISTER, 0x4010_BB0B);
         for (i, (_, req)) in ALL_IOCTLS.iter().enumerate() {
             assert_eq!(ioc::type_of(*req), 0xBB);
             assert_eq!(ioc::nr_of(*req), i as u32);
@@ -385,6 +405,8 @@ mod tests {
             "metis_buf_export",
             "metis_dma_buf",
             "metis_fw_changed",
+            "metis_buf_register",
+            "metis_buf_unregister",
         ] {
             writeln!(c, "printf(\"%s %zu\\n\", \"{t}\", sizeof(struct {t}));").unwrap();
         }
@@ -432,6 +454,14 @@ mod tests {
         assert_eq!(
             got["metis_fw_changed"],
             size_of::<metis_fw_changed>() as u64
+        );
+        assert_eq!(
+            got["metis_buf_register"],
+            size_of::<metis_buf_register>() as u64
+        );
+        assert_eq!(
+            got["metis_buf_unregister"],
+            size_of::<metis_buf_unregister>() as u64
         );
     }
 }

@@ -30,6 +30,8 @@ pub enum Buffer {
     User,
     /// A dma-buf the driver exported (no pinning, no copy).
     DmaBuf,
+    /// Process memory registered with the driver for the run (pinned and mapped once).
+    Registered,
 }
 
 impl Buffer {
@@ -37,6 +39,7 @@ impl Buffer {
         match self {
             Buffer::User => "user",
             Buffer::DmaBuf => "dmabuf",
+            Buffer::Registered => "registered",
         }
     }
 }
@@ -134,15 +137,17 @@ fn kinds(args: &BenchArgs) -> &'static [Buffer] {
     match (args.buffer, args.dmabuf) {
         (Some(BufferArg::Both), _) | (None, true) => &[Buffer::User, Buffer::DmaBuf],
         (Some(BufferArg::Dmabuf), _) => &[Buffer::DmaBuf],
+        (Some(BufferArg::Registered), _) => &[Buffer::Registered],
         (Some(BufferArg::User), _) | (None, false) => &[Buffer::User],
     }
 }
 
 /// Checks the options before touching the device.
 pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
-    if kinds(args) != [Buffer::User] && (args.qd > 1 || args.dir == DirArg::Bidir) {
+    if kinds(args).contains(&Buffer::DmaBuf) && (args.qd > 1 || args.dir == DirArg::Bidir) {
         return Err(Failure::Usage(
-            "--qd above 1 and --dir bidir time user buffers only; leave out --dmabuf/--buffer"
+            "--qd above 1 and --dir bidir time user or registered buffers only; leave out \
+             --dmabuf, or use --buffer user|registered"
                 .into(),
         ));
     }
@@ -158,11 +163,13 @@ pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
 
 /// Host memory for one kind of buffer: a source and a destination of `len` bytes.
 enum Host {
-    /// `off` bytes into each mapping (`--align`).
+    /// `off` bytes into each mapping (`--align`); `registered`: both registered with the
+    /// driver (the source for transfers to the card, the destination for transfers back).
     User {
         src: HostMem,
         dst: HostMem,
         off: usize,
+        registered: bool,
     },
     DmaBuf {
         src: DmaBuf,
@@ -177,11 +184,28 @@ impl Host {
             AlignArg::Odd => ODD_OFFSET,
         };
         Ok(match kind {
-            Buffer::User => Host::User {
-                src: HostMem::new(len + off)?,
-                dst: HostMem::new(len + off)?,
-                off,
-            },
+            Buffer::User | Buffer::Registered => {
+                let (src, dst) = (HostMem::new(len + off)?, HostMem::new(len + off)?);
+                if kind == Buffer::Registered {
+                    // Registered for the file's lifetime: closing it unregisters them.
+                    dev.register_buffer(
+                        src.as_slice()[off..].as_ptr(),
+                        len,
+                        &[Direction::ToDevice],
+                    )?;
+                    dev.register_buffer(
+                        dst.as_slice()[off..].as_ptr(),
+                        len,
+                        &[Direction::FromDevice],
+                    )?;
+                }
+                Host::User {
+                    src,
+                    dst,
+                    off,
+                    registered: kind == Buffer::Registered,
+                }
+            }
             Buffer::DmaBuf => Host::DmaBuf {
                 src: dev.export_buffer(len as u64)?,
                 dst: dev.export_buffer(len as u64)?,
@@ -205,6 +229,24 @@ impl Host {
         region: &Region<'_>,
     ) -> Result<(), Failure> {
         match (self, dir) {
+            (
+                Host::User {
+                    src,
+                    off,
+                    registered: true,
+                    ..
+                },
+                Direction::ToDevice,
+            ) => dev.dma_registered(dir, src.as_slice()[*off..].as_ptr(), n, region, 0)?,
+            (
+                Host::User {
+                    dst,
+                    off,
+                    registered: true,
+                    ..
+                },
+                Direction::FromDevice,
+            ) => dev.dma_registered(dir, dst.as_slice()[*off..].as_ptr(), n, region, 0)?,
             (Host::User { src, off, .. }, Direction::ToDevice) => {
                 dev.dma_to_device(&src.as_slice()[*off..][..n], region, 0)?
             }
@@ -235,7 +277,7 @@ impl Host {
         }
         self.transfer(dev, Direction::FromDevice, n, region)?;
         Ok(match self {
-            Host::User { src, dst, off } => {
+            Host::User { src, dst, off, .. } => {
                 first_mismatch(&src.as_slice()[*off..][..n], &dst.as_slice()[*off..][..n])
             }
             Host::DmaBuf { src, dst } => {
@@ -258,7 +300,13 @@ impl Host {
         count: u32,
         region: &Region<'_>,
     ) -> Result<Vec<Duration>, Failure> {
-        let Host::User { src, dst, off } = self else {
+        let Host::User {
+            src,
+            dst,
+            off,
+            registered,
+        } = self
+        else {
             return Err(Failure::Usage(
                 "asynchronous jobs time user buffers only".into(),
             ));
@@ -287,7 +335,14 @@ impl Host {
                 };
                 // SAFETY: `src` and `dst` outlive every job: each submitted job
                 // is reaped below before this function returns, also on errors.
-                match unsafe { dev.dma_async_raw(d, p, n, region, 0) } {
+                let submitted_job = unsafe {
+                    if *registered {
+                        dev.dma_registered_async(d, p, n, region, 0)
+                    } else {
+                        dev.dma_async_raw(d, p, n, region, 0)
+                    }
+                };
+                match submitted_job {
                     Ok(id) => flight.push_back((id, Instant::now())),
                     Err(e) => res = Err(e),
                 }
@@ -590,5 +645,10 @@ mod tests {
         assert_eq!(kinds(&a), &[Buffer::DmaBuf]);
         a.buffer = Some(BufferArg::Both);
         assert_eq!(kinds(&a), &[Buffer::User, Buffer::DmaBuf]);
+        a.buffer = Some(BufferArg::Registered);
+        a.qd = 4;
+        a.dir = DirArg::Bidir;
+        assert!(check_args(&a).is_ok());
+        assert_eq!(kinds(&a), &[Buffer::Registered]);
     }
 }

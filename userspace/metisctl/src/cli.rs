@@ -169,6 +169,8 @@ pub enum BufferArg {
     Dmabuf,
     /// Both, user first.
     Both,
+    /// Process memory registered with the driver once (pinned and mapped for the run).
+    Registered,
 }
 
 /// Where user buffers start.
@@ -198,7 +200,7 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "buffer")]
     pub dmabuf: bool,
     /// Which host buffers to time: user (pinned per transfer), dmabuf (exported by
-    /// the driver, zero copy) or both.
+    /// the driver, zero copy), both, or registered (pinned and mapped once).
     #[arg(long, value_enum)]
     pub buffer: Option<BufferArg>,
     /// Skip the round-trip integrity check.
