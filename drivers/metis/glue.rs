@@ -64,7 +64,7 @@ mod shim {
         pub(super) fn metis_shim_umap_map(um: *mut c_void, dev: *mut c_void) -> c_int;
         pub(super) fn metis_shim_umap_sgt(um: *mut c_void) -> *mut c_void;
         pub(super) fn metis_shim_umap_destroy(um: *mut c_void);
-        pub(super) fn metis_shim_umap_sync(um: *mut c_void, offset: u64, len: u64, for_cpu: bool);
+        pub(super) fn metis_shim_umap_sync(um: *mut c_void, for_cpu: bool);
         pub(super) fn metis_shim_rpm_enable(dev: *mut c_void, autosuspend_ms: c_int);
         pub(super) fn metis_shim_dmabuf_export(
             len: usize,
@@ -345,12 +345,13 @@ impl UserMap {
         unsafe { SGTable::from_raw(shim::metis_shim_umap_sgt(self.raw).cast()) }
     }
 
-    /// Hands bytes `[offset, offset + len)` to the card (before a job), or back to the CPU
-    /// (`for_cpu`, after a job the card wrote), for a mapping that outlives its jobs.
-    pub(crate) fn sync(&self, offset: u64, len: u64, for_cpu: bool) {
-        // SAFETY: By the type invariant `raw` is live; the shim only syncs ranges of its own
-        // table, on the device it was mapped for.
-        unsafe { shim::metis_shim_umap_sync(self.raw, offset, len, for_cpu) };
+    /// Hands the buffer to the card (before a job), or back to the CPU (`for_cpu`, after
+    /// a job the card wrote), for a mapping that outlives its jobs. Nothing to do (and
+    /// nothing done) on a cache-coherent device without bounce buffers.
+    pub(crate) fn sync(&self, for_cpu: bool) {
+        // SAFETY: By the type invariant `raw` is live; the shim only syncs its own table, on
+        // the device it was mapped for.
+        unsafe { shim::metis_shim_umap_sync(self.raw, for_cpu) };
     }
 }
 

@@ -463,15 +463,15 @@ impl DmaJob {
         // A registered buffer stays mapped: its bytes go to the card, and come back to the
         // CPU after the card wrote them, here (a per-job mapping does that as it maps and
         // unmaps).
-        if let HostBuf::Registered { buf, offset } = &self.host {
-            buf.map().sync(*offset, self.length, false);
+        if let HostBuf::Registered { buf, .. } = &self.host {
+            buf.map().sync(false);
         }
         let moved = self
             .host
             .segments(self.length)
             .and_then(|segs| card.transfer(self.dir, &segs, self.dev_addr, self.timeout));
-        if let (HostBuf::Registered { buf, offset }, Dir::Wr) = (&self.host, self.dir) {
-            buf.map().sync(*offset, self.length, true);
+        if let (HostBuf::Registered { buf, .. }, Dir::Wr) = (&self.host, self.dir) {
+            buf.map().sync(true);
         }
         if let (Err(e), HostBuf::DmaBuf { map, .. }) = (&moved, &mut self.host) {
             map.fail(*e);

@@ -78,6 +78,8 @@ struct metis_umap {
 	struct sg_table sgt;
 	enum dma_data_direction dir;
 	bool mapped;
+	/* Some entry is bounced or the device is not cache-coherent: syncs do work. */
+	bool need_sync;
 };
 
 void metis_shim_umap_destroy(struct metis_umap *um)
@@ -180,6 +182,8 @@ fail:
 /* Maps a pinned buffer for `dev` (bound); on failure `um` stays for destroy. */
 int metis_shim_umap_map(struct metis_umap *um, struct device *dev)
 {
+	struct scatterlist *sg;
+	unsigned int i;
 	int ret;
 
 	um->dev = get_device(dev);
@@ -187,6 +191,8 @@ int metis_shim_umap_map(struct metis_umap *um, struct device *dev)
 	if (ret)
 		return ret;
 	um->mapped = true;
+	for_each_sgtable_dma_sg(&um->sgt, sg, i)
+		um->need_sync |= dma_need_sync(dev, sg_dma_address(sg));
 	return 0;
 }
 
@@ -196,32 +202,20 @@ struct sg_table *metis_shim_umap_sgt(struct metis_umap *um)
 }
 
 /*
- * Hands bytes [offset, offset + len) of a mapped buffer that stays mapped
- * (a registered one) to the card (for_cpu false: before a job) or back to the
- * CPU (after a job the card wrote), entry by entry of the pinned table: on a
- * cache-coherent device and without bounce buffers, nothing to do.
+ * Hands a mapped buffer that stays mapped (a registered one) to the card
+ * (for_cpu false: before a job) or back to the CPU (after a job the card
+ * wrote). The table is synced whole: DMA-API debugging holds a table to the
+ * entry count it was mapped with. A cache-coherent device without bounce
+ * buffers needs nothing, which the mapping found out once (dma_need_sync).
  */
-void metis_shim_umap_sync(struct metis_umap *um, u64 offset, u64 len, bool for_cpu)
+void metis_shim_umap_sync(struct metis_umap *um, bool for_cpu)
 {
-	struct scatterlist *sg;
-	u64 at = 0, end = offset + len;
-	unsigned int i;
-
-	if (!um->mapped || !len)
+	if (!um->mapped || !um->need_sync)
 		return;
-	for_each_sgtable_sg(&um->sgt, sg, i) {
-		u64 next = at + sg->length;
-
-		if (next > offset && at < end) {
-			if (for_cpu)
-				dma_sync_sg_for_cpu(um->dev, sg, 1, um->dir);
-			else
-				dma_sync_sg_for_device(um->dev, sg, 1, um->dir);
-		}
-		if (next >= end)
-			break;
-		at = next;
-	}
+	if (for_cpu)
+		dma_sync_sgtable_for_cpu(um->dev, &um->sgt, um->dir);
+	else
+		dma_sync_sgtable_for_device(um->dev, &um->sgt, um->dir);
 }
 
 /*

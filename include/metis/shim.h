@@ -26,7 +26,7 @@ struct metis_umap *metis_shim_umap_pin(unsigned long uaddr, size_t len, unsigned
 int metis_shim_umap_map(struct metis_umap *um, struct device *dev);
 struct sg_table *metis_shim_umap_sgt(struct metis_umap *um);
 void metis_shim_umap_destroy(struct metis_umap *um);
-void metis_shim_umap_sync(struct metis_umap *um, u64 offset, u64 len, bool for_cpu);
+void metis_shim_umap_sync(struct metis_umap *um, bool for_cpu);
 
 struct dma_buf;
 struct dma_buf *metis_shim_dmabuf_export(size_t len, int fd_flags, int *fd, int *err);
