@@ -1083,31 +1083,53 @@ impl Card {
                 .checked_sub(ring.slot)
                 .filter(|n| *n > 0)
                 .ok_or(EINVAL)?;
-            let (run, next) = rest.split_at(room.min(rest.len()));
-            let wraps = ring.slot + run.len() == link_slot;
+            // A job that does not fit before the ring's link, but before the slot the
+            // engine rests at, goes whole to the ring's start behind a link written where
+            // the engine rests: one run instead of two, and no wait in between.
+            let skip = ring.live && rest.len() > room && rest.len() < ring.slot;
+            let (start, cycle) = if skip {
+                (0, !ring.cycle)
+            } else {
+                (ring.slot, ring.cycle)
+            };
+            let (run, next) = rest.split_at(if skip {
+                rest.len()
+            } else {
+                room.min(rest.len())
+            });
+            let wraps = !skip && start + run.len() == link_slot;
             list.clear();
             list.resize(run.len() * ll::ELEMENT_WORDS, 0u32, GFP_KERNEL)?;
-            ll::build_elements(&mut list, run, dir, &mut dev_addr, ring.cycle, irq)?;
-            let tail = ll::tail_control(ring.cycle, wraps);
-            let base = part.bar_off + ring.slot * ll::ELEMENT_SIZE;
+            ll::build_elements(&mut list, run, dir, &mut dev_addr, cycle, irq)?;
+            let tail = ll::tail_control(cycle, wraps);
+            let base = part.bar_off + start * ll::ELEMENT_SIZE;
+            let rest_at = part.bar_off + ring.slot * ll::ELEMENT_SIZE;
             // The engine may fetch the run's first slot at any moment (it stops there,
             // or is just reaching it): that slot's control word, whose cycle bit hands
             // the run over, goes last, as in dw-edma's `dw_edma_v0_write_ll_data`; the
             // tail's goes before it, so the engine never runs past the run into slots
-            // of an older lap.
+            // of an older lap. A skip's link goes after them all: the engine, stopped
+            // where it rests, moves on to the run only through it.
             self.program_l2(|l2| -> Result {
                 for (i, word) in list.iter().enumerate().skip(1) {
                     l2.try_write32(*word, base + i * 4)?;
                 }
                 l2.try_write32(tail, base + run.len() * ll::ELEMENT_SIZE)?;
-                l2.try_write32(*list.first().ok_or(EINVAL)?, base)
+                l2.try_write32(*list.first().ok_or(EINVAL)?, base)?;
+                if skip {
+                    for (i, w) in ll::link_words(part.dev_addr).iter().enumerate() {
+                        l2.try_write32(*w, rest_at + 4 + i * 4)?;
+                    }
+                    l2.try_write32(ll::tail_control(ring.cycle, true), rest_at)?;
+                }
+                Ok(())
             })??;
             let fresh = !ring.live;
             let after = Ring {
                 live: true,
                 area: part.dev_addr,
-                slot: if wraps { 0 } else { ring.slot + run.len() },
-                cycle: ring.cycle != wraps,
+                slot: if wraps { 0 } else { start + run.len() },
+                cycle: cycle != wraps,
                 done_ns: 0,
             };
             self.edma.program_events(|b0, ev| -> Result {
