@@ -239,10 +239,11 @@ impl Dir {
 /// Channels per direction the engine can have.
 const MAX_CH: usize = 8;
 
-// TIMEOUT: after the done interrupt of a run's last element the engine fetches one more
-// slot (in the card's own memory) and stops, within a microsecond; a channel whose last
-// completion is older than this has stopped.
-const STOPPED_AFTER_DONE_NS: u64 = 50_000;
+// TIMEOUT: after the done message of a run's last element the engine fetches one more
+// slot (in the card's own memory) and stops, within a microsecond; the handler that takes
+// the completion runs microseconds after the message. A channel whose last completion was
+// taken longer ago than this has stopped.
+const STOPPED_AFTER_DONE_NS: u64 = 10_000;
 
 /// Where a channel's list ring stands.
 ///
@@ -1054,7 +1055,8 @@ impl Card {
             }
             // Right after a completion the engine may still be fetching the slot it
             // stops at, and a doorbell that reaches it then can be missed (the
-            // dw-edma doorbell race): wait for it to show stopped first.
+            // dw-edma doorbell race): within 10 us of it, wait for the channel to
+            // show stopped first.
             let recent =
                 crate::glue::monotonic_ns().saturating_sub(ring.done_ns) < STOPPED_AFTER_DONE_NS;
             if ring.live && recent && !self.channel_halts(dir, ch) {

@@ -24,9 +24,12 @@ import json
 import re
 from pathlib import Path
 
-# A 32-bit access per word: the card takes nothing wider at its registers,
-# and metis writes list elements with the same width (6 words an element).
-ELEMENT_WORDS = 6
+# Writes per list element: metis writes a 24-byte element as six 32-bit words
+# (the only width it uses on the card); dw-edma as four (size and control as
+# 32-bit, the two addresses as 64-bit).
+ELEMENT_WRITES = {"metis": 6, "dw-edma": 4}
+# Untimed jobs per run before the timed ones (perf.sh's --warmup / warmup=).
+WARMUP = 2
 
 
 def cell_of(label: str) -> tuple[str, str] | None:
@@ -75,8 +78,8 @@ def floor(elements: float) -> dict[str, float]:
     """The fewest card accesses a linked-list job of `elements` data elements
     needs: a list ring set up once, the elements written through the window
     (32-bit words), one doorbell, one interrupt, one status read and its clear."""
-    return {"mmio_writes": ELEMENT_WORDS * elements + 2, "mmio_reads": 1, "msis": 1,
-            "engine_runs": 1, "dma_maps": 0}
+    return {"mmio_writes": ELEMENT_WRITES["metis"] * elements + 2, "mmio_reads": 1, "msis": 1,
+            "engine_runs": 1, "dma_maps": 0, "overhead_writes": 2}
 
 
 def perf_lines(text: str) -> dict[str, dict]:
@@ -123,9 +126,17 @@ def cells(snapshots: list[dict], text: str) -> list[dict]:
         small = delta(counts(snaps["a0"]), counts(snaps["a1"]))
         big = delta(counts(snaps["b0"]), counts(snaps["b1"]))
         per_job = {k: (big[k] - small[k]) / jobs for k in big if k != "t_ns"}
+        # Writes beyond the elements' own: exact whatever the buffers' layout, which a
+        # process of its own may lay out differently from the other run's (an element
+        # per contiguous piece, without an IOMMU).
+        per_job["overhead_writes"] = (per_job["mmio_writes"]
+                                      - ELEMENT_WRITES.get(f.get("peer", ""), 6)
+                                      * per_job["elements"])
         link = snaps["b1"].get("link", {})
         t = timing(f, docs.get(cell))
-        row = {"cell": cell, **f, "jobs": jobs, "per_job": per_job,
+        # Elements per job of the long run alone (its jobs share one buffer).
+        n = big["elements"] / ((int(f["n2"]) + WARMUP) * dirs)
+        row = {"cell": cell, **f, "jobs": jobs, "per_job": per_job, "elements": n,
                "floor": floor(per_job["elements"]), **t,
                "link_payload_mb_per_s": (link.get("payload_bytes_per_sec") or 0) / 1e6}
         if row["link_payload_mb_per_s"] and "mb_per_s" in t:
@@ -157,10 +168,10 @@ def fmt(v: float | None) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| size | dir | qd | link | buffer | metis W / R / MSI / runs / maps | "
-            "dw-edma W / R / MSI / runs / maps | floor W / R / MSI | metis MB/s | dw-edma MB/s | "
-            "link share |")
-    lines = [head, "|" + "---|" * 11]
+    head = ("| size | dir | qd | link | buffer | elements | metis W+ / R / MSI / runs / maps | "
+            "dw-edma W+ / R / MSI / runs / maps | floor W+ / R / MSI | metis MB/s | "
+            "dw-edma MB/s | link share |")
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         if r.get("peer") != "metis":
             continue
@@ -171,11 +182,10 @@ def table(rows: list[dict]) -> str:
                 return "-"
             j = x["per_job"]
             return " / ".join(fmt(j[k]) for k in
-                              ("mmio_writes", "mmio_reads", "msis", "engine_runs", "dma_maps"))
-        fl = r["floor"]
+                              ("overhead_writes", "mmio_reads", "msis", "engine_runs", "dma_maps"))
         lines.append(
             f"| {human(int(r['size']))} | {r['dir']} | {r['qd']} | {r['link']} | {r['buf']} | "
-            f"{five(r)} | {five(p)} | {fmt(fl['mmio_writes'])} / 1 / 1 | "
+            f"{fmt(r['elements'])} | {five(r)} | {five(p)} | 2 / 1 / 1 | "
             f"{fmt(r.get('mb_per_s'))} | {fmt(p.get('mb_per_s')) if p else '-'} | "
             f"{fmt(100 * r['link_share']) + ' %' if 'link_share' in r else '-'} |")
     return "\n".join(lines) + "\n"

@@ -32,6 +32,21 @@ class PerJob(unittest.TestCase):
         self.text = ("@@PERF " + cell + ' {"results":[{"mb_per_s":100.0,"median_us":40.0,'
                      '"p99_us":50.0,"irqs_per_job":1.0}]}\n')
 
+    def test_layouts_that_differ_between_runs_leave_overhead_exact(self):
+        # The short run's buffer has 5 elements per job, the long run's 1: per-job
+        # writes come out wrong, writes beyond the elements do not.
+        def run(n, elems, base):
+            return snap(base, 100 + (6 * elems + 3) * n, 7 + n, 2 + n, n, elems * n, 4096 * n)
+        zero = snap(0, 0, 0, 0, 0, 0, 0)
+        cell = "peer=metis size=4096 dir=to qd=1 buf=page link=unlimited n1=2 n2=12"
+        snaps = [{"card": 0, "label": cell + "#a0", "snap": zero},
+                 {"card": 0, "label": cell + "#a1", "snap": run(2, 5, 1)},
+                 {"card": 0, "label": cell + "#b0", "snap": zero},
+                 {"card": 0, "label": cell + "#b1", "snap": run(12, 1, 2)}]
+        [row] = perf_report.cells(snaps, "")
+        self.assertAlmostEqual(row["per_job"]["overhead_writes"], 3)
+        self.assertAlmostEqual(row["elements"], 12 / 14)
+
     def test_fixed_costs_cancel(self):
         [row] = perf_report.cells(self.snaps, self.text)
         j = row["per_job"]
@@ -39,6 +54,10 @@ class PerJob(unittest.TestCase):
         self.assertEqual((j["engine_runs"], j["elements"], j["bytes"]), (1, 2, 4096))
         self.assertEqual(row["jobs"], 10)
         self.assertEqual(row["floor"]["mmio_writes"], 6 * 2 + 2)
+        # 14 writes for 2 elements: 2 beyond the elements' 12 words.
+        self.assertEqual(j["overhead_writes"], 2)
+        # The long run's own elements per job: 24 over its 12 + 2 warm-up jobs.
+        self.assertAlmostEqual(row["elements"], 24 / 14)
         self.assertAlmostEqual(row["link_share"], 100.0 / 228.57, places=3)
 
     def test_checks_pass_and_fail(self):
@@ -80,7 +99,8 @@ class PerJob(unittest.TestCase):
         rows = perf_report.cells(self.snaps + peer, self.text)
         md = perf_report.table(rows)
         line = [l for l in md.splitlines() if l.startswith("| 4K")][0]
-        self.assertIn("| 14 / 2 / 1 / 1 / 0 | 14 / 2 / 1 / 1 / 0 | 14 / 1 / 1 |", line)
+        # metis: 14 - 6*2 = 2 writes beyond the elements; dw-edma: 14 - 4*2 = 6.
+        self.assertIn("| 2 / 2 / 1 / 1 / 0 | 6 / 2 / 1 / 1 / 0 | 2 / 1 / 1 |", line)
 
 
 if __name__ == "__main__":
