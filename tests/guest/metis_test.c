@@ -1124,6 +1124,47 @@ static int registered_suite(void)
 }
 
 /*
+ * A file that holds registered buffers (one in use by a job that waits in
+ * the card) while the card is unbound under it: unbind unmaps them (DMA-API
+ * debugging says so if it does not), the job fails with ENODEV, and what the
+ * file does afterwards fails cleanly. Waits for `marker` to appear, which the
+ * scenario creates once it has unbound the card.
+ */
+static int registered_hold(const char *marker)
+{
+	enum { LEN = 256 << 10 };
+	int fd = open(dev_path, O_RDWR), st = 0, i;
+	uint8_t *b = malloc(LEN);
+	int64_t h1, h2, job;
+	uint64_t region;
+
+	TAP(fd >= 0 && b && mem_alloc(fd, LEN, &region) == 0, "hold_setup", "%s",
+	    strerror(errno));
+	if (fd < 0 || !b)
+		return 1;
+	h1 = buf_register(fd, METIS_DMA_TO_DEVICE, b, LEN);
+	h2 = buf_register(fd, METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE, b, LEN / 2);
+	TAP(h1 > 0 && h2 > 0, "hold_registered", "%lld %lld", (long long)h1, (long long)h2);
+	/* A job held on the card until the unbind stops it. */
+	card_ctl("inject data-stall wr 0 60000");
+	job = dma_async(fd, METIS_DMA_FROM_DEVICE | METIS_DMA_REGISTERED, b, LEN / 2, region, 0);
+	TAP(job > 0, "hold_job_started", "%s", strerror((int)-job));
+	printf("@@NOTE registered-hold: holding, waiting for %s\n", marker);
+	fflush(stdout);
+	for (i = 0; i < 600 && access(marker, F_OK); i++)
+		usleep(100 * 1000);
+	TAP(i < 600, "hold_unbound", "the scenario never unbound the card");
+	TAP(job > 0 && wait_job(fd, (uint64_t)job, 20000, &st) == 0 && st == -ENODEV,
+	    "hold_job_enodev", "status %d", st);
+	TAP(buf_unregister(fd, (uint64_t)h1) == -ENODEV, "hold_unregister_enodev", "not ENODEV");
+	TAP(buf_register(fd, METIS_DMA_TO_DEVICE, b, 4096) == -ENODEV, "hold_register_enodev",
+	    "not ENODEV");
+	close(fd);
+	free(b);
+	return failed;
+}
+
+/*
  * Security review H2: a command whose caller gives up (a 1 ms timeout, a
  * signal) must not outlive the call on the card: the next command gets its
  * own answer (the card would drop a command that arrives while another runs,
@@ -2557,6 +2598,8 @@ int main(int argc, char **argv)
 		return memlock_suite();
 	if (argc > 2 && !strcmp(argv[2], "registered"))
 		return registered_suite();
+	if (argc > 3 && !strcmp(argv[2], "registered-hold"))
+		return registered_hold(argv[3]);
 	if (argc > 3 && !strcmp(argv[2], "limits"))
 		return limits_suite(argv[3]);
 	if (argc > 5 && !strcmp(argv[2], "probe-nth"))
