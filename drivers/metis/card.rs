@@ -24,6 +24,7 @@ use kernel::{
 };
 
 use crate::{
+    attach_cache::AttachCache,
     boot::FwState,
     edma::{
         Edma,
@@ -40,6 +41,7 @@ use crate::{
         Outage,
         OwnedAdmission, //
     },
+    glue::DmaBufAttach,
     glue::IommuMode,
     iface::{
         Iface,
@@ -135,6 +137,9 @@ pub(crate) struct Card {
     /// Host buffers files registered, pinned and mapped for the card.
     #[pin]
     pub(crate) registered: Mutex<RegTable<Registered>>,
+    /// dma-bufs files' jobs used, attached to the card and mapped, for the next jobs.
+    #[pin]
+    pub(crate) attachments: Mutex<AttachCache<DmaBufAttach>>,
     #[pin]
     pub(crate) status: Mutex<Status>,
     pub(crate) bytes_to_device: Atomic<u64>,
@@ -182,6 +187,7 @@ impl Card {
                 pm <- PmState::new(),
                 mem <- new_mutex!(DevMem::new(0, 0), "metis_mem"),
                 registered <- new_mutex!(RegTable::new(), "metis_registered"),
+                attachments <- new_mutex!(AttachCache::new(), "metis_attachments"),
                 status <- new_mutex!(Status::default(), "metis_status"),
                 bytes_to_device: Atomic::new(0),
                 bytes_from_device: Atomic::new(0),

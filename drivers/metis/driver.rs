@@ -121,13 +121,14 @@ impl Drop for CardStop {
 }
 
 /// Frees the DMA memory the card holds (the virtual-MSI table) and unmaps
-/// the buffers files registered, when dropped: after the interrupt is gone and
+/// the buffers files registered and the dma-bufs the card keeps attached, when dropped: after the interrupt is gone and
 /// every job has left, before the device is unbound.
 struct DmaMemory(Arc<Card>);
 
 impl Drop for DmaMemory {
     fn drop(&mut self) {
         self.0.registered.lock().clear();
+        self.0.attachments.lock().clear();
         self.0.vmsi.release();
     }
 }

@@ -521,8 +521,9 @@ impl OpenFile {
         // Jobs end within their timeout, or at once when the card goes away or is reset.
         self.jobs.drain();
         self.card.mem.lock().free_owner(self.id);
-        // Unmapped under the table's lock: an unbind emptying the table meanwhile waits.
+        // Unmapped under the tables' locks: an unbind emptying them meanwhile waits.
         self.card.registered.lock().drop_owner(self.id);
+        self.card.attachments.lock().drop_owner(self.id);
     }
 
     /// `poll`: readable while a completed job waits to be reaped; priority data while a

@@ -81,8 +81,14 @@ mod shim {
             size: *mut u64,
             err: *mut c_int,
         ) -> *mut c_void;
-        pub(super) fn metis_shim_dmabuf_map(dm: *mut c_void, dev: *mut c_void) -> c_int;
-        pub(super) fn metis_shim_dmabuf_sgt(dm: *mut c_void) -> *mut c_void;
+        pub(super) fn metis_shim_dmabuf_id(dm: *mut c_void) -> usize;
+        pub(super) fn metis_shim_dattach_new(
+            dm: *mut c_void,
+            dev: *mut c_void,
+            err: *mut c_int,
+        ) -> *mut c_void;
+        pub(super) fn metis_shim_dattach_sgt(a: *mut c_void) -> *mut c_void;
+        pub(super) fn metis_shim_dattach_destroy(a: *mut c_void);
         pub(super) fn metis_shim_dmabuf_unmap(dm: *mut c_void, result: c_int);
         pub(super) fn metis_shim_dmabuf_exit();
         pub(super) fn metis_shim_rpm_disable(dev: *mut c_void, autosuspend_ms: c_int, held: bool);
@@ -520,19 +526,19 @@ impl Drop for ExportedBuf {
     }
 }
 
-/// A dma-buf (from any exporter) the card works on: checked against the caller's access
-/// to it, with the card's fence published in its reservation object (implicit sync, so
-/// that its other users wait for the card), and once [`DmaBufMap::map`] ran, attached to
-/// the card and mapped for it.
+/// A dma-buf (from any exporter) a job works on: checked against the caller's access to
+/// it, with the card's fence published in its reservation object (implicit sync, so that
+/// its other users wait for the card). The card's mapping of it is a [`DmaBufAttach`],
+/// which outlives the job.
 ///
 /// # Invariants
 ///
 /// `raw` is a live `struct metis_dmap` from `metis_shim_dmabuf_get`, released exactly once in
-/// `Drop`; `mapped` says whether `metis_shim_dmabuf_map` succeeded on it.
+/// `Drop`.
 pub(crate) struct DmaBufMap {
     raw: *mut c_void,
     size: u64,
-    mapped: bool,
+    to_device: bool,
     result: c_int,
 }
 
@@ -555,27 +561,13 @@ impl DmaBufMap {
         if raw.is_null() {
             return Err(Error::from_errno(err));
         }
-        // INVARIANT: `raw` was just created and is not mapped yet.
+        // INVARIANT: `raw` was just created.
         Ok(Self {
             raw,
             size,
-            mapped: false,
+            to_device,
             result: 0,
         })
-    }
-
-    /// Attaches `dev` to the buffer and maps it for the card.
-    pub(crate) fn map(&mut self, dev: &Device<Bound>) -> Result {
-        if self.mapped {
-            return Err(EINVAL);
-        }
-        // SAFETY: By the type invariant `raw` is live and not mapped; the device is bound
-        // while `dev` is borrowed, and the job that owns `self` holds it bound until `self`
-        // is dropped (it is declared before the admission in `DmaJob`).
-        to_result(unsafe { shim::metis_shim_dmabuf_map(self.raw, raw_dev(dev)) })?;
-        // INVARIANT: the map succeeded.
-        self.mapped = true;
-        Ok(())
     }
 
     /// Size of the dma-buf in bytes.
@@ -583,14 +575,15 @@ impl DmaBufMap {
         self.size
     }
 
-    /// The card's mapping of the buffer.
-    pub(crate) fn sgt(&self) -> Result<&SGTable> {
-        if !self.mapped {
-            return Err(EINVAL);
-        }
-        // SAFETY: By the type invariant `raw` is live and mapped; the table stays valid and
-        // unmodified until `Drop`, which can't run while the returned borrow of `self` exists.
-        Ok(unsafe { SGTable::from_raw(shim::metis_shim_dmabuf_sgt(self.raw).cast()) })
+    /// Whether the card reads the buffer (else it writes it).
+    pub(crate) fn to_device(&self) -> bool {
+        self.to_device
+    }
+
+    /// The buffer's identity while anything holds it (the attachment cache's key).
+    pub(crate) fn id(&self) -> usize {
+        // SAFETY: By the type invariant `raw` is live.
+        unsafe { shim::metis_shim_dmabuf_id(self.raw) }
     }
 
     /// The card's fence reports `e` when it signals: the buffer's other users learn that
@@ -603,10 +596,63 @@ impl DmaBufMap {
 impl Drop for DmaBufMap {
     fn drop(&mut self) {
         // SAFETY: By the type invariant `raw` is live and this is the only release; it
-        // unmaps (if mapped), then signals the card's fence.
+        // signals the card's fence and drops the job's reference to the buffer.
         unsafe { shim::metis_shim_dmabuf_unmap(self.raw, self.result) };
     }
 }
+
+// SAFETY: The job's hold on the buffer is not tied to the creating thread.
+unsafe impl Send for DmaBufMap {}
+
+/// A dma-buf attached to the card and mapped for one direction, with a reference of its
+/// own to the buffer: kept across jobs by the card's attachment cache.
+///
+/// # Invariants
+///
+/// `raw` is a live `struct metis_dattach` from `metis_shim_dattach_new`, destroyed exactly
+/// once in `Drop`, which must run while the device it was attached to is bound (the cache
+/// is emptied at unbind, and jobs that hold one hold the device).
+pub(crate) struct DmaBufAttach {
+    raw: *mut c_void,
+}
+
+impl DmaBufAttach {
+    /// Attaches `dev` to `map`'s buffer and maps it for the direction `map` was taken for.
+    pub(crate) fn new(map: &DmaBufMap, dev: &Device<Bound>) -> Result<Self> {
+        let mut err: c_int = 0;
+        // SAFETY: `map.raw` is live (its type invariant); the device is bound while `dev` is
+        // borrowed; `err` is valid for writes.
+        let raw = unsafe { shim::metis_shim_dattach_new(map.raw, raw_dev(dev), &mut err) };
+        if raw.is_null() {
+            return Err(Error::from_errno(err));
+        }
+        // INVARIANT: `raw` was just created.
+        Ok(Self { raw })
+    }
+
+    /// The card's mapping of the buffer.
+    pub(crate) fn sgt(&self) -> &SGTable {
+        // SAFETY: By the type invariant `raw` is live; its table stays valid and unmodified
+        // until `Drop`, which can't run while the returned borrow of `self` exists.
+        unsafe { SGTable::from_raw(shim::metis_shim_dattach_sgt(self.raw).cast()) }
+    }
+}
+
+impl Drop for DmaBufAttach {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `raw` is live, this is the only destroy, and the
+        // device is still bound.
+        unsafe { shim::metis_shim_dattach_destroy(self.raw) };
+    }
+}
+
+// SAFETY: The attachment is not tied to the creating thread; it may be destroyed anywhere
+// the device is bound.
+unsafe impl Send for DmaBufAttach {}
+
+// SAFETY: Through `&DmaBufAttach` the mapped table is only read (`sgt`); nothing modifies it
+// until `Drop`, which needs the value itself. Jobs on one buffer share it this way.
+unsafe impl Sync for DmaBufAttach {}
 
 /// Module exit: waits until nobody still reads the driver's name through a signalled
 /// fence of the card (the dma-fence core's rule for modules).
@@ -614,9 +660,6 @@ pub(crate) fn dmabuf_exit() {
     // SAFETY: No precondition; it only waits for an RCU grace period.
     unsafe { shim::metis_shim_dmabuf_exit() };
 }
-
-// SAFETY: The mapping is not tied to the creating thread; unmapping may run anywhere.
-unsafe impl Send for DmaBufMap {}
 
 /// The driver's own workqueue for async DMA jobs (security review M5, M7): not the
 /// kernel-wide `system_long_wq`, which jobs that sleep for their whole transfer would

@@ -293,8 +293,12 @@ enum HostBuf {
     User(glue::UserMap),
     /// `[offset, offset + length)` of a registered buffer.
     Registered { buf: Arc<Registered>, offset: u64 },
-    /// `[offset, offset + length)` of a dma-buf.
-    DmaBuf { map: glue::DmaBufMap, offset: u64 },
+    /// `[offset, offset + length)` of a dma-buf, through the card's cached mapping of it.
+    DmaBuf {
+        map: glue::DmaBufMap,
+        att: Arc<glue::DmaBufAttach>,
+        offset: u64,
+    },
 }
 
 impl HostBuf {
@@ -307,7 +311,7 @@ impl HostBuf {
         let (sgt, mut skip) = match self {
             Self::User(u) => (u.sgt(), 0),
             Self::Registered { buf, offset } => (buf.map().sgt(), *offset),
-            Self::DmaBuf { map, offset } => (map.sgt()?, *offset),
+            Self::DmaBuf { att, offset, .. } => (att.sgt(), *offset),
         };
         let mut left = length;
         let mut segs = KVVec::new();
@@ -343,6 +347,29 @@ impl HostBuf {
         }
         Ok(segs)
     }
+}
+
+/// The card's mapping of `map`'s buffer for its direction: the one `owner`'s jobs made
+/// before, or a new one, kept for the next. Called while the card is held: an attachment
+/// the cache evicts is unmapped here.
+fn dmabuf_attachment(
+    card: &Card,
+    owner: u64,
+    map: &glue::DmaBufMap,
+    dev: &kernel::device::Device<kernel::device::Bound>,
+) -> Result<Arc<glue::DmaBufAttach>> {
+    let (id, to_device) = (map.id(), map.to_device());
+    if let Some(att) = card.attachments.lock().get(owner, id, to_device) {
+        return Ok(att);
+    }
+    let att = Arc::new(glue::DmaBufAttach::new(map, dev)?, GFP_KERNEL)?;
+    let evicted = card
+        .attachments
+        .lock()
+        .insert(owner, id, to_device, att.clone());
+    // Unmapped outside the lock (the exporter may sleep), while the card is held.
+    drop(evicted);
+    Ok(att)
 }
 
 /// A transfer with everything it needs: the mapped host buffer, the region
@@ -424,12 +451,8 @@ impl DmaJob {
         let host = match source {
             Source::User(pinned) => HostBuf::User(pinned.map(dev)?),
             Source::Registered { buf, offset } => HostBuf::Registered { buf, offset },
-            Source::DmaBuf {
-                fd,
-                offset,
-                mut map,
-            } => {
-                map.map(dev).inspect_err(|e| {
+            Source::DmaBuf { fd, offset, map } => {
+                let att = dmabuf_attachment(card, owner, &map, dev).inspect_err(|e| {
                     dev_warn_limited!(
                         card.log_limit,
                         card.pdev,
@@ -439,7 +462,7 @@ impl DmaJob {
                         e
                     );
                 })?;
-                HostBuf::DmaBuf { map, offset }
+                HostBuf::DmaBuf { map, att, offset }
             }
         };
         Ok(Self {

@@ -347,23 +347,21 @@ static const struct dma_fence_ops metis_fence_ops = {
 	.get_timeline_name = metis_fence_timeline_name,
 };
 
-/* A dma-buf from any exporter, the card's fence on it, and its mapping for the card. */
+/*
+ * A dma-buf from any exporter a job works on, and the card's fence on it; the
+ * card's mapping of it is a struct metis_dattach, kept across jobs.
+ */
 struct metis_dmap {
 	struct dma_buf *buf;
 	struct metis_fence *fence;
-	struct dma_buf_attachment *att;
-	struct sg_table *sgt;
 	enum dma_data_direction dir;
 };
 
+/* The job is done with the buffer: its fence signals (with `result` if < 0). */
 void metis_shim_dmabuf_unmap(struct metis_dmap *dm, int result)
 {
 	if (!dm)
 		return;
-	if (dm->sgt)
-		dma_buf_unmap_attachment_unlocked(dm->att, dm->sgt, dm->dir);
-	if (dm->att)
-		dma_buf_detach(dm->buf, dm->att);
 	if (dm->fence) {
 		if (result < 0)
 			dma_fence_set_error(&dm->fence->base, result);
@@ -473,33 +471,79 @@ fail:
 	return NULL;
 }
 
-/* Attaches `dev` to the buffer and maps it for the card. */
-int metis_shim_dmabuf_map(struct metis_dmap *dm, struct device *dev)
+/*
+ * The identity of the dma-buf behind `dm`: the key of the card's attachment
+ * cache. Stable while anything holds the buffer, and a cached attachment
+ * holds it, so the address is not reused for another buffer meanwhile.
+ */
+unsigned long metis_shim_dmabuf_id(struct metis_dmap *dm)
 {
+	return (unsigned long)dm->buf;
+}
+
+/* A dma-buf attached to the card and mapped for one direction, kept across jobs. */
+struct metis_dattach {
+	struct dma_buf *buf;
+	struct dma_buf_attachment *att;
+	struct sg_table *sgt;
+	enum dma_data_direction dir;
+};
+
+void metis_shim_dattach_destroy(struct metis_dattach *a)
+{
+	if (!a)
+		return;
+	if (a->sgt)
+		dma_buf_unmap_attachment_unlocked(a->att, a->sgt, a->dir);
+	if (a->att)
+		dma_buf_detach(a->buf, a->att);
+	dma_buf_put(a->buf);
+	kfree(a);
+}
+
+/*
+ * Attaches `dev` (bound) to the buffer behind `dm` and maps it for the card,
+ * in the direction `dm` was taken for, with a reference of its own to the
+ * buffer: the mapping outlives the job (the card's attachment cache).
+ */
+struct metis_dattach *metis_shim_dattach_new(struct metis_dmap *dm, struct device *dev, int *err)
+{
+	struct metis_dattach *a = kzalloc(sizeof(*a), GFP_KERNEL);
 	int ret;
 
-	dm->att = dma_buf_attach(dm->buf, dev);
-	if (IS_ERR(dm->att)) {
-		ret = PTR_ERR(dm->att);
-		dm->att = NULL;
-		return ret;
+	if (!a) {
+		*err = -ENOMEM;
+		return NULL;
 	}
-	dm->sgt = dma_buf_map_attachment_unlocked(dm->att, dm->dir);
-	if (IS_ERR(dm->sgt)) {
-		ret = PTR_ERR(dm->sgt);
-		dm->sgt = NULL;
-		return ret;
+	get_dma_buf(dm->buf);
+	a->buf = dm->buf;
+	a->dir = dm->dir;
+	a->att = dma_buf_attach(a->buf, dev);
+	if (IS_ERR(a->att)) {
+		ret = PTR_ERR(a->att);
+		a->att = NULL;
+		goto fail;
 	}
-	return 0;
+	a->sgt = dma_buf_map_attachment_unlocked(a->att, a->dir);
+	if (IS_ERR(a->sgt)) {
+		ret = PTR_ERR(a->sgt);
+		a->sgt = NULL;
+		goto fail;
+	}
+	return a;
+fail:
+	metis_shim_dattach_destroy(a);
+	*err = ret;
+	return NULL;
+}
+
+struct sg_table *metis_shim_dattach_sgt(struct metis_dattach *a)
+{
+	return a->sgt;
 }
 
 /* Module exit: readers of signalled fences' names are done (dma-fence.c's rule for modules). */
 void metis_shim_dmabuf_exit(void)
 {
 	synchronize_rcu();
-}
-
-struct sg_table *metis_shim_dmabuf_sgt(struct metis_dmap *dm)
-{
-	return dm->sgt;
 }

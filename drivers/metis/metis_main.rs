@@ -7,6 +7,7 @@
 //! interface structure. The contract this driver follows, tagged known or
 //! model item by item, is `docs/hw-interface.md`.
 
+mod attach_cache;
 mod boot;
 mod card;
 mod crc32;

@@ -35,8 +35,11 @@ void metis_shim_dmabuf_abandon(struct dma_buf *buf, int fd);
 struct metis_dmap;
 struct metis_dmap *metis_shim_dmabuf_get(int fd, bool to_device, long timeout, u64 *size,
 					 int *err);
-int metis_shim_dmabuf_map(struct metis_dmap *dm, struct device *dev);
-struct sg_table *metis_shim_dmabuf_sgt(struct metis_dmap *dm);
+unsigned long metis_shim_dmabuf_id(struct metis_dmap *dm);
+struct metis_dattach;
+struct metis_dattach *metis_shim_dattach_new(struct metis_dmap *dm, struct device *dev, int *err);
+struct sg_table *metis_shim_dattach_sgt(struct metis_dattach *a);
+void metis_shim_dattach_destroy(struct metis_dattach *a);
 void metis_shim_dmabuf_unmap(struct metis_dmap *dm, int result);
 void metis_shim_dmabuf_exit(void);
 

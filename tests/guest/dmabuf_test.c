@@ -8,6 +8,7 @@
  *
  *   dmabuf_test [DEVICE]             the suite
  *   dmabuf_test DEVICE cycles N      N export/close cycles
+ *   dmabuf_test DEVICE cache         the card's attachment cache
  *   dmabuf_test DEVICE hold CMD      export and map a buffer, run CMD (which
  *                                    unbinds or unloads the driver), then
  *                                    check the buffer still works for the CPU
@@ -451,6 +452,59 @@ static void test_heap(int fd, uint64_t h)
 	close(a.fd);
 }
 
+/*
+ * The card keeps the dma-bufs a file's jobs used attached and mapped (16 per
+ * file, the least recently used evicted): 20 buffers round-tripped in turn,
+ * every byte checked, then the first ones again, evicted by then and attached
+ * anew, and one whose fd was closed after its jobs (the cache holds the buffer,
+ * not the fd: a new fd of another buffer must not reach it).
+ */
+static int cache_suite(void)
+{
+	enum { N = 20 };
+	int fd = open(dev_path, O_RDWR), bufs[N], i;
+	uint8_t *maps[N];
+	uint64_t h, len = 8192;
+	char kind[32];
+
+	TAP(fd >= 0 && mem_alloc(fd, 1 << 20, &h) == 0, "cache_setup", "%s", strerror(errno));
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < N; i++) {
+		bufs[i] = export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &len);
+		maps[i] = bufs[i] >= 0 ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+					      bufs[i], 0) : MAP_FAILED;
+		if (maps[i] == MAP_FAILED) {
+			TAP(0, "cache_export", "buffer %d: %s", i, strerror(errno));
+			return 1;
+		}
+	}
+	for (i = 0; i < N; i++) {
+		snprintf(kind, sizeof(kind), "cache%d", i);
+		round_trip(fd, kind, bufs[i], maps[i], len, h, 100 + i);
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(kind, sizeof(kind), "cache%d_again", i);
+		round_trip(fd, kind, bufs[i], maps[i], len, h, 200 + i);
+	}
+	/* The last buffer's fd goes; a new buffer may get its number but not its mapping. */
+	munmap(maps[N - 1], len);
+	close(bufs[N - 1]);
+	bufs[N - 1] = export_buf(fd, METIS_BUF_READ | METIS_BUF_WRITE, &len);
+	maps[N - 1] = bufs[N - 1] >= 0 ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+					      bufs[N - 1], 0) : MAP_FAILED;
+	TAP(maps[N - 1] != MAP_FAILED, "cache_new_buffer", "%s", strerror(errno));
+	if (maps[N - 1] != MAP_FAILED)
+		round_trip(fd, "cache_new_buffer_same_fd", bufs[N - 1], maps[N - 1], len, h, 300);
+	for (i = 0; i < N; i++) {
+		if (maps[i] != MAP_FAILED)
+			munmap(maps[i], len);
+		close(bufs[i]);
+	}
+	close(fd);
+	return failed;
+}
+
 static int cycles(int n)
 {
 	int fd = open(dev_path, O_RDWR), bad = 0;
@@ -613,6 +667,8 @@ int main(int argc, char **argv)
 		dev_path = argv[1];
 	if (argc > 3 && !strcmp(argv[2], "cycles"))
 		return cycles(atoi(argv[3]));
+	if (argc > 2 && !strcmp(argv[2], "cache"))
+		return cache_suite();
 	if (argc > 3 && !strcmp(argv[2], "hold"))
 		return hold(argv[3]);
 	if (argc > 3 && !strcmp(argv[2], "vivid"))
