@@ -457,9 +457,23 @@ impl Device {
         region: &Region<'_>,
         offset: u64,
     ) -> Result<JobId> {
+        self.async_job(dir, sys::METIS_DMA_REGISTERED, addr, len, region, offset)
+    }
+
+    /// Issues an async `METIS_IOCTL_DMA` with `flags` besides the direction and
+    /// `METIS_DMA_ASYNC`; the callers' safety contract is [`Device::dma_async_raw`]'s.
+    fn async_job(
+        &self,
+        dir: Direction,
+        flags: u32,
+        addr: *const u8,
+        len: usize,
+        region: &Region<'_>,
+        offset: u64,
+    ) -> Result<JobId> {
         let id = self.dma(
             dir,
-            sys::METIS_DMA_ASYNC | sys::METIS_DMA_REGISTERED,
+            sys::METIS_DMA_ASYNC | flags,
             addr as u64,
             len_u64(len),
             region,
@@ -485,15 +499,7 @@ impl Device {
         region: &Region<'_>,
         offset: u64,
     ) -> Result<JobId> {
-        let id = self.dma(
-            dir,
-            sys::METIS_DMA_ASYNC,
-            addr as u64,
-            len_u64(len),
-            region,
-            offset,
-        )?;
-        Ok(JobId(id))
+        self.async_job(dir, 0, addr, len, region, offset)
     }
 
     /// Starts an async transfer between `buf` and `region` at `offset`
