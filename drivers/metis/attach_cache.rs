@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The card's dma-buf attachment cache: a dma-buf a file's jobs use is attached to the
-//! card and mapped once per direction, and later jobs on it reuse that mapping instead
-//! of attaching and mapping the whole buffer each time.
+//! The card's dma-buf attachment cache: a dma-buf a file's jobs use through a read-write
+//! fd is attached to the card and mapped once, for both directions (as DRM's importers
+//! map), and later jobs on it reuse that mapping instead of attaching and mapping the
+//! whole buffer each time. Jobs through a read-only or write-only fd map for their own
+//! direction and are not cached (`jobs.rs: dmabuf_attachment`).
 //!
 //! A cached attachment holds a reference to its buffer, so the buffer lives on after its
 //! fds are closed, until the entry is evicted (the file's least recently used one, when
@@ -20,15 +22,13 @@ pub(crate) const PER_FILE: usize = 16;
 struct Entry<T> {
     owner: u64,
     buf: usize,
-    to_device: bool,
     used: u64,
     att: Arc<T>,
 }
 
 /// # Invariants
 ///
-/// No two entries have the same (owner, buf, to_device); no owner has more than
-/// [`PER_FILE`] entries.
+/// No two entries have the same (owner, buf); no owner has more than [`PER_FILE`] entries.
 pub(crate) struct AttachCache<T> {
     entries: KVec<Entry<T>>,
     clock: u64,
@@ -42,13 +42,13 @@ impl<T> AttachCache<T> {
         }
     }
 
-    /// `owner`'s attachment of buffer `buf` for the direction, marked as just used.
-    pub(crate) fn get(&mut self, owner: u64, buf: usize, to_device: bool) -> Option<Arc<T>> {
+    /// `owner`'s attachment of buffer `buf`, marked as just used.
+    pub(crate) fn get(&mut self, owner: u64, buf: usize) -> Option<Arc<T>> {
         self.clock += 1;
         let now = self.clock;
         self.entries
             .iter_mut()
-            .find(|e| e.owner == owner && e.buf == buf && e.to_device == to_device)
+            .find(|e| e.owner == owner && e.buf == buf)
             .map(|e| {
                 e.used = now;
                 e.att.clone()
@@ -57,19 +57,13 @@ impl<T> AttachCache<T> {
 
     /// Keeps `att` for `owner`; returns the entry it replaced or evicted (to be dropped by
     /// the caller while the card is held), if any.
-    pub(crate) fn insert(
-        &mut self,
-        owner: u64,
-        buf: usize,
-        to_device: bool,
-        att: Arc<T>,
-    ) -> Result<Option<Arc<T>>> {
+    pub(crate) fn insert(&mut self, owner: u64, buf: usize, att: Arc<T>) -> Result<Option<Arc<T>>> {
         self.clock += 1;
         let used = self.clock;
         if let Some(e) = self
             .entries
             .iter_mut()
-            .find(|e| e.owner == owner && e.buf == buf && e.to_device == to_device)
+            .find(|e| e.owner == owner && e.buf == buf)
         {
             e.used = used;
             return Ok(Some(core::mem::replace(&mut e.att, att)));
@@ -91,7 +85,6 @@ impl<T> AttachCache<T> {
             Entry {
                 owner,
                 buf,
-                to_device,
                 used,
                 att,
             },
@@ -125,17 +118,16 @@ mod tests {
     }
 
     #[test]
-    fn hits_by_file_buffer_and_direction() -> Result {
+    fn hits_by_file_and_buffer() -> Result {
         let mut c = AttachCache::new();
-        assert!(c.insert(1, 0x1000, true, att(7)?)?.is_none());
-        assert_eq!(c.get(1, 0x1000, true).map(|a| *a), Some(7));
-        // Another direction, another file, another buffer: misses.
-        assert!(c.get(1, 0x1000, false).is_none());
-        assert!(c.get(2, 0x1000, true).is_none());
-        assert!(c.get(1, 0x2000, true).is_none());
+        assert!(c.insert(1, 0x1000, att(7)?)?.is_none());
+        assert_eq!(c.get(1, 0x1000).map(|a| *a), Some(7));
+        // Another file, another buffer: misses.
+        assert!(c.get(2, 0x1000).is_none());
+        assert!(c.get(1, 0x2000).is_none());
         // The same key again replaces the old attachment, which comes back.
-        assert_eq!(c.insert(1, 0x1000, true, att(8)?)?.map(|a| *a), Some(7));
-        assert_eq!(c.get(1, 0x1000, true).map(|a| *a), Some(8));
+        assert_eq!(c.insert(1, 0x1000, att(8)?)?.map(|a| *a), Some(7));
+        assert_eq!(c.get(1, 0x1000).map(|a| *a), Some(8));
         Ok(())
     }
 
@@ -143,21 +135,21 @@ mod tests {
     fn a_full_file_evicts_its_least_recently_used() -> Result {
         let mut c = AttachCache::new();
         for i in 0..PER_FILE {
-            assert!(c.insert(1, i, true, att(i as u32)?)?.is_none());
+            assert!(c.insert(1, i, att(i as u32)?)?.is_none());
         }
         // Entry 0 used last: entry 1 is now the oldest.
-        assert!(c.get(1, 0, true).is_some());
-        let out = c.insert(1, 100, true, att(100)?)?;
+        assert!(c.get(1, 0).is_some());
+        let out = c.insert(1, 100, att(100)?)?;
         assert_eq!(out.map(|a| *a), Some(1));
-        assert!(c.get(1, 1, true).is_none());
-        assert!(c.get(1, 0, true).is_some());
+        assert!(c.get(1, 1).is_none());
+        assert!(c.get(1, 0).is_some());
         // Another file is not held back, and its entries are not evicted for the first.
-        assert!(c.insert(2, 5, false, att(5)?)?.is_none());
+        assert!(c.insert(2, 5, att(5)?)?.is_none());
         c.drop_owner(1);
-        assert!(c.get(1, 0, true).is_none());
-        assert!(c.get(2, 5, false).is_some());
+        assert!(c.get(1, 0).is_none());
+        assert!(c.get(2, 5).is_some());
         c.clear();
-        assert!(c.get(2, 5, false).is_none());
+        assert!(c.get(2, 5).is_none());
         Ok(())
     }
 }

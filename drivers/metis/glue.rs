@@ -82,9 +82,11 @@ mod shim {
             err: *mut c_int,
         ) -> *mut c_void;
         pub(super) fn metis_shim_dmabuf_id(dm: *mut c_void) -> usize;
+        pub(super) fn metis_shim_dmabuf_rw(dm: *mut c_void) -> bool;
         pub(super) fn metis_shim_dattach_new(
             dm: *mut c_void,
             dev: *mut c_void,
+            both: bool,
             err: *mut c_int,
         ) -> *mut c_void;
         pub(super) fn metis_shim_dattach_sgt(a: *mut c_void) -> *mut c_void;
@@ -538,7 +540,6 @@ impl Drop for ExportedBuf {
 pub(crate) struct DmaBufMap {
     raw: *mut c_void,
     size: u64,
-    to_device: bool,
     result: c_int,
 }
 
@@ -565,7 +566,6 @@ impl DmaBufMap {
         Ok(Self {
             raw,
             size,
-            to_device,
             result: 0,
         })
     }
@@ -575,9 +575,10 @@ impl DmaBufMap {
         self.size
     }
 
-    /// Whether the card reads the buffer (else it writes it).
-    pub(crate) fn to_device(&self) -> bool {
-        self.to_device
+    /// Whether the fd it was taken through is open for reading and writing.
+    pub(crate) fn read_write(&self) -> bool {
+        // SAFETY: By the type invariant `raw` is live.
+        unsafe { shim::metis_shim_dmabuf_rw(self.raw) }
     }
 
     /// The buffer's identity while anything holds it (the attachment cache's key).
@@ -617,12 +618,14 @@ pub(crate) struct DmaBufAttach {
 }
 
 impl DmaBufAttach {
-    /// Attaches `dev` to `map`'s buffer and maps it for the direction `map` was taken for.
-    pub(crate) fn new(map: &DmaBufMap, dev: &Device<Bound>) -> Result<Self> {
+    /// Attaches `dev` to `map`'s buffer and maps it for the direction `map` was taken for,
+    /// or for both directions (`both`: a mapping kept for jobs of either; only for a
+    /// buffer whose fd allows both).
+    pub(crate) fn new(map: &DmaBufMap, dev: &Device<Bound>, both: bool) -> Result<Self> {
         let mut err: c_int = 0;
         // SAFETY: `map.raw` is live (its type invariant); the device is bound while `dev` is
         // borrowed; `err` is valid for writes.
-        let raw = unsafe { shim::metis_shim_dattach_new(map.raw, raw_dev(dev), &mut err) };
+        let raw = unsafe { shim::metis_shim_dattach_new(map.raw, raw_dev(dev), both, &mut err) };
         if raw.is_null() {
             return Err(Error::from_errno(err));
         }

@@ -293,10 +293,11 @@ enum HostBuf {
     User(glue::UserMap),
     /// `[offset, offset + length)` of a registered buffer.
     Registered { buf: Arc<Registered>, offset: u64 },
-    /// `[offset, offset + length)` of a dma-buf, through the card's cached mapping of it.
+    /// `[offset, offset + length)` of a dma-buf, through the card's mapping of it (dropped
+    /// before the job's hold on the buffer, which signals the card's fence).
     DmaBuf {
-        map: glue::DmaBufMap,
         att: Arc<glue::DmaBufAttach>,
+        map: glue::DmaBufMap,
         offset: u64,
     },
 }
@@ -349,24 +350,29 @@ impl HostBuf {
     }
 }
 
-/// The card's mapping of `map`'s buffer for its direction: the one `owner`'s jobs made
-/// before, or a new one, kept for the next. Called while the card is held: an attachment
-/// the cache evicts is unmapped here.
+/// The card's mapping of `map`'s buffer. Through a read-write fd: the bidirectional one
+/// `owner`'s jobs made before, or a new one, kept for the next. Through a read-only or
+/// write-only fd: one for this job's direction alone, so that the card's IOMMU view
+/// grants no more than the fd does (security review L1). Called while the card is held:
+/// an attachment the cache evicts is unmapped here.
 fn dmabuf_attachment(
     card: &Card,
     owner: u64,
     map: &glue::DmaBufMap,
     dev: &kernel::device::Device<kernel::device::Bound>,
 ) -> Result<Arc<glue::DmaBufAttach>> {
-    let (id, to_device) = (map.id(), map.to_device());
-    if let Some(att) = card.attachments.lock().get(owner, id, to_device) {
+    if !map.read_write() {
+        return Ok(Arc::new(
+            glue::DmaBufAttach::new(map, dev, false)?,
+            GFP_KERNEL,
+        )?);
+    }
+    let id = map.id();
+    if let Some(att) = card.attachments.lock().get(owner, id) {
         return Ok(att);
     }
-    let att = Arc::new(glue::DmaBufAttach::new(map, dev)?, GFP_KERNEL)?;
-    let evicted = card
-        .attachments
-        .lock()
-        .insert(owner, id, to_device, att.clone());
+    let att = Arc::new(glue::DmaBufAttach::new(map, dev, true)?, GFP_KERNEL)?;
+    let evicted = card.attachments.lock().insert(owner, id, att.clone());
     // Unmapped outside the lock (the exporter may sleep), while the card is held.
     drop(evicted);
     Ok(att)
@@ -462,7 +468,7 @@ impl DmaJob {
                         e
                     );
                 })?;
-                HostBuf::DmaBuf { map, att, offset }
+                HostBuf::DmaBuf { att, map, offset }
             }
         };
         Ok(Self {

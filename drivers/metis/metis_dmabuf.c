@@ -502,11 +502,25 @@ void metis_shim_dattach_destroy(struct metis_dattach *a)
 }
 
 /*
- * Attaches `dev` (bound) to the buffer behind `dm` and maps it for the card,
- * in the direction `dm` was taken for, with a reference of its own to the
- * buffer: the mapping outlives the job (the card's attachment cache).
+ * Whether the fd the buffer was taken through is open for reading and writing:
+ * then the card may be given both directions at once, and its mapping kept.
  */
-struct metis_dattach *metis_shim_dattach_new(struct metis_dmap *dm, struct device *dev, int *err)
+bool metis_shim_dmabuf_rw(struct metis_dmap *dm)
+{
+	return (dm->buf->file->f_mode & (FMODE_READ | FMODE_WRITE)) ==
+	       (FMODE_READ | FMODE_WRITE);
+}
+
+/*
+ * Attaches `dev` (bound) to the buffer behind `dm` and maps it for the card,
+ * with a reference of its own to the buffer: in the direction `dm` was taken
+ * for, or in both (`both`, for a mapping the card's attachment cache keeps
+ * across jobs of either direction: exporters such as the system heap sync
+ * every mapping in the direction of the CPU's access, which DMA-API debugging
+ * allows only on a bidirectional mapping).
+ */
+struct metis_dattach *metis_shim_dattach_new(struct metis_dmap *dm, struct device *dev, bool both,
+					     int *err)
 {
 	struct metis_dattach *a = kzalloc(sizeof(*a), GFP_KERNEL);
 	int ret;
@@ -517,7 +531,7 @@ struct metis_dattach *metis_shim_dattach_new(struct metis_dmap *dm, struct devic
 	}
 	get_dma_buf(dm->buf);
 	a->buf = dm->buf;
-	a->dir = dm->dir;
+	a->dir = both ? DMA_BIDIRECTIONAL : dm->dir;
 	a->att = dma_buf_attach(a->buf, dev);
 	if (IS_ERR(a->att)) {
 		ret = PTR_ERR(a->att);

@@ -37,7 +37,9 @@ struct metis_dmap *metis_shim_dmabuf_get(int fd, bool to_device, long timeout, u
 					 int *err);
 unsigned long metis_shim_dmabuf_id(struct metis_dmap *dm);
 struct metis_dattach;
-struct metis_dattach *metis_shim_dattach_new(struct metis_dmap *dm, struct device *dev, int *err);
+bool metis_shim_dmabuf_rw(struct metis_dmap *dm);
+struct metis_dattach *metis_shim_dattach_new(struct metis_dmap *dm, struct device *dev, bool both,
+					     int *err);
 struct sg_table *metis_shim_dattach_sgt(struct metis_dattach *a);
 void metis_shim_dattach_destroy(struct metis_dattach *a);
 void metis_shim_dmabuf_unmap(struct metis_dmap *dm, int result);
