@@ -23,8 +23,10 @@ dmabuf_test /dev/metis0
 dmabuf_test /dev/metis0 cycles 10000
 dmabuf_test /dev/metis0 cache
 # The card keeps a dma-buf attached and mapped across jobs: 45 jobs on the same
-# buffers cost the card's IOMMU view no more map messages than 5 (each run maps
-# its buffers once; none at all without a translating IOMMU).
+# buffers cost the card's IOMMU view about as many map messages as 5 (each run
+# maps its two buffers once; virtio-iommu sends one per contiguous run of pages,
+# which differs between the runs' buffers: allowed twice as many, where mapping
+# per job would take nine times as many; none at all without a translating IOMMU).
 bench() {
     metisctl dma bench --buffer dmabuf --sizes 64K --dir both --iters "$1" --warmup 0 \
         --no-verify >/dev/null 2>&1
@@ -32,7 +34,7 @@ bench() {
 m0=$(card_stat 0 dma_maps); bench 5
 m1=$(card_stat 0 dma_maps); bench 45
 m2=$(card_stat 0 dma_maps)
-check_eq dmabuf_maps_once_per_buffer "$((m1 - m0))" "$((m2 - m1))"
+check dmabuf_maps_once_per_buffer test "$((m2 - m1))" -le "$((2 * (m1 - m0)))"
 echo "@@NOTE dmabuf maps: $((m1 - m0)) map messages for 5 jobs each way, $((m2 - m1)) for 45"
 
 # A real importer nobody here wrote: vivid captures a frame into our buffer.
