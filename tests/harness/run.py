@@ -333,6 +333,8 @@ class Result:
     splats: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # The guest's kernel stopped printing before init ran (see BOOT_STALL_S).
+    stalled: bool = False
 
     @property
     def ok(self) -> bool:
@@ -727,10 +729,31 @@ def scenario_header(name: str, key: str) -> str | None:
     return None
 
 
+# A TCG guest on a loaded host has been seen to stop for good right after bringing up its
+# second CPU (Debian's x86_64 kernel on x86-pt, with "calibrate_delay_direct() failed"
+# just before): no output at all before init. A healthy boot prints something at least
+# every few seconds, and reaches init within two minutes even then.
+BOOT_STALL_S = 300
+
+
 def run_boot(build: Build, config: str, scenarios: list[str],
              card_args: list[list[str]] | None = None, timeout: int = 2700, mem_mb: int = 1024,
              smp: int = 2, verbose: bool = False, cmdline_extra: str = "") -> Result:
-    """Boots one guest and runs `scenarios` in it, in order."""
+    """Boots one guest and runs `scenarios` in it, in order. A boot whose kernel stalls
+    before init (BOOT_STALL_S) is tried once more, and says so in its notes."""
+    args = (build, config, scenarios, card_args, timeout, mem_mb, smp, verbose, cmdline_extra)
+    res = _boot_once(*args)
+    if res.stalled:
+        first = res
+        res = _boot_once(*args)
+        res.notes.insert(0, "the first boot stalled before init and was tried again: "
+                         + "; ".join(first.failed[:1]))
+    return res
+
+
+def _boot_once(build: Build, config: str, scenarios: list[str],
+               card_args: list[list[str]] | None, timeout: int, mem_mb: int,
+               smp: int, verbose: bool, cmdline_extra: str) -> Result:
     arch, iommu = CONFIGS[config]
     assert arch == build.arch
     label = "+".join(scenarios)
@@ -763,9 +786,23 @@ def run_boot(build: Build, config: str, scenarios: list[str],
     timed_out = False
     powered_down_at = 0.0
     ticks = 0
+    booted = False
+    grown_at, size = time.time(), -1
     try:
         while qemu.poll() is None:
             chan.poll()
+            if not booted and ticks % 25 == 0 and console.exists():
+                now_size = console.stat().st_size
+                if now_size != size:
+                    grown_at, size = time.time(), now_size
+                    booted = b"@@BOOTED" in console.read_bytes()
+                elif time.time() - grown_at > BOOT_STALL_S:
+                    res.stalled = True
+                    last = console.read_text(errors="replace").rstrip().splitlines()[-1:]
+                    res.failed.append(f"boot stalled: no console output for {BOOT_STALL_S} s "
+                                      f"before init (last line: {' '.join(last)[:160]})")
+                    os.killpg(qemu.pid, signal.SIGKILL)
+                    break
             # After S3 cycles QEMU sometimes ignores the ACPI S5 request and the kernel then
             # panics in the exiting init; the guest is done by then, so stop QEMU ourselves.
             ticks += 1
@@ -827,6 +864,11 @@ def run_boot(build: Build, config: str, scenarios: list[str],
     if not res.ok and not res.failed and not res.splats:
         res.failed.append("no test result reported")
     (rundir / "result.json").write_text(json.dumps(res.__dict__, indent=1))
+    if res.stalled:
+        # Kept apart from the next attempt's, which starts from a clean directory.
+        kept = rundir.with_name(rundir.name + "-stalled")
+        shutil.rmtree(kept, ignore_errors=True)
+        rundir = rundir.rename(kept)
     res.notes.append(f"logs: {rundir}")
     return res
 
