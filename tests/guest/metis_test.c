@@ -1790,14 +1790,15 @@ static int nth_injected(void)
 }
 
 enum fault_op { F_OPEN, F_INFO, F_ALLOC, F_DMA_TO, F_DMA_FROM, F_ASYNC, F_ECHO, F_CHECKSUM,
-		F_RUN, F_EXPORT, F_DMA_BUF, F_NR };
+		F_RUN, F_EXPORT, F_DMA_BUF, F_REGISTER, F_DMA_REG, F_NR };
 static const char *const fault_op_name[F_NR] = {
 	"open", "info", "mem_alloc", "dma_to", "dma_from", "dma_async_wait", "cmd_echo",
-	"cmd_checksum", "cmd_run", "buf_export", "dma_buf",
+	"cmd_checksum", "cmd_run", "buf_export", "dma_buf", "buf_register", "dma_registered",
 };
 
 static uint64_t left_region;
 static int64_t left_job;
+static int64_t left_reg;
 
 /* One run of `op`; returns 0 or -errno. `fd` has regions `h` and `h2` (1 MiB each). */
 static int fault_run(enum fault_op op, int fd, uint64_t h, uint64_t h2, uint8_t *buf, int dbuf)
@@ -1868,6 +1869,21 @@ static int fault_run(enum fault_op op, int fd, uint64_t h, uint64_t h2, uint8_t 
 			close(e.fd);
 		return r;
 	}
+	case F_REGISTER: {
+		int64_t x = buf_register(fd, METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE,
+					 buf + (1 << 16), 1 << 16);
+
+		if (x < 0)
+			return (int)x;
+		r = buf_unregister(fd, (uint64_t)x);
+		/* Not unregistered (its own copy failed): unregistered once the point is disarmed. */
+		if (r)
+			left_reg = x;
+		return r;
+	}
+	case F_DMA_REG:
+		/* Inside the buffer the suite registered before the first run. */
+		return dma(fd, METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, buf, 1 << 16, h, 0);
 	case F_DMA_BUF: {
 		struct metis_dma_buf d = { .size = sizeof(d), .flags = METIS_DMA_TO_DEVICE,
 			.fd = dbuf, .length = 1 << 16, .handle = h };
@@ -1892,8 +1908,11 @@ static int tidy_fault_run(int fd)
 		bad |= mem_free(fd, left_region) != 0;
 	if (left_job)
 		bad |= wait_job(fd, (uint64_t)left_job, 0, &st) != 0;
+	if (left_reg)
+		bad |= buf_unregister(fd, (uint64_t)left_reg) != 0;
 	left_region = 0;
 	left_job = 0;
+	left_reg = 0;
 	return bad;
 }
 
@@ -1909,7 +1928,8 @@ static int fault_suite(void)
 	nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
 	TAP(nth_fd >= 0, "fail_nth_available", "%s", strerror(errno));
 	if (nth_fd < 0 || fd < 0 || !buf || mem_alloc(fd, 1 << 20, &h) || mem_alloc(fd, 1 << 20, &h2) ||
-	    xioctl(fd, METIS_IOCTL_BUF_EXPORT, &e))
+	    xioctl(fd, METIS_IOCTL_BUF_EXPORT, &e) ||
+	    buf_register(fd, METIS_DMA_TO_DEVICE, buf, 1 << 16) <= 0)
 		return 1;
 	fill(buf, 1 << 16, 5);
 	for (int op = 0; op < F_NR; op++) {
