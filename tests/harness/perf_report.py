@@ -169,9 +169,9 @@ def fmt(v: float | None) -> str:
 
 def table(rows: list[dict]) -> str:
     head = ("| size | dir | qd | link | buffer | elements | metis W+ / R / MSI / runs / maps | "
-            "dw-edma W+ / R / MSI / runs / maps | floor W+ / R / MSI | metis MB/s | "
-            "dw-edma MB/s | link share |")
-    lines = [head, "|" + "---|" * 12]
+            "dw-edma W+ / R / MSI / runs / maps | metis ÷ dw-edma W+ / R / MSI | "
+            "floor W+ / R / MSI | metis MB/s | dw-edma MB/s | link share |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         if r.get("peer") != "metis":
             continue
@@ -183,12 +183,22 @@ def table(rows: list[dict]) -> str:
             j = x["per_job"]
             return " / ".join(fmt(j[k]) for k in
                               ("overhead_writes", "mmio_reads", "msis", "engine_runs", "dma_maps"))
+        ratio = " / ".join(fmt(v) for v in ratios(r, p)) if p else "-"
         lines.append(
             f"| {human(int(r['size']))} | {r['dir']} | {r['qd']} | {r['link']} | {r['buf']} | "
-            f"{fmt(r['elements'])} | {five(r)} | {five(p)} | 2 / 1 / 1 | "
+            f"{fmt(r['elements'])} | {five(r)} | {five(p)} | {ratio} | 2 / 1 / 1 | "
             f"{fmt(r.get('mb_per_s'))} | {fmt(p.get('mb_per_s')) if p else '-'} | "
             f"{fmt(100 * r['link_share']) + ' %' if 'link_share' in r else '-'} |")
     return "\n".join(lines) + "\n"
+
+
+def ratios(r: dict, p: dict) -> list[float | None]:
+    """metis's writes beyond the elements, reads and MSIs per job over dw-edma's."""
+    out: list[float | None] = []
+    for k in ("overhead_writes", "mmio_reads", "msis"):
+        theirs = p["per_job"][k]
+        out.append(r["per_job"][k] / theirs if theirs else None)
+    return out
 
 
 def human(n: int) -> str:
@@ -202,6 +212,10 @@ def report(rundir: Path, config: str, snapshots: list[dict], text: str, res) -> 
     """Writes perf.json and perf.md into the run directory and checks what the
     counts must satisfy whatever the machine's speed."""
     rows = cells(snapshots, text)
+    for r in rows:
+        p = peer_of(rows, r) if r.get("peer") == "metis" else None
+        if p:
+            r["vs_dw_edma"] = dict(zip(("overhead_writes", "mmio_reads", "msis"), ratios(r, p)))
     (rundir / "perf.json").write_text(json.dumps({"config": config, "cells": rows}, indent=1))
     md = table(rows)
     (rundir / "perf.md").write_text(md)

@@ -100,7 +100,7 @@ class PerJob(unittest.TestCase):
         md = perf_report.table(rows)
         line = [l for l in md.splitlines() if l.startswith("| 4K")][0]
         # metis: 14 - 6*2 = 2 writes beyond the elements; dw-edma: 14 - 4*2 = 6.
-        self.assertIn("| 2 / 2 / 1 / 1 / 0 | 6 / 2 / 1 / 1 / 0 | 2 / 1 / 1 |", line)
+        self.assertIn("| 2 / 2 / 1 / 1 / 0 | 6 / 2 / 1 / 1 / 0 | 0.33 / 1 / 1 | 2 / 1 / 1 |", line)
 
 
 if __name__ == "__main__":
