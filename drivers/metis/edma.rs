@@ -260,7 +260,7 @@ const STOPPED_AFTER_DONE_NS: u64 = 10_000;
 /// at `area`, the engine has stopped or stops at `slot` (the slot after the
 /// last job's run, `slot` < the link slot) with CCS equal to `cycle`, and
 /// no completion of the channel is latched, on the card or in [`Events`].
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Ring {
     live: bool,
     /// Device address of the ring (the channel's part of the descriptor buffer).
@@ -270,6 +270,15 @@ pub(crate) struct Ring {
     cycle: bool,
     /// When the channel's last done was latched (monotonic ns).
     done_ns: u64,
+    /// The slots of the last run, its tail (terminator or link) included (debugfs).
+    run: core::ops::Range<usize>,
+}
+
+impl Ring {
+    /// The slots of the channel's last run, tail included, while the ring is live.
+    pub(crate) fn last_run(&self) -> Option<core::ops::Range<usize>> {
+        self.live.then(|| self.run.clone())
+    }
 }
 
 /// Completion events latched from the status registers, one bit per channel.
@@ -1042,14 +1051,15 @@ impl Card {
         while !rest.is_empty() {
             // Out of time between runs: the channel is idle, nothing to stop.
             deadline.left()?;
-            let mut ring = *self
+            let mut ring = self
                 .edma
                 .events
                 .lock()
                 .rings
                 .get(d)
                 .and_then(|r| r.get(idx))
-                .ok_or(EINVAL)?;
+                .ok_or(EINVAL)?
+                .clone();
             if ring.live && ring.area != part.dev_addr {
                 ring.live = false;
             }
@@ -1079,6 +1089,7 @@ impl Card {
                     slot: 0,
                     cycle: true,
                     done_ns: 0,
+                    run: 0..0,
                 };
             }
             let room = link_slot
@@ -1133,6 +1144,7 @@ impl Card {
                 slot: if wraps { 0 } else { start + run.len() },
                 cycle: cycle != wraps,
                 done_ns: 0,
+                run: start..start + run.len() + 1,
             };
             self.edma.program_events(|b0, ev| -> Result {
                 if fresh {

@@ -257,14 +257,37 @@ fn lists(card: &Arc<Card>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             let Ok(part) = desc.part(dir, ch) else {
                 continue;
             };
+            // The slots of the job's run in the channel's ring (the whole ring's other
+            // slots hold older jobs' elements): read one MMIO word at a time, so only these.
+            let run = awake
+                .card
+                .edma
+                .events
+                .lock()
+                .rings
+                .get(dir as usize)
+                .and_then(|r| r.get(usize::try_from(ch).ok()?))
+                .and_then(|r| r.last_run());
+            let Some(run) = run else {
+                writeln!(
+                    f,
+                    "{} ch{ch}: list at {:#x}, {} slots, no run yet",
+                    dir.name(),
+                    part.dev_addr,
+                    part.slots
+                )?;
+                continue;
+            };
             writeln!(
                 f,
-                "{} ch{ch}: list at {:#x}, {} slots",
+                "{} ch{ch}: list at {:#x}, {} slots, run in slots {}..{}",
                 dir.name(),
                 part.dev_addr,
-                part.slots
+                part.slots,
+                run.start,
+                run.end
             )?;
-            for slot in 0..part.slots {
+            for slot in run.filter(|s| *s < part.slots) {
                 let mut words = [0u32; ll::ELEMENT_WORDS];
                 let base = part.bar_off + slot * ll::ELEMENT_SIZE;
                 let read = card.l2.with(|l2| -> Result {
@@ -277,11 +300,7 @@ fn lists(card: &Arc<Card>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     writeln!(f, "  [{slot}] unreadable")?;
                     break;
                 }
-                let el = ll::Element::decode(&words);
-                writeln!(f, "  [{slot}] {el}")?;
-                if el.is_link() {
-                    break;
-                }
+                writeln!(f, "  [{slot}] {}", ll::Element::decode(&words))?;
             }
         }
     }

@@ -120,7 +120,8 @@ running() { grep -q '^wr ch0 status=running' "$D/edma"; }
 check stuck_channel_shown_running wait_for running
 check_eq stuck_channel_busy "busy=wr:0x01,rd:0x00" "$(grep -o 'busy=[^ ]*' "$D/edma")"
 check_eq stuck_channel_list_shown yes \
-    "$(grep -q '^wr ch0: list at 0x[0-9a-f]*' "$D/lists" && grep -q '^  \[0\] data cb=[01] .*size=' "$D/lists" && echo yes)"
+    "$(grep -q '^wr ch0: list at 0x[0-9a-f]*, [0-9]* slots, run in slots [0-9]*\.\.[0-9]*' "$D/lists" &&
+        grep -q '^  \[[0-9]*\] data cb=[01] .*size=' "$D/lists" && echo yes)"
 grep -e '^wr ch0' -e 'busy=' "$D/edma" | sed 's/^/@@NOTE stuck edma: /'
 head -3 "$D/lists" | sed 's/^/@@NOTE stuck lists: /'
 wait $job
