@@ -43,6 +43,8 @@ bytes() {
 
 # metis_cell SIZE DIR QD BUF LINK
 metis_cell() {
+    # metisctl times dma-bufs one synchronous job at a time, one direction at a time.
+    [ "$4" = dmabuf ] && { [ "$3" != 1 ] || [ "$2" = bidir ]; } && return
     n2=$(($(iters "$1") + n1))
     buf=$4 opt="--align page"
     case $4 in
