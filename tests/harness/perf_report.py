@@ -30,6 +30,8 @@ from pathlib import Path
 ELEMENT_WRITES = {"metis": 6, "dw-edma": 4}
 # Untimed jobs per run before the timed ones (perf.sh's --warmup / warmup=).
 WARMUP = 2
+# Data slots in a channel's list ring on the emulated card (192 KiB of descriptors).
+RING_SLOTS = 1021
 
 
 def cell_of(label: str) -> tuple[str, str] | None:
@@ -237,8 +239,11 @@ def check(rows: list[dict], res) -> None:
         # The guest's count of the card's interrupts and the card's own agree. With
         # several jobs in flight, a message that reaches a vector still pending merges
         # with it: the guest may take fewer than were sent, never more.
+        # Only for jobs of one run each: a job longer than the list ring takes a run (and an
+        # interrupt) per ring's length, so its count per job depends on the layout of the
+        # run's buffer, which the two runs of a cell do not share.
         g = r.get("guest_irqs_per_job")
-        if g is not None:
+        if g is not None and r.get("elements", 0) < RING_SLOTS:
             sent = j["msis"]
             if g > sent + 0.05 or (r["qd"] == "1" and r["dir"] != "bidir" and g < sent - 0.05):
                 res.failed.append(f"{name}_irqs_agree # the guest took {g:.2f} interrupts per job, "
