@@ -239,6 +239,9 @@ impl Dir {
 /// Channels per direction the engine can have.
 const MAX_CH: usize = 8;
 
+/// List words written per hold of the events lock (8 elements).
+const WORDS_PER_BURST: usize = 8 * ll::ELEMENT_WORDS;
+
 // TIMEOUT: after the done message of a run's last element the engine fetches one more
 // slot (in the card's own memory) and stops, within a microsecond; the handler that takes
 // the completion runs microseconds after the message. A channel whose last completion was
@@ -1123,10 +1126,19 @@ impl Card {
             // tail's goes before it, so the engine never runs past the run into slots
             // of an older lap. A skip's link goes after them all: the engine, stopped
             // where it rests, moves on to the run only through it.
+            // The elements go in bursts: `program_l2` holds the events lock (interrupts
+            // off) across each, and a list of hundreds of elements in one burst would hold
+            // off the interrupt handler and the other direction's jobs for all of it.
+            for from in (1..list.len()).step_by(WORDS_PER_BURST) {
+                let words = list.get(from..list.len().min(from + WORDS_PER_BURST));
+                self.program_l2(|l2| -> Result {
+                    for (i, word) in words.into_iter().flatten().enumerate() {
+                        l2.try_write32(*word, base + (from + i) * 4)?;
+                    }
+                    Ok(())
+                })??;
+            }
             self.program_l2(|l2| -> Result {
-                for (i, word) in list.iter().enumerate().skip(1) {
-                    l2.try_write32(*word, base + i * 4)?;
-                }
                 l2.try_write32(tail, base + run.len() * ll::ELEMENT_SIZE)?;
                 l2.try_write32(*list.first().ok_or(EINVAL)?, base)?;
                 if skip {
