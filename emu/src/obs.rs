@@ -89,17 +89,16 @@ pub struct Counters {
     pub injections: BTreeMap<String, u64>,
     /// IMWRs delivered under MSI-X without being checkable (QEMU owns the table).
     pub imwr_unverified: u64,
-    /// Per channel ("wr0", "rd3").
-    pub channels: BTreeMap<String, ChanCounters>,
+    /// Per channel, by `Dir as usize * 8 + ch`; `None` until the channel is first
+    /// counted. Named ("wr0", "rd3") only when shown: counting runs per element.
+    pub channels: [Option<ChanCounters>; 16],
     /// Virtual-MSI words the card set in the host's table.
     pub vmsi_writes: u64,
 }
 
 impl Counters {
     pub fn chan(&mut self, d: Dir, ch: usize) -> &mut ChanCounters {
-        self.channels
-            .entry(format!("{}{ch}", d.name()))
-            .or_default()
+        self.channels[d as usize * 8 + ch].get_or_insert_with(ChanCounters::default)
     }
 }
 
@@ -332,7 +331,10 @@ impl Obs {
             "dma_unmap_bytes": c.dma_unmap_bytes,
             "injections": c.injections,
             "imwr_unverified": c.imwr_unverified,
-            "channels": c.channels.iter().map(|(k, v)| (k.clone(), json!({
+            "channels": c.channels.iter().enumerate().filter_map(|(i, v)| {
+                let d = if i < 8 { Dir::Wr } else { Dir::Rd };
+                v.as_ref().map(|v| (format!("{}{}", d.name(), i % 8), v))
+            }).map(|(k, v)| (k, json!({
                 "doorbells": v.doorbells, "doorbells_latched": v.doorbells_latched,
                 "runs": v.runs, "elements": v.elements, "links": v.links,
                 "list_bytes": v.list_bytes, "bytes": v.bytes, "busy_ns": v.busy_ns,
