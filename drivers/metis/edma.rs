@@ -305,6 +305,30 @@ pub(crate) struct Events {
     pub(crate) aborted: Option<Error>,
 }
 
+impl Events {
+    /// A channel's run is over: no longer in flight; if `lost`, where the engine stopped
+    /// in the channel's ring is unknown, and its next job sets the ring up again.
+    fn end_run(&mut self, dir: Dir, ch: u32, lost: bool) {
+        let d = dir as usize;
+        self.armed[d] &= !1u8.checked_shl(ch).unwrap_or(0);
+        if let Some(r) = usize::try_from(ch)
+            .ok()
+            .and_then(|i| self.rings[d].get_mut(i))
+        {
+            r.live &= !lost;
+        }
+    }
+}
+
+/// Writes the address words of a link element in the slot at BAR2 offset `off`
+/// (its control word, the caller's, goes after).
+fn write_link_address(l2: &L2Bar<'_>, off: usize, area: u64) -> Result {
+    for (i, w) in ll::link_words(area).iter().enumerate() {
+        l2.try_write32(*w, off + 4 + i * 4)?;
+    }
+    Ok(())
+}
+
 /// The DMA engine of one card: its registers (BAR0), the completion events
 /// latched from them, the channel pool and the interrupt signalling it was set up with.
 ///
@@ -809,19 +833,13 @@ impl Card {
             if ev.abort[d] & bit != 0 {
                 ev.abort[d] &= !bit;
                 ev.done[d] &= !bit;
-                ev.armed[d] &= !bit;
                 // Where an aborted engine stopped in its list is unknown.
-                if let Some(r) = usize::try_from(ch)
-                    .ok()
-                    .and_then(|i| ev.rings[d].get_mut(i))
-                {
-                    r.live = false;
-                }
+                ev.end_run(dir, ch, true);
                 return Some(Err(EIO));
             }
             if ev.done[d] & bit != 0 {
                 ev.done[d] &= !bit;
-                ev.armed[d] &= !bit;
+                ev.end_run(dir, ch, false);
                 return Some(Ok(()));
             }
             None
@@ -948,17 +966,10 @@ impl Card {
             self.edma.wait_card_stopped();
         }
         let mut ev = self.edma.events.lock();
-        let d = dir as usize;
-        ev.done[d] &= !(1 << ch);
-        ev.abort[d] &= !(1 << ch);
-        ev.armed[d] &= !(1 << ch);
+        ev.done[dir as usize] &= !(1 << ch);
+        ev.abort[dir as usize] &= !(1 << ch);
         // A stopped engine halts wherever it was in its list.
-        if let Some(r) = usize::try_from(ch)
-            .ok()
-            .and_then(|i| ev.rings[d].get_mut(i))
-        {
-            r.live = false;
-        }
+        ev.end_run(dir, ch, true);
     }
 
     /// Moves a pattern to the card and back through the engine (completing by
@@ -1080,12 +1091,7 @@ impl Card {
                 // starts a ring at its part: the link's address once, here.
                 self.settle_channel(dir, ch)?;
                 let link_off = part.bar_off + link_slot * ll::ELEMENT_SIZE;
-                self.program_l2(|l2| -> Result {
-                    for (i, w) in ll::link_words(part.dev_addr).iter().enumerate() {
-                        l2.try_write32(*w, link_off + 4 + i * 4)?;
-                    }
-                    Ok(())
-                })??;
+                self.program_l2(|l2| write_link_address(l2, link_off, part.dev_addr))??;
                 ring = Ring {
                     live: false,
                     area: part.dev_addr,
@@ -1142,9 +1148,7 @@ impl Card {
                 l2.try_write32(tail, base + run.len() * ll::ELEMENT_SIZE)?;
                 l2.try_write32(*list.first().ok_or(EINVAL)?, base)?;
                 if skip {
-                    for (i, w) in ll::link_words(part.dev_addr).iter().enumerate() {
-                        l2.try_write32(*w, rest_at + 4 + i * 4)?;
-                    }
+                    write_link_address(l2, rest_at, part.dev_addr)?;
                     l2.try_write32(ll::tail_control(ring.cycle, true), rest_at)?;
                 }
                 Ok(())
