@@ -315,7 +315,6 @@ impl OpenFile {
         }
     }
 
-    /// `METIS_IOCTL_BUF_EXPORT`: the buffer, its fd not installed yet.
     /// `METIS_IOCTL_BUF_REGISTER`: pins and maps the buffer, and returns its handle.
     fn register(&self, a: &uapi::BufRegister) -> Result<u64> {
         let access = match a.flags {
@@ -360,6 +359,7 @@ impl OpenFile {
         Ok(())
     }
 
+    /// `METIS_IOCTL_BUF_EXPORT`: the buffer, its fd not installed yet.
     fn export(&self, a: &mut uapi::BufExport) -> Result<glue::ExportedBuf> {
         if a.reserved != 0 || a.length == 0 || a.length > uapi::BUF_MAX_LENGTH {
             return Err(EINVAL);

@@ -407,7 +407,6 @@ impl DmaJob {
         let registered = r.flags & uapi::DMA_REGISTERED != 0;
         match r.host {
             HostSpec::User { addr } => addr.checked_add(r.length).map(drop).ok_or(EINVAL)?,
-            HostSpec::DmaBuf { .. } if registered => return Err(EINVAL),
             HostSpec::DmaBuf { fd, offset } => {
                 if fd < 0 {
                     return Err(EBADF);
