@@ -99,6 +99,16 @@ class PerJob(unittest.TestCase):
         perf_report.check([row], res)
         self.assertEqual(res.failed, [])
 
+    def test_a_missing_guest_count_fails(self):
+        class Res:
+            def __init__(self):
+                self.passed, self.failed, self.notes = [], [], []
+        res = Res()
+        perf_report.check(perf_report.cells(self.snaps, self.text.replace(
+            '"irqs_per_job":1.0', '"irqs_per_job":null')), res)
+        self.assertEqual(len(res.failed), 1)
+        self.assertIn("could not count", res.failed[0])
+
     def test_bidir_counts_both_directions(self):
         for s in self.snaps:
             s["label"] = s["label"].replace("dir=to", "dir=bidir")

@@ -362,10 +362,14 @@ impl Host {
     }
 }
 
-/// The PCI device of the card behind `device` (`/dev/metisN`).
+/// The PCI device of the card behind `device` (`/dev/metisN`), as `status` finds it.
 fn pci_dir(device: &Path) -> Option<std::path::PathBuf> {
-    let name = device.file_name()?;
-    std::fs::canonicalize(Path::new("/sys/class/misc").join(name).join("device")).ok()
+    let device = device.to_string_lossy();
+    metis::sysfs::cards(&crate::cards::sysfs_root())
+        .ok()?
+        .into_iter()
+        .find(|c| crate::cards::names(c, &device))
+        .map(|c| c.dir)
 }
 
 /// Runs the benchmark.
