@@ -118,10 +118,6 @@ impl Element {
             }
         }
     }
-
-    pub(crate) fn is_link(&self) -> bool {
-        matches!(self, Self::Link { .. })
-    }
 }
 
 impl core::fmt::Display for Element {
@@ -241,10 +237,8 @@ mod tests {
                 dar: 0x2000_0000
             }
         );
-        let l = Element::decode(&link);
-        assert!(l.is_link());
         assert_eq!(
-            l,
+            Element::decode(&link),
             Element::Link {
                 control: CTRL_LLP | CTRL_TCB,
                 next: 0x4_0000
