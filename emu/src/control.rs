@@ -26,7 +26,9 @@
 //!                                after up to MS ms: a job held on the card
 //! inject torn-fetch wr|rd CH N  the element behind the Nth link on CH is
 //!                        fetched right after the host's first write into it
-//! inject link-release wr|rd CH  ends a link-stall or data-stall hold now
+//! inject walk-lag wr|rd CH MS  after its next done interrupt, CH's walker
+//!                                waits up to MS ms before its next step
+//! inject link-release wr|rd CH  ends a link-stall, data-stall or walk-lag hold now
 //! inject storm VEC COUNT [US]   COUNT interrupts on VEC, as fast as possible or
 //!                                US microseconds apart
 //! inject fw-no-ready            next BOOT never leaves BOOTING
@@ -56,7 +58,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | snapshot | mark LABEL | link SPEC | quiet on|off | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | torn-fetch wr|rd CH N | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
+pub const HELP: &str = "stats | snapshot | mark LABEL | link SPEC | quiet on|off | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | walk-lag wr|rd CH MS | torn-fetch wr|rd CH N | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -218,14 +220,14 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
             sh.st.lock().unwrap().inj.link_release[d as usize][ch] = true;
             armed(json!({"dir": d.name(), "ch": ch}));
         }
-        "link-stall" | "data-stall" => {
+        "link-stall" | "data-stall" | "walk-lag" => {
             let (d, ch) = chan(dev, args)?;
             let ms = num(args.get(4))?.min(60_000);
             let mut st = sh.st.lock().unwrap();
-            let stall = if what == "link-stall" {
-                &mut st.inj.link_stall_ms
-            } else {
-                &mut st.inj.data_stall_ms
+            let stall = match what {
+                "link-stall" => &mut st.inj.link_stall_ms,
+                "data-stall" => &mut st.inj.data_stall_ms,
+                _ => &mut st.inj.walk_lag_ms,
             };
             stall[d as usize][ch] = ms;
             drop(st);

@@ -41,7 +41,12 @@ pub struct Inject {
     /// with the cycle bit) before the rest of it is written has the engine
     /// move stale addresses.
     pub torn_fetch: [[u32; 8]; 2],
-    /// Ends a `link_stall_ms` or `data_stall_ms` hold early.
+    /// After the next done interrupt it raises on the channel, the walker takes
+    /// this many ms (or until `link_release`) before its next step, as a walker
+    /// thread the host's scheduler put aside would: what hardware fetched before
+    /// the interrupt must not depend on it.
+    pub walk_lag_ms: [[u64; 8]; 2],
+    /// Ends a `link_stall_ms`, `data_stall_ms` or `walk_lag_ms` hold early.
     pub link_release: [[bool; 8]; 2],
     /// Next BOOT never leaves BOOTING.
     pub fw_no_ready: bool,
@@ -83,6 +88,7 @@ impl Inject {
             "link_stall": list(&self.link_stall_ms.map(|d| d.map(|ms| ms != 0))),
             "data_stall": list(&self.data_stall_ms.map(|d| d.map(|ms| ms != 0))),
             "torn_fetch": list(&self.torn_fetch.map(|d| d.map(|n| n != 0))),
+            "walk_lag": list(&self.walk_lag_ms.map(|d| d.map(|ms| ms != 0))),
             "fw_no_ready": self.fw_no_ready,
             "bad_iface": self.iface.names(),
         })

@@ -1026,6 +1026,69 @@ fn reprogramming_behind_the_done_interrupt_is_not_lost() {
     assert!(!r.events_of("reprogrammed_behind_walk").is_empty());
 }
 
+/// Hardware fetches its list ahead of the transfer: by the time the host sees
+/// an element's done interrupt, the engine has followed the link behind it and
+/// read the element there, and stopped if that one is not handed over. dw-edma
+/// relies on it: from the done interrupt it rewrites the same list in place
+/// (the next chunk, whose cycle bit matches the CCS the link left) and rings.
+/// A walker still fetching once the host has begun would run the rewrite half
+/// done or the previous chunk's stale elements behind it (seen under load as a
+/// dw-edma job that never completed, and as a list fault with a lagging walker).
+/// `walk-lag` puts the walker aside right after each interrupt, as a loaded
+/// host can, so that such a walker fetches after the rewrite every time.
+#[test]
+fn the_fetch_behind_a_done_interrupt_comes_before_it() {
+    let mut r = Rig::metis();
+    r.enable_msi(32);
+    let data = pattern(31, 8192);
+    r.dev.mem_write(DEV_DATA, &data);
+    let h = IOVA + 0x78_0000;
+    for round in 0..20u64 {
+        put(
+            &r,
+            LL_WR,
+            &[
+                Element::data(CTRL_CB, 4096, DEV_DATA, h),
+                Element::data(
+                    CTRL_CB | CTRL_LIE | CTRL_RIE,
+                    4096,
+                    DEV_DATA + 4096,
+                    h + 4096,
+                ),
+                Element::link(CTRL_LLP | CTRL_TCB, LL_WR),
+            ],
+        );
+        r.setup_channel(Dir::Wr, 1, 9, LL_WR);
+        assert_eq!(handle(&r.dev, "inject walk-lag wr 1 5000")["ok"], true);
+        r.doorbell(Dir::Wr, 1);
+        wait_until("done", || r.int_status(Dir::Wr) & done_bit(1) != 0);
+        // Seen at once, without waiting: stopped on slot 0, CCS toggled by the link.
+        assert_eq!(r.cs(Dir::Wr, 1), Cs::Stopped, "round {round}");
+        assert!(!r.ctrl1(Dir::Wr, 1).ccs(), "round {round}");
+        assert_eq!(r.cr(Dir::Wr, 1, CH_LLP_LO) as u64, LL_WR, "round {round}");
+        // What the host writes now (here: slot 0 handed over, no doorbell) is not run.
+        put(
+            &r,
+            LL_WR,
+            &[Element::data(
+                CTRL_LIE | CTRL_RIE,
+                4096,
+                DEV_DATA,
+                h + 0x8000,
+            )],
+        );
+        handle(&r.dev, "inject link-release wr 1");
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(r.int_status(Dir::Wr), done_bit(1), "round {round}");
+        r.ew(INT_CLEAR.at(Dir::Wr), done_bit(1));
+        assert_eq!(fired(&r.msi[9]), 1, "round {round}");
+    }
+    assert_eq!(r.guest_read(h, data.len()), data);
+    assert_eq!(r.guest_read(h + 0x8000, 16), vec![0u8; 16]);
+    assert_eq!(bytes_moved(&r).1, 20 * 8192);
+    assert_eq!(r.dev.total_faults(), 0);
+}
+
 /// The host reprograms a channel behind its done interrupt but has not rung
 /// yet: the walker must not run the new list on its own; the doorbell does.
 #[test]

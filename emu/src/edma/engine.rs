@@ -315,9 +315,19 @@ fn run_single(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
     }
 }
 
+/// An element the engine fetched ahead of its walk ([`prefetch`]).
+struct Ahead {
+    /// Where it was (the channel's LLP when it was fetched).
+    llp: u64,
+    raw: [u8; ELEMENT_SIZE as usize],
+    /// The channel's `prog` then: a reprogrammed channel drops what it fetched.
+    prog: u64,
+}
+
 /// LL mode: walk elements from LLP while their CB matches CCS.
 fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
     let mut idle: u32 = 0;
+    let mut ahead: Option<Ahead> = None;
     loop {
         let (llp, ccs, prog, corrupt, ctx) = {
             let mut st = sh.st.lock().unwrap();
@@ -329,18 +339,26 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             let c = &st.edma.dir(d).ch[ch];
             (c.llp, c.ctrl1.ccs(), c.prog, corrupt, ctx)
         };
-        let at = match ctx.resolve(llp, &sh.mem) {
-            Ok(a) => a,
-            Err(why) => return abort(sh, d, ch, ep, AbortCause::Malformed(format!("LLP: {why}"))),
-        };
-        // One fetch into a copy: the host may rewrite the element meanwhile.
         let mut raw = [0u8; ELEMENT_SIZE as usize];
-        match torn_fetch(sh, d, ch, ep, at) {
-            Watched::Snapshot(snap) => raw = snap,
-            Watched::No => {
-                sh.mem.read(at, &mut raw);
+        match ahead.take() {
+            Some(a) if a.llp == llp && a.prog == prog => raw = a.raw,
+            _ => {
+                let at = match ctx.resolve(llp, &sh.mem) {
+                    Ok(a) => a,
+                    Err(why) => {
+                        return abort(sh, d, ch, ep, AbortCause::Malformed(format!("LLP: {why}")))
+                    }
+                };
+                // One fetch into a copy: the host may rewrite the element meanwhile.
+                match torn_fetch(sh, d, ch, ep, at) {
+                    Watched::Snapshot(snap) => raw = snap,
+                    Watched::No => {
+                        sh.mem.read(at, &mut raw);
+                    }
+                    Watched::Gone => return,
+                }
+                sh.obs.with(|c| c.chan(d, ch).list_bytes += ELEMENT_SIZE);
             }
-            Watched::Gone => return,
         }
         if corrupt {
             // Garbage fetch: all bits set looks like a link element (LLP bit)
@@ -352,7 +370,6 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             );
         }
         let e = Element::parse(&raw);
-        sh.obs.with(|c| c.chan(d, ch).list_bytes += ELEMENT_SIZE);
         if e.control.llp() {
             // Link element: its CB is not compared (dw-edma writes !CB).
             idle += 1;
@@ -463,12 +480,96 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             c.chan(d, ch).elements += 1;
         });
         if irq {
+            if !reprogrammed && may_prefetch(sh, &st, d, ch) {
+                if let Some((a, owned)) = prefetch(sh, &mut st, &ctx, d, ch, &mut idle) {
+                    let c = st.edma.chan_mut(d, ch);
+                    if !owned && !c.pending_doorbell {
+                        // The engine stops at the element it fetched before the host
+                        // learns of the completion.
+                        c.ctrl1.set_cs(Cs::Stopped);
+                        sh.obs.with(|c| c.transfers_done += 1);
+                        // No next step for a `walk-lag` to delay.
+                        st.inj.walk_lag_ms[d as usize][ch] = 0;
+                        done_irq(sh, &mut st, d, ch, e.control.rie());
+                        return;
+                    }
+                    // Owned, or a doorbell came meanwhile (the walk looks again).
+                    if owned {
+                        ahead = Some(a);
+                    } else {
+                        c.pending_doorbell = false;
+                    }
+                }
+            }
             done_irq(sh, &mut st, d, ch, e.control.rie());
         }
         if reprogrammed && !after_reprogram(sh, st.edma.chan_mut(d, ch)) {
             return;
         }
+        if irq && st.inj.walk_lag_ms[d as usize][ch] != 0 {
+            drop(st);
+            if !hold(sh, d, ch, ep, |i| &mut i.walk_lag_ms, "walk-lag") {
+                return;
+            }
+        }
     }
+}
+
+/// Whether the walker fetches ahead now: not while an injection needs the fetch to
+/// happen late (`link-stall`, `torn-fetch` and its watch).
+fn may_prefetch(sh: &Shared, st: &State, d: Dir, ch: usize) -> bool {
+    st.inj.link_stall_ms[d as usize][ch] == 0
+        && st.inj.torn_fetch[d as usize][ch] == 0
+        && !sh.fetch_watch_on.load(Ordering::SeqCst)
+}
+
+/// What the engine holds by the time the done interrupt of the element it just
+/// moved reaches the host: hardware fetches its list ahead of the transfer, so
+/// a link behind the element is followed, and the data element after it read,
+/// before the host can react to the interrupt and rewrite them (dw-edma writes
+/// the next chunk into the same list from its done interrupt). Returns that
+/// element, and whether its cycle bit hands it to the engine; `None` leaves the
+/// fetch to the walk (a link that does not resolve aborts there, after the
+/// interrupt, as on hardware).
+fn prefetch(
+    sh: &Shared,
+    st: &mut State,
+    ctx: &LlCtx,
+    d: Dir,
+    ch: usize,
+    idle: &mut u32,
+) -> Option<(Ahead, bool)> {
+    // A link, then the element it points at; a second link in a row is the walk's.
+    for _ in 0..2 {
+        let (llp, ccs, prog) = {
+            let c = &st.edma.dir(d).ch[ch];
+            (c.llp, c.ctrl1.ccs(), c.prog)
+        };
+        let at = ctx.resolve(llp, &sh.mem).ok()?;
+        let mut raw = [0u8; ELEMENT_SIZE as usize];
+        sh.mem.read(at, &mut raw);
+        let e = Element::parse(&raw);
+        if !e.control.llp() {
+            sh.obs.with(|c| c.chan(d, ch).list_bytes += ELEMENT_SIZE);
+            return Some((Ahead { llp, raw, prog }, e.control.cb() == ccs));
+        }
+        ctx.resolve(e.llp(), &sh.mem).ok()?;
+        *idle += 1;
+        if *idle > NO_PROGRESS_LIMIT {
+            return None;
+        }
+        sh.obs.with(|c| {
+            let c = c.chan(d, ch);
+            c.list_bytes += ELEMENT_SIZE;
+            c.links += 1;
+        });
+        let c = st.edma.chan_mut(d, ch);
+        if e.control.tcb() {
+            c.ctrl1.set_ccs(!c.ctrl1.ccs());
+        }
+        c.llp = e.llp();
+    }
+    None
 }
 
 /// The host wrote CH_CONTROL1 or LLP while the walk was between its snapshot
