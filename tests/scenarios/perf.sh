@@ -74,11 +74,15 @@ edma_cell() {
     ok=1
     for run in a:$n1 b:$n2; do
         p=${run%%:*} n=${run#*:}
+        seen=$(dmesg | grep -c "edma_bench: ")
         host perf-snap 1 "$cell#${p}0" >/dev/null
         insmod /lib/metis/edma_bench.ko size="$(bytes "$1")" dir="$2" qd="$3" map="$4" \
             iters="$n" warmup=2 2>/tmp/edma.err || ok=0
         host perf-snap 1 "$cell#${p}1" >/dev/null
         rmmod edma_bench 2>/dev/null
+        # The module reports its run in the log (see edma_bench_init).
+        dmesg | grep "edma_bench: " | tail -n +$((seen + 1)) >/tmp/edma.run
+        grep -q " jobs=" /tmp/edma.run && ! grep -q " failed: " /tmp/edma.run || ok=0
     done
     line=$(dmesg | grep "edma_bench: size=$(bytes "$1") dir=$2 qd=$3 map=$4 jobs=" | tail -1)
     echo "@@PERF $cell {$(echo "$line" | grep -o '[a-z0-9_]*=[0-9][0-9]*' | grep -v '^size=\|^qd=' |
