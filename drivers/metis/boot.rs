@@ -434,7 +434,7 @@ impl Card {
         let zeros: Coherent<[u8]> =
             CoherentBox::<[u8]>::zeroed_slice(dev, ZEROS, GFP_KERNEL)?.into();
         let mut segs = KVVec::new();
-        let mut left = len;
+        let (mut dev, mut left) = (dev_addr, len);
         while left > 0 {
             // CAST: at most `ZEROS`.
             let n = left.min(ZEROS as u64) as u32;
@@ -442,12 +442,14 @@ impl Card {
                 Segment {
                     addr: zeros.dma_address(),
                     len: n,
+                    dev,
                 },
                 GFP_KERNEL,
             )?;
+            dev = dev.checked_add(u64::from(n)).ok_or(EOVERFLOW)?;
             left -= u64::from(n);
         }
-        self.transfer(Dir::Rd, &segs, dev_addr, SCRUB_TIMEOUT)
+        self.transfer(Dir::Rd, &segs, SCRUB_TIMEOUT)
     }
 
     /// ECHO: sends `buf` and replaces it with what the card sent back.

@@ -131,11 +131,14 @@ pub(crate) enum Lost {
     Confirmed,
 }
 
-/// A contiguous run of host DMA addresses.
+/// One element's worth of a transfer: a contiguous run of host DMA addresses and
+/// where on the card its bytes go to or come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub(crate) addr: DmaAddress,
     pub(crate) len: u32,
+    /// Device address of the run's first byte.
+    pub(crate) dev: u64,
 }
 
 /// Control bits of data elements that must raise the done interrupt.
@@ -985,9 +988,13 @@ impl Card {
         let out: Coherent<[u8]> = CoherentBox::from_slice(dev, &pattern, GFP_KERNEL)?.into();
         let back: Coherent<[u8]> = CoherentBox::<[u8]>::zeroed_slice(dev, 64, GFP_KERNEL)?.into();
         let scratch = self.l2.iface.lock().as_ref().ok_or(ENODEV)?.desc.scratch();
-        let seg = |addr| Segment { addr, len: 64 };
-        self.transfer(Dir::Rd, &[seg(out.dma_address())], scratch, timeout)?;
-        self.transfer(Dir::Wr, &[seg(back.dma_address())], scratch, timeout)?;
+        let seg = |addr| Segment {
+            addr,
+            len: 64,
+            dev: scratch,
+        };
+        self.transfer(Dir::Rd, &[seg(out.dma_address())], timeout)?;
+        self.transfer(Dir::Wr, &[seg(back.dma_address())], timeout)?;
         // SAFETY: Both transfers completed, so the card no longer accesses `back`.
         if unsafe { back.as_ref() } != &pattern[..] {
             dev_err!(
@@ -999,15 +1006,10 @@ impl Card {
         Ok(())
     }
 
-    /// Moves data between host segments and device memory at `dev_addr` on a
-    /// free channel of `dir`, in windows as long as the channel's list part.
-    pub(crate) fn transfer(
-        &self,
-        dir: Dir,
-        segs: &[Segment],
-        dev_addr: u64,
-        timeout: Delta,
-    ) -> Result {
+    /// Moves data between host segments and device memory on a free channel of
+    /// `dir`: one list, one doorbell and one interrupt for as many segments as fit
+    /// in the channel's ring (whatever jobs they belong to), more runs beyond.
+    pub(crate) fn transfer(&self, dir: Dir, segs: &[Segment], timeout: Delta) -> Result {
         if segs.is_empty() {
             return Err(EINVAL);
         }
@@ -1017,7 +1019,7 @@ impl Card {
         let ch = self.edma.acquire_channel(dir, &deadline)?;
         let start_ns = crate::glue::monotonic_ns();
         let start = Instant::<Monotonic>::now();
-        let res = self.transfer_on(dir, ch, segs, dev_addr, &deadline);
+        let res = self.transfer_on(dir, ch, segs, &deadline);
         let duration_ns = stats::nanos(start.elapsed());
         self.edma.release_channel(dir, ch);
         // A reset, suspend or unbind that stopped the card under the job fails it with
@@ -1049,7 +1051,6 @@ impl Card {
         dir: Dir,
         ch: u32,
         segs: &[Segment],
-        mut dev_addr: u64,
         deadline: &Deadline,
     ) -> Result<bool> {
         let mut lost = false;
@@ -1122,7 +1123,7 @@ impl Card {
             let wraps = !skip && start + run.len() == link_slot;
             list.clear();
             list.resize(run.len() * ll::ELEMENT_WORDS, 0u32, GFP_KERNEL)?;
-            ll::build_elements(&mut list, run, dir, &mut dev_addr, cycle, irq)?;
+            ll::build_elements(&mut list, run, dir, cycle, irq)?;
             let tail = ll::tail_control(cycle, wraps);
             let base = part.bar_off + start * ll::ELEMENT_SIZE;
             let rest_at = part.bar_off + ring.slot * ll::ELEMENT_SIZE;

@@ -176,9 +176,8 @@ impl OpenFile {
                     length: a.length,
                     handle: a.handle,
                     offset: a.offset,
-                    timeout_ms: a.timeout_ms,
                 };
-                self.dma(&r, |id| {
+                self.dma(core::slice::from_ref(&r), a.flags, a.timeout_ms, |id| {
                     a.job_id = id;
                     writer.write(&a)
                 })?;
@@ -195,9 +194,17 @@ impl OpenFile {
                     length: a.length,
                     handle: a.handle,
                     offset: a.offset,
-                    timeout_ms: a.timeout_ms,
                 };
-                self.dma(&r, |id| {
+                self.dma(core::slice::from_ref(&r), a.flags, a.timeout_ms, |id| {
+                    a.job_id = id;
+                    writer.write(&a)
+                })?;
+            }
+            Ioctl::DmaBatch => {
+                let mut a: uapi::DmaBatch = read_arg(&mut reader, size, base)?;
+                check_header(a.size, a.flags, size, uapi::DMA_ASYNC)?;
+                let reqs = self.batch_entries(&a)?;
+                self.dma(&reqs, a.flags, a.timeout_ms, |id| {
                     a.job_id = id;
                     writer.write(&a)
                 })?;
@@ -305,14 +312,67 @@ impl OpenFile {
         Ok(())
     }
 
-    /// Runs a DMA request now, or as an async job whose id goes back through `publish`.
-    fn dma(&self, r: &DmaRequest, publish: impl FnOnce(u64) -> Result) -> Result {
-        let job = || DmaJob::prepare(&self.card, self.id, r);
-        if r.flags & uapi::DMA_ASYNC != 0 {
+    /// Runs DMA requests as one job, now or (`flags` has `METIS_DMA_ASYNC`) as an async
+    /// job whose id goes back through `publish`.
+    fn dma(
+        &self,
+        reqs: &[DmaRequest],
+        flags: u32,
+        timeout_ms: u32,
+        publish: impl FnOnce(u64) -> Result,
+    ) -> Result {
+        let job = || DmaJob::prepare(&self.card, self.id, reqs, timeout_ms);
+        if flags & uapi::DMA_ASYNC != 0 {
             self.jobs.spawn(job, publish)
         } else {
             job()?.run()
         }
+    }
+
+    /// The entries of a `METIS_IOCTL_DMA_BATCH`, each checked as `METIS_IOCTL_DMA`
+    /// checks its argument; the batch's own fields decide what the entries may not.
+    fn batch_entries(&self, a: &uapi::DmaBatch) -> Result<KVec<DmaRequest>> {
+        let base = core::mem::size_of::<uapi::Dma>();
+        let entry = usize::try_from(a.entry_size)?;
+        if a.reserved != 0 || a.count == 0 || a.count > uapi::MAX_BATCH {
+            return Err(EINVAL);
+        }
+        // A newer struct metis_dma may be longer; its unknown bytes must be zero (read_arg).
+        if entry < base || entry > PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let count = usize::try_from(a.count)?;
+        // At most 64 entries of a page each: no overflow.
+        let mut reader = UserSlice::new(
+            UserPtr::from_addr(usize::try_from(a.entries)?),
+            count * entry,
+        )
+        .reader();
+        let mut reqs = KVec::with_capacity(count, GFP_KERNEL)?;
+        for _ in 0..count {
+            let e: uapi::Dma = read_arg(&mut reader, entry, base)?;
+            check_header(
+                e.size,
+                e.flags,
+                entry,
+                uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE | uapi::DMA_REGISTERED,
+            )?;
+            // The batch has one timeout and one job id.
+            if e.reserved != 0 || e.timeout_ms != 0 || e.job_id != 0 {
+                return Err(EINVAL);
+            }
+            reqs.push(
+                DmaRequest {
+                    flags: e.flags,
+                    host: HostSpec::User { addr: e.user_addr },
+                    length: e.length,
+                    handle: e.handle,
+                    offset: e.offset,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(reqs)
     }
 
     /// `METIS_IOCTL_BUF_REGISTER`: pins and maps the buffer, and returns its handle.

@@ -218,8 +218,9 @@ impl Card {
         let seg = Segment {
             addr: buf.dma_address(),
             len: u32::try_from(image.len())?,
+            dev: load_addr,
         };
-        self.transfer(Dir::Rd, &[seg], load_addr, LOAD_TIMEOUT)
+        self.transfer(Dir::Rd, &[seg], LOAD_TIMEOUT)
             .inspect_err(|e| dev_err!(dev, "firmware transfer to the card failed ({:?})\n", e))?;
         drop(buf);
 

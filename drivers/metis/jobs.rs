@@ -28,6 +28,7 @@ use kernel::{
 use crate::{
     card::Card,
     edma::{
+        Deadline,
         Dir,
         Segment, //
     },
@@ -303,19 +304,18 @@ enum HostBuf {
 }
 
 impl HostBuf {
-    /// The card's view of `length` bytes: contiguous DMA runs, each at most 2 GiB
-    /// (an element moves at most 4 GiB - 1).
+    /// Appends the card's view of `length` bytes, landing at `dev_addr` on the card, to
+    /// `segs`: contiguous DMA runs, each at most 2 GiB (an element moves at most 4 GiB - 1).
     ///
-    /// A fragmented 1 GiB buffer has 262 144 runs (4 MiB of segments): the vector may
+    /// A fragmented 1 GiB buffer has 262 144 runs (6 MiB of segments): the vector may
     /// fall back to vmalloc (security review M8).
-    fn segments(&self, length: u64) -> Result<KVVec<Segment>> {
+    fn segments(&self, length: u64, mut dev_addr: u64, segs: &mut KVVec<Segment>) -> Result {
         let (sgt, mut skip) = match self {
             Self::User(u) => (u.sgt(), 0),
             Self::Registered { buf, offset } => (buf.map().sgt(), *offset),
             Self::DmaBuf { att, offset, .. } => (att.sgt(), *offset),
         };
         let mut left = length;
-        let mut segs = KVVec::new();
         for e in sgt.iter() {
             if left == 0 {
                 break;
@@ -335,10 +335,12 @@ impl HostBuf {
                     Segment {
                         addr,
                         len: u32::try_from(n)?,
+                        dev: dev_addr,
                     },
                     GFP_KERNEL,
                 )?;
                 addr += n;
+                dev_addr = dev_addr.checked_add(n).ok_or(EOVERFLOW)?;
                 len -= n;
             }
         }
@@ -346,7 +348,7 @@ impl HostBuf {
             // The mapping is shorter than the buffer it was checked against.
             return Err(EINVAL);
         }
-        Ok(segs)
+        Ok(())
     }
 }
 
@@ -378,24 +380,108 @@ fn dmabuf_attachment(
     Ok(att)
 }
 
-/// A transfer with everything it needs: the mapped host buffer, the region
-/// it moves to or from, and a seat in the card's gate.
+/// One request of a job, ready for the card: the mapped host buffer, the
+/// region it moves to or from, and where in it.
 ///
-/// Fields drop in order: the buffer is unmapped (the card is done with it) and
-/// the region released while the device is still held bound by `gate`.
-pub(crate) struct DmaJob {
+/// Fields drop in order: the buffer is unmapped (the card is done with it), then
+/// the region released.
+struct Part {
     host: HostBuf,
     _region: RegionRef,
-    gate: OwnedAdmission<Card>,
     dir: Dir,
     dev_addr: u64,
     length: u64,
+}
+
+/// A request checked and made ready before the card is held.
+struct Staged {
+    source: Source,
+    dir: Dir,
+}
+
+/// A DMA job: one request (`METIS_IOCTL_DMA`, `METIS_IOCTL_DMA_BUF`) or a batch
+/// (`METIS_IOCTL_DMA_BATCH`), with everything it needs and a seat in the card's gate.
+///
+/// Fields drop in order: the parts go (unmapped, regions released) while the device
+/// is still held bound by `gate`.
+pub(crate) struct DmaJob {
+    parts: KVec<Part>,
+    gate: OwnedAdmission<Card>,
     timeout: Delta,
 }
 
 impl DmaJob {
-    /// Validates a DMA request and prepares the job: admission, region, mapped host buffer.
-    pub(crate) fn prepare(card: &Arc<Card>, owner: u64, r: &DmaRequest) -> Result<Self> {
+    /// Validates the requests of a job and prepares it: admission, regions, mapped host
+    /// buffers. All or nothing: a request that fails undoes what the others took.
+    pub(crate) fn prepare(
+        card: &Arc<Card>,
+        owner: u64,
+        reqs: &[DmaRequest],
+        timeout_ms: u32,
+    ) -> Result<Self> {
+        if reqs.is_empty() {
+            return Err(EINVAL);
+        }
+        let timeout = timeout(timeout_ms)?;
+        // Pinning may sleep on the caller's memory for as long as that takes, and a
+        // dma-buf's other users (a GPU, a display) may take the job's timeout: both before
+        // the card is held, so that a reset, a suspend or an unbind never waits for them (M4).
+        let mut staged = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+        for r in reqs {
+            staged.push(Self::stage(card, owner, r, timeout)?, GFP_KERNEL)?;
+        }
+        let gate = card.enter_owned()?;
+        let generation = card.status.lock().reset_count;
+        let dev = gate.device();
+        let mut parts = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+        for (r, st) in reqs.iter().zip(staged) {
+            let dev_addr = card
+                .mem
+                .lock()
+                .resolve(r.handle, owner, r.offset, r.length, generation)?;
+            let region = RegionRef {
+                card: card.clone(),
+                handle: r.handle,
+                owner,
+            };
+            let host = match st.source {
+                Source::User(pinned) => HostBuf::User(pinned.map(dev)?),
+                Source::Registered { buf, offset } => HostBuf::Registered { buf, offset },
+                Source::DmaBuf { fd, offset, map } => {
+                    let att = dmabuf_attachment(card, owner, &map, dev).inspect_err(|e| {
+                        dev_warn_limited!(
+                            card.log_limit,
+                            card.pdev,
+                            "can't give the card dma-buf fd {} ({:?}): its exporter refused \
+                             to attach or map it for this device\n",
+                            fd,
+                            e
+                        );
+                    })?;
+                    HostBuf::DmaBuf { att, map, offset }
+                }
+            };
+            parts.push(
+                Part {
+                    host,
+                    _region: region,
+                    dir: st.dir,
+                    dev_addr,
+                    length: r.length,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Self {
+            parts,
+            gate,
+            timeout,
+        })
+    }
+
+    /// Checks one request and readies its host side (pinned, found registered, or its
+    /// dma-buf's other users waited for), before the card is held.
+    fn stage(card: &Arc<Card>, owner: u64, r: &DmaRequest, timeout: Delta) -> Result<Staged> {
         let dir = match r.flags & (uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE) {
             uapi::DMA_TO_DEVICE => Dir::Rd,
             uapi::DMA_FROM_DEVICE => Dir::Wr,
@@ -414,10 +500,6 @@ impl DmaJob {
                 offset.checked_add(r.length).map(drop).ok_or(EINVAL)?
             }
         }
-        let timeout = timeout(r.timeout_ms)?;
-        // Pinning may sleep on the caller's memory for as long as that takes, and a
-        // dma-buf's other users (a GPU, a display) may take the job's timeout: both before
-        // the card is held, so that a reset, a suspend or an unbind never waits for them (M4).
         let access = match dir {
             Dir::Rd => CardAccess::READS,
             Dir::Wr => CardAccess::WRITES,
@@ -441,44 +523,7 @@ impl DmaJob {
                 Source::DmaBuf { fd, offset, map }
             }
         };
-        let gate = card.enter_owned()?;
-        let generation = card.status.lock().reset_count;
-        let dev_addr = card
-            .mem
-            .lock()
-            .resolve(r.handle, owner, r.offset, r.length, generation)?;
-        let region = RegionRef {
-            card: card.clone(),
-            handle: r.handle,
-            owner,
-        };
-        let dev = gate.device();
-        let host = match source {
-            Source::User(pinned) => HostBuf::User(pinned.map(dev)?),
-            Source::Registered { buf, offset } => HostBuf::Registered { buf, offset },
-            Source::DmaBuf { fd, offset, map } => {
-                let att = dmabuf_attachment(card, owner, &map, dev).inspect_err(|e| {
-                    dev_warn_limited!(
-                        card.log_limit,
-                        card.pdev,
-                        "can't give the card dma-buf fd {} ({:?}): its exporter refused to \
-                         attach or map it for this device\n",
-                        fd,
-                        e
-                    );
-                })?;
-                HostBuf::DmaBuf { att, map, offset }
-            }
-        };
-        Ok(Self {
-            host,
-            _region: region,
-            gate,
-            dir,
-            dev_addr,
-            length: r.length,
-            timeout,
-        })
+        Ok(Staged { source, dir })
     }
 
     /// The card the job runs on.
@@ -486,32 +531,58 @@ impl DmaJob {
         self.gate.owner().clone()
     }
 
+    /// Runs the job: the parts of each direction as one transfer (one list, one
+    /// doorbell, one interrupt while they fit in a channel's ring), to the card first.
     pub(crate) fn run(mut self) -> Result {
         let card = self.gate.owner().clone();
-        // A registered buffer stays mapped: its bytes go to the card, and come back to the
-        // CPU after the card wrote them, here (a per-job mapping does that as it maps and
-        // unmaps).
-        if let HostBuf::Registered { buf, .. } = &self.host {
-            buf.map().sync(false);
+        let deadline = Deadline::new(self.timeout);
+        for dir in [Dir::Rd, Dir::Wr] {
+            let moved = Self::run_dir(&card, &self.parts, dir, &deadline);
+            if let Err(e) = moved {
+                for p in self.parts.iter_mut().filter(|p| p.dir == dir) {
+                    if let HostBuf::DmaBuf { map, .. } = &mut p.host {
+                        map.fail(e);
+                    }
+                }
+            }
+            moved?;
         }
-        let moved = self
-            .host
-            .segments(self.length)
-            .and_then(|segs| card.transfer(self.dir, &segs, self.dev_addr, self.timeout));
-        if let (HostBuf::Registered { buf, .. }, Dir::Wr) = (&self.host, self.dir) {
-            buf.map().sync(true);
+        Ok(())
+        // `self` drops here: unmapped (syncing for the CPU) after the card is done.
+    }
+
+    /// Moves the parts of one direction, if the job has any.
+    fn run_dir(card: &Card, parts: &[Part], dir: Dir, deadline: &Deadline) -> Result {
+        let mut segs = KVVec::new();
+        let mut bytes = 0u64;
+        for p in parts.iter().filter(|p| p.dir == dir) {
+            p.host.segments(p.length, p.dev_addr, &mut segs)?;
+            bytes += p.length;
+            // A registered buffer stays mapped: its bytes go to the card, and come back to
+            // the CPU after the card wrote them, here (a per-job mapping does that as it
+            // maps and unmaps).
+            if let HostBuf::Registered { buf, .. } = &p.host {
+                buf.map().sync(false);
+            }
         }
-        if let (Err(e), HostBuf::DmaBuf { map, .. }) = (&moved, &mut self.host) {
-            map.fail(*e);
+        if segs.is_empty() {
+            return Ok(());
         }
-        moved?;
-        let counter = match self.dir {
+        // The second direction gets what the first left of the job's time.
+        card.transfer(dir, &segs, deadline.left()?)?;
+        if dir == Dir::Wr {
+            for p in parts.iter().filter(|p| p.dir == dir) {
+                if let HostBuf::Registered { buf, .. } = &p.host {
+                    buf.map().sync(true);
+                }
+            }
+        }
+        let counter = match dir {
             Dir::Rd => &card.bytes_to_device,
             Dir::Wr => &card.bytes_from_device,
         };
-        counter.fetch_add(self.length, Relaxed);
+        counter.fetch_add(bytes, Relaxed);
         Ok(())
-        // `self` drops here: unmapped (syncing for the CPU) after the card is done.
     }
 }
 
@@ -522,12 +593,12 @@ pub(crate) enum HostSpec {
     DmaBuf { fd: i32, offset: u64 },
 }
 
-/// A DMA request, from `METIS_IOCTL_DMA` or `METIS_IOCTL_DMA_BUF`.
+/// A DMA request, from `METIS_IOCTL_DMA`, `METIS_IOCTL_DMA_BUF` or an entry of
+/// `METIS_IOCTL_DMA_BATCH`.
 pub(crate) struct DmaRequest {
     pub(crate) flags: u32,
     pub(crate) host: HostSpec,
     pub(crate) length: u64,
     pub(crate) handle: u64,
     pub(crate) offset: u64,
-    pub(crate) timeout_ms: u32,
 }

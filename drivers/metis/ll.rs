@@ -46,13 +46,11 @@ fn put(words: &mut [u32], slot: usize, control: u32, size: u32, a: u64, b: u64) 
 }
 
 /// Fills `words` with a data element per segment, all carrying cycle bit
-/// `cycle` and the last one raising `irq`. `dev_addr` advances past the bytes
-/// they move. Returns the number of slots used.
+/// `cycle` and the last one raising `irq`. Returns the number of slots used.
 pub(crate) fn build_elements(
     words: &mut [u32],
     segs: &[Segment],
     dir: Dir,
-    dev_addr: &mut u64,
     cycle: bool,
     irq: u32,
 ) -> Result<usize> {
@@ -61,13 +59,14 @@ pub(crate) fn build_elements(
         if s.len == 0 {
             return Err(EINVAL);
         }
+        // The engine's address counters do not wrap.
+        s.dev.checked_add(u64::from(s.len)).ok_or(EOVERFLOW)?;
         let ctl = cb | if i + 1 == segs.len() { irq } else { 0 };
         let (sar, dar) = match dir {
-            Dir::Wr => (*dev_addr, s.addr),
-            Dir::Rd => (s.addr, *dev_addr),
+            Dir::Wr => (s.dev, s.addr),
+            Dir::Rd => (s.addr, s.dev),
         };
         put(words, i, ctl, s.len, sar, dar)?;
-        *dev_addr = dev_addr.checked_add(u64::from(s.len)).ok_or(EOVERFLOW)?;
     }
     Ok(segs.len())
 }
@@ -155,20 +154,22 @@ impl core::fmt::Display for Element {
 mod tests {
     use super::*;
 
-    fn seg(addr: u64, len: u32) -> Segment {
-        Segment { addr, len }
+    fn seg(addr: u64, len: u32, dev: u64) -> Segment {
+        Segment { addr, len, dev }
     }
 
     #[test]
     fn read_run_layout() -> Result {
         let mut w = [0u32; 2 * ELEMENT_WORDS];
-        let mut dev = 0x2000_0000u64;
-        let segs = [seg(0x1_0000_1000, 0x800), seg(0x2000, 0x100)];
-        let n = build_elements(&mut w, &segs, Dir::Rd, &mut dev, true, CTRL_LIE | CTRL_RIE)?;
+        let segs = [
+            seg(0x1_0000_1000, 0x800, 0x2000_0000),
+            seg(0x2000, 0x100, 0x2000_0800),
+        ];
+        let n = build_elements(&mut w, &segs, Dir::Rd, true, CTRL_LIE | CTRL_RIE)?;
         assert_eq!(n, 2);
         // First element: CB only, host source, device destination.
         assert_eq!(&w[0..6], &[CTRL_CB, 0x800, 0x1000, 0x1, 0x2000_0000, 0]);
-        // Last data element raises the interrupt; device address advanced.
+        // Last data element raises the interrupt.
         assert_eq!(
             &w[6..12],
             &[
@@ -180,22 +181,24 @@ mod tests {
                 0
             ]
         );
-        assert_eq!(dev, 0x2000_0900);
+        Ok(())
+    }
+
+    #[test]
+    fn batch_segments_keep_their_own_device_addresses() -> Result {
+        // Two jobs of a batch: device ranges apart, and the second one's below the first.
+        let mut w = [0u32; 2 * ELEMENT_WORDS];
+        let segs = [seg(0x1000, 0x40, 0x9000), seg(0x5000, 0x80, 0x100)];
+        build_elements(&mut w, &segs, Dir::Wr, true, CTRL_LIE)?;
+        assert_eq!(&w[0..6], &[CTRL_CB, 0x40, 0x9000, 0, 0x1000, 0]);
+        assert_eq!(&w[6..12], &[CTRL_CB | CTRL_LIE, 0x80, 0x100, 0, 0x5000, 0]);
         Ok(())
     }
 
     #[test]
     fn write_run_swaps_addresses_and_cycle() -> Result {
         let mut w = [0u32; ELEMENT_WORDS];
-        let mut dev = 0x100u64;
-        let n = build_elements(
-            &mut w,
-            &[seg(0xabc0, 4)],
-            Dir::Wr,
-            &mut dev,
-            false,
-            CTRL_LIE,
-        )?;
+        let n = build_elements(&mut w, &[seg(0xabc0, 4, 0x100)], Dir::Wr, false, CTRL_LIE)?;
         assert_eq!(n, 1);
         assert_eq!(&w[0..6], &[CTRL_LIE, 4, 0x100, 0, 0xabc0, 0]);
         Ok(())
@@ -213,12 +216,10 @@ mod tests {
     #[test]
     fn elements_decode_as_built() -> Result {
         let mut w = [0u32; 2 * ELEMENT_WORDS];
-        let mut dev = 0x2000_0000u64;
         build_elements(
             &mut w,
-            &[seg(0x1_0000_1000, 0x800)],
+            &[seg(0x1_0000_1000, 0x800, 0x2000_0000)],
             Dir::Rd,
-            &mut dev,
             true,
             CTRL_LIE,
         )?;
@@ -250,20 +251,17 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let mut w = [0u32; ELEMENT_WORDS];
-        let mut dev = 0u64;
         // No room for a second element.
         assert_eq!(
-            build_elements(&mut w, &[seg(0, 4), seg(8, 4)], Dir::Rd, &mut dev, true, 0),
+            build_elements(&mut w, &[seg(0, 4, 0), seg(8, 4, 4)], Dir::Rd, true, 0),
             Err(EINVAL)
         );
-        let mut dev = u64::MAX - 2;
         assert_eq!(
-            build_elements(&mut w, &[seg(0, 4)], Dir::Rd, &mut dev, true, 0),
+            build_elements(&mut w, &[seg(0, 4, u64::MAX - 2)], Dir::Rd, true, 0),
             Err(EOVERFLOW)
         );
-        let mut dev = 0;
         assert_eq!(
-            build_elements(&mut w, &[seg(0, 0)], Dir::Rd, &mut dev, true, 0),
+            build_elements(&mut w, &[seg(0, 0, 0)], Dir::Rd, true, 0),
             Err(EINVAL)
         );
     }

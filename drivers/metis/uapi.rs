@@ -31,6 +31,7 @@ pub(crate) const DMA_ASYNC: u32 = 1 << 2;
 pub(crate) const DMA_REGISTERED: u32 = 1 << 3;
 pub(crate) const MAX_REGISTERED: usize = 64;
 pub(crate) const MAX_JOBS: usize = 64;
+pub(crate) const MAX_BATCH: u32 = 64;
 /// `METIS_MAX_CARD_JOBS`: async jobs of all files of one card together.
 pub(crate) const MAX_CARD_JOBS: u32 = 256;
 pub(crate) const RESET_RELOAD_FIRMWARE: u32 = 1 << 0;
@@ -222,6 +223,20 @@ pub(crate) struct BufUnregister {
     pub(crate) handle: u64,
 }
 
+/// `struct metis_dma_batch`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct DmaBatch {
+    pub(crate) size: u32,
+    pub(crate) flags: u32,
+    pub(crate) entries: u64,
+    pub(crate) count: u32,
+    pub(crate) entry_size: u32,
+    pub(crate) timeout_ms: u32,
+    pub(crate) reserved: u32,
+    pub(crate) job_id: u64,
+}
+
 macro_rules! plain_old_data {
     ($($t:ty),*) => {$(
         // SAFETY: `#[repr(C)]` with only integer fields and no padding (asserted below), so
@@ -243,7 +258,8 @@ plain_old_data!(
     BufExport,
     DmaBuf,
     BufRegister,
-    BufUnregister
+    BufUnregister,
+    DmaBatch
 );
 
 macro_rules! assert_layout {
@@ -272,6 +288,8 @@ assert_layout!(DmaBuf, 56, size @ 0, flags @ 4, fd @ 8, timeout_ms @ 12, buf_off
     length @ 24, handle @ 32, offset @ 40, job_id @ 48);
 assert_layout!(BufRegister, 32, size @ 0, flags @ 4, user_addr @ 8, length @ 16, handle @ 24);
 assert_layout!(BufUnregister, 16, size @ 0, flags @ 4, handle @ 8);
+assert_layout!(DmaBatch, 40, size @ 0, flags @ 4, entries @ 8, count @ 16, entry_size @ 20,
+    timeout_ms @ 24, reserved @ 28, job_id @ 32);
 
 /// The ioctl numbers, matched on type, number and direction only so a
 /// struct can grow (the `size` field says which version the caller has).
@@ -289,6 +307,7 @@ pub(crate) enum Ioctl {
     FwChanged,
     BufRegister,
     BufUnregister,
+    DmaBatch,
 }
 
 impl Ioctl {
@@ -312,6 +331,7 @@ impl Ioctl {
             9 => (Self::FwChanged, w),
             10 => (Self::BufRegister, rw),
             11 => (Self::BufUnregister, w),
+            12 => (Self::DmaBatch, rw),
             _ => return None,
         };
         if ioctl::_IOC_DIR(cmd) != dir {
@@ -335,6 +355,7 @@ impl Ioctl {
             Self::FwChanged => core::mem::size_of::<FwChanged>(),
             Self::BufRegister => core::mem::size_of::<BufRegister>(),
             Self::BufUnregister => core::mem::size_of::<BufUnregister>(),
+            Self::DmaBatch => core::mem::size_of::<DmaBatch>(),
         }
     }
 }
@@ -371,7 +392,15 @@ mod tests {
             Some((Ioctl::BufUnregister, 16))
         );
         assert_eq!(Ioctl::decode(iowr::<BufUnregister>(11)), None);
-        assert_eq!(Ioctl::decode(iowr::<BufRegister>(12)), None);
+        assert_eq!(
+            Ioctl::decode(iowr::<DmaBatch>(12)),
+            Some((Ioctl::DmaBatch, 40))
+        );
+        assert_eq!(
+            Ioctl::decode(ioctl::_IOW::<DmaBatch>(IOCTL_MAGIC, 12)),
+            None
+        );
+        assert_eq!(Ioctl::decode(iowr::<BufRegister>(13)), None);
         // A larger (newer) struct keeps its number; the size says which version it is.
         assert_eq!(Ioctl::decode(iowr::<[u8; 96]>(0)), Some((Ioctl::Info, 96)));
     }

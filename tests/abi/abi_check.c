@@ -64,8 +64,13 @@ AT(metis_buf_register, handle, 24);
 SIZE(metis_buf_unregister, 16);
 AT(metis_buf_unregister, size, 0); AT(metis_buf_unregister, flags, 4);
 AT(metis_buf_unregister, handle, 8);
+SIZE(metis_dma_batch, 40);
+AT(metis_dma_batch, size, 0); AT(metis_dma_batch, flags, 4); AT(metis_dma_batch, entries, 8);
+AT(metis_dma_batch, count, 16); AT(metis_dma_batch, entry_size, 20);
+AT(metis_dma_batch, timeout_ms, 24); AT(metis_dma_batch, reserved, 28);
+AT(metis_dma_batch, job_id, 32);
 
-/* The ioctl numbers the module decodes (type 0xbb, numbers 0..11, directions). */
+/* The ioctl numbers the module decodes (type 0xbb, numbers 0..12, directions). */
 _Static_assert(METIS_IOCTL_INFO == _IOWR(0xbb, 0, struct metis_info), "INFO");
 _Static_assert(METIS_IOCTL_MEM_ALLOC == _IOWR(0xbb, 1, struct metis_mem_alloc), "MEM_ALLOC");
 _Static_assert(METIS_IOCTL_MEM_FREE == _IOW(0xbb, 2, struct metis_mem_free), "MEM_FREE");
@@ -80,6 +85,7 @@ _Static_assert(METIS_IOCTL_BUF_REGISTER == _IOWR(0xbb, 10, struct metis_buf_regi
 	       "BUF_REGISTER");
 _Static_assert(METIS_IOCTL_BUF_UNREGISTER == _IOW(0xbb, 11, struct metis_buf_unregister),
 	       "BUF_UNREGISTER");
+_Static_assert(METIS_IOCTL_DMA_BATCH == _IOWR(0xbb, 12, struct metis_dma_batch), "DMA_BATCH");
 _Static_assert(METIS_BUF_READ == 1 && METIS_BUF_WRITE == 2, "BUF flags");
 _Static_assert(METIS_BUF_MAX_LENGTH == 1ULL << 30, "BUF_MAX_LENGTH");
 
@@ -88,6 +94,7 @@ _Static_assert(METIS_DMA_TO_DEVICE == 1 && METIS_DMA_FROM_DEVICE == 2 && METIS_D
 	       METIS_DMA_REGISTERED == 8, "DMA flags");
 _Static_assert(METIS_MAX_REGISTERED == 64, "MAX_REGISTERED");
 _Static_assert(METIS_MAX_JOBS == 64, "MAX_JOBS");
+_Static_assert(METIS_MAX_BATCH == 64, "MAX_BATCH");
 _Static_assert(METIS_MAX_CARD_JOBS == 256, "MAX_CARD_JOBS");
 _Static_assert(METIS_DMA_MAX_LENGTH == 1ULL << 30 && METIS_MEM_MAX_LENGTH == 1ULL << 34, "lengths");
 _Static_assert(METIS_MEM_ALIGN == 4096 && METIS_MEM_MAX_REGIONS == 4096, "MEM_ALIGN, MEM_MAX_REGIONS");

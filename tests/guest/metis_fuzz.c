@@ -102,12 +102,14 @@
 #define DATA		(1 << 20)	/* DMA buffer; a guard page follows */
 #define RO_DATA		(64 << 10)	/* read-only DMA buffer */
 #define HOLE		(64 << 10)	/* PROT_NONE */
+#define ENT_MAX		(sizeof(struct metis_dma) + 64)	/* largest batch entry built */
+#define ENTS		(METIS_MAX_BATCH * ENT_MAX)	/* batch entries; a guard page follows */
 #define CLOSED_FD	1000		/* CLOSED_FD..+19: never open */
 #define KADDR1		0xffff800000000000ull
 #define KADDR2		0xffffffff81000000ull
 
 enum { I_INFO, I_MEM_ALLOC, I_MEM_FREE, I_DMA, I_WAIT, I_CMD, I_RESET, I_BUF_EXPORT, I_DMA_BUF,
-       I_FW_CHANGED, I_BUF_REGISTER, I_BUF_UNREGISTER, NCMD };
+       I_FW_CHANGED, I_BUF_REGISTER, I_BUF_UNREGISTER, I_DMA_BATCH, NCMD };
 
 static const struct {
 	const char *name;
@@ -118,7 +120,7 @@ static const struct {
 	[I_INFO] = { "INFO", METIS_IOCTL_INFO, sizeof(struct metis_info), 50 },
 	[I_MEM_ALLOC] = { "MEM_ALLOC", METIS_IOCTL_MEM_ALLOC, sizeof(struct metis_mem_alloc), 110 },
 	[I_MEM_FREE] = { "MEM_FREE", METIS_IOCTL_MEM_FREE, sizeof(struct metis_mem_free), 70 },
-	[I_DMA] = { "DMA", METIS_IOCTL_DMA, sizeof(struct metis_dma), 225 },
+	[I_DMA] = { "DMA", METIS_IOCTL_DMA, sizeof(struct metis_dma), 185 },
 	[I_WAIT] = { "WAIT", METIS_IOCTL_WAIT, sizeof(struct metis_wait), 120 },
 	[I_CMD] = { "CMD", METIS_IOCTL_CMD, sizeof(struct metis_cmd), 170 },
 	[I_RESET] = { "RESET", METIS_IOCTL_RESET, sizeof(struct metis_reset), 5 },
@@ -131,6 +133,7 @@ static const struct {
 			     sizeof(struct metis_buf_register), 20 },
 	[I_BUF_UNREGISTER] = { "BUF_UNREGISTER", METIS_IOCTL_BUF_UNREGISTER,
 			       sizeof(struct metis_buf_unregister), 15 },
+	[I_DMA_BATCH] = { "DMA_BATCH", METIS_IOCTL_DMA_BATCH, sizeof(struct metis_dma_batch), 40 },
 };
 
 /* Result classes: the command, with a wrong encoded size, with wrong direction bits, others. */
@@ -240,7 +243,7 @@ struct wk {
 	unsigned int ndead;
 	uint64_t last_reaped;
 	int pipe_fd[2], memfd, null_fd;
-	uint8_t *arena, *ro_arg, *data, *ro_data, *hole, *ro_copy;
+	uint8_t *arena, *ro_arg, *data, *ro_data, *hole, *ro_copy, *ents;
 	struct logent log[LOG];
 	unsigned int nlog, dumps;
 };
@@ -853,6 +856,62 @@ static const char *cmd_model(struct slot *s, const struct metis_cmd *m)
 	}
 }
 
+/* Why one entry of a batch must fail the batch (NULL: it may run). */
+static const char *entry_model(struct wk *w, struct slot *s, const uint8_t *p, uint32_t esz)
+{
+	struct metis_dma d;
+	uint32_t dir;
+	const char *why;
+
+	memcpy(&d, p, sizeof(d));
+	dir = d.flags & (METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE);
+	if (d.size != esz)
+		return "entry size field differs from entry_size";
+	if (bytes_set(p + sizeof(d), esz - sizeof(d)))
+		return "non-zero bytes past the known entry";
+	if (d.flags & ~(METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE | METIS_DMA_REGISTERED))
+		return "entry flag other than a direction and REGISTERED";
+	if (dir != METIS_DMA_TO_DEVICE && dir != METIS_DMA_FROM_DEVICE)
+		return "entry without exactly one direction";
+	if (d.reserved || d.timeout_ms || d.job_id)
+		return "entry reserved, timeout_ms or job_id set";
+	if (!d.length || d.length > METIS_DMA_MAX_LENGTH)
+		return "entry length out of range";
+	why = bounds_model(live_find(s, d.handle), d.offset, d.length);
+	if (why)
+		return why;
+	if (d.flags & METIS_DMA_REGISTERED)
+		return reg_holding(s, d.user_addr, d.length, dir) ? NULL :
+		       "no buffer this file registered holds the entry's range for its direction";
+	return uaddr_model(w, d.user_addr, d.length, dir == METIS_DMA_FROM_DEVICE);
+}
+
+static const char *batch_model(struct wk *w, struct slot *s, const struct metis_dma_batch *b)
+{
+	uint64_t total;
+
+	if (b->flags & ~METIS_DMA_ASYNC)
+		return "unknown batch flag";
+	if (b->reserved)
+		return "reserved field set";
+	if (!b->count || b->count > METIS_MAX_BATCH)
+		return "batch count out of range";
+	if (b->entry_size < sizeof(struct metis_dma) || b->entry_size > page_size)
+		return "entry_size out of range";
+	total = (uint64_t)b->count * b->entry_size;
+	/* The builder points entries only at its own array, or at memory that can't be read. */
+	if (b->entries < (uintptr_t)w->ents || b->entries + total > (uintptr_t)w->ents + ENTS)
+		return "entries not readable";
+	for (uint32_t i = 0; i < b->count; i++) {
+		const char *why = entry_model(w, s, (const uint8_t *)(uintptr_t)b->entries +
+					      (size_t)i * b->entry_size, b->entry_size);
+
+		if (why)
+			return why;
+	}
+	return NULL;
+}
+
 static int writes_back(int cmd)
 {
 	const uint32_t flags = ((const uint32_t *)pl)[1];
@@ -861,7 +920,7 @@ static int writes_back(int cmd)
 	case I_INFO: case I_MEM_ALLOC: case I_WAIT: case I_CMD: case I_BUF_EXPORT:
 	case I_BUF_REGISTER:
 		return 1;
-	case I_DMA: case I_DMA_BUF:
+	case I_DMA: case I_DMA_BUF: case I_DMA_BATCH:
 		return !!(flags & METIS_DMA_ASYNC);	/* only an async job publishes its id */
 	default:
 		return 0;
@@ -936,6 +995,8 @@ static const char *model(struct wk *w, struct call *c)
 			       NULL : "no buffer this file registered holds the range for the direction";
 		return uaddr_model(w, d->user_addr, d->length, !!(flags & METIS_DMA_FROM_DEVICE));
 	}
+	case I_DMA_BATCH:
+		return batch_model(w, s, (const void *)pl);
 	case I_BUF_REGISTER: {
 		const struct metis_buf_register *a = (const void *)pl;
 
@@ -1139,6 +1200,136 @@ static void build_dma(struct wk *w, struct call *c, struct slot *s, int mut)
 			break;
 		default:
 			d->length = 0;
+			break;
+		}
+	}
+}
+
+/* A well-formed batch entry at `p` (a region of the file's, a buffer of the worker's). */
+static void build_entry(struct wk *w, struct slot *s, uint8_t *p, uint32_t esz)
+{
+	struct metis_dma d = { .size = esz };
+	struct region *r = pick_live(w, s);
+	uint64_t rl = r ? r->len : 4096;
+
+	d.flags = pm(w, 500) ? METIS_DMA_TO_DEVICE : METIS_DMA_FROM_DEVICE;
+	/* Small: a batch holds up to 64 of them. */
+	d.length = pick_len(w, min64(rl, 16384));
+	d.offset = below(w, rl - d.length + 1);
+	d.handle = r ? r->handle : foreign(w, s);
+	d.user_addr = data_addr(w, d.length);
+	if (s->nregs && pm(w, 250)) {
+		struct reg *g = &s->regs[below(w, s->nregs)];
+
+		d.flags = METIS_DMA_REGISTERED |
+			  ((g->flags & METIS_DMA_TO_DEVICE) && (!(g->flags & METIS_DMA_FROM_DEVICE) ||
+			   pm(w, 500)) ? METIS_DMA_TO_DEVICE : METIS_DMA_FROM_DEVICE);
+		d.length = 1 + below(w, min64(min64(g->len, rl), 16384));
+		d.offset = below(w, rl - d.length + 1);
+		d.user_addr = g->addr + below(w, g->len - d.length + 1);
+	}
+	memset(p, 0, esz);
+	memcpy(p, &d, sizeof(d));
+}
+
+static void mutate_entry(struct wk *w, struct slot *s, uint8_t *p, uint32_t esz)
+{
+	struct metis_dma d;
+
+	memcpy(&d, p, sizeof(d));
+	switch (below(w, 12)) {
+	case 0:
+		d.size = pm(w, 500) ? esz + 8 : (uint32_t)rnd(w);
+		break;
+	case 1:
+		d.flags = pm(w, 500) ? d.flags | METIS_DMA_ASYNC : bad_dma_flags(w, d.flags);
+		break;
+	case 2:
+		d.timeout_ms = 1 + (uint32_t)below(w, 1000);
+		break;
+	case 3:
+		d.job_id = rnd(w) | 1;
+		break;
+	case 4:
+		d.reserved = (uint32_t)rnd(w) | 1;
+		break;
+	case 5:
+		d.length = pm(w, 500) ? 0 : wild64(w);
+		break;
+	case 6:
+		d.offset = wild64(w);
+		break;
+	case 7:
+		d.handle = foreign(w, s);
+		break;
+	case 8:
+	case 9:
+		d.user_addr = odd_addr(w, d.length);
+		break;
+	case 10:
+		d.flags ^= METIS_DMA_REGISTERED;
+		break;
+	default:
+		if (esz > sizeof(d)) {
+			p[sizeof(d) + below(w, esz - sizeof(d))] = 1 + below(w, 255);
+			return;
+		}
+		d.length = 0;
+		break;
+	}
+	memcpy(p, &d, sizeof(d));
+}
+
+static void build_batch(struct wk *w, struct call *c, struct slot *s, int mut)
+{
+	struct metis_dma_batch *b = (struct metis_dma_batch *)pl;
+	uint32_t n = 1 + (uint32_t)below(w, pm(w, 800) ? 8 : METIS_MAX_BATCH);
+	uint32_t esz = sizeof(struct metis_dma) + (pm(w, 100) ? 8 * (1 + below(w, 8)) : 0);
+
+	b->size = sizeof(*b);
+	if (s->njobs < METIS_MAX_JOBS - 4 && pm(w, 350))
+		b->flags = METIS_DMA_ASYNC;
+	b->timeout_ms = pick_timeout(w);
+	b->count = n;
+	b->entry_size = esz;
+	b->entries = (uintptr_t)w->ents;
+	for (uint32_t i = 0; i < n; i++)
+		build_entry(w, s, w->ents + (size_t)i * esz, esz);
+	if (!s->nlive)
+		c->mutated = 1;
+	for (int k = mut ? 1 + (int)below(w, 2) : 0; k > 0; k--) {
+		c->mutated = 1;
+		switch (below(w, 9)) {
+		case 0:
+			b->count = pm(w, 500) ? 0 : pm(w, 500) ? METIS_MAX_BATCH + 1 : (uint32_t)rnd(w);
+			break;
+		case 1:
+			b->entry_size = pm(w, 500) ? (uint32_t)below(w, sizeof(struct metis_dma)) :
+					pm(w, 500) ? (uint32_t)page_size + 8 : (uint32_t)rnd(w);
+			break;
+		case 2:
+			b->reserved = (uint32_t)rnd(w) | 1;
+			break;
+		case 3:
+			b->flags |= pm(w, 500) ? METIS_DMA_TO_DEVICE : 1u << (3 + below(w, 29));
+			break;
+		case 4: {	/* entries that can't be read, or run into the guard page */
+			static const uint64_t odd[] = { 0, KADDR1, KADDR2, 0x1000 };
+
+			b->entries = pm(w, 400) ? odd[below(w, ARRAY_SIZE(odd))] :
+				     pm(w, 500) ? (uintptr_t)(w->hole + below(w, HOLE)) :
+				     (uintptr_t)(w->ents + ENTS - below(w, (uint64_t)n * esz) - 1 +
+						 (n * esz > 1 ? 0 : 1));
+			break;
+		}
+		case 5:
+			b->job_id = rnd(w);	/* output only */
+			break;
+		case 6:
+			b->timeout_ms = wild_timeout(w);
+			break;
+		default:
+			mutate_entry(w, s, w->ents + (size_t)below(w, n) * esz, esz);
 			break;
 		}
 	}
@@ -1499,6 +1690,9 @@ static void build(struct wk *w, struct call *c, struct slot *s, int mut)
 	case I_BUF_UNREGISTER:
 		build_unregister(w, c, s, mut);
 		break;
+	case I_DMA_BATCH:
+		build_batch(w, c, s, mut);
+		break;
 	default:
 		build_fw_changed(w, c, mut);
 		break;
@@ -1565,7 +1759,8 @@ static int pick_cmd(struct wk *w, struct slot *s)
 		cmd = I_MEM_FREE;
 	else if (cmd == I_MEM_FREE && !s->nlive && pm(w, 700))
 		cmd = I_MEM_ALLOC;
-	else if ((cmd == I_DMA || cmd == I_CMD || cmd == I_DMA_BUF) && !s->nlive && pm(w, 600))
+	else if ((cmd == I_DMA || cmd == I_CMD || cmd == I_DMA_BUF || cmd == I_DMA_BATCH) &&
+		 !s->nlive && pm(w, 600))
 		cmd = I_MEM_ALLOC;
 	else if (cmd == I_DMA_BUF && !pick_buf(w) && pm(w, 700))
 		cmd = I_BUF_EXPORT;
@@ -1862,6 +2057,24 @@ static void after(struct wk *w, struct call *c, int r, int probe)
 		if ((flags & METIS_DMA_ASYNC) && out)
 			add_job(w, s, c->cmd == I_DMA ? ((const struct metis_dma *)out)->job_id :
 				((const struct metis_dma_buf *)out)->job_id);
+		break;
+	}
+	case I_DMA_BATCH: {
+		const struct metis_dma_batch *b = (const void *)pl;
+
+		/* A batch whose entries the model calls unreadable and that worked failed K_INVALID. */
+		if (r || b->count > METIS_MAX_BATCH || b->entries < (uintptr_t)w->ents ||
+		    b->entries + (uint64_t)b->count * b->entry_size > (uintptr_t)w->ents + ENTS)
+			break;
+		for (uint32_t i = 0; i < b->count; i++) {
+			struct metis_dma d;
+
+			memcpy(&d, (const uint8_t *)(uintptr_t)b->entries + (size_t)i * b->entry_size,
+			       sizeof(d));
+			check_handle(w, c, s, d.handle);
+		}
+		if ((b->flags & METIS_DMA_ASYNC) && out)
+			add_job(w, s, ((const struct metis_dma_batch *)out)->job_id);
 		break;
 	}
 	case I_WAIT:
@@ -2205,7 +2418,9 @@ static int setup(struct wk *w)
 	w->ro_data = map_area(RO_DATA, PROT_READ | PROT_WRITE, 0);
 	w->hole = map_area(HOLE, PROT_NONE, 0);
 	w->ro_copy = malloc(RO_DATA);
-	if (!w->arena || !w->data || !w->ro_arg || !w->ro_data || !w->hole || !w->ro_copy)
+	w->ents = map_area(ENTS, PROT_READ | PROT_WRITE, 1);
+	if (!w->arena || !w->data || !w->ro_arg || !w->ro_data || !w->hole || !w->ro_copy ||
+	    !w->ents)
 		return -1;
 	fill(w->ro_data, RO_DATA, (uint32_t)w->seed);
 	memcpy(w->ro_copy, w->ro_data, RO_DATA);
@@ -2319,14 +2534,9 @@ static void fuzz_one(struct wk *w)
 	issue(w, &c);
 
 	/* The card must not have written the read-only buffer. */
-	if (c.cmd == I_DMA && c.slot >= 0) {
-		const struct metis_dma *d = (const void *)pl;
-
-		if ((d->flags & METIS_DMA_FROM_DEVICE) &&
-		    overlaps(d->user_addr, d->user_addr + d->length, w->ro_data, RO_DATA) &&
-		    memcmp(w->ro_data, w->ro_copy, RO_DATA))
-			fail(w, K_READONLY, "a DMA from the device changed read-only memory");
-	}
+	if ((c.cmd == I_DMA || c.cmd == I_DMA_BATCH) && c.slot >= 0 &&
+	    memcmp(w->ro_data, w->ro_copy, RO_DATA))
+		fail(w, K_READONLY, "a DMA from the device changed read-only memory");
 }
 
 static void cleanup(struct wk *w)
@@ -2784,7 +2994,7 @@ int main(int argc, char **argv)
 		/* The deep paths were reached: each command worked once at least, well formed. */
 		if (iters >= 2000) {
 			static const int need_kernel[] = {
-				I_MEM_ALLOC, I_MEM_FREE, I_DMA, I_WAIT, I_CMD, I_DMA_BUF,
+				I_MEM_ALLOC, I_MEM_FREE, I_DMA, I_WAIT, I_CMD, I_DMA_BUF, I_DMA_BATCH,
 			};
 			char missing[160] = "";
 

@@ -1123,6 +1123,276 @@ static int registered_suite(void)
 	return failed;
 }
 
+/* One entry of a batch. */
+static struct metis_dma bent(uint32_t flags, const void *buf, uint64_t len, uint64_t handle,
+			     uint64_t off)
+{
+	struct metis_dma d = {
+		.size = sizeof(d), .flags = flags, .user_addr = (uintptr_t)buf,
+		.length = len, .handle = handle, .offset = off,
+	};
+
+	return d;
+}
+
+/* METIS_IOCTL_DMA_BATCH: 0 or -errno; with METIS_DMA_ASYNC the job id goes to *id. */
+static int dma_batch(int fd, uint32_t flags, const void *entries, uint32_t n,
+		     uint32_t entry_size, int64_t *id)
+{
+	struct metis_dma_batch b = {
+		.size = sizeof(b), .flags = flags, .entries = (uintptr_t)entries,
+		.count = n, .entry_size = entry_size,
+	};
+	int r = xioctl(fd, METIS_IOCTL_DMA_BATCH, &b);
+
+	if (id)
+		*id = r ? r : (int64_t)b.job_id;
+	return r;
+}
+
+static int batch(int fd, const struct metis_dma *e, uint32_t n)
+{
+	return dma_batch(fd, 0, e, n, sizeof(*e), NULL);
+}
+
+/* Whether `len` bytes of `region` at `off` read back as zero. */
+static int region_zero(int fd, uint64_t region, uint64_t off, uint64_t len)
+{
+	uint8_t *b = malloc(len);
+	int zero = b && !dma(fd, METIS_DMA_FROM_DEVICE, b, len, region, off);
+
+	for (uint64_t i = 0; zero && i < len; i++)
+		zero = !b[i];
+	free(b);
+	return zero;
+}
+
+/*
+ * Batches (METIS_IOCTL_DMA_BATCH): every field of the batch and of each entry
+ * is checked; a batch runs all its entries or none (a bad entry anywhere
+ * fails it before a byte moved, and what the good ones pinned is given back);
+ * each entry's bytes land where it says, in any order on the card and the
+ * host; to-device entries run before from-device ones; registered and
+ * ordinary entries mix; a batch longer than a channel's ring; async batches
+ * are reaped like jobs.
+ */
+static int batch_suite(void)
+{
+	enum { N = 8, PIECE = 4096 + 300, BIG = METIS_MAX_BATCH * 65536 };
+	int fd = open(dev_path, O_RDWR), r, st, i, ok;
+	uint8_t *src = malloc(N * PIECE), *dst = malloc(N * PIECE), *back = malloc(PIECE);
+	uint8_t *big = mmap(NULL, 2 * BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t wide[2 * 72];
+	struct metis_dma e[METIS_MAX_BATCH + 1];
+	uint64_t region, region2;
+	int64_t id, h;
+
+	TAP(fd >= 0 && src && dst && back && big != MAP_FAILED, "batch_setup", "%s", strerror(errno));
+	if (fd < 0 || !src || !dst || !back || big == MAP_FAILED || mem_alloc(fd, 1 << 20, &region) ||
+	    mem_alloc(fd, BIG, &region2))
+		return 1;
+	fill(src, N * PIECE, 51);
+
+	/* The batch's own fields. */
+	e[0] = bent(METIS_DMA_TO_DEVICE, src, 64, region, 0);
+	TAP(dma_batch(fd, 0, e, 0, sizeof(e[0]), NULL) == -EINVAL, "batch_empty", "accepted");
+	TAP(dma_batch(fd, 0, e, METIS_MAX_BATCH + 1, sizeof(e[0]), NULL) == -EINVAL,
+	    "batch_too_many", "accepted");
+	TAP(dma_batch(fd, 0, e, 1, sizeof(e[0]) - 8, NULL) == -EINVAL, "batch_entry_size_small",
+	    "accepted");
+	TAP(dma_batch(fd, 0, e, 1, 8192, NULL) == -EINVAL, "batch_entry_size_large", "accepted");
+	TAP(dma_batch(fd, METIS_DMA_TO_DEVICE, e, 1, sizeof(e[0]), NULL) == -EINVAL,
+	    "batch_flags_only_async", "accepted");
+	TAP(dma_batch(fd, 0, (void *)4096, 1, sizeof(e[0]), NULL) == -EFAULT, "batch_entries_efault",
+	    "not EFAULT");
+	{
+		struct metis_dma_batch b = {
+			.size = sizeof(b), .entries = (uintptr_t)e, .count = 1,
+			.entry_size = sizeof(e[0]), .reserved = 1,
+		};
+
+		TAP(xioctl(fd, METIS_IOCTL_DMA_BATCH, &b) == -EINVAL, "batch_reserved", "accepted");
+		b.reserved = 0;
+		b.size = sizeof(b) + 8;
+		TAP(xioctl(fd, METIS_IOCTL_DMA_BATCH, &b) == -EINVAL, "batch_size_field", "accepted");
+	}
+
+	/* Each entry's fields: the batch has one timeout and one job id. */
+	{
+		static const struct { const char *name; int field; uint64_t v; } bad[] = {
+			{ "batch_entry_size_field", 0, sizeof(struct metis_dma) + 8 },
+			{ "batch_entry_async", 1, METIS_DMA_TO_DEVICE | METIS_DMA_ASYNC },
+			{ "batch_entry_no_direction", 1, 0 },
+			{ "batch_entry_two_directions", 1, METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE },
+			{ "batch_entry_timeout", 2, 5 },
+			{ "batch_entry_job_id", 3, 1 },
+			{ "batch_entry_reserved", 4, 1 },
+			{ "batch_entry_zero_length", 5, 0 },
+			{ "batch_entry_past_region", 6, (1 << 20) - 32 },
+		};
+
+		for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+			e[0] = bent(METIS_DMA_TO_DEVICE, src, 64, region, 0);
+			e[1] = bent(METIS_DMA_TO_DEVICE, src, 64, region, 4096);
+			switch (bad[i].field) {
+			case 0: e[1].size = (uint32_t)bad[i].v; break;
+			case 1: e[1].flags = (uint32_t)bad[i].v; break;
+			case 2: e[1].timeout_ms = (uint32_t)bad[i].v; break;
+			case 3: e[1].job_id = bad[i].v; break;
+			case 4: e[1].reserved = (uint32_t)bad[i].v; break;
+			case 5: e[1].length = bad[i].v; break;
+			case 6: e[1].offset = bad[i].v; break;
+			}
+			TAP(batch(fd, e, 2) == -EINVAL, bad[i].name, "accepted");
+		}
+		TAP(region_zero(fd, region, 0, 8192), "batch_bad_entries_moved_nothing",
+		    "a refused batch wrote to the card");
+	}
+
+	/* A newer, longer entry: accepted while its unknown bytes are zero. */
+	memset(wide, 0, sizeof(wide));
+	for (i = 0; i < 2; i++) {
+		e[0] = bent(METIS_DMA_TO_DEVICE, src + i * 64, 64, region, 8192 + i * 64);
+		e[0].size = 72;
+		memcpy(wide + i * 72, &e[0], sizeof(e[0]));
+	}
+	r = dma_batch(fd, 0, wide, 2, 72, NULL);
+	TAP(r == 0, "batch_longer_entries_zero_tail", "%s", strerror(-r));
+	wide[72 + 60] = 1;
+	TAP(dma_batch(fd, 0, wide, 2, 72, NULL) == -EINVAL, "batch_longer_entries_nonzero_tail",
+	    "accepted");
+
+	/* All or nothing: a bad last entry fails the batch before the good ones move a byte. */
+	for (i = 0; i < 3; i++)
+		e[i] = bent(METIS_DMA_TO_DEVICE, src + i * PIECE, PIECE, region, 16384 + i * PIECE);
+	e[3] = bent(METIS_DMA_TO_DEVICE, src, 64, 0x7777777, 0);
+	TAP(batch(fd, e, 4) == -ENOENT, "batch_unknown_region_enoent", "not ENOENT");
+	e[3] = bent(METIS_DMA_TO_DEVICE, (void *)4096, 64, region, 0);
+	TAP(batch(fd, e, 4) == -EFAULT, "batch_unmapped_entry_efault", "not EFAULT");
+	TAP(region_zero(fd, region, 16384, 3 * PIECE), "batch_all_or_nothing",
+	    "the good entries of a failed batch moved");
+
+	/* Scattered: odd host offsets and lengths, to the card in reverse order with gaps. */
+	for (i = 0; i < N; i++)
+		e[i] = bent(METIS_DMA_TO_DEVICE, src + i * PIECE + (i & 3), PIECE - 7 * i - 4, region,
+			    65536 + (N - 1 - i) * 2 * PIECE + i * 4);
+	r = batch(fd, e, N);
+	TAP(r == 0, "batch_to_device", "%s", strerror(-r));
+	for (i = 0, ok = 1; i < N && ok; i++) {
+		memset(back, 0, PIECE);
+		ok = !dma(fd, METIS_DMA_FROM_DEVICE, back, e[i].length, region, e[i].offset) &&
+		     !memcmp(back, src + i * PIECE + (i & 3), e[i].length);
+	}
+	TAP(ok, "batch_to_device_data", "entry %d differs", i - 1);
+	/* Back into the host in another order, each entry to its own place. */
+	memset(dst, 0xee, N * PIECE);
+	for (i = 0; i < N; i++) {
+		uint64_t len = e[i].length, off = e[i].offset;
+
+		e[i] = bent(METIS_DMA_FROM_DEVICE, dst + (N - 1 - i) * PIECE + 2, len, region, off);
+	}
+	r = batch(fd, e, N);
+	TAP(r == 0, "batch_from_device", "%s", strerror(-r));
+	for (i = 0, ok = 1; i < N && ok; i++) {
+		uint8_t *d = dst + (N - 1 - i) * PIECE;
+
+		ok = d[0] == 0xee && d[1] == 0xee && d[2 + e[i].length] == 0xee &&
+		     !memcmp(d + 2, src + i * PIECE + (i & 3), e[i].length);
+	}
+	TAP(ok, "batch_from_device_data", "entry %d differs or wrote past its bytes", i - 1);
+
+	/* Both directions in one batch: the to-device entries run first. */
+	fill(src, PIECE, 77);
+	memset(dst, 0, PIECE);
+	e[0] = bent(METIS_DMA_FROM_DEVICE, dst, PIECE, region, 524288);
+	e[1] = bent(METIS_DMA_TO_DEVICE, src, PIECE, region, 524288);
+	r = batch(fd, e, 2);
+	TAP(r == 0 && !memcmp(dst, src, PIECE), "batch_to_device_first", "r %d or data differs", r);
+
+	/* Registered and ordinary entries in one batch. */
+	fill(big, 65536, 91);
+	h = buf_register(fd, METIS_DMA_TO_DEVICE | METIS_DMA_FROM_DEVICE, big, 65536);
+	TAP(h > 0, "batch_register", "%s", strerror((int)-h));
+	memset(big + 32768, 0, 8192);
+	e[0] = bent(METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, big + 100, 1000, region, 0);
+	e[1] = bent(METIS_DMA_TO_DEVICE, src, 1000, region, 4096);
+	e[2] = bent(METIS_DMA_FROM_DEVICE | METIS_DMA_REGISTERED, big + 32768, 1000, region, 0);
+	e[3] = bent(METIS_DMA_FROM_DEVICE, back, 1000, region, 4096);
+	r = batch(fd, e, 4);
+	TAP(r == 0 && !memcmp(big + 32768, big + 100, 1000) && !memcmp(back, src, 1000),
+	    "batch_registered_and_ordinary", "r %d or data differs", r);
+	e[1] = bent(METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, big + 65536 - 8, 16, region, 0);
+	TAP(batch(fd, e, 2) == -EINVAL, "batch_registered_outside", "accepted");
+	TAP(buf_unregister(fd, (uint64_t)h) == 0, "batch_unregister", "refused");
+
+	/*
+	 * As many entries as a batch takes, each 16 pages: longer than a channel's
+	 * ring of elements when the pages are scattered (more than one run).
+	 */
+	fill(big, BIG, 3);
+	memset(big + BIG, 0, BIG);
+	for (i = 0; i < METIS_MAX_BATCH; i++)
+		e[i] = bent(METIS_DMA_TO_DEVICE, big + (size_t)i * 65536, 65536, region2,
+			    (uint64_t)(METIS_MAX_BATCH - 1 - i) * 65536);
+	r = batch(fd, e, METIS_MAX_BATCH);
+	TAP(r == 0, "batch_max_to_device", "%s", strerror(-r));
+	for (i = 0; i < METIS_MAX_BATCH; i++)
+		e[i] = bent(METIS_DMA_FROM_DEVICE, big + BIG + (size_t)i * 65536, 65536, region2,
+			    (uint64_t)(METIS_MAX_BATCH - 1 - i) * 65536);
+	r = batch(fd, e, METIS_MAX_BATCH);
+	TAP(r == 0 && !memcmp(big, big + BIG, BIG), "batch_max_round_trip", "r %d or data differs",
+	    r);
+
+	/* Async: one job id, reaped like any job. */
+	fill(src, N * PIECE, 13);
+	for (i = 0; i < N; i++)
+		e[i] = bent(METIS_DMA_TO_DEVICE, src + i * PIECE, PIECE, region, (uint64_t)i * PIECE);
+	r = dma_batch(fd, METIS_DMA_ASYNC, e, N, sizeof(e[0]), &id);
+	TAP(r == 0 && id > 0, "batch_async", "%s", strerror(-r));
+	TAP(r == 0 && readable(fd, 10000), "batch_async_pollin", "no POLLIN");
+	TAP(r == 0 && wait_job(fd, (uint64_t)id, 10000, &st) == 0 && st == 0, "batch_async_reaped",
+	    "status %d", st);
+	memset(dst, 0, N * PIECE);
+	e[0] = bent(METIS_DMA_FROM_DEVICE, dst, N * PIECE, region, 0);
+	r = batch(fd, e, 1);
+	TAP(r == 0 && !memcmp(dst, src, N * PIECE), "batch_async_data", "r %d or data differs", r);
+	close(fd);
+
+	/* RLIMIT_MEMLOCK: a batch's entries are charged together, and a refused batch gives back
+	 * what its entries pinned (or the last batch here could not fit). */
+	if (fork() == 0) {
+		struct rlimit rl = { .rlim_cur = 64 << 10, .rlim_max = 64 << 10 };
+		uint8_t *b = mmap(NULL, 256 << 10, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint64_t reg;
+		int k;
+
+		if (b == MAP_FAILED || setrlimit(RLIMIT_MEMLOCK, &rl) || become(65534, 0))
+			_exit(3);
+		fd = open(dev_path, O_RDWR);
+		if (fd < 0 || mem_alloc(fd, 1 << 20, &reg))
+			_exit(4);
+		for (k = 0; k < 3; k++)
+			e[k] = bent(METIS_DMA_TO_DEVICE, b + k * (64 << 10), 24 << 10, reg, k * 4096);
+		TAP(batch(fd, e, 3) == -ENOMEM, "batch_memlock_enomem", "not ENOMEM");
+		for (k = 0, ok = 1; k < 20 && ok; k++) {
+			e[2] = bent(METIS_DMA_TO_DEVICE, b, 16, 0x7777777, 0);
+			ok = batch(fd, e, 3) == -ENOENT;
+		}
+		TAP(ok, "batch_memlock_refused_repeatedly", "attempt %d", k - 1);
+		TAP(batch(fd, e, 2) == 0, "batch_memlock_given_back", "pins of refused batches kept");
+		close(fd);
+		fflush(stdout);
+		_exit(failed ? 1 : 0);
+	}
+	wait(&st);
+	TAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "batch_memlock_child", "status %#x", st);
+	free(src);
+	free(dst);
+	free(back);
+	return failed;
+}
+
 /*
  * A file that holds registered buffers (one in use by a job that waits in
  * the card) while the card is unbound under it: unbind unmaps them (DMA-API
@@ -1790,10 +2060,11 @@ static int nth_injected(void)
 }
 
 enum fault_op { F_OPEN, F_INFO, F_ALLOC, F_DMA_TO, F_DMA_FROM, F_ASYNC, F_ECHO, F_CHECKSUM,
-		F_RUN, F_EXPORT, F_DMA_BUF, F_REGISTER, F_DMA_REG, F_NR };
+		F_RUN, F_EXPORT, F_DMA_BUF, F_REGISTER, F_DMA_REG, F_BATCH, F_BATCH_ASYNC, F_NR };
 static const char *const fault_op_name[F_NR] = {
 	"open", "info", "mem_alloc", "dma_to", "dma_from", "dma_async_wait", "cmd_echo",
 	"cmd_checksum", "cmd_run", "buf_export", "dma_buf", "buf_register", "dma_registered",
+	"dma_batch", "dma_batch_async",
 };
 
 static uint64_t left_region;
@@ -1884,6 +2155,26 @@ static int fault_run(enum fault_op op, int fd, uint64_t h, uint64_t h2, uint8_t 
 	case F_DMA_REG:
 		/* Inside the buffer the suite registered before the first run. */
 		return dma(fd, METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, buf, 1 << 16, h, 0);
+	case F_BATCH:
+	case F_BATCH_ASYNC: {
+		/* Pinned, registered, and from the card: every kind of entry a batch has. */
+		struct metis_dma e[3] = {
+			bent(METIS_DMA_TO_DEVICE, buf + (1 << 17), 1 << 14, h, 0),
+			bent(METIS_DMA_TO_DEVICE | METIS_DMA_REGISTERED, buf, 1 << 14, h2, 0),
+			bent(METIS_DMA_FROM_DEVICE, buf + (1 << 18), 1 << 14, h, 1 << 15),
+		};
+		int64_t id;
+
+		if (op == F_BATCH)
+			return batch(fd, e, 3);
+		r = dma_batch(fd, METIS_DMA_ASYNC, e, 3, sizeof(e[0]), &id);
+		if (r)
+			return r;
+		r = wait_job(fd, (uint64_t)id, 0, &st);
+		if (r)
+			left_job = id;
+		return r ? r : st;
+	}
 	case F_DMA_BUF: {
 		struct metis_dma_buf d = { .size = sizeof(d), .flags = METIS_DMA_TO_DEVICE,
 			.fd = dbuf, .length = 1 << 16, .handle = h };
@@ -2618,6 +2909,8 @@ int main(int argc, char **argv)
 		return memlock_suite();
 	if (argc > 2 && !strcmp(argv[2], "registered"))
 		return registered_suite();
+	if (argc > 2 && !strcmp(argv[2], "batch"))
+		return batch_suite();
 	if (argc > 3 && !strcmp(argv[2], "registered-hold"))
 		return registered_hold(argv[3]);
 	if (argc > 3 && !strcmp(argv[2], "limits"))

@@ -83,6 +83,42 @@ class PerJob(unittest.TestCase):
             perf_report.check(perf_report.cells(self.snaps, text), res)
             self.assertEqual(len(res.failed), int(fails), (got, res.failed))
 
+    def test_a_batch_is_held_to_one_doorbell_and_one_interrupt(self):
+        class Res:
+            def __init__(self):
+                self.passed, self.failed, self.notes = [], [], []
+
+        # Batches of 8 one-element jobs; per batch: `per_batch` doorbells and interrupts.
+        def snaps(per_batch):
+            def run(batches, base):
+                return snap(base, 100 + (6 * 8 + 3) * batches, 7 + batches, per_batch * batches,
+                            per_batch * batches, 8 * batches, 8 * 4096 * batches)
+            zero = snap(0, 0, 0, 0, 0, 0, 0)
+            cell = "peer=metis size=4096 dir=to qd=1 buf=registered link=unlimited n1=8 n2=88 batch=8"
+            return [{"card": 0, "label": cell + "#a0", "snap": zero},
+                    {"card": 0, "label": cell + "#a1", "snap": run(1 + 2, 1)},
+                    {"card": 0, "label": cell + "#b0", "snap": zero},
+                    {"card": 0, "label": cell + "#b1", "snap": run(11 + 2, 2)}]
+        [row] = perf_report.cells(snaps(1), "")
+        j = row["per_job"]
+        self.assertEqual(row["jobs"], 80)
+        self.assertAlmostEqual(j["msis"], 1 / 8)
+        self.assertAlmostEqual(j["overhead_writes"], 3 / 8)
+        self.assertAlmostEqual(row["floor"]["msis"], 1 / 8)
+        # The warm-up is two batches: 8 elements per batch over 8 jobs.
+        self.assertAlmostEqual(row["elements"], 1)
+        res = Res()
+        perf_report.check([row], res)
+        self.assertIn("perf.peermetis_size4096_dirto_qd1_bufregistered_linkunlimited_batch8"
+                      "_one_doorbell_one_interrupt", res.passed)
+        self.assertEqual(res.failed, [])
+        res = Res()
+        perf_report.check(perf_report.cells(snaps(2), ""), res)
+        self.assertEqual(len(res.failed), 1, res.failed)
+        self.assertIn("rang 2.00 doorbells", res.failed[0])
+        self.assertIn("| 4K | to | 1 | unlimited | registered | 8 | 1 |",
+                      perf_report.table([row]))
+
     def test_jobs_longer_than_the_ring_are_not_held_to_the_guest_count(self):
         class Res:
             def __init__(self):

@@ -3,7 +3,7 @@
 # The /dev/metisN ABI end to end (tests/guest/metis_test.c): argument
 # validation, region ownership, data-checked DMA from 1 byte to 64 MiB with
 # unaligned buffers, concurrent jobs, firmware commands, registered buffers,
-# lists rewritten while the engine may fetch them. No card faults.
+# batches, lists rewritten while the engine may fetch them. No card faults.
 . /lib/metis/lib.sh
 bdf=$(metis_bdfs | head -1)
 faults0=$(card_stat 0 faults_total)
@@ -28,6 +28,9 @@ metis_test /dev/metis0 card-cap
 metis_test /dev/metis0 memlock
 # Registered buffers: pinned and mapped once, checked, limited, data both ways.
 metis_test /dev/metis0 registered
+# Batches: every field checked, all entries or none, each entry's bytes where
+# it says, to the card before back, longer than a ring, async.
+metis_test /dev/metis0 batch
 # A command abandoned by its caller finishes before the next one (H2).
 metis_test /dev/metis0 cmd-abandon
 # Lists are handed to the engine whole, and a channel to a new job only once

@@ -355,6 +355,36 @@ struct metis_buf_unregister {
 	__u64 handle;
 };
 
+/*
+ * METIS_IOCTL_DMA_BATCH: runs count DMA requests (struct metis_dma, one
+ * after the other at `entries`, entry_size bytes each) as one submission.
+ * Each entry is checked as METIS_IOCTL_DMA checks its argument (its size
+ * field equals entry_size; its flags are one direction, optionally with
+ * METIS_DMA_REGISTERED; its timeout_ms, reserved and job_id are 0), and
+ * the batch runs only if every entry passes: otherwise the call fails
+ * (EINVAL, ENOENT, EFAULT, ENOMEM...) and nothing was moved, pinned or kept.
+ * The entries of each direction go to the card as one list on one channel,
+ * with one doorbell and one interrupt for all of them (a batch longer than
+ * the channel's list area takes one more of each per area); to-device
+ * entries run first, then from-device ones. timeout_ms covers the whole
+ * batch. With METIS_DMA_ASYNC the batch is one async job: its job_id is
+ * waited for and reaped like any other and counts once against
+ * METIS_MAX_JOBS. If the batch fails, which of its entries moved their
+ * bytes is undefined; a failed entry never moves bytes outside its own
+ * range.
+ */
+#define METIS_MAX_BATCH		64
+struct metis_dma_batch {
+	__u32 size;
+	__u32 flags;		/* METIS_DMA_ASYNC or 0 */
+	__u64 entries;		/* user address of count struct metis_dma */
+	__u32 count;		/* 1..METIS_MAX_BATCH */
+	__u32 entry_size;	/* sizeof(struct metis_dma) as the caller knows it */
+	__u32 timeout_ms;	/* 0: driver default */
+	__u32 reserved;		/* 0 */
+	__u64 job_id;		/* out, with METIS_DMA_ASYNC */
+};
+
 #define METIS_IOCTL_INFO	_IOWR(METIS_IOCTL_MAGIC, 0x00, struct metis_info)
 #define METIS_IOCTL_MEM_ALLOC	_IOWR(METIS_IOCTL_MAGIC, 0x01, struct metis_mem_alloc)
 #define METIS_IOCTL_MEM_FREE	_IOW(METIS_IOCTL_MAGIC, 0x02, struct metis_mem_free)
@@ -367,5 +397,6 @@ struct metis_buf_unregister {
 #define METIS_IOCTL_FW_CHANGED	_IOW(METIS_IOCTL_MAGIC, 0x09, struct metis_fw_changed)
 #define METIS_IOCTL_BUF_REGISTER	_IOWR(METIS_IOCTL_MAGIC, 0x0a, struct metis_buf_register)
 #define METIS_IOCTL_BUF_UNREGISTER	_IOW(METIS_IOCTL_MAGIC, 0x0b, struct metis_buf_unregister)
+#define METIS_IOCTL_DMA_BATCH	_IOWR(METIS_IOCTL_MAGIC, 0x0c, struct metis_dma_batch)
 
 #endif /* _UAPI_LINUX_METIS_H */

@@ -22,6 +22,8 @@ pub const MEM_MAX_LENGTH: u64 = sys::METIS_MEM_MAX_LENGTH as u64;
 pub const MEM_ALIGN: u64 = sys::METIS_MEM_ALIGN as u64;
 /// Buffers one open file may have registered at once (`METIS_MAX_REGISTERED`).
 pub const MAX_REGISTERED: usize = sys::METIS_MAX_REGISTERED as usize;
+/// Transfers one batch may hold (`METIS_MAX_BATCH`).
+pub const MAX_BATCH: usize = sys::METIS_MAX_BATCH as usize;
 
 /// Regions one open file may hold at once (`METIS_MEM_MAX_REGIONS`).
 #[allow(clippy::unnecessary_cast)]
@@ -29,6 +31,44 @@ pub const MEM_MAX_REGIONS: usize = sys::METIS_MEM_MAX_REGIONS as usize;
 /// Bytes of payload an ECHO command carries (`METIS_ECHO_MAX`).
 #[allow(clippy::unnecessary_cast)]
 pub const ECHO_MAX: usize = sys::METIS_ECHO_MAX as usize;
+
+/// One transfer of a batch ([`Device::dma_batch_raw`]).
+#[derive(Clone, Copy)]
+pub struct BatchEntry<'r> {
+    /// Which way the bytes go.
+    pub dir: Direction,
+    /// Host bytes `addr..addr + len`.
+    pub addr: *const u8,
+    /// Bytes to move, 1..=[`DMA_MAX_LENGTH`].
+    pub len: usize,
+    /// The device-memory region, and where in it.
+    pub region: &'r Region<'r>,
+    /// Offset into `region`.
+    pub offset: u64,
+    /// The host bytes lie in a buffer this file registered for `dir`
+    /// ([`Device::register_buffer`]): nothing is pinned or mapped for them.
+    pub registered: bool,
+}
+
+/// The host side of one transfer of a synchronous batch ([`Device::dma_batch`]).
+pub enum BatchBuf<'b> {
+    /// These bytes go to the card.
+    ToDevice(&'b [u8]),
+    /// The card's bytes land here.
+    FromDevice(&'b mut [u8]),
+}
+
+/// One transfer of a synchronous batch ([`Device::dma_batch`]).
+pub struct BatchItem<'b, 'r> {
+    /// The host bytes, and which way they go.
+    pub buf: BatchBuf<'b>,
+    /// The device-memory region.
+    pub region: &'r Region<'r>,
+    /// Offset into `region`.
+    pub offset: u64,
+    /// `buf` lies in a buffer this file registered for its direction.
+    pub registered: bool,
+}
 
 /// Id of an async job, as returned by the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -480,6 +520,101 @@ impl Device {
             offset,
         )?;
         Ok(JobId(id))
+    }
+
+    /// `METIS_IOCTL_DMA_BATCH`: runs `entries` as one submission, the entries
+    /// of each direction as one list on one channel (one doorbell, one
+    /// interrupt), to the card first. Waits for it, or with `asynchronous`
+    /// returns its job id at once, to be reaped with [`Device::wait`]. All or
+    /// nothing: an entry the driver refuses fails the call before anything
+    /// moved.
+    ///
+    /// # Safety
+    ///
+    /// Every entry's `addr..addr + len` must stay valid (and, for
+    /// [`Direction::FromDevice`], not be read or written by anything else)
+    /// until the call returns, or with `asynchronous` until the job has been
+    /// reaped.
+    pub unsafe fn dma_batch_raw(
+        &self,
+        entries: &[BatchEntry<'_>],
+        asynchronous: bool,
+    ) -> Result<Option<JobId>> {
+        if entries.is_empty() || entries.len() > MAX_BATCH {
+            return Err(Error::InvalidArgument(format!(
+                "a batch holds 1..={MAX_BATCH} transfers, not {}",
+                entries.len()
+            )));
+        }
+        let mut raw = Vec::with_capacity(entries.len());
+        for e in entries {
+            self.own(e.region)?;
+            let len = len_u64(e.len);
+            check_range(
+                e.dir.op().name(),
+                e.offset,
+                len,
+                e.region.len,
+                DMA_MAX_LENGTH,
+            )?;
+            let mut a = sys::metis_dma::new_sized();
+            a.flags = e.dir.flag()
+                | if e.registered {
+                    sys::METIS_DMA_REGISTERED
+                } else {
+                    0
+                };
+            a.user_addr = e.addr as u64;
+            a.length = len;
+            a.handle = e.region.handle;
+            a.offset = e.offset;
+            raw.push(a);
+        }
+        let timeout = timeout_ms(self.timeout);
+        let a = self.call(
+            Op::DmaBatch,
+            sys::METIS_IOCTL_DMA_BATCH,
+            false,
+            |a: &mut sys::metis_dma_batch| {
+                a.flags = if asynchronous {
+                    sys::METIS_DMA_ASYNC
+                } else {
+                    0
+                };
+                a.entries = raw.as_ptr() as u64;
+                // At most MAX_BATCH, checked above.
+                a.count = raw.len() as u32;
+                a.entry_size = core::mem::size_of::<sys::metis_dma>() as u32;
+                a.timeout_ms = timeout;
+            },
+        )?;
+        Ok(asynchronous.then_some(JobId(a.job_id)))
+    }
+
+    /// [`Device::dma_batch_raw`], synchronous, over borrowed buffers.
+    pub fn dma_batch(&self, items: &mut [BatchItem<'_, '_>]) -> Result<()> {
+        let entries: Vec<BatchEntry<'_>> = items
+            .iter_mut()
+            .map(|it| {
+                let (dir, addr, len) = match &mut it.buf {
+                    BatchBuf::ToDevice(b) => (Direction::ToDevice, b.as_ptr(), b.len()),
+                    BatchBuf::FromDevice(b) => {
+                        (Direction::FromDevice, b.as_mut_ptr().cast_const(), b.len())
+                    }
+                };
+                BatchEntry {
+                    dir,
+                    addr,
+                    len,
+                    region: it.region,
+                    offset: it.offset,
+                    registered: it.registered,
+                }
+            })
+            .collect();
+        // SAFETY: the call is synchronous, and `items` (so every buffer, the
+        // from-device ones exclusively) stays borrowed until it returns.
+        unsafe { self.dma_batch_raw(&entries, false) }.map(drop)
     }
 
     /// Starts an async transfer of `len` bytes at `addr` and returns its job

@@ -41,6 +41,8 @@ pub enum Op {
     BufRegister,
     /// `METIS_IOCTL_BUF_UNREGISTER`.
     BufUnregister,
+    /// `METIS_IOCTL_DMA_BATCH`.
+    DmaBatch,
 }
 
 impl Op {
@@ -64,6 +66,7 @@ impl Op {
             Op::BufSync => "dma-buf CPU-access sync",
             Op::BufRegister => "buffer registration",
             Op::BufUnregister => "buffer unregistration",
+            Op::DmaBatch => "DMA batch",
         }
     }
 }
@@ -293,6 +296,7 @@ pub fn meaning(op: Op, errno: i32) -> String {
              pages stay locked"
         }
         (Op::BufUnregister, libc::ENOENT) => "no such registered buffer in this open file",
+        (Op::DmaBatch, libc::ENOENT) => "an entry names a region this open file does not hold",
         (_, libc::ENOMEM) => "out of memory",
         (_, libc::EFAULT) => "the host buffer or argument is not valid memory",
         (_, libc::ENOTTY) => "ioctl not supported by this driver version",

@@ -41,8 +41,9 @@ pub mod sys;
 pub mod sysfs;
 
 pub use device::{
-    check_range, timeout_ms, Device, Direction, Job, JobId, PollStatus, Region, RunOp,
-    DMA_MAX_LENGTH, ECHO_MAX, MAX_REGISTERED, MEM_ALIGN, MEM_MAX_LENGTH, MEM_MAX_REGIONS,
+    check_range, timeout_ms, BatchBuf, BatchEntry, BatchItem, Device, Direction, Job, JobId,
+    PollStatus, Region, RunOp, DMA_MAX_LENGTH, ECHO_MAX, MAX_BATCH, MAX_REGISTERED, MEM_ALIGN,
+    MEM_MAX_LENGTH, MEM_MAX_REGIONS,
 };
 pub use dmabuf::DmaBuf;
 pub use error::{errno_name, meaning, strerror, Error, Op, Result};

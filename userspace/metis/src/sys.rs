@@ -121,6 +121,8 @@ pub const METIS_IOCTL_FW_CHANGED: u32 = ioc::iow::<metis_fw_changed>(MAGIC, 0x09
 pub const METIS_IOCTL_BUF_REGISTER: u32 = ioc::iowr::<metis_buf_register>(MAGIC, 0x0a);
 /// `METIS_IOCTL_BUF_UNREGISTER`: `_IOW(0xBB, 0x0b, struct metis_buf_unregister)`.
 pub const METIS_IOCTL_BUF_UNREGISTER: u32 = ioc::iow::<metis_buf_unregister>(MAGIC, 0x0b);
+/// `METIS_IOCTL_DMA_BATCH`: `_IOWR(0xBB, 0x0c, struct metis_dma_batch)`.
+pub const METIS_IOCTL_DMA_BATCH: u32 = ioc::iowr::<metis_dma_batch>(MAGIC, 0x0c);
 
 // The Rust encoding must agree with what the C compiler made of the header's
 // macros for this target. Targets with another encoding (powerpc, mips,
@@ -168,6 +170,10 @@ mod encoding_check {
     static_assertions::const_assert_eq!(
         METIS_IOCTL_BUF_UNREGISTER,
         __metis_req_METIS_IOCTL_BUF_UNREGISTER as u32
+    );
+    static_assertions::const_assert_eq!(
+        METIS_IOCTL_DMA_BATCH,
+        __metis_req_METIS_IOCTL_DMA_BATCH as u32
     );
 }
 
@@ -236,7 +242,8 @@ uapi_arg!(
     metis_dma_buf,
     metis_fw_changed,
     metis_buf_register,
-    metis_buf_unregister
+    metis_buf_unregister,
+    metis_dma_batch
 );
 
 // Version-1 sizes the header implies (natural alignment, no packing). A change
@@ -253,6 +260,7 @@ static_assertions::assert_eq_size!(metis_dma_buf, [u8; 56]);
 static_assertions::assert_eq_size!(metis_fw_changed, [u8; 8]);
 static_assertions::assert_eq_size!(metis_buf_register, [u8; 32]);
 static_assertions::assert_eq_size!(metis_buf_unregister, [u8; 16]);
+static_assertions::assert_eq_size!(metis_dma_batch, [u8; 40]);
 static_assertions::const_assert_eq!(core::mem::align_of::<metis_info>(), 8);
 static_assertions::const_assert_eq!(core::mem::align_of::<metis_cmd>(), 8);
 // fw_owner took the place of version 1's `reserved` word, which drivers
@@ -262,6 +270,7 @@ static_assertions::const_assert_eq!(core::mem::offset_of!(metis_fw_changed, flag
 static_assertions::const_assert_eq!(METIS_FW_KERNEL as u32, 0);
 static_assertions::const_assert_eq!(core::mem::offset_of!(metis_info, mem_size), 48);
 static_assertions::const_assert_eq!(core::mem::offset_of!(metis_dma, job_id), 48);
+static_assertions::const_assert_eq!(core::mem::offset_of!(metis_dma_batch, job_id), 32);
 static_assertions::const_assert_eq!(core::mem::offset_of!(metis_wait, status), 20);
 static_assertions::const_assert_eq!(core::mem::offset_of!(metis_cmd, echo), 72);
 static_assertions::const_assert_eq!(METIS_ECHO_MAX as usize, 256);
@@ -288,6 +297,7 @@ mod tests {
             ("METIS_IOCTL_FW_CHANGED", METIS_IOCTL_FW_CHANGED),
             ("METIS_IOCTL_BUF_REGISTER", METIS_IOCTL_BUF_REGISTER),
             ("METIS_IOCTL_BUF_UNREGISTER", METIS_IOCTL_BUF_UNREGISTER),
+            ("METIS_IOCTL_DMA_BATCH", METIS_IOCTL_DMA_BATCH),
         ];
         assert_eq!(ALL_IOCTLS, &rust[..]);
     }
@@ -307,6 +317,7 @@ mod tests {
         assert_eq!(METIS_IOCTL_FW_CHANGED, 0x4008_BB09);
         assert_eq!(METIS_IOCTL_BUF_REGISTER, 0xC020_BB0A);
         assert_eq!(METIS_IOCTL_BUF_UNREGISTER, 0x4010_BB0B);
+        assert_eq!(METIS_IOCTL_DMA_BATCH, 0xC028_BB0C);
         for (i, (_, req)) in ALL_IOCTLS.iter().enumerate() {
             assert_eq!(ioc::type_of(*req), 0xBB);
             assert_eq!(ioc::nr_of(*req), i as u32);
@@ -407,6 +418,7 @@ mod tests {
             "metis_fw_changed",
             "metis_buf_register",
             "metis_buf_unregister",
+            "metis_dma_batch",
         ] {
             writeln!(c, "printf(\"%s %zu\\n\", \"{t}\", sizeof(struct {t}));").unwrap();
         }
@@ -463,5 +475,6 @@ mod tests {
             got["metis_buf_unregister"],
             size_of::<metis_buf_unregister>() as u64
         );
+        assert_eq!(got["metis_dma_batch"], size_of::<metis_dma_batch>() as u64);
     }
 }

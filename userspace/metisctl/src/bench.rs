@@ -3,11 +3,13 @@
 //! again through driver-exported dma-bufs (zero copy), next to the pinned
 //! user-buffer path.
 //!
-//! Each row runs `--warmup` untimed transfers, then `--iters` timed ones:
-//! synchronous at queue depth 1, else asynchronous with `--qd` jobs in
-//! flight per direction (both directions at once with `--dir bidir`). A row
-//! gives the latency of each job (submission to reaping), the throughput of
-//! the whole timed run, and the card's interrupts per job.
+//! Each row runs `--warmup` untimed submissions, then `--iters` timed ones:
+//! synchronous at queue depth 1, else asynchronous with `--qd` submissions in
+//! flight per direction (both directions at once with `--dir bidir`). A
+//! submission is one job, or with `--batch K` a batch of K jobs of one
+//! direction (`METIS_IOCTL_DMA_BATCH`: one list, one doorbell, one interrupt).
+//! A row gives the latency of each submission (submission to reaping), the
+//! throughput of the whole timed run, and the card's interrupts per job.
 
 use crate::cli::{AlignArg, BenchArgs, BufferArg, DirArg};
 use crate::data::{fill_pattern, first_mismatch};
@@ -16,7 +18,7 @@ use crate::size::format_size;
 use crate::stats::{us, Stats};
 use crate::table::{format_table, Align};
 use crate::Failure;
-use metis::{Device, Direction, DmaBuf, Region};
+use metis::{BatchEntry, Device, Direction, DmaBuf, Region};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
@@ -53,9 +55,11 @@ pub struct Row {
     pub size: u64,
     /// Direction; `None`: both at once.
     pub dir: Option<Direction>,
-    /// Jobs in flight per direction.
+    /// Submissions in flight per direction.
     pub qd: u32,
-    /// Latency summary (submission to reaping).
+    /// Jobs per submission.
+    pub batch: u32,
+    /// Latency summary (submission to reaping), one sample per submission.
     pub stats: Stats,
     /// Wall time of the whole timed run.
     pub total: Duration,
@@ -70,10 +74,15 @@ impl Row {
         self.dir.map(dir_name).unwrap_or("bidir")
     }
 
+    /// Jobs of the timed run.
+    pub fn jobs(&self) -> u64 {
+        self.stats.count as u64 * u64::from(self.batch)
+    }
+
     /// Bytes of the whole timed run per second, in MB/s (10^6 B/s).
     pub fn throughput(&self) -> f64 {
         let secs = self.total.as_secs_f64();
-        let bytes = self.size as f64 * self.stats.count as f64;
+        let bytes = self.size as f64 * self.jobs() as f64;
         if secs == 0.0 {
             f64::INFINITY
         } else {
@@ -83,7 +92,7 @@ impl Row {
 
     /// Interrupts per job.
     pub fn irqs_per_job(&self) -> Option<f64> {
-        self.irqs.map(|n| n as f64 / self.stats.count.max(1) as f64)
+        self.irqs.map(|n| n as f64 / self.jobs().max(1) as f64)
     }
 }
 
@@ -98,8 +107,10 @@ pub fn dir_name(d: Direction) -> &'static str {
 /// The whole run.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// Timed transfers per row (per direction).
+    /// Timed submissions per row (per direction).
     pub iters: u32,
+    /// Jobs per submission.
+    pub batch: u32,
     /// Untimed transfers before each row.
     pub warmup: u32,
     /// Where user buffers start.
@@ -149,6 +160,11 @@ pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
             "--qd above 1 and --dir bidir time user or registered buffers only; leave out \
              --dmabuf, or use --buffer user|registered"
                 .into(),
+        ));
+    }
+    if args.batch > 1 && kinds(args).contains(&Buffer::DmaBuf) {
+        return Err(Failure::Usage(
+            "--batch batches user or registered buffers only; use --buffer user|registered".into(),
         ));
     }
     if let Some(s) = args.sizes.0.iter().find(|s| **s > metis::DMA_MAX_LENGTH) {
@@ -221,6 +237,50 @@ impl Host {
         Ok(())
     }
 
+    /// `batch` jobs of `n` bytes of `dir`, on the direction's buffer and the
+    /// region's start, as one `METIS_IOCTL_DMA_BATCH`; waited for, or with
+    /// `asynchronous` returned as a job id.
+    ///
+    /// # Safety
+    ///
+    /// With `asynchronous`, the job must be reaped before `self` is dropped.
+    unsafe fn batch(
+        &mut self,
+        dev: &Device,
+        dir: Direction,
+        n: usize,
+        batch: u32,
+        region: &Region<'_>,
+        asynchronous: bool,
+    ) -> Result<Option<metis::JobId>, Failure> {
+        let Host::User {
+            src,
+            dst,
+            off,
+            registered,
+        } = self
+        else {
+            return Err(Failure::Usage("batches time user buffers only".into()));
+        };
+        let addr = match dir {
+            Direction::ToDevice => src.as_slice()[*off..].as_ptr(),
+            Direction::FromDevice => dst.as_mut_slice()[*off..].as_mut_ptr().cast_const(),
+        };
+        let entry = BatchEntry {
+            dir,
+            addr,
+            len: n,
+            region,
+            offset: 0,
+            registered: *registered,
+        };
+        let entries = vec![entry; batch as usize];
+        // SAFETY: `src` and `dst` live in `self`; a synchronous batch is done when the
+        // call returns, an asynchronous one is reaped before `self` goes (the caller's
+        // contract).
+        Ok(unsafe { dev.dma_batch_raw(&entries, asynchronous)? })
+    }
+
     fn transfer(
         &mut self,
         dev: &Device,
@@ -287,19 +347,25 @@ impl Host {
         })
     }
 
-    /// Runs `count` jobs of `n` bytes with `qd` in flight per direction
-    /// (`dir` `None`: the two directions alternate) and returns each job's
-    /// latency. Jobs of a direction share its buffer and the region's start:
-    /// what they carry is not checked here (the round trip is).
+    /// Runs `count` submissions of `batch` jobs of `n` bytes with `qd` in
+    /// flight per direction (`dir` `None`: the two directions alternate) and
+    /// returns each submission's latency. Jobs of a direction share its buffer
+    /// and the region's start: what they carry is not checked here (the round
+    /// trip is).
+    #[allow(clippy::too_many_arguments)]
     fn run_async(
         &mut self,
         dev: &Device,
         dir: Option<Direction>,
         n: usize,
         qd: u32,
+        batch: u32,
         count: u32,
         region: &Region<'_>,
     ) -> Result<Vec<Duration>, Failure> {
+        if batch > 1 {
+            return self.run_async_batches(dev, dir, n, qd, batch, count, region);
+        }
         let Host::User {
             src,
             dst,
@@ -360,6 +426,58 @@ impl Host {
         res?;
         Ok(lat)
     }
+
+    /// [`Host::run_async`] with `batch` jobs per submission.
+    #[allow(clippy::too_many_arguments)]
+    fn run_async_batches(
+        &mut self,
+        dev: &Device,
+        dir: Option<Direction>,
+        n: usize,
+        qd: u32,
+        batch: u32,
+        count: u32,
+        region: &Region<'_>,
+    ) -> Result<Vec<Duration>, Failure> {
+        let dirs: &[Direction] = match dir {
+            Some(Direction::ToDevice) => &[Direction::ToDevice],
+            Some(Direction::FromDevice) => &[Direction::FromDevice],
+            None => &[Direction::ToDevice, Direction::FromDevice],
+        };
+        let total = count as usize * dirs.len();
+        let limit = qd as usize * dirs.len();
+        let mut flight: VecDeque<(metis::JobId, Instant)> = VecDeque::with_capacity(limit);
+        let mut lat = Vec::with_capacity(total);
+        let mut submitted = 0usize;
+        let mut res = Ok(());
+        while lat.len() < total {
+            while res.is_ok() && submitted < total && flight.len() < limit {
+                let d = dirs[submitted % dirs.len()];
+                // SAFETY: every submitted batch is reaped below before this function
+                // returns, also on errors.
+                match unsafe { self.batch(dev, d, n, batch, region, true) } {
+                    Ok(Some(id)) => flight.push_back((id, Instant::now())),
+                    Ok(None) => {
+                        res = Err(Failure::Op(
+                            "an async batch came back without a job id".into(),
+                        ))
+                    }
+                    Err(e) => res = Err(e),
+                }
+                submitted += 1;
+            }
+            let Some((id, t)) = flight.pop_front() else {
+                break;
+            };
+            let r = dev.wait(id, None);
+            lat.push(t.elapsed());
+            if res.is_ok() {
+                res = r.map_err(Failure::from);
+            }
+        }
+        res?;
+        Ok(lat)
+    }
 }
 
 /// The PCI device of the card behind `device` (`/dev/metisN`), as `status` finds it.
@@ -406,10 +524,17 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
                         Some(d) => (0..count)
                             .map(|_| {
                                 let t = Instant::now();
-                                host.transfer(dev, d, n, &region).map(|()| t.elapsed())
+                                if args.batch > 1 {
+                                    // SAFETY: synchronous: done when the call returns.
+                                    unsafe { host.batch(dev, d, n, args.batch, &region, false) }
+                                        .map(drop)?;
+                                } else {
+                                    host.transfer(dev, d, n, &region)?;
+                                }
+                                Ok(t.elapsed())
                             })
                             .collect(),
-                        None => host.run_async(dev, dir, n, args.qd, count, &region),
+                        None => host.run_async(dev, dir, n, args.qd, args.batch, count, &region),
                     }
                 };
                 timed(&mut host, args.warmup)?;
@@ -425,6 +550,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
                     size,
                     dir,
                     qd: args.qd,
+                    batch: args.batch,
                     stats,
                     total,
                     irqs,
@@ -436,6 +562,7 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
     drop(region);
     Ok(Report {
         iters: args.iters,
+        batch: args.batch,
         warmup: args.warmup,
         align: args.align,
         region_len: max,
@@ -459,6 +586,7 @@ pub fn format_text(r: &Report) -> String {
         ("size", Align::Right),
         ("dir", Align::Left),
         ("qd", Align::Right),
+        ("batch", Align::Right),
         ("jobs", Align::Right),
         ("MB/s", Align::Right),
         ("min_us", Align::Right),
@@ -476,7 +604,8 @@ pub fn format_text(r: &Report) -> String {
                 format_size(row.size),
                 row.dir_name().to_string(),
                 row.qd.to_string(),
-                row.stats.count.to_string(),
+                row.batch.to_string(),
+                row.jobs().to_string(),
                 format!("{:.1}", row.throughput()),
                 format!("{:.1}", us(row.stats.min)),
                 format!("{:.1}", us(row.stats.median)),
@@ -502,10 +631,12 @@ pub fn to_json(device: &str, r: &Report) -> Value {
                 "size": row.size,
                 "dir": row.dir_name(),
                 "qd": row.qd,
+                "batch": row.batch,
                 "iters": row.stats.count,
+                "jobs": row.jobs(),
                 "total_us": us(row.total),
                 "mb_per_s": row.throughput(),
-                "median_mb_per_s": row.stats.mb_per_s(row.size),
+                "median_mb_per_s": row.stats.mb_per_s(row.size * u64::from(row.batch)),
                 "irqs": row.irqs,
                 "irqs_per_job": row.irqs_per_job(),
                 "min_us": us(row.stats.min),
@@ -520,6 +651,7 @@ pub fn to_json(device: &str, r: &Report) -> Value {
     json!({
         "device": device,
         "iters": r.iters,
+        "batch": r.batch,
         "warmup": r.warmup,
         "align": align_name(r.align),
         "region_bytes": r.region_len,
@@ -539,6 +671,7 @@ mod tests {
         let st = |u: u64| Stats::new(&[Duration::from_micros(u)]).unwrap();
         Report {
             iters: 1,
+            batch: 1,
             warmup: 0,
             align: AlignArg::Page,
             region_len: 8192,
@@ -548,6 +681,7 @@ mod tests {
                     size: 4096,
                     dir: Some(Direction::ToDevice),
                     qd: 1,
+                    batch: 1,
                     stats: st(4),
                     total: Duration::from_micros(4),
                     irqs: Some(1),
@@ -558,10 +692,22 @@ mod tests {
                     size: 8192,
                     dir: None,
                     qd: 4,
+                    batch: 1,
                     stats: st(8),
                     total: Duration::from_micros(16),
                     irqs: None,
                     verified: Some(false),
+                },
+                Row {
+                    buffer: Buffer::Registered,
+                    size: 4096,
+                    dir: Some(Direction::FromDevice),
+                    qd: 2,
+                    batch: 8,
+                    stats: st(8),
+                    total: Duration::from_micros(8),
+                    irqs: Some(1),
+                    verified: None,
                 },
             ],
             mismatches: vec![(8192, 17)],
@@ -572,19 +718,24 @@ mod tests {
     fn table() {
         let t = format_text(&report());
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5);
         assert_eq!(
             lines[0],
-            "buffer  size  dir    qd  jobs    MB/s  min_us  median_us  p99_us  irqs/job  verify"
+            "buffer      size  dir    qd  batch  jobs    MB/s  min_us  median_us  p99_us  irqs/job  verify"
         );
         assert_eq!(
             lines[2],
-            "user      4K  to      1     1  1024.0     4.0        4.0     4.0      1.00  ok"
+            "user          4K  to      1      1     1  1024.0     4.0        4.0     4.0      1.00  ok"
         );
         // Throughput is the run's bytes over its wall time, not the median's.
         assert_eq!(
             lines[3],
-            "dmabuf    8K  bidir   4     1   512.0     8.0        8.0     8.0         -  MISMATCH"
+            "dmabuf        8K  bidir   4      1     1   512.0     8.0        8.0     8.0         -  MISMATCH"
+        );
+        // A batch of 8: its one sample stands for 8 jobs, and so does its interrupt.
+        assert_eq!(
+            lines[4],
+            "registered    4K  from    2      8     8  4096.0     8.0        8.0     8.0      0.12  skipped"
         );
     }
 
@@ -602,6 +753,12 @@ mod tests {
         assert_eq!(j["results"][1]["qd"], 4);
         assert_eq!(j["results"][1]["mb_per_s"], 512.0);
         assert_eq!(j["results"][1]["irqs"], Value::Null);
+        assert_eq!(j["results"][2]["batch"], 8);
+        assert_eq!(j["results"][2]["iters"], 1);
+        assert_eq!(j["results"][2]["jobs"], 8);
+        assert_eq!(j["results"][2]["irqs_per_job"], 0.125);
+        // A sample is a batch: its bytes are the batch's.
+        assert_eq!(j["results"][2]["median_mb_per_s"], 4096.0);
         assert_eq!(j["align"], "page");
         assert_eq!(j["mismatches"][0]["offset"], 17);
         let back: Value = serde_json::from_str(&j.to_string()).unwrap();
@@ -618,6 +775,7 @@ mod tests {
             no_verify: false,
             qd: 1,
             align: AlignArg::Page,
+            batch: 1,
             warmup: 0,
             out: None,
         }
@@ -654,5 +812,13 @@ mod tests {
         a.dir = DirArg::Bidir;
         assert!(check_args(&a).is_ok());
         assert_eq!(kinds(&a), &[Buffer::Registered]);
+        a.batch = 16;
+        assert!(check_args(&a).is_ok());
+        (a.qd, a.dir) = (1, DirArg::To);
+        a.buffer = Some(BufferArg::Both);
+        let Err(Failure::Usage(m)) = check_args(&a) else {
+            panic!("a batch of dma-bufs accepted");
+        };
+        assert!(m.contains("--batch"), "{m}");
     }
 }

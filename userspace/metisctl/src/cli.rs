@@ -213,6 +213,11 @@ pub struct BenchArgs {
     /// Where user buffers start.
     #[arg(long, value_enum, default_value_t = AlignArg::Page)]
     pub align: AlignArg,
+    /// Jobs per submission: above 1, each submission is one batch of this many
+    /// jobs of one direction (one doorbell and one interrupt for all of them);
+    /// --iters and --warmup then count batches.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=metis::MAX_BATCH as i64))]
+    pub batch: u32,
     /// Untimed transfers before each timed row.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub warmup: u32,
