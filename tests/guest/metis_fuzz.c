@@ -103,7 +103,8 @@
 #define RO_DATA		(64 << 10)	/* read-only DMA buffer */
 #define HOLE		(64 << 10)	/* PROT_NONE */
 #define ENT_MAX		(sizeof(struct metis_dma) + 64)	/* largest batch entry built */
-#define ENTS		(METIS_MAX_BATCH * ENT_MAX)	/* batch entries; a guard page follows */
+#define ENTS_MIN	(METIS_MAX_BATCH * ENT_MAX)	/* batch entries (ents_len: whole pages) */
+_Static_assert(DATA >= METIS_MAX_BATCH * 16384, "a batch entry's own 16 KiB of the DMA buffer");
 #define CLOSED_FD	1000		/* CLOSED_FD..+19: never open */
 #define KADDR1		0xffff800000000000ull
 #define KADDR2		0xffffffff81000000ull
@@ -267,6 +268,7 @@ struct call {
 static struct shared *sh;
 static size_t page_size;
 static size_t arena_len;	/* argument structs (a page + ENC_MAX + room), then a guard page */
+static size_t ents_len;		/* batch entries, whole pages; then a guard page */
 static long opt_uid = -1, opt_gid = -1;
 /*
  * --rebind PATH: the scenario unbinds and binds the card during the run and
@@ -900,7 +902,7 @@ static const char *batch_model(struct wk *w, struct slot *s, const struct metis_
 		return "entry_size out of range";
 	total = (uint64_t)b->count * b->entry_size;
 	/* The builder points entries only at its own array, or at memory that can't be read. */
-	if (b->entries < (uintptr_t)w->ents || b->entries + total > (uintptr_t)w->ents + ENTS)
+	if (b->entries < (uintptr_t)w->ents || b->entries + total > (uintptr_t)w->ents + ents_len)
 		return "entries not readable";
 	for (uint32_t i = 0; i < b->count; i++) {
 		const char *why = entry_model(w, s, (const uint8_t *)(uintptr_t)b->entries +
@@ -1205,8 +1207,12 @@ static void build_dma(struct wk *w, struct call *c, struct slot *s, int mut)
 	}
 }
 
-/* A well-formed batch entry at `p` (a region of the file's, a buffer of the worker's). */
-static void build_entry(struct wk *w, struct slot *s, uint8_t *p, uint32_t esz)
+/*
+ * A well-formed batch entry at `p` (a region of the file's, a buffer of the worker's):
+ * entry `i` in its own 16 KiB of the DMA buffer, so that a batch never maps one
+ * cacheline more often than DMA-API debugging allows (7 overlapping mappings).
+ */
+static void build_entry(struct wk *w, struct slot *s, uint8_t *p, uint32_t esz, uint32_t i)
 {
 	struct metis_dma d = { .size = esz };
 	struct region *r = pick_live(w, s);
@@ -1217,7 +1223,7 @@ static void build_entry(struct wk *w, struct slot *s, uint8_t *p, uint32_t esz)
 	d.length = pick_len(w, min64(rl, 16384));
 	d.offset = below(w, rl - d.length + 1);
 	d.handle = r ? r->handle : foreign(w, s);
-	d.user_addr = data_addr(w, d.length);
+	d.user_addr = (uintptr_t)(w->data + (size_t)i * 16384 + below(w, 16384 - d.length + 1));
 	if (s->nregs && pm(w, 250)) {
 		struct reg *g = &s->regs[below(w, s->nregs)];
 
@@ -1294,7 +1300,7 @@ static void build_batch(struct wk *w, struct call *c, struct slot *s, int mut)
 	b->entry_size = esz;
 	b->entries = (uintptr_t)w->ents;
 	for (uint32_t i = 0; i < n; i++)
-		build_entry(w, s, w->ents + (size_t)i * esz, esz);
+		build_entry(w, s, w->ents + (size_t)i * esz, esz, i);
 	if (!s->nlive)
 		c->mutated = 1;
 	for (int k = mut ? 1 + (int)below(w, 2) : 0; k > 0; k--) {
@@ -1318,7 +1324,7 @@ static void build_batch(struct wk *w, struct call *c, struct slot *s, int mut)
 
 			b->entries = pm(w, 400) ? odd[below(w, ARRAY_SIZE(odd))] :
 				     pm(w, 500) ? (uintptr_t)(w->hole + below(w, HOLE)) :
-				     (uintptr_t)(w->ents + ENTS - below(w, (uint64_t)n * esz) - 1 +
+				     (uintptr_t)(w->ents + ents_len - below(w, (uint64_t)n * esz) - 1 +
 						 (n * esz > 1 ? 0 : 1));
 			break;
 		}
@@ -2064,7 +2070,7 @@ static void after(struct wk *w, struct call *c, int r, int probe)
 
 		/* A batch whose entries the model calls unreadable and that worked failed K_INVALID. */
 		if (r || b->count > METIS_MAX_BATCH || b->entries < (uintptr_t)w->ents ||
-		    b->entries + (uint64_t)b->count * b->entry_size > (uintptr_t)w->ents + ENTS)
+		    b->entries + (uint64_t)b->count * b->entry_size > (uintptr_t)w->ents + ents_len)
 			break;
 		for (uint32_t i = 0; i < b->count; i++) {
 			struct metis_dma d;
@@ -2418,7 +2424,7 @@ static int setup(struct wk *w)
 	w->ro_data = map_area(RO_DATA, PROT_READ | PROT_WRITE, 0);
 	w->hole = map_area(HOLE, PROT_NONE, 0);
 	w->ro_copy = malloc(RO_DATA);
-	w->ents = map_area(ENTS, PROT_READ | PROT_WRITE, 1);
+	w->ents = map_area(ents_len, PROT_READ | PROT_WRITE, 1);
 	if (!w->arena || !w->data || !w->ro_arg || !w->ro_data || !w->hole || !w->ro_copy ||
 	    !w->ents)
 		return -1;
@@ -2783,6 +2789,7 @@ int main(int argc, char **argv)
 		usage();
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	arena_len = (page_size + (32 << 10) + page_size - 1) / page_size * page_size;
+	ents_len = (ENTS_MIN + page_size - 1) / page_size * page_size;
 
 	printf("@@NOTE fuzz: seed %" PRIu64 " (%#" PRIx64 "), %" PRIu64 " ioctls, %d procs%s\n",
 	       seed, seed, count, nprocs, opt_uid >= 0 ? ", unprivileged workers" : "");

@@ -142,6 +142,8 @@ pub fn align_name(a: AlignArg) -> &'static str {
 
 /// Offset of a user buffer from its page.
 const ODD_OFFSET: usize = 16;
+/// Largest host buffer (each way) a batched run allocates: a job's bytes times the batch.
+const BATCH_HOST_MAX: u64 = 1 << 30;
 
 /// The buffers `args` asks to time, in order.
 fn kinds(args: &BenchArgs) -> &'static [Buffer] {
@@ -166,6 +168,16 @@ pub fn check_args(args: &BenchArgs) -> Result<(), Failure> {
         return Err(Failure::Usage(
             "--batch batches user or registered buffers only; use --buffer user|registered".into(),
         ));
+    }
+    let max = args.sizes.0.iter().copied().max().unwrap_or(0);
+    if max.saturating_mul(u64::from(args.batch)) > BATCH_HOST_MAX {
+        return Err(Failure::Usage(format!(
+            "--batch {} of {} jobs needs {} of host buffer each way; keep it within {}",
+            args.batch,
+            format_size(max),
+            format_size(max.saturating_mul(u64::from(args.batch))),
+            format_size(BATCH_HOST_MAX)
+        )));
     }
     if let Some(s) = args.sizes.0.iter().find(|s| **s > metis::DMA_MAX_LENGTH) {
         return Err(Failure::Usage(format!(
@@ -237,9 +249,10 @@ impl Host {
         Ok(())
     }
 
-    /// `batch` jobs of `n` bytes of `dir`, on the direction's buffer and the
-    /// region's start, as one `METIS_IOCTL_DMA_BATCH`; waited for, or with
-    /// `asynchronous` returned as a job id.
+    /// `batch` jobs of `n` bytes of `dir`, each on its own `n` bytes of the
+    /// direction's buffer, all at the region's start, as one
+    /// `METIS_IOCTL_DMA_BATCH`; waited for, or with `asynchronous` returned as
+    /// a job id.
     ///
     /// # Safety
     ///
@@ -266,15 +279,18 @@ impl Host {
             Direction::ToDevice => src.as_slice()[*off..].as_ptr(),
             Direction::FromDevice => dst.as_mut_slice()[*off..].as_mut_ptr().cast_const(),
         };
-        let entry = BatchEntry {
-            dir,
-            addr,
-            len: n,
-            region,
-            offset: 0,
-            registered: *registered,
-        };
-        let entries = vec![entry; batch as usize];
+        // Each job its own host bytes (one mapping per page and job, as separate
+        // buffers would be), all to the region's start.
+        let entries: Vec<BatchEntry<'_>> = (0..batch as usize)
+            .map(|i| BatchEntry {
+                dir,
+                addr: addr.wrapping_add(i * n),
+                len: n,
+                region,
+                offset: 0,
+                registered: *registered,
+            })
+            .collect();
         // SAFETY: `src` and `dst` live in `self`; a synchronous batch is done when the
         // call returns, an asynchronous one is reaped before `self` goes (the caller's
         // contract).
@@ -502,7 +518,8 @@ pub fn run(dev: &Device, args: &BenchArgs) -> Result<Report, Failure> {
     let mut rows = Vec::new();
     let mut mismatches = Vec::new();
     for &kind in kinds {
-        let mut host = Host::new(dev, kind, max_usize, args.align)?;
+        // A batch's jobs each have their own host bytes.
+        let mut host = Host::new(dev, kind, max_usize * args.batch as usize, args.align)?;
         for &size in &args.sizes.0 {
             let n = size as usize;
             host.fill(n, size)?;
@@ -820,5 +837,15 @@ mod tests {
             panic!("a batch of dma-bufs accepted");
         };
         assert!(m.contains("--batch"), "{m}");
+        // A batch's jobs each need their own host bytes: 64 of 64 MiB is too much.
+        a.buffer = Some(BufferArg::Registered);
+        a.sizes = SizeList(vec![64 << 20]);
+        a.batch = 64;
+        let Err(Failure::Usage(m)) = check_args(&a) else {
+            panic!("4 GiB of host buffer accepted");
+        };
+        assert!(m.contains("4G"), "{m}");
+        a.batch = 16;
+        assert!(check_args(&a).is_ok());
     }
 }
