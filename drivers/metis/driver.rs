@@ -89,6 +89,7 @@ kernel::pci_device_table!(
 /// the device is disabled last.
 pub(crate) struct Metis<'bound> {
     _debugfs: Option<CardDir>,
+    _vendor: Option<crate::vendor::VendorNodes>,
     _cdev: Cdev,
     stop: CardStop,
     _interrupts: Interrupts<'bound>,
@@ -284,9 +285,14 @@ fn probe_enabled<'bound>(
     card.open_gate();
     card.rpm_start(pdev);
     let cdev = Cdev::register(pdev, card.clone())?;
+    let vendor = match crate::shared().and_then(|s| s.vendor.as_ref()) {
+        Some((level, _)) => Some(crate::vendor::register(pdev, &card, *level)?),
+        None => None,
+    };
     announce(pdev, &card, cdev.index(), &fw, interrupts.mode)?;
     Ok(Metis {
         _debugfs: debug_files(pdev, &card),
+        _vendor: vendor,
         _cdev: cdev,
         stop,
         _interrupts: interrupts,

@@ -44,6 +44,10 @@ use crate::{
     file::OpenFile,
     pm::Wake,
     sysfs,
+    vendor::{
+        VendorCard,
+        VendorFile, //
+    },
 };
 
 /// A C table in a static: written once at build time, then only read.
@@ -64,6 +68,22 @@ static FOPS: CTable<bindings::file_operations> = CTable(bindings::file_operation
     llseek: Some(bindings::noop_llseek),
     ..pin_init::zeroed()
 });
+
+/// The vendor-ABI nodes' operations (`vendor.rs`); no `mmap` or `poll` yet.
+static VFOPS: CTable<bindings::file_operations> = CTable(bindings::file_operations {
+    owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+    open: Some(vfop_open),
+    release: Some(vfop_release),
+    unlocked_ioctl: Some(vfop_ioctl),
+    compat_ioctl: Some(vfop_compat_ioctl),
+    llseek: Some(bindings::noop_llseek),
+    ..pin_init::zeroed()
+});
+
+/// The vendor-ABI nodes' operations, for their class (`glue::VendorClass`).
+pub(crate) fn vendor_fops() -> &'static bindings::file_operations {
+    &VFOPS.0
+}
 
 static PM_OPS: CTable<bindings::dev_pm_ops> = CTable(bindings::dev_pm_ops {
     runtime_suspend: Some(pm_runtime_suspend),
@@ -346,6 +366,78 @@ unsafe extern "C" fn fop_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ul
         // CAST: errno values are small negative numbers.
         Err(e) => e.to_errno() as c_long,
     }
+}
+
+/// `open` of a vendor-ABI node.
+///
+/// # Safety
+///
+/// Called by `chrdev_open` for a node of `glue::VendorNode` (which holds the node), with
+/// `inode` and `file` valid.
+unsafe extern "C" fn vfop_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: Per this function's contract.
+    let data = unsafe { crate::glue::vnode_data(inode) };
+    // SAFETY: `vendor::register` made `data` from an `Arc<VendorCard>` that the node holds
+    // until its last open is done: a second reference is taken here.
+    let node_ref = unsafe { Arc::from_raw(data.cast::<VendorCard>().cast_const()) };
+    let vc = node_ref.clone();
+    // The node keeps its own reference.
+    let _ = Arc::into_raw(node_ref);
+    match VendorFile::open(vc) {
+        Ok(f) => {
+            // SAFETY: `file` is valid; the VFS hands `private_data` back to the other callbacks.
+            unsafe { (*file).private_data = KBox::into_raw(f).cast() };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS once per successful [`vfop_open`].
+unsafe extern "C" fn vfop_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: `private_data` is the box from `vfop_open`, released exactly once here.
+    let f = unsafe { KBox::from_raw((*file).private_data.cast::<VendorFile>()) };
+    f.release();
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS on a file opened by [`vfop_open`], for the duration of which it stays
+/// open.
+unsafe extern "C" fn vfop_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: `private_data` is the box from `vfop_open`, live until `vfop_release`.
+    let f = unsafe { &*(*file).private_data.cast::<VendorFile>() };
+    match f.ioctl(cmd, arg) {
+        // CAST: the commands return 0 or a core index.
+        Ok(v) => v as c_long,
+        // CAST: errno values are small negative numbers.
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// A 32-bit process on a vendor-ABI node: the vendor's structs and command numbers
+/// are those of LP64 (several hold `size_t` or encode a pointer's size), so nothing a
+/// 32-bit caller sends is what it means.
+///
+/// # Safety
+///
+/// As [`vfop_ioctl`].
+unsafe extern "C" fn vfop_compat_ioctl(
+    file: *mut bindings::file,
+    _cmd: c_uint,
+    _arg: c_ulong,
+) -> c_long {
+    // SAFETY: As in `vfop_ioctl`.
+    let f = unsafe { &*(*file).private_data.cast::<VendorFile>() };
+    f.refuse_compat();
+    // CAST: errno values are small negative numbers.
+    ENOTTY.to_errno() as c_long
 }
 
 /// The card of a bound device, if probe has finished.

@@ -98,6 +98,20 @@ mod shim {
         pub(super) fn metis_shim_rpm_get_if_active(dev: *mut c_void) -> bool;
         pub(super) fn metis_shim_rpm_put(dev: *mut c_void);
         pub(super) fn metis_shim_job_wq_create() -> *mut kernel::bindings::workqueue_struct;
+        pub(super) fn metis_shim_vendor_abi() -> *const c_char;
+        pub(super) fn metis_shim_vclass_create(
+            version: *const c_char,
+            fops: *const c_void,
+        ) -> c_int;
+        pub(super) fn metis_shim_vclass_destroy();
+        pub(super) fn metis_shim_vnode_create(
+            name: *const c_char,
+            data: *mut c_void,
+            put: unsafe extern "C" fn(*mut c_void),
+            err: *mut c_int,
+        ) -> *mut c_void;
+        pub(super) fn metis_shim_vnode_destroy(n: *mut c_void);
+        pub(super) fn metis_shim_vnode_data(inode: *mut c_void) -> *mut c_void;
     }
 }
 
@@ -706,3 +720,102 @@ impl Drop for JobQueue {
 unsafe impl Send for JobQueue {}
 // SAFETY: Queueing and flushing are thread-safe.
 unsafe impl Sync for JobQueue {}
+
+/// `vendor_abi=` as given at load (`None`: not given, or empty).
+pub(crate) fn vendor_abi_param() -> Option<&'static CStr> {
+    // SAFETY: No preconditions; the parameter is read-only (0444) once loaded, so its string
+    // lives as long as the module.
+    let p = unsafe { shim::metis_shim_vendor_abi() };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: A NUL-terminated string the module parameter code allocated, never freed while
+    // the module is loaded.
+    let s = unsafe { CStr::from_char_ptr(p) };
+    (!s.is_empty()).then_some(s)
+}
+
+/// The class `metis` with its `version` attribute, and its char-device region, for the
+/// vendor-ABI nodes (`metis_vendor.c`).
+///
+/// # Invariants
+///
+/// Created by `metis_shim_vclass_create` and not destroyed until `Drop`.
+pub(crate) struct VendorClass(());
+
+impl VendorClass {
+    /// Creates the class; its nodes open through `fops`, which must outlive it.
+    pub(crate) fn create(version: &CStr, fops: &'static bindings::file_operations) -> Result<Self> {
+        let fops = core::ptr::from_ref(fops).cast::<c_void>();
+        // SAFETY: `version` is NUL-terminated and copied; `fops` is static.
+        to_result(unsafe { shim::metis_shim_vclass_create(version.as_char_ptr(), fops) })?;
+        // INVARIANT: created just now.
+        Ok(Self(()))
+    }
+}
+
+impl Drop for VendorClass {
+    fn drop(&mut self) {
+        // SAFETY: Created (type invariant) and destroyed once, here. Its owner drops it after
+        // the driver is unregistered, when every node is gone.
+        unsafe { shim::metis_shim_vclass_destroy() };
+    }
+}
+
+// SAFETY: Created and destroyed in module init and exit, on any thread.
+unsafe impl Send for VendorClass {}
+// SAFETY: `&VendorClass` gives access to nothing.
+unsafe impl Sync for VendorClass {}
+
+/// One vendor-ABI node (`/dev/NAME`) of a card; removed when dropped.
+///
+/// # Invariants
+///
+/// A node `metis_shim_vnode_create` made, not yet destroyed.
+pub(crate) struct VendorNode(NonNull<c_void>);
+
+impl VendorNode {
+    /// Creates node `name` (in `/sys/devices/virtual/metis`: see `metis_vendor.c`).
+    /// `data` goes to the node's `open` ([`vnode_data`]); `put` gets it back once (also
+    /// on failure), when the last open in progress is done with the node.
+    ///
+    /// # Safety
+    ///
+    /// `put(data)` must be safe to call once, from any thread, at any later time.
+    pub(crate) unsafe fn create(
+        name: &CStr,
+        data: *mut c_void,
+        put: unsafe extern "C" fn(*mut c_void),
+    ) -> Result<Self> {
+        let mut err: c_int = 0;
+        // SAFETY: `name` is copied; `data` and `put` per this function's contract.
+        let n = unsafe { shim::metis_shim_vnode_create(name.as_char_ptr(), data, put, &mut err) };
+        // INVARIANT: created just now, or `err` says why not.
+        NonNull::new(n)
+            .map(Self)
+            .ok_or_else(|| Error::from_errno(err))
+    }
+}
+
+impl Drop for VendorNode {
+    fn drop(&mut self) {
+        // SAFETY: Created and not destroyed (type invariant), destroyed once here.
+        unsafe { shim::metis_shim_vnode_destroy(self.0.as_ptr()) };
+    }
+}
+
+// SAFETY: A node may be removed from any thread.
+unsafe impl Send for VendorNode {}
+// SAFETY: `&VendorNode` gives access to nothing.
+unsafe impl Sync for VendorNode {}
+
+/// The `data` of the vendor-ABI node `inode` opens.
+///
+/// # Safety
+///
+/// `inode` is the inode `open` was called with, for a node of [`VendorNode`], and the
+/// call is made from that `open` (which holds the node).
+pub(crate) unsafe fn vnode_data(inode: *mut bindings::inode) -> *mut c_void {
+    // SAFETY: Per this function's contract.
+    unsafe { shim::metis_shim_vnode_data(inode.cast()) }
+}

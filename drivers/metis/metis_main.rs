@@ -33,6 +33,7 @@ mod reset;
 mod stats;
 mod sysfs;
 mod uapi;
+mod vendor;
 mod vmsi;
 mod vsec;
 
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) debugfs: debugfs::Dir,
     /// The queue async DMA jobs run on.
     pub(crate) jobs: glue::JobQueue,
+    /// With `vendor_abi=`: the level its nodes present, and their class.
+    pub(crate) vendor: Option<(vendor::Level, glue::VendorClass)>,
 }
 
 /// Set in module init before the driver is registered, and cleared (the queue destroyed,
@@ -75,9 +78,17 @@ struct SharedGuard;
 
 impl SharedGuard {
     fn new() -> Result<Self> {
+        let vendor = match vendor::Level::from_param()? {
+            Some(level) => Some((
+                level,
+                glue::VendorClass::create(level.version(), ffi::vendor_fops())?,
+            )),
+            None => None,
+        };
         let shared = Shared {
             debugfs: debugfs::Dir::new(c"metis"),
             jobs: glue::JobQueue::new()?,
+            vendor,
         };
         // SAFETY: Module init runs alone: the driver is not registered yet, so nothing reads it.
         unsafe { SHARED = Some(shared) };

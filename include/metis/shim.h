@@ -52,4 +52,16 @@ bool metis_shim_rpm_get_if_active(struct device *dev);
 void metis_shim_rpm_put(struct device *dev);
 struct workqueue_struct *metis_shim_job_wq_create(void);
 
+/* metis_vendor.c: the opt-in node with the vendor driver's ABI. */
+struct file_operations;
+struct inode;
+struct metis_vnode;
+const char *metis_shim_vendor_abi(void);
+int metis_shim_vclass_create(const char *version, const struct file_operations *fops);
+void metis_shim_vclass_destroy(void);
+struct metis_vnode *metis_shim_vnode_create(const char *name, void *data, void (*put)(void *data),
+					    int *err);
+void metis_shim_vnode_destroy(struct metis_vnode *n);
+void *metis_shim_vnode_data(struct inode *inode);
+
 #endif

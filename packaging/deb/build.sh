@@ -80,7 +80,7 @@ exit 0
 HOOK
 chmod 0755 "$d/etc/kernel/postrm.d/metis-dkms"
 sed "s/@VERSION@/$V/" "$REPO/packaging/dkms/dkms.conf.in" >"$src/dkms.conf"
-cp "$REPO/udev/60-metis.rules" "$d/usr/lib/udev/rules.d/"
+cp "$REPO/udev/60-metis.rules" "$REPO/udev/61-metis-vendor.rules" "$d/usr/lib/udev/rules.d/"
 cp "$REPO"/dts-overlays/*.dtso "$d/usr/share/metis/dts-overlays/"
 docs "$d" metis-dkms
 cp "$REPO/docs/install.md" "$d/usr/share/doc/metis-dkms/README.md"
@@ -96,6 +96,8 @@ if [ -d /run/udev ] && command -v udevadm >/dev/null; then
     udevadm control --reload-rules || true
 fi
 getent group metis >/dev/null || addgroup --system metis >/dev/null 2>&1 || groupadd --system metis
+# The vendor runtime's group, for the opt-in vendor-ABI nodes (61-metis-vendor.rules).
+getent group axelera >/dev/null || addgroup --system axelera >/dev/null 2>&1 || groupadd --system axelera
 exit 0
 EOF
 cat >"$d/DEBIAN/prerm" <<EOF

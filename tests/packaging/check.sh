@@ -34,7 +34,9 @@ ver=$(dpkg-query -W -f '${Version}' metis-dkms); ver=${ver%-*}
 dkms status -m metis | grep -q "metis/$ver: added" || fail "metis/$ver not registered with DKMS"
 ok "installed, metis/$ver registered with DKMS"
 getent group metis >/dev/null || fail "group metis missing"
+getent group axelera >/dev/null || fail "group axelera missing"
 [ -f /usr/lib/udev/rules.d/60-metis.rules ] || fail "udev rule missing"
+[ -f /usr/lib/udev/rules.d/61-metis-vendor.rules ] || fail "vendor udev rule missing"
 [ -f /usr/share/metis/dts-overlays/rk3588-metis-pcie3x4-window.dtbo ] || fail "overlay missing"
 
 # A kernel package runs /etc/kernel/postinst.d/dkms KVER once /lib/modules/KVER/build exists.

@@ -1,0 +1,631 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The opt-in second face of the driver: a node per card that speaks the
+//! vendor driver's ABI (`vendor_abi=1.4.16` or `1.6.2`), so that the vendor's
+//! runtime finds its card, without the holes of the vendor's driver
+//! (`docs/vendor-abi.md`; the ABI from `../shared/docs/vendor-driver-facts.md`
+//! §2, written anew).
+//!
+//! Offered so far: the node names, class and version; the bookkeeping
+//! commands (AI-core contexts, device properties, the message lock, resource
+//! sizes with physical addresses only for `CAP_SYS_ADMIN`, DMA statistics).
+//! Refused for good: peer-to-peer DMA to a caller's bus address and physical
+//! addresses of user pages (`EPERM`). Every other vendor command fails with
+//! `EOPNOTSUPP` and says so once in the log.
+
+use kernel::{
+    bindings, new_condvar, new_mutex, pci,
+    prelude::*,
+    str::CString,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        CondVar,
+        Mutex, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+use crate::{card::Card, edma::Dir, glue::VendorNode, stats::ChannelStats};
+
+/// The vendor ABI level a node presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// Driver 1.4.16 (Voyager SDK 1.6): nodes `metis-D:B:S`.
+    V1_4_16,
+    /// Driver 1.6.2 (SDK 1.8): nodes `metis-D-B-S`, and the old name too.
+    V1_6_2,
+}
+
+impl Level {
+    /// The level `vendor_abi=` asks for: `None` when it is not given; an error (the
+    /// module does not load) for a level this driver does not present.
+    pub(crate) fn from_param() -> Result<Option<Self>> {
+        let Some(p) = crate::glue::vendor_abi_param() else {
+            return Ok(None);
+        };
+        match p.to_bytes() {
+            b"1.4.16" => Ok(Some(Self::V1_4_16)),
+            b"1.6.2" => Ok(Some(Self::V1_6_2)),
+            _ => {
+                pr_err!(
+                    "metis: vendor_abi={} is not a level this driver presents: use 1.4.16 or \
+                     1.6.2 (docs/vendor-abi.md)\n",
+                    p.to_str().unwrap_or("?")
+                );
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// `/sys/class/metis/version`.
+    pub(crate) fn version(self) -> &'static CStr {
+        match self {
+            Self::V1_4_16 => c"1.4.16",
+            Self::V1_6_2 => c"1.6.2",
+        }
+    }
+}
+
+/// The AI cores of a Metis (`GET_DEV_PROPERTY` AICORE_COUNT).
+const AICORES: u32 = 4;
+
+/// What the vendor nodes of one card share.
+#[pin_data]
+pub(crate) struct VendorCard {
+    card: Arc<Card>,
+    level: Level,
+    /// AI cores held by contexts, one bit each; also the lock for the files' `ctx`.
+    #[pin]
+    cores: Mutex<u8>,
+    /// The open file holding the message lock (0: free).
+    #[pin]
+    msg_owner: Mutex<u64>,
+    #[pin]
+    msg_free: CondVar,
+    /// Vendor commands this driver does not offer that were logged already, one bit per
+    /// command number (0..63).
+    #[pin]
+    unoffered_logged: Mutex<u64>,
+}
+
+/// The vendor nodes of one card; removed at unbind.
+pub(crate) struct VendorNodes(#[allow(dead_code)] KVec<VendorNode>);
+
+/// Domain, bus and slot of a PCI device name (`DDDD:BB:SS.F`, hex).
+fn pci_address(name: &[u8]) -> Option<(u32, u32, u32)> {
+    let hex = |b: &[u8]| -> Option<u32> {
+        if b.is_empty() || b.len() > 8 {
+            return None;
+        }
+        b.iter().try_fold(0u32, |v, c| {
+            let d = char::from(*c).to_digit(16)?;
+            Some(v << 4 | d)
+        })
+    };
+    let mut parts = name.split(|c| *c == b':');
+    let domain = hex(parts.next()?)?;
+    let bus = hex(parts.next()?)?;
+    let mut devfn = parts.next()?.split(|c| *c == b'.');
+    let slot = hex(devfn.next()?)?;
+    Some((domain, bus, slot))
+}
+
+/// Node names of a card: `metis-D:B:S` (1.4.x), `metis-D-B-S` and then the old name (1.6.2).
+fn node_names(pdev: &pci::Device<kernel::device::Bound>, level: Level) -> Result<KVec<CString>> {
+    let dev: &kernel::device::Device<kernel::device::Bound> = pdev.as_ref();
+    let (domain, bus, slot) = pci_address(dev.name().to_bytes()).ok_or(EINVAL)?;
+    let mut names = KVec::new();
+    if level == Level::V1_6_2 {
+        names.push(
+            CString::try_from_fmt(fmt!("metis-{:x}-{:x}-{:x}", domain, bus, slot))?,
+            GFP_KERNEL,
+        )?;
+    }
+    names.push(
+        CString::try_from_fmt(fmt!("metis-{:x}:{:x}:{:x}", domain, bus, slot))?,
+        GFP_KERNEL,
+    )?;
+    Ok(names)
+}
+
+/// Gives back the card reference a node held (its last open is done with it).
+///
+/// # Safety
+///
+/// `data` is a pointer [`register`] made with `Arc::into_raw`, given back once.
+unsafe extern "C" fn put_vendor_card(data: *mut core::ffi::c_void) {
+    // SAFETY: Per this function's contract.
+    drop(unsafe { Arc::from_raw(data.cast::<VendorCard>().cast_const()) });
+}
+
+/// The vendor nodes of a card at `level`, with one log line saying what their users can
+/// reach in the current IOMMU mode.
+pub(crate) fn register(
+    pdev: &pci::Device<kernel::device::Bound>,
+    card: &Arc<Card>,
+    level: Level,
+) -> Result<VendorNodes> {
+    let vc = Arc::pin_init(
+        pin_init!(VendorCard {
+            card: card.clone(),
+            level,
+            cores <- new_mutex!(0, "metis_vendor_cores"),
+            msg_owner <- new_mutex!(0, "metis_vendor_msg"),
+            msg_free <- new_condvar!("metis_vendor_msg_free"),
+            unoffered_logged <- new_mutex!(0, "metis_vendor_unoffered"),
+        }),
+        GFP_KERNEL,
+    )?;
+    let mut nodes = KVec::new();
+    for name in node_names(pdev, level)? {
+        let data = Arc::into_raw(vc.clone()).cast_mut().cast();
+        // SAFETY: `put_vendor_card` gives back exactly the reference `data` holds, once.
+        let node = unsafe { VendorNode::create(&name, data, put_vendor_card) }?;
+        nodes.push(node, GFP_KERNEL)?;
+    }
+    let dev: &kernel::device::Device<kernel::device::Bound> = pdev.as_ref();
+    let reach = match card.status.lock().iommu_mode {
+        crate::glue::IommuMode::Translated => {
+            "what the card's IOMMU domain maps: its own buffers and every other user's jobs"
+        }
+        _ => {
+            "the card's DMA is not translated: a user of the vendor node can make the card \
+             read or write any host memory"
+        }
+    };
+    dev_info!(
+        dev,
+        "vendor ABI {} offered (vendor_abi=): users of its node reach {}\n",
+        level.version().to_str().unwrap_or("?"),
+        reach
+    );
+    Ok(VendorNodes(nodes))
+}
+
+// The vendor's ioctl numbers (type 'U'; LP64). Several encode the size of a pointer, not of
+// the struct the command copies; they are matched whole, as the vendor's runtime issues them.
+const MSG_LOCK: u32 = 0xC004_5500;
+const CTX_ALLOC: u32 = 0xC004_5501;
+const CTX_FREE: u32 = 0xC004_5502;
+const GET_DEV_PROPERTY: u32 = 0xC008_5503;
+const GET_CTX_AICORE_MASK: u32 = 0xC008_550E;
+const GET_RESOURCE_INFO: u32 = 0x8040_5510;
+const GET_PCIE_WINDOWS: u32 = 0x8080_5511;
+const DMA_P2P_XFER: u32 = 0xC020_5512;
+const GET_DMA_STATS: u32 = 0x8200_5520;
+const GET_USER_PA: u32 = 0xC010_5532;
+/// The vendor's other commands: this driver does not offer them (yet).
+const UNOFFERED: [u32; 11] = [
+    0xC004_5505, // DMA_ATTACH
+    0xC004_5506, // DMA_DETACH
+    0xC008_5507, // DMA_XFER
+    0xC008_5508, // DMA_GET_XFER_ASYNC_STATUS
+    0xC008_5509, // DMA_GET_XFER_SYNC_STATUS
+    0xC008_550A, // USR_DMA_XFER
+    0xC008_550B, // MSI
+    0xC008_550C, // CLEAN_MSI
+    0xC004_550D, // MSI_ATTACH
+    0xC004_550F, // CLEAR_POLL_EVENT
+    0x0000_5513, // DYNMEM_LOAD
+];
+/// 1.5.6 and later: the firmware-trace commands (20..=25).
+const FWTRACE: [u32; 6] = [
+    0x4004_5514,
+    0x0000_5515,
+    0x8018_5516,
+    0x4004_5517,
+    0x4004_5518,
+    0x4004_5519,
+];
+/// The vendor's ioctl type.
+const MAGIC: u32 = b'U' as u32;
+
+// `GET_DEV_PROPERTY` ids.
+const PROP_HW_GEN: u64 = 0;
+const PROP_AICORE_COUNT: u64 = 1;
+const PROP_PVE_CORE_COUNT: u64 = 2;
+const PROP_PES_GROUP: u64 = 3;
+
+/// `struct dev_res_info` (64 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct ResInfo {
+    sysmem_base: u64,
+    sysmem_size: u64,
+    l2_base: u64,
+    l2_size: u64,
+    ddr_base: [u64; 2],
+    ddr_size: [u64; 2],
+}
+
+/// `struct dev_mem_window` (128 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct MemWindow {
+    np_base: u64,
+    np_size: u64,
+    p_base: u64,
+    p_size: u64,
+    base_res: [u64; 6],
+    size_res: [u64; 6],
+}
+
+/// `struct dma_channel_stats` (64 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct ChanStats {
+    count: i32,
+    num_xfer: i32,
+    num_err: i32,
+    _pad0: u32,
+    bytes_xfer: u64,
+    max_sgt: i32,
+    _pad1: u32,
+    max_duration_us: u64,
+    duration_us: u64,
+    size: u64,
+    speed_mbps: u32,
+    _pad2: u32,
+}
+
+/// `struct dma_stats` (512 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct DmaStatsArg {
+    rd_channels: [ChanStats; 4],
+    wr_channels: [ChanStats; 4],
+}
+
+// SAFETY: `#[repr(C)]`, integer fields and explicit padding only (sizes asserted below): every
+// byte is initialised and any bit pattern is valid.
+unsafe impl kernel::transmute::AsBytes for ResInfo {}
+// SAFETY: As above.
+unsafe impl kernel::transmute::AsBytes for MemWindow {}
+// SAFETY: As above.
+unsafe impl kernel::transmute::AsBytes for DmaStatsArg {}
+
+static_assert!(core::mem::size_of::<ResInfo>() == 64);
+static_assert!(core::mem::size_of::<MemWindow>() == 128);
+static_assert!(core::mem::size_of::<ChanStats>() == 64);
+static_assert!(core::mem::offset_of!(ChanStats, bytes_xfer) == 16);
+static_assert!(core::mem::offset_of!(ChanStats, max_duration_us) == 32);
+static_assert!(core::mem::offset_of!(ChanStats, speed_mbps) == 56);
+static_assert!(core::mem::size_of::<DmaStatsArg>() == 512);
+static_assert!(kernel::ioctl::_IOWR::<i32>(MAGIC, 0) == MSG_LOCK);
+static_assert!(kernel::ioctl::_IOWR::<u64>(MAGIC, 3) == GET_DEV_PROPERTY);
+static_assert!(kernel::ioctl::_IOR::<ResInfo>(MAGIC, 16) == GET_RESOURCE_INFO);
+static_assert!(kernel::ioctl::_IOR::<MemWindow>(MAGIC, 17) == GET_PCIE_WINDOWS);
+static_assert!(kernel::ioctl::_IOR::<DmaStatsArg>(MAGIC, 32) == GET_DMA_STATS);
+
+/// Open-file ids, for the message lock's owner (never 0).
+static NEXT_ID: Atomic<u64> = Atomic::new(1);
+
+/// One open vendor node.
+pub(crate) struct VendorFile {
+    vc: Arc<VendorCard>,
+    id: u64,
+    /// The AI cores of this file's context, one bit each (0: no context); changed only
+    /// under the card's `cores` lock.
+    ctx: Atomic<u32>,
+}
+
+impl VendorFile {
+    pub(crate) fn open(vc: Arc<VendorCard>) -> Result<KBox<Self>> {
+        // A card being unbound opens nothing; opening never waits for a reset (M2).
+        if vc.card.closing() {
+            return Err(ENODEV);
+        }
+        Ok(KBox::new(
+            Self {
+                vc,
+                id: NEXT_ID.fetch_add(1, Relaxed),
+                ctx: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Close: the file's context and message lock go back.
+    pub(crate) fn release(self: KBox<Self>) {
+        {
+            let mut cores = self.vc.cores.lock();
+            // CAST: at most 4 bits.
+            *cores &= !(self.ctx.load(Relaxed) as u8);
+            self.ctx.store(0, Relaxed);
+        }
+        self.unlock_msg();
+    }
+
+    pub(crate) fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        // The node's card was unbound under the open file.
+        if self.vc.card.closing() {
+            return Err(ENODEV);
+        }
+        match cmd {
+            MSG_LOCK => self.msg_lock(arg),
+            CTX_ALLOC => self.ctx_alloc(arg),
+            CTX_FREE => self.ctx_free(),
+            GET_DEV_PROPERTY => self.dev_property(arg),
+            GET_CTX_AICORE_MASK => {
+                let mask = u64::from(self.ctx.load(Relaxed));
+                UserSlice::new(UserPtr::from_addr(arg), 8)
+                    .writer()
+                    .write(&mask)?;
+                Ok(0)
+            }
+            GET_RESOURCE_INFO => self.resource_info(arg),
+            GET_PCIE_WINDOWS => self.pcie_windows(arg),
+            GET_DMA_STATS => self.dma_stats(arg),
+            DMA_P2P_XFER => Err(self.refuse(
+                "DMA_P2P_XFER: a transfer to a host bus address the caller names would reach \
+                 any host memory",
+            )),
+            GET_USER_PA if self.vc.level == Level::V1_6_2 => {
+                Err(self
+                    .refuse("GET_USER_PA: the physical address of a user page is not handed out"))
+            }
+            _ if UNOFFERED.contains(&cmd)
+                || (self.vc.level == Level::V1_6_2 && FWTRACE.contains(&cmd)) =>
+            {
+                Err(self.unoffered(cmd))
+            }
+            // Not a command of the level presented (as the vendor's driver answers).
+            _ => Err(ENOTTY),
+        }
+    }
+
+    /// A 32-bit caller (whose commands this LP64 ABI can't read): logged, limited.
+    pub(crate) fn refuse_compat(&self) {
+        let c = &self.vc.card;
+        crate::ratelimit::dev_warn_limited!(
+            c.log_limit,
+            c.pdev,
+            "vendor ABI: a 32-bit process called the vendor node; the vendor's ABI is 64-bit \
+             only (ENOTTY)\n"
+        );
+    }
+
+    /// A vendor command refused for good: `EPERM`, with a log line saying why.
+    fn refuse(&self, why: &str) -> Error {
+        let c = &self.vc.card;
+        crate::ratelimit::dev_warn_limited!(
+            c.log_limit,
+            c.pdev,
+            "vendor ABI: {} (refused; docs/vendor-abi.md)\n",
+            why
+        );
+        EPERM
+    }
+
+    /// A vendor command this driver does not offer (yet): `EOPNOTSUPP`, logged once per
+    /// command and card.
+    fn unoffered(&self, cmd: u32) -> Error {
+        let nr = kernel::ioctl::_IOC_NR(cmd);
+        let bit = 1u64.checked_shl(nr).unwrap_or(0);
+        let first = {
+            let mut seen = self.vc.unoffered_logged.lock();
+            let first = *seen & bit == 0;
+            *seen |= bit;
+            first
+        };
+        if bit != 0 && first {
+            dev_warn!(
+                self.vc.card.pdev,
+                "vendor ABI command {} ({:#x}) is not offered by this driver; see \
+                 docs/vendor-abi.md for what is\n",
+                nr,
+                cmd
+            );
+        }
+        EOPNOTSUPP
+    }
+
+    /// `MSG_LOCK`, its argument by value: non-zero takes the card's message lock (waiting
+    /// for it), 0 gives it back. Held by a file, never across its close.
+    fn msg_lock(&self, arg: usize) -> Result<isize> {
+        match arg {
+            0 => {
+                if *self.vc.msg_owner.lock() != self.id {
+                    // Not the holder (the vendor's driver unlocks anyway: B4).
+                    return Err(EPERM);
+                }
+                self.unlock_msg();
+                Ok(0)
+            }
+            _ => {
+                let mut owner = self.vc.msg_owner.lock();
+                loop {
+                    if *owner == 0 {
+                        *owner = self.id;
+                        return Ok(0);
+                    }
+                    if *owner == self.id {
+                        // The vendor's mutex would deadlock here.
+                        return Err(EDEADLK);
+                    }
+                    if self.vc.msg_free.wait_interruptible(&mut owner) {
+                        return Err(ERESTARTSYS);
+                    }
+                }
+            }
+        }
+    }
+
+    fn unlock_msg(&self) {
+        let mut owner = self.vc.msg_owner.lock();
+        if *owner == self.id {
+            *owner = 0;
+            drop(owner);
+            self.vc.msg_free.notify_all();
+        }
+    }
+
+    /// `CTX_ALLOC`: `n` (the int at `arg`, 1..4) consecutive free AI cores, the first run
+    /// that fits, become this file's context; returns the first core's index. `EINVAL`, as
+    /// the vendor's, for a bad count, a second context and no run free.
+    fn ctx_alloc(&self, arg: usize) -> Result<isize> {
+        let n: i32 = UserSlice::new(UserPtr::from_addr(arg), 4).reader().read()?;
+        let n = u32::try_from(n).map_err(|_| EINVAL)?;
+        if n == 0 || n > AICORES {
+            return Err(EINVAL);
+        }
+        let mut cores = self.vc.cores.lock();
+        if self.ctx.load(Relaxed) != 0 {
+            return Err(EINVAL);
+        }
+        // CAST: at most 4 bits.
+        let run = ((1u32 << n) - 1) as u8;
+        for first in 0..=(AICORES - n) {
+            let mask = run << first;
+            if *cores & mask == 0 {
+                *cores |= mask;
+                self.ctx.store(u32::from(mask), Relaxed);
+                // CAST: below 4.
+                return Ok(first as isize);
+            }
+        }
+        Err(EINVAL)
+    }
+
+    /// `CTX_FREE`: the file's context goes back (`EINVAL` without one: the vendor's loops
+    /// forever, B1).
+    fn ctx_free(&self) -> Result<isize> {
+        let mut cores = self.vc.cores.lock();
+        let mask = self.ctx.load(Relaxed);
+        if mask == 0 {
+            return Err(EINVAL);
+        }
+        // CAST: at most 4 bits.
+        *cores &= !(mask as u8);
+        self.ctx.store(0, Relaxed);
+        Ok(0)
+    }
+
+    /// `GET_DEV_PROPERTY`: the u64 at `arg` names a property and receives its value.
+    fn dev_property(&self, arg: usize) -> Result<isize> {
+        let (mut r, mut w) = UserSlice::new(UserPtr::from_addr(arg), 8).reader_writer();
+        let id: u64 = r.read()?;
+        let v: u64 = match id {
+            // Metis.
+            PROP_HW_GEN => 0,
+            PROP_AICORE_COUNT => u64::from(AICORES),
+            PROP_PVE_CORE_COUNT => 0,
+            // -1: not behind the switch of a multi-chip card (what this driver knows of).
+            PROP_PES_GROUP => u64::MAX,
+            _ => return Err(EINVAL),
+        };
+        w.write(&v)?;
+        Ok(0)
+    }
+
+    /// Whether the caller may see physical addresses.
+    fn privileged() -> bool {
+        // SAFETY: No preconditions; checks the current task's credentials.
+        unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
+    }
+
+    /// `GET_RESOURCE_INFO`: the L2 window's size (and, for `CAP_SYS_ADMIN`, the physical
+    /// address of BAR2).
+    fn resource_info(&self, arg: usize) -> Result<isize> {
+        let pdev = &self.vc.card.pdev;
+        let info = ResInfo {
+            l2_base: if Self::privileged() {
+                pdev.resource_start(2)?
+            } else {
+                0
+            },
+            l2_size: pdev.resource_len(2)?,
+            ..Default::default()
+        };
+        UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<ResInfo>())
+            .writer()
+            .write(&info)?;
+        Ok(0)
+    }
+
+    /// `GET_PCIE_WINDOWS`: each BAR's size (and, for `CAP_SYS_ADMIN`, its physical
+    /// address); the card's BARs are non-prefetchable, the prefetchable window empty.
+    fn pcie_windows(&self, arg: usize) -> Result<isize> {
+        let pdev = &self.vc.card.pdev;
+        let privileged = Self::privileged();
+        let mut w = MemWindow::default();
+        let (mut lo, mut hi) = (u64::MAX, 0u64);
+        for bar in 0..6u32 {
+            let len = pdev.resource_len(bar)?;
+            if len == 0 {
+                continue;
+            }
+            let start = pdev.resource_start(bar)?;
+            let i = usize::try_from(bar)?;
+            w.size_res[i] = len;
+            w.base_res[i] = if privileged { start } else { 0 };
+            lo = lo.min(start);
+            hi = hi.max(start.saturating_add(len));
+        }
+        if hi > 0 {
+            w.np_size = hi - lo;
+            w.np_base = if privileged { lo } else { 0 };
+        }
+        UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<MemWindow>())
+            .writer()
+            .write(&w)?;
+        Ok(0)
+    }
+
+    /// `GET_DMA_STATS`: the card's per-channel transfer counters.
+    fn dma_stats(&self, arg: usize) -> Result<isize> {
+        let stats = &self.vc.card.stats;
+        let conv = |s: &ChannelStats| ChanStats {
+            count: i32::try_from(s.jobs).unwrap_or(i32::MAX),
+            num_xfer: i32::try_from(s.jobs).unwrap_or(i32::MAX),
+            num_err: i32::try_from(s.errors + s.timeouts + s.aborted).unwrap_or(i32::MAX),
+            bytes_xfer: s.bytes,
+            max_duration_us: s.max_ns / 1000,
+            duration_us: s.total_ns / 1000,
+            ..Default::default()
+        };
+        let mut out = DmaStatsArg::default();
+        // The vendor's "read" channels move host to device: the engine's read channels.
+        for (o, s) in out
+            .rd_channels
+            .iter_mut()
+            .zip(stats.channels(Dir::Rd).iter())
+        {
+            *o = conv(s);
+        }
+        for (o, s) in out
+            .wr_channels
+            .iter_mut()
+            .zip(stats.channels(Dir::Wr).iter())
+        {
+            *o = conv(s);
+        }
+        UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<DmaStatsArg>())
+            .writer()
+            .write(&out)?;
+        Ok(0)
+    }
+}
+
+#[cfg(metis_kunit)]
+#[kernel::prelude::kunit_tests(metis_vendor)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pci_addresses_parse_as_the_vendor_names_them() {
+        assert_eq!(pci_address(b"0000:01:00.0"), Some((0, 1, 0)));
+        assert_eq!(pci_address(b"0002:1a:1f.7"), Some((2, 0x1a, 0x1f)));
+        assert_eq!(pci_address(b"10000:00:03.0"), Some((0x10000, 0, 3)));
+        assert_eq!(pci_address(b"0000:01"), None);
+        assert_eq!(pci_address(b"zz:01:00.0"), None);
+        assert_eq!(pci_address(b""), None);
+    }
+}

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vendor-ABI node (metis.ko vendor_abi=1.4.16|1.6.2), from the vendor
+ * driver's ABI as ../shared/docs/vendor-driver-facts.md §2 describes it.
+ *
+ *   vendor_test NODE LEVEL          the commands offered, and the vendor bugs
+ *                                   (B1, B4) each turned into a clean error
+ *   vendor_test NODE unbind BDF LEVEL  the card unbound under an open node, and bound again
+ *
+ * Metis has four AI cores; the commands here touch no hardware, so each run
+ * starts from a card nobody else holds contexts or the message lock on.
+ */
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "../../uapi/linux/metis.h"
+#include "guest.h"
+
+/* The vendor's command numbers (type 'U', LP64), as its runtime issues them. */
+#define V_MSG_LOCK		0xC0045500u	/* argument by value: non-zero lock, 0 unlock */
+#define V_CTX_ALLOC		0xC0045501u	/* int *: core count; returns the first core */
+#define V_CTX_FREE		0xC0045502u
+#define V_GET_DEV_PROPERTY	0xC0085503u	/* u64 *: id in, value out */
+#define V_USR_DMA_XFER		0xC008550Au
+#define V_MSI			0xC008550Bu
+#define V_GET_CTX_AICORE_MASK	0xC008550Eu	/* u64 * out */
+#define V_GET_RESOURCE_INFO	0x80405510u	/* struct res_info * out */
+#define V_GET_PCIE_WINDOWS	0x80805511u	/* struct mem_window * out */
+#define V_DMA_P2P_XFER		0xC0205512u
+#define V_DYNMEM_LOAD		0x00005513u
+#define V_FWTRACE_GET_STATS	0x80185516u	/* 1.5.6 and later */
+#define V_GET_DMA_STATS		0x82005520u	/* struct dma_stats * out */
+#define V_GET_USER_PA		0xC0105532u	/* 1.6.2 only */
+
+struct res_info {
+	uint64_t sysmem_base, sysmem_size, l2_base, l2_size, ddr_base[2], ddr_size[2];
+};
+
+struct mem_window {
+	uint64_t np_base, np_size, p_base, p_size, base_res[6], size_res[6];
+};
+
+struct chan_stats {
+	int32_t count, num_xfer, num_err;
+	uint64_t bytes_xfer;
+	int32_t max_sgt;
+	uint64_t max_duration_us, duration_us;
+	uint64_t size;
+	uint32_t speed_mbps;
+};
+
+struct dma_stats {
+	struct chan_stats rd[4], wr[4];
+};
+
+_Static_assert(sizeof(struct res_info) == 64, "dev_res_info");
+_Static_assert(sizeof(struct mem_window) == 128, "dev_mem_window");
+_Static_assert(sizeof(struct chan_stats) == 64, "dma_channel_stats");
+_Static_assert(sizeof(struct dma_stats) == 512, "dma_stats");
+
+/* Each level's run names its checks apart: NAME_v1.4.16. */
+static char level_tag[16] = "v";
+
+static const char *tn(const char *name)
+{
+	static char b[8][96];
+	static int i;
+
+	i = (i + 1) % 8;
+	snprintf(b[i], sizeof(b[i]), "%s_%s", name, level_tag);
+	return b[i];
+}
+
+#define VTAP(cond, name, ...) TAP(cond, tn(name), __VA_ARGS__)
+
+static int vopen(const char *node)
+{
+	return open(node, O_RDWR | O_CLOEXEC);
+}
+
+/* An ioctl with its argument by value: the result, or -errno. */
+static long vcall(int fd, unsigned long req, unsigned long arg)
+{
+	long r = ioctl(fd, req, arg);
+
+	return r < 0 ? -errno : r;
+}
+
+static long ctx_alloc(int fd, int n)
+{
+	return vcall(fd, V_CTX_ALLOC, (unsigned long)&n);
+}
+
+static uint64_t core_mask(int fd)
+{
+	uint64_t m = ~0ull;
+
+	return vcall(fd, V_GET_CTX_AICORE_MASK, (unsigned long)&m) ? ~0ull : m;
+}
+
+static long property(int fd, uint64_t id, uint64_t *v)
+{
+	*v = id;
+	return vcall(fd, V_GET_DEV_PROPERTY, (unsigned long)v);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int suite(const char *node, const char *level)
+{
+	int fd = vopen(node), fd2 = vopen(node), fd3 = vopen(node), st;
+	int v162 = !strcmp(level, "1.6.2");
+	uint64_t v;
+	struct res_info ri;
+	struct mem_window mw;
+	struct dma_stats ds;
+	pid_t pid;
+	long r;
+
+	VTAP(fd >= 0 && fd2 >= 0 && fd3 >= 0, "vendor_open", "%s: %s", node, strerror(errno));
+	if (fd < 0 || fd2 < 0 || fd3 < 0)
+		return 1;
+
+	/* Device properties: a Metis, four AI cores, no PVE, not behind a switch group. */
+	VTAP(property(fd, 0, &v) == 0 && v == 0, "vendor_prop_hw_gen", "got %llu",
+	    (unsigned long long)v);
+	VTAP(property(fd, 1, &v) == 0 && v == 4, "vendor_prop_aicore_count", "got %llu",
+	    (unsigned long long)v);
+	VTAP(property(fd, 2, &v) == 0 && v == 0, "vendor_prop_pve_count", "got %llu",
+	    (unsigned long long)v);
+	VTAP(property(fd, 3, &v) == 0 && v == UINT64_MAX, "vendor_prop_pes_group", "got %#llx",
+	    (unsigned long long)v);
+	VTAP(property(fd, 7, &v) == -EINVAL, "vendor_prop_unknown_einval", "accepted");
+	VTAP(vcall(fd, V_GET_DEV_PROPERTY, 16) == -EFAULT, "vendor_prop_bad_pointer", "not EFAULT");
+
+	/* AI-core contexts: first-fit runs of consecutive cores, one context per file. */
+	VTAP(core_mask(fd) == 0, "vendor_no_context_mask", "mask %#llx",
+	    (unsigned long long)core_mask(fd));
+	VTAP(vcall(fd, V_CTX_FREE, 0) == -EINVAL, "vendor_ctx_free_without_context",
+	    "the vendor's loops forever here (B1)");
+	VTAP(ctx_alloc(fd, 0) == -EINVAL && ctx_alloc(fd, 5) == -EINVAL && ctx_alloc(fd, -1) == -EINVAL,
+	    "vendor_ctx_count_checked", "accepted");
+	VTAP(vcall(fd, V_CTX_ALLOC, 16) == -EFAULT, "vendor_ctx_bad_pointer", "not EFAULT");
+	r = ctx_alloc(fd, 2);
+	VTAP(r == 0 && core_mask(fd) == 0x3, "vendor_ctx_first_fit", "first %ld mask %#llx", r,
+	    (unsigned long long)core_mask(fd));
+	VTAP(ctx_alloc(fd, 1) == -EINVAL, "vendor_ctx_one_per_file", "a second context");
+	r = ctx_alloc(fd2, 2);
+	VTAP(r == 2 && core_mask(fd2) == 0xc, "vendor_ctx_next_run", "first %ld mask %#llx", r,
+	    (unsigned long long)core_mask(fd2));
+	VTAP(ctx_alloc(fd3, 1) == -EINVAL, "vendor_ctx_none_free", "allocated from a full card");
+	VTAP(vcall(fd, V_CTX_FREE, 0) == 0 && core_mask(fd) == 0, "vendor_ctx_free", "still held");
+	r = ctx_alloc(fd3, 1);
+	VTAP(r == 0 && core_mask(fd3) == 0x1, "vendor_ctx_freed_cores_reused", "first %ld", r);
+	/* A closed file's context goes back. */
+	close(fd2);
+	fd2 = vopen(node);
+	/* Core 0 is fd3's: four do not fit, three do, on the cores the closed file held. */
+	r = ctx_alloc(fd2, 4);
+	VTAP(r == -EINVAL, "vendor_ctx_four_do_not_fit", "first %ld", r);
+	r = ctx_alloc(fd2, 3);
+	VTAP(r == 1 && core_mask(fd2) == 0xe, "vendor_ctx_released_at_close", "first %ld", r);
+	vcall(fd2, V_CTX_FREE, 0);
+	vcall(fd3, V_CTX_FREE, 0);
+
+	/* The message lock: a file's, never a kernel mutex held across system calls. */
+	VTAP(vcall(fd2, V_MSG_LOCK, 0) == -EPERM, "vendor_msg_unlock_not_held",
+	    "the vendor's unlocks anyway (B4)");
+	VTAP(vcall(fd, V_MSG_LOCK, 1) == 0, "vendor_msg_lock", "refused");
+	VTAP(vcall(fd, V_MSG_LOCK, 1) == -EDEADLK, "vendor_msg_lock_twice",
+	    "the vendor's deadlocks here");
+	VTAP(vcall(fd2, V_MSG_LOCK, 0) == -EPERM, "vendor_msg_unlock_by_other", "another file unlocked");
+	/* Another file waits for it, interruptibly. */
+	pid = fork();
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_alarm };
+
+		sigaction(SIGALRM, &sa, NULL);
+		alarm(1);
+		_exit(vcall(fd2, V_MSG_LOCK, 1) == -EINTR ? 0 : 1);
+	}
+	waitpid(pid, &st, 0);
+	VTAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vendor_msg_wait_interruptible",
+	    "status %#x", st);
+	pid = fork();
+	if (pid == 0)
+		_exit(vcall(fd2, V_MSG_LOCK, 1) == 0 ? 0 : 1);
+	usleep(200 * 1000);
+	VTAP(waitpid(pid, &st, WNOHANG) == 0, "vendor_msg_waits_for_holder", "did not wait");
+	VTAP(vcall(fd, V_MSG_LOCK, 0) == 0, "vendor_msg_unlock", "refused");
+	waitpid(pid, &st, 0);
+	VTAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vendor_msg_handed_over", "status %#x", st);
+	/* fd2 holds it now (its child took it through the shared file); its close gives it back. */
+	close(fd2);
+	VTAP(vcall(fd, V_MSG_LOCK, 1) == 0 && vcall(fd, V_MSG_LOCK, 0) == 0,
+	    "vendor_msg_released_at_close", "still held");
+	fd2 = vopen(node);
+
+	/* Sizes for anyone; physical addresses for CAP_SYS_ADMIN only. */
+	memset(&ri, 0xa5, sizeof(ri));
+	VTAP(vcall(fd, V_GET_RESOURCE_INFO, (unsigned long)&ri) == 0 && ri.l2_size == 32 << 20 &&
+	    ri.l2_base != 0 && !ri.sysmem_size && !ri.ddr_size[0], "vendor_resource_info_root",
+	    "l2 %#llx+%#llx", (unsigned long long)ri.l2_base, (unsigned long long)ri.l2_size);
+	memset(&mw, 0xa5, sizeof(mw));
+	VTAP(vcall(fd, V_GET_PCIE_WINDOWS, (unsigned long)&mw) == 0 && mw.size_res[0] == 4096 &&
+	    mw.size_res[2] == 32 << 20 && mw.base_res[0] && mw.base_res[2] && !mw.size_res[1] &&
+	    mw.np_size >= mw.size_res[2] && !mw.p_size, "vendor_pcie_windows_root",
+	    "bar0 %#llx bar2 %#llx", (unsigned long long)mw.size_res[0],
+	    (unsigned long long)mw.size_res[2]);
+	pid = fork();
+	if (pid == 0) {
+		/* The open file keeps working for a process that drops its privileges. */
+		if (become(65534, 65534))
+			_exit(3);
+		memset(&ri, 0xa5, sizeof(ri));
+		memset(&mw, 0xa5, sizeof(mw));
+		_exit(vcall(fd, V_GET_RESOURCE_INFO, (unsigned long)&ri) == 0 && !ri.l2_base &&
+		      ri.l2_size == 32 << 20 &&
+		      vcall(fd, V_GET_PCIE_WINDOWS, (unsigned long)&mw) == 0 && !mw.base_res[0] &&
+		      !mw.base_res[2] && !mw.np_base && mw.size_res[2] == 32 << 20 ? 0 : 1);
+	}
+	waitpid(pid, &st, 0);
+	VTAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vendor_no_physical_addresses_unprivileged",
+	    "status %#x", st);
+
+	/* DMA statistics: the card's own, counted by the engine's channels. */
+	memset(&ds, 0xa5, sizeof(ds));
+	VTAP(vcall(fd, V_GET_DMA_STATS, (unsigned long)&ds) == 0, "vendor_dma_stats", "refused");
+	{
+		uint64_t to = 0, from = 0;
+
+		for (int i = 0; i < 4; i++) {
+			to += ds.rd[i].bytes_xfer;
+			from += ds.wr[i].bytes_xfer;
+		}
+		/* The scenario moved 1 MiB each way through /dev/metis0 first. */
+		VTAP(to >= 1 << 20 && from >= 1 << 20,
+		    "vendor_dma_stats_count_the_card", "to %llu from %llu",
+		    (unsigned long long)to, (unsigned long long)from);
+	}
+
+	/* Refused for good, with a reason in the log. */
+	{
+		uint8_t p2p[32] = { 0 };
+		uint64_t pa[2] = { (uintptr_t)&v, 0 };
+
+		VTAP(vcall(fd, V_DMA_P2P_XFER, (unsigned long)p2p) == -EPERM, "vendor_p2p_refused",
+		    "not EPERM");
+		r = vcall(fd, V_GET_USER_PA, (unsigned long)pa);
+		VTAP(v162 ? r == -EPERM && !pa[1] : r == -ENOTTY, "vendor_user_pa_refused",
+		    "got %ld (1.4.16: not a command; 1.6.2: EPERM)", r);
+	}
+	/* Not offered yet: a clear error, not silence. */
+	VTAP(vcall(fd, V_USR_DMA_XFER, 0) == -EOPNOTSUPP && vcall(fd, V_MSI, 0) == -EOPNOTSUPP &&
+	    vcall(fd, V_DYNMEM_LOAD, 0) == -EOPNOTSUPP, "vendor_unoffered_eopnotsupp", "not EOPNOTSUPP");
+	r = vcall(fd, V_FWTRACE_GET_STATS, 0);
+	VTAP(v162 ? r == -EOPNOTSUPP : r == -ENOTTY, "vendor_fwtrace_by_level", "got %ld", r);
+	/* Not the vendor's commands at all. */
+	VTAP(vcall(fd, _IO('U', 40), 0) == -ENOTTY && vcall(fd, METIS_IOCTL_INFO, 0) == -ENOTTY,
+	    "vendor_unknown_enotty", "not ENOTTY");
+	close(fd);
+	close(fd2);
+	close(fd3);
+	return failed;
+}
+
+/* The card is unbound under an open node: calls fail with ENODEV, close is clean, the
+ * node goes; bound again, it comes back. */
+static int unbind(const char *node, const char *bdf)
+{
+	int fd = vopen(node);
+	uint64_t v;
+	struct stat sb;
+
+	VTAP(fd >= 0 && ctx_alloc(fd, 1) == 0 && vcall(fd, V_MSG_LOCK, 1) == 0, "vendor_hold",
+	    "%s", strerror(errno));
+	VTAP(write_file("/sys/bus/pci/drivers/metis/unbind", bdf) == 0, "vendor_unbind",
+	    "unbind failed");
+	VTAP(property(fd, 1, &v) == -ENODEV && vcall(fd, V_MSG_LOCK, 0) == -ENODEV,
+	    "vendor_enodev_after_unbind", "still answers");
+	VTAP(stat(node, &sb) != 0, "vendor_node_gone", "%s still there", node);
+	close(fd);
+	VTAP(write_file("/sys/bus/pci/drivers/metis/bind", bdf) == 0, "vendor_bind", "bind failed");
+	fd = vopen(node);
+	VTAP(fd >= 0 && property(fd, 1, &v) == 0 && v == 4 && ctx_alloc(fd, 4) == 0,
+	    "vendor_back_after_bind", "%s", strerror(errno));
+	close(fd);
+	return failed;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 4)
+		snprintf(level_tag, sizeof(level_tag), "v%s", argv[4]);
+	else if (argc > 2)
+		snprintf(level_tag, sizeof(level_tag), "v%s", argv[2]);
+	if (argc > 3 && !strcmp(argv[2], "unbind"))
+		return unbind(argv[1], argv[3]);
+	if (argc > 2)
+		return suite(argv[1], argv[2]);
+	fprintf(stderr, "usage: vendor_test NODE LEVEL | NODE unbind BDF LEVEL\n");
+	return 2;
+}
