@@ -10,6 +10,7 @@
 use kernel::{
     new_mutex, new_poll_condvar,
     prelude::*,
+    scatterlist::SGTable,
     sync::{
         atomic::Relaxed,
         poll::PollCondVar,
@@ -309,47 +310,60 @@ impl HostBuf {
     ///
     /// A fragmented 1 GiB buffer has 262 144 runs (6 MiB of segments): the vector may
     /// fall back to vmalloc (security review M8).
-    fn segments(&self, length: u64, mut dev_addr: u64, segs: &mut KVVec<Segment>) -> Result {
-        let (sgt, mut skip) = match self {
+    fn segments(&self, length: u64, dev_addr: u64, segs: &mut KVVec<Segment>) -> Result {
+        let (sgt, skip) = match self {
             Self::User(u) => (u.sgt(), 0),
             Self::Registered { buf, offset } => (buf.map().sgt(), *offset),
             Self::DmaBuf { att, offset, .. } => (att.sgt(), *offset),
         };
-        let mut left = length;
-        for e in sgt.iter() {
-            if left == 0 {
-                break;
-            }
-            let (mut addr, mut len) = (e.dma_address(), e.dma_len());
-            if skip >= len {
-                skip -= len;
-                continue;
-            }
-            addr += skip;
-            len = (len - skip).min(left);
-            skip = 0;
-            left -= len;
-            while len > 0 {
-                let n = len.min(1 << 31);
-                segs.push(
-                    Segment {
-                        addr,
-                        len: u32::try_from(n)?,
-                        dev: dev_addr,
-                    },
-                    GFP_KERNEL,
-                )?;
-                addr += n;
-                dev_addr = dev_addr.checked_add(n).ok_or(EOVERFLOW)?;
-                len -= n;
-            }
-        }
-        if left != 0 {
-            // The mapping is shorter than the buffer it was checked against.
-            return Err(EINVAL);
-        }
-        Ok(())
+        sgt_segments(sgt, skip, length, dev_addr, segs)
     }
+}
+
+/// Appends to `segs` the card's view of `length` bytes of a mapped table, `skip` bytes in,
+/// landing at `dev_addr` on the card: contiguous DMA runs, each at most 2 GiB (an element
+/// moves at most 4 GiB - 1).
+pub(crate) fn sgt_segments(
+    sgt: &SGTable,
+    mut skip: u64,
+    length: u64,
+    mut dev_addr: u64,
+    segs: &mut KVVec<Segment>,
+) -> Result {
+    let mut left = length;
+    for e in sgt.iter() {
+        if left == 0 {
+            break;
+        }
+        let (mut addr, mut len) = (e.dma_address(), e.dma_len());
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        addr += skip;
+        len = (len - skip).min(left);
+        skip = 0;
+        left -= len;
+        while len > 0 {
+            let n = len.min(1 << 31);
+            segs.push(
+                Segment {
+                    addr,
+                    len: u32::try_from(n)?,
+                    dev: dev_addr,
+                },
+                GFP_KERNEL,
+            )?;
+            addr += n;
+            dev_addr = dev_addr.checked_add(n).ok_or(EOVERFLOW)?;
+            len -= n;
+        }
+    }
+    if left != 0 {
+        // The mapping is shorter than the buffer it was checked against.
+        return Err(EINVAL);
+    }
+    Ok(())
 }
 
 /// The card's mapping of `map`'s buffer. Through a read-write fd: the bidirectional one

@@ -147,6 +147,52 @@ impl DevMem {
         }
     }
 
+    /// Holds `[start, start + len)` (widened to whole granules) for `owner` while a
+    /// transfer to an address its caller chose runs (the vendor ABI's, which names device
+    /// addresses instead of regions): `EINVAL` outside `[base, end)`, `EBUSY` where any
+    /// region is. Returns the reservation's handle; it starts busy, and goes with
+    /// [`Self::put`] and [`Self::free`].
+    pub(crate) fn reserve(&mut self, start: u64, len: u64, owner: u64) -> Result<u64> {
+        let end = start.checked_add(len).ok_or(EINVAL)?;
+        if len == 0 || start < self.base || end > self.end {
+            return Err(EINVAL);
+        }
+        let start = start - (start - self.base) % uapi::MEM_ALIGN;
+        let end = self
+            .base
+            .checked_add((end - self.base).next_multiple_of(uapi::MEM_ALIGN))
+            .ok_or(EINVAL)?
+            .min(self.end);
+        let at = self
+            .regions
+            .iter()
+            .position(|r| r.start >= end)
+            .unwrap_or(self.regions.len());
+        if self.regions[..at].iter().any(|r| r.start + r.len > start) {
+            return Err(EBUSY);
+        }
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        self.regions.reserve(1, GFP_KERNEL)?;
+        // INVARIANT: Inserted before the first region at or after its end, and every region
+        // before that ends at or before its start: sorted, no overlap, inside `[base, end)`.
+        self.regions
+            .insert_within_capacity(
+                at,
+                Region {
+                    handle,
+                    owner,
+                    start,
+                    len: end - start,
+                    generation: 0,
+                    busy: 1,
+                    scrubbing: false,
+                },
+            )
+            .map_err(|_| ENOMEM)?;
+        Ok(handle)
+    }
+
     /// Frees everything `owner` holds (its file is closed: no job can run).
     pub(crate) fn free_owner(&mut self, owner: u64) {
         self.regions.retain(|r| r.owner != owner);
@@ -271,6 +317,39 @@ mod tests {
         m.put(h, 3);
         assert_eq!(m.resolve(h, 3, 0, 1, 0), Err(ENOENT));
         m.free(h, 3)?;
+        Ok(())
+    }
+
+    #[test]
+    fn reservations_take_free_granules_only() -> Result {
+        let mut m = DevMem::new(0x10000, 0x20000);
+        let (a, da) = alloc_ready(&mut m, 0x1000, 1)?;
+        assert_eq!(da, 0x10000);
+        // Widened to granules: 0x11800..0x12100 holds 0x11000..0x13000.
+        let r = m.reserve(0x11800, 0x900, u64::MAX)?;
+        assert_eq!(m.free_bytes(), 0x10000 - 0x3000);
+        // Nothing else may have any of it, and it may not reach a region.
+        assert_eq!(m.reserve(0x12fff, 1, u64::MAX), Err(EBUSY));
+        assert_eq!(m.reserve(0x10fff, 2, u64::MAX), Err(EBUSY));
+        assert_eq!(m.reserve(0xffff, 1, u64::MAX), Err(EINVAL));
+        assert_eq!(m.reserve(0x1ffff, 2, u64::MAX), Err(EINVAL));
+        assert_eq!(m.reserve(0x13000, 0, u64::MAX), Err(EINVAL));
+        assert_eq!(m.reserve(u64::MAX, 2, u64::MAX), Err(EINVAL));
+        // An allocation goes around it, granule-aligned.
+        let (_, db) = alloc_ready(&mut m, 0x1000, 2)?;
+        assert_eq!(db, 0x13000);
+        // Busy until put, then freed like a region.
+        assert_eq!(m.free(r, u64::MAX), Err(EBUSY));
+        m.put(r, u64::MAX);
+        m.free(r, u64::MAX)?;
+        let (_, dc) = alloc_ready(&mut m, 0x2000, 3)?;
+        assert_eq!(dc, 0x11000);
+        m.free(a, 1)?;
+        // A reservation that reaches the end of the managed memory stops there.
+        let e = m.reserve(0x1f001, 0xfff, u64::MAX)?;
+        assert_eq!(m.free_bytes(), 0x10000 - 0x4000);
+        m.put(e, u64::MAX);
+        m.free(e, u64::MAX)?;
         Ok(())
     }
 

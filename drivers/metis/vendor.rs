@@ -8,7 +8,8 @@
 //!
 //! Offered so far: the node names, class and version; the bookkeeping
 //! commands (AI-core contexts, device properties, the message lock, resource
-//! sizes with physical addresses only for `CAP_SYS_ADMIN`, DMA statistics).
+//! sizes with physical addresses only for `CAP_SYS_ADMIN`, DMA statistics);
+//! `USR_DMA_XFER` into the device memory no `/dev/metisN` region holds.
 //! Refused for good: peer-to-peer DMA to a caller's bus address and physical
 //! addresses of user pages (`EPERM`). Every other vendor command fails with
 //! `EOPNOTSUPP` and says so once in the log.
@@ -32,7 +33,18 @@ use kernel::{
     },
 };
 
-use crate::{card::Card, edma::Dir, glue::VendorNode, stats::ChannelStats};
+use crate::{
+    card::Card,
+    edma::Dir,
+    glue::{
+        self,
+        CardAccess,
+        VendorNode, //
+    },
+    jobs,
+    stats::ChannelStats,
+    uapi, //
+};
 
 /// The vendor ABI level a node presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +207,7 @@ const MSG_LOCK: u32 = 0xC004_5500;
 const CTX_ALLOC: u32 = 0xC004_5501;
 const CTX_FREE: u32 = 0xC004_5502;
 const GET_DEV_PROPERTY: u32 = 0xC008_5503;
+const USR_DMA_XFER: u32 = 0xC008_550A;
 const GET_CTX_AICORE_MASK: u32 = 0xC008_550E;
 const GET_RESOURCE_INFO: u32 = 0x8040_5510;
 const GET_PCIE_WINDOWS: u32 = 0x8080_5511;
@@ -202,13 +215,12 @@ const DMA_P2P_XFER: u32 = 0xC020_5512;
 const GET_DMA_STATS: u32 = 0x8200_5520;
 const GET_USER_PA: u32 = 0xC010_5532;
 /// The vendor's other commands: this driver does not offer them (yet).
-const UNOFFERED: [u32; 11] = [
+const UNOFFERED: [u32; 10] = [
     0xC004_5505, // DMA_ATTACH
     0xC004_5506, // DMA_DETACH
     0xC008_5507, // DMA_XFER
     0xC008_5508, // DMA_GET_XFER_ASYNC_STATUS
     0xC008_5509, // DMA_GET_XFER_SYNC_STATUS
-    0xC008_550A, // USR_DMA_XFER
     0xC008_550B, // MSI
     0xC008_550C, // CLEAN_MSI
     0xC004_550D, // MSI_ATTACH
@@ -232,6 +244,30 @@ const PROP_HW_GEN: u64 = 0;
 const PROP_AICORE_COUNT: u64 = 1;
 const PROP_PVE_CORE_COUNT: u64 = 2;
 const PROP_PES_GROUP: u64 = 3;
+
+/// `struct dma_xfer` (32 bytes): `USR_DMA_XFER`'s argument.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct DmaXfer {
+    /// Device address.
+    phy: u64,
+    /// User address.
+    virt: u64,
+    size: u64,
+    /// Not used by `USR_DMA_XFER`.
+    offset: u32,
+    flags: i32,
+}
+
+// `dma_xfer` flags: the vendor names directions from the host's side.
+/// Device to host.
+const XFER_READ: i32 = 0x1;
+/// Host to device.
+const XFER_WRITE: i32 = 0x2;
+
+/// Owner of the device-memory reservations the vendor node's transfers hold (no open
+/// file of `/dev/metisN` has it: their ids count up from 1).
+const VENDOR_OWNER: u64 = u64::MAX;
 
 /// `struct dev_res_info` (64 bytes).
 #[repr(C)]
@@ -285,12 +321,18 @@ struct DmaStatsArg {
 
 // SAFETY: `#[repr(C)]`, integer fields and explicit padding only (sizes asserted below): every
 // byte is initialised and any bit pattern is valid.
+unsafe impl kernel::transmute::FromBytes for DmaXfer {}
+// SAFETY: As above.
 unsafe impl kernel::transmute::AsBytes for ResInfo {}
 // SAFETY: As above.
 unsafe impl kernel::transmute::AsBytes for MemWindow {}
 // SAFETY: As above.
 unsafe impl kernel::transmute::AsBytes for DmaStatsArg {}
 
+static_assert!(core::mem::size_of::<DmaXfer>() == 32);
+static_assert!(core::mem::offset_of!(DmaXfer, flags) == 28);
+// Encodes the size of a pointer: `_IOWR('U', 10, struct dma_xfer *)`.
+static_assert!(kernel::ioctl::_IOWR::<*const DmaXfer>(MAGIC, 10) == USR_DMA_XFER);
 static_assert!(core::mem::size_of::<ResInfo>() == 64);
 static_assert!(core::mem::size_of::<MemWindow>() == 128);
 static_assert!(core::mem::size_of::<ChanStats>() == 64);
@@ -353,6 +395,7 @@ impl VendorFile {
             CTX_ALLOC => self.ctx_alloc(arg),
             CTX_FREE => self.ctx_free(),
             GET_DEV_PROPERTY => self.dev_property(arg),
+            USR_DMA_XFER => self.usr_dma_xfer(arg),
             GET_CTX_AICORE_MASK => {
                 let mask = u64::from(self.ctx.load(Relaxed));
                 UserSlice::new(UserPtr::from_addr(arg), 8)
@@ -508,6 +551,48 @@ impl VendorFile {
         Ok(0)
     }
 
+    /// `USR_DMA_XFER`: `size` bytes between the caller's memory at `virt` and device
+    /// address `phy`, in the direction of exactly one of `XFER_READ` and `XFER_WRITE`
+    /// (`EINVAL` otherwise: the vendor's dereferences NULL, B5), always synchronous (as
+    /// the vendor's). The device range must lie in the card memory this driver hands out
+    /// and hold no `/dev/metisN` region (`EINVAL` outside, `EBUSY` on one); it is held
+    /// for the transfer, so no region is made there meanwhile. The pages are pinned for
+    /// the transfer's real direction (the vendor's: always for writing, B7), and a
+    /// transfer that times out is stopped before they go back.
+    fn usr_dma_xfer(&self, arg: usize) -> Result<isize> {
+        let x: DmaXfer = UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<DmaXfer>())
+            .reader()
+            .read()?;
+        let (dir, access) = match x.flags & (XFER_READ | XFER_WRITE) {
+            XFER_READ => (Dir::Wr, CardAccess::WRITES),
+            XFER_WRITE => (Dir::Rd, CardAccess::READS),
+            _ => return Err(EINVAL),
+        };
+        if x.size == 0 || x.size > uapi::DMA_MAX_LENGTH {
+            return Err(EINVAL);
+        }
+        x.virt.checked_add(x.size).ok_or(EINVAL)?;
+        // Pinning may sleep on the caller's memory: before the card is held (M4).
+        let pin = glue::UserPin::new(usize::try_from(x.virt)?, usize::try_from(x.size)?, access)?;
+        let card = &self.vc.card;
+        let gate = card.enter()?;
+        let held = Reservation::new(card, x.phy, x.size)?;
+        let map = pin.map(gate.device())?;
+        let mut segs = KVVec::new();
+        jobs::sgt_segments(map.sgt(), 0, x.size, x.phy, &mut segs)?;
+        card.transfer(dir, &segs, jobs::timeout(0)?)?;
+        let counter = match dir {
+            Dir::Rd => &card.bytes_to_device,
+            Dir::Wr => &card.bytes_from_device,
+        };
+        counter.fetch_add(x.size, Relaxed);
+        // Unmapped (synced for the CPU), then the range and the card let go, in that order.
+        drop(map);
+        drop(held);
+        drop(gate);
+        Ok(0)
+    }
+
     /// `GET_DEV_PROPERTY`: the u64 at `arg` names a property and receives its value.
     fn dev_property(&self, arg: usize) -> Result<isize> {
         let (mut r, mut w) = UserSlice::new(UserPtr::from_addr(arg), 8).reader_writer();
@@ -611,6 +696,29 @@ impl VendorFile {
             .writer()
             .write(&out)?;
         Ok(0)
+    }
+}
+
+/// A device range a vendor transfer holds in the card's memory table; given back when
+/// dropped.
+struct Reservation<'a> {
+    card: &'a Card,
+    handle: u64,
+}
+
+impl<'a> Reservation<'a> {
+    fn new(card: &'a Card, start: u64, len: u64) -> Result<Self> {
+        let handle = card.mem.lock().reserve(start, len, VENDOR_OWNER)?;
+        Ok(Self { card, handle })
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut mem = self.card.mem.lock();
+        mem.put(self.handle, VENDOR_OWNER);
+        // Not busy any more (put above): freeing it can't fail.
+        let _ = mem.free(self.handle, VENDOR_OWNER);
     }
 }
 

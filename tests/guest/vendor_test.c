@@ -11,6 +11,7 @@
  * starts from a card nobody else holds contexts or the message lock on.
  */
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -22,7 +23,8 @@
 #define V_CTX_ALLOC		0xC0045501u	/* int *: core count; returns the first core */
 #define V_CTX_FREE		0xC0045502u
 #define V_GET_DEV_PROPERTY	0xC0085503u	/* u64 *: id in, value out */
-#define V_USR_DMA_XFER		0xC008550Au
+#define V_DMA_XFER		0xC0085507u
+#define V_USR_DMA_XFER		0xC008550Au	/* struct dma_xfer * */
 #define V_MSI			0xC008550Bu
 #define V_GET_CTX_AICORE_MASK	0xC008550Eu	/* u64 * out */
 #define V_GET_RESOURCE_INFO	0x80405510u	/* struct res_info * out */
@@ -32,6 +34,12 @@
 #define V_FWTRACE_GET_STATS	0x80185516u	/* 1.5.6 and later */
 #define V_GET_DMA_STATS		0x82005520u	/* struct dma_stats * out */
 #define V_GET_USER_PA		0xC0105532u	/* 1.6.2 only */
+
+struct dma_xfer {
+	uint64_t phy, virt, size;
+	uint32_t offset;
+	int32_t flags;		/* READ 1: device to host; WRITE 2: host to device */
+};
 
 struct res_info {
 	uint64_t sysmem_base, sysmem_size, l2_base, l2_size, ddr_base[2], ddr_size[2];
@@ -54,6 +62,7 @@ struct dma_stats {
 	struct chan_stats rd[4], wr[4];
 };
 
+_Static_assert(sizeof(struct dma_xfer) == 32, "dma_xfer");
 _Static_assert(sizeof(struct res_info) == 64, "dev_res_info");
 _Static_assert(sizeof(struct mem_window) == 128, "dev_mem_window");
 _Static_assert(sizeof(struct chan_stats) == 64, "dma_channel_stats");
@@ -103,6 +112,69 @@ static long property(int fd, uint64_t id, uint64_t *v)
 {
 	*v = id;
 	return vcall(fd, V_GET_DEV_PROPERTY, (unsigned long)v);
+}
+
+static long usr_xfer(int fd, int flags, uint64_t phy, void *buf, uint64_t size)
+{
+	struct dma_xfer x = { .phy = phy, .virt = (uintptr_t)buf, .size = size, .flags = flags };
+
+	return vcall(fd, V_USR_DMA_XFER, (unsigned long)&x);
+}
+
+/*
+ * USR_DMA_XFER: to and from device addresses the caller names, inside the card memory
+ * this driver hands out and off every /dev/metis0 region.
+ */
+static void usr_dma(int fd)
+{
+	enum { LEN = 65536 + 13 };
+	int own = open(dev_path, O_RDWR);
+	uint8_t *src = malloc(LEN), *back = malloc(LEN);
+	uint8_t *ro = mmap(NULL, LEN, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct metis_mem_alloc a = { .size = sizeof(a), .length = 1 << 20 };
+	uint64_t h, dev;
+	long r;
+
+	VTAP(own >= 0 && src && back && ro != MAP_FAILED && !xioctl(own, METIS_IOCTL_MEM_ALLOC, &a),
+	     "vendor_usr_setup", "%s", strerror(errno));
+	if (own < 0 || !src || !back || ro == MAP_FAILED)
+		return;
+	/* Where a region goes: first fit, so the next one of this size goes there too. */
+	h = a.handle;
+	dev = a.dev_addr;
+	fill(src, LEN, 61);
+	/* A /dev/metis0 region is no vendor transfer's. */
+	VTAP(usr_xfer(fd, 2, dev + 100, src, LEN) == -EBUSY, "vendor_usr_region_held", "not EBUSY");
+	mem_free(own, h);
+	r = usr_xfer(fd, 2, dev + 100, src, LEN);
+	VTAP(r == 0, "vendor_usr_to_device", "%s", strerror((int)-r));
+	memset(back, 0, LEN);
+	r = usr_xfer(fd, 1, dev + 100, back, LEN);
+	VTAP(r == 0 && !memcmp(src, back, LEN), "vendor_usr_from_device", "r %ld or data differs", r);
+	/* The range went back with the transfer: a region goes there again. */
+	a.dev_addr = 0;
+	VTAP(!xioctl(own, METIS_IOCTL_MEM_ALLOC, &a) && a.dev_addr == dev,
+	     "vendor_usr_range_given_back", "region at %#llx, not %#llx",
+	     (unsigned long long)a.dev_addr, (unsigned long long)dev);
+	mem_free(own, a.handle);
+	/* Pinned for the real direction: to the card from read-only memory works (the
+	 * vendor's pins for writing and fails, B7); from the card into it does not. */
+	VTAP(usr_xfer(fd, 2, dev, ro, 4096) == 0, "vendor_usr_from_read_only_memory", "refused");
+	VTAP(usr_xfer(fd, 1, dev, ro, 4096) == -EFAULT, "vendor_usr_into_read_only_memory",
+	     "not EFAULT");
+	/* Arguments (B5: neither direction). */
+	VTAP(usr_xfer(fd, 0, dev, src, 64) == -EINVAL && usr_xfer(fd, 3, dev, src, 64) == -EINVAL &&
+	     usr_xfer(fd, 4, dev, src, 64) == -EINVAL, "vendor_usr_direction_checked", "accepted");
+	VTAP(usr_xfer(fd, 2, dev, src, 0) == -EINVAL, "vendor_usr_zero_size", "accepted");
+	VTAP(usr_xfer(fd, 2, 0, src, 64) == -EINVAL && usr_xfer(fd, 2, ~0ull - 8, src, 64) == -EINVAL,
+	     "vendor_usr_outside_card_memory", "accepted");
+	VTAP(usr_xfer(fd, 2, dev, (void *)4096, 64) == -EFAULT, "vendor_usr_unmapped_buffer",
+	     "not EFAULT");
+	VTAP(vcall(fd, V_USR_DMA_XFER, 16) == -EFAULT, "vendor_usr_bad_pointer", "not EFAULT");
+	munmap(ro, LEN);
+	free(src);
+	free(back);
+	close(own);
 }
 
 static void on_alarm(int sig)
@@ -254,8 +326,9 @@ static int suite(const char *node, const char *level)
 		VTAP(v162 ? r == -EPERM && !pa[1] : r == -ENOTTY, "vendor_user_pa_refused",
 		    "got %ld (1.4.16: not a command; 1.6.2: EPERM)", r);
 	}
+	usr_dma(fd);
 	/* Not offered yet: a clear error, not silence. */
-	VTAP(vcall(fd, V_USR_DMA_XFER, 0) == -EOPNOTSUPP && vcall(fd, V_MSI, 0) == -EOPNOTSUPP &&
+	VTAP(vcall(fd, V_DMA_XFER, 0) == -EOPNOTSUPP && vcall(fd, V_MSI, 0) == -EOPNOTSUPP &&
 	    vcall(fd, V_DYNMEM_LOAD, 0) == -EOPNOTSUPP, "vendor_unoffered_eopnotsupp", "not EOPNOTSUPP");
 	r = vcall(fd, V_FWTRACE_GET_STATS, 0);
 	VTAP(v162 ? r == -EOPNOTSUPP : r == -ENOTTY, "vendor_fwtrace_by_level", "got %ld", r);
