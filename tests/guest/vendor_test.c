@@ -6,6 +6,9 @@
  *   vendor_test NODE LEVEL          the commands offered, and the vendor bugs
  *                                   (B1, B4) each turned into a clean error
  *   vendor_test NODE unbind BDF LEVEL  the card unbound under an open node, and bound again
+ *   vendor_test NODE fuzz SEED COUNT LEVEL  COUNT seeded random calls from 3 processes:
+ *                                   every one answers with a result the ABI allows, no
+ *                                   process dies or hangs, and the node works after
  *
  * Metis has four AI cores; the commands here touch no hardware, so each run
  * starts from a card nobody else holds contexts or the message lock on.
@@ -341,6 +344,134 @@ static int suite(const char *node, const char *level)
 	return failed;
 }
 
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static const unsigned long vcmds[] = {
+	V_MSG_LOCK, V_CTX_ALLOC, V_CTX_FREE, V_GET_DEV_PROPERTY, 0xC0045505u, 0xC0045506u,
+	V_DMA_XFER, 0xC0085508u, 0xC0085509u, V_USR_DMA_XFER, V_MSI, 0xC008550Cu, 0xC004550Du,
+	V_GET_CTX_AICORE_MASK, 0xC004550Fu, V_GET_RESOURCE_INFO, V_GET_PCIE_WINDOWS,
+	V_DMA_P2P_XFER, V_DYNMEM_LOAD, 0x40045514u, 0x00005515u, V_FWTRACE_GET_STATS,
+	0x40045517u, 0x40045518u, 0x40045519u, V_GET_DMA_STATS, V_GET_USER_PA,
+};
+
+/* An argument: a small value, a pointer to random bytes, or a pointer that is not one. */
+static unsigned long fuzz_arg(uint8_t *buf, size_t len, uint8_t *dma, size_t dmalen,
+			      unsigned long cmd)
+{
+	static const unsigned long bad[] = { 0, 16, 4096, 0xffff800000000000ul, ~0ul - 7 };
+
+	switch (rnd() % 8) {
+	case 0:
+		return rnd() % 6;
+	case 1:
+		return bad[rnd() % 5];
+	case 2:		/* runs into an unmapped page */
+		return (unsigned long)(buf + len - 1 - rnd() % 8);
+	default:
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)rnd();
+		if (cmd == V_USR_DMA_XFER && len >= sizeof(struct dma_xfer) && rnd() % 2) {
+			/* A transfer that could run: only ever this process's scratch buffer. */
+			struct dma_xfer *x = (void *)buf;
+
+			x->virt = (uintptr_t)dma + rnd() % 4096;
+			x->size = rnd() % (dmalen - 4096) + (rnd() % 4 == 0);
+			x->phy = rnd() % 2 ? x->phy % (2ull << 30) : (rnd() % (1 << 30)) & ~63ull;
+			x->flags = (int32_t)(rnd() % 4);
+		}
+		if (cmd == V_CTX_ALLOC || cmd == V_GET_DEV_PROPERTY)
+			*(uint64_t *)buf = rnd() % 6;
+		return (unsigned long)buf;
+	}
+}
+
+static int fuzz_allowed(long r)
+{
+	switch (-r) {
+	case EINVAL: case EFAULT: case ENOTTY: case EOPNOTSUPP: case EPERM: case EDEADLK:
+	case EBUSY: case ENOMEM: case ETIMEDOUT: case EIO: case EINTR:
+		return 1;
+	default:
+		return r >= 0 && r < 4;
+	}
+}
+
+static int fuzz(const char *node, uint64_t seed, long count)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	int nproc = 3, st, bad = 0, fd;
+	uint64_t v;
+	pid_t pids[3];
+
+	for (int p = 0; p < nproc; p++) {
+		pids[p] = fork();
+		if (pids[p])
+			continue;
+		long ok = 0, calls = 0;
+		size_t pg = (size_t)sysconf(_SC_PAGESIZE), dmalen = 256 << 10;
+		/* Random bytes end at an unmapped page. */
+		uint8_t *area = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint8_t *dma = malloc(dmalen);
+		int fds[2];
+
+		if (area == MAP_FAILED || !dma || munmap(area + pg, pg))
+			_exit(3);
+		sigaction(SIGALRM, &sa, NULL);
+		rng = seed * 0x9e3779b97f4a7c15ull + (uint64_t)p + 1;
+		fds[0] = vopen(node);
+		fds[1] = vopen(node);
+		for (long i = 0; i < count / nproc; i++) {
+			int f = (int)(rnd() % 2);
+			unsigned long cmd = vcmds[rnd() % (sizeof(vcmds) / sizeof(vcmds[0]))];
+			size_t len = 8 + rnd() % 520;
+			long r;
+
+			if (rnd() % 16 == 0)	/* a wrong size or direction, or another number */
+				cmd = rnd() % 2 ? cmd ^ (1ul << (16 + rnd() % 14)) :
+				      _IOC(rnd() % 4, 'U', rnd() % 64, rnd() % 64);
+			if (rnd() % 64 == 0) {
+				close(fds[f]);
+				fds[f] = vopen(node);
+			}
+			/* Another process may hold the message lock: a wait ends in 100 ms. */
+			ualarm(100 * 1000, 0);
+			r = vcall(fds[f], cmd, fuzz_arg(area + pg - len, len, dma, dmalen, cmd));
+			ualarm(0, 0);
+			calls++;
+			if (fuzz_allowed(r)) {
+				ok++;
+			} else {
+				printf("@@NOTE vendor fuzz: %#lx gave %ld\n", cmd, r);
+				fflush(stdout);
+			}
+		}
+		_exit(ok == calls ? 0 : 1);
+	}
+	for (int p = 0; p < nproc; p++) {
+		waitpid(pids[p], &st, 0);
+		bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			printf("@@NOTE vendor fuzz: worker %d status %#x\n", p, st);
+	}
+	VTAP(!bad, "vendor_fuzz_results_allowed", "a worker got a result the ABI does not allow, "
+	     "died or failed");
+	/* All files closed: every context and the message lock went back. */
+	fd = vopen(node);
+	VTAP(fd >= 0 && property(fd, 1, &v) == 0 && v == 4 && ctx_alloc(fd, 4) == 0 &&
+	     vcall(fd, V_MSG_LOCK, 1) == 0, "vendor_fuzz_node_works_after", "%s", strerror(errno));
+	close(fd);
+	return failed;
+}
+
 /* The card is unbound under an open node: calls fail with ENODEV, close is clean, the
  * node goes; bound again, it comes back. */
 static int unbind(const char *node, const char *bdf)
@@ -371,6 +502,10 @@ int main(int argc, char **argv)
 		snprintf(level_tag, sizeof(level_tag), "v%s", argv[4]);
 	else if (argc > 2)
 		snprintf(level_tag, sizeof(level_tag), "v%s", argv[2]);
+	if (argc > 5 && !strcmp(argv[2], "fuzz")) {
+		snprintf(level_tag, sizeof(level_tag), "v%s", argv[5]);
+		return fuzz(argv[1], strtoull(argv[3], NULL, 0), atol(argv[4]));
+	}
 	if (argc > 3 && !strcmp(argv[2], "unbind"))
 		return unbind(argv[1], argv[3]);
 	if (argc > 2)

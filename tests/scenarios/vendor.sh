@@ -41,6 +41,8 @@ for level in 1.4.16 1.6.2; do
     # Our own node works beside it, and moves what the vendor's statistics count.
     check "own_node_$level" metisctl dma bench --sizes 1M --iters 1 --warmup 0
     vendor_test "$node" $level
+    # Seeded random calls from three processes (the seed is the date of this test).
+    vendor_test "$node" fuzz 20261202 3000 $level
     vendor_test "$node" unbind "$bdf" $level
     check "rmmod_$level" rmmod metis
     check_eq "class_gone_$level" no "$([ -e /sys/class/metis ] && echo yes || echo no)"
