@@ -12,12 +12,13 @@
 
 use kernel::{
     device::Bound,
-    pci,
+    new_poll_condvar, pci,
     prelude::*,
     sync::{
         aref::ARef,
         atomic::Atomic,
         new_mutex,
+        poll::PollCondVar,
         Arc,
         Mutex, //
     },
@@ -160,6 +161,10 @@ pub(crate) struct Card {
     /// Whether a wait that times out looks for a completion whose interrupt was lost
     /// (off during the interrupt self-test, which must see interrupts arrive).
     pub(crate) recover_lost: Atomic<bool>,
+    /// Signalled when a firmware source is marked (`Events::sources`): what `poll` on a
+    /// vendor-ABI node waits on.
+    #[pin]
+    pub(crate) source_poll: PollCondVar,
 }
 
 impl Card {
@@ -197,14 +202,20 @@ impl Card {
                 recovery <- new_mutex!(None, "metis_recovery"),
                 irq_number: Atomic::new(0),
                 recover_lost: Atomic::new(false),
+                source_poll <- new_poll_condvar!("metis_source_poll"),
             }),
             GFP_KERNEL,
         )
     }
 
-    /// Drops every latched event (the interrupt mode changed under them).
+    /// Drops every latched event (the interrupt mode changed under them); the counts of
+    /// firmware sources stay.
     pub(crate) fn forget_events(&self) {
-        *self.edma.events.lock() = Default::default();
+        let mut ev = self.edma.events.lock();
+        *ev = Events {
+            sources: ev.sources,
+            ..Default::default()
+        };
     }
 
     /// Lets files submit work (end of probe).
@@ -235,6 +246,7 @@ impl Card {
         let mut ev = self.edma.events.lock();
         *ev = Events {
             dead: ev.dead,
+            sources: ev.sources,
             ..Default::default()
         };
     }

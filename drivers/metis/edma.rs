@@ -306,6 +306,31 @@ pub(crate) struct Events {
     /// The card was stopped under the waiters (reset: `EIO`, suspend: `ESHUTDOWN`): each
     /// fails with this error, and must not touch the engine any more.
     pub(crate) aborted: Option<Error>,
+    /// The firmware's virtual-MSI sources below 32 (kept across resets).
+    pub(crate) sources: Sources,
+}
+
+/// Marks of the firmware's virtual-MSI sources below 32 (0–3 AI cores, 12 firmware
+/// message, 24 device message), as the vendor's ABI waits for them by number.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Sources {
+    /// Marks taken since probe.
+    pub(crate) total: [u64; 32],
+    /// Marks no `MSI` wait of the vendor node has taken yet (its per-source completion
+    /// count: `CLEAN_MSI` clears it).
+    pub(crate) pending: [u32; 32],
+}
+
+impl Sources {
+    /// Counts the sources marked in `bits` (one bit each).
+    pub(crate) fn add(&mut self, bits: u32) {
+        for s in 0..32 {
+            if bits & (1 << s) != 0 {
+                self.total[s] = self.total[s].wrapping_add(1);
+                self.pending[s] = self.pending[s].saturating_add(1);
+            }
+        }
+    }
 }
 
 impl Events {

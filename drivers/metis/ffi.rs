@@ -74,6 +74,7 @@ static VFOPS: CTable<bindings::file_operations> = CTable(bindings::file_operatio
     owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
     open: Some(vfop_open),
     release: Some(vfop_release),
+    poll: Some(vfop_poll),
     unlocked_ioctl: Some(vfop_ioctl),
     compat_ioctl: Some(vfop_compat_ioctl),
     llseek: Some(bindings::noop_llseek),
@@ -419,6 +420,23 @@ unsafe extern "C" fn vfop_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_u
         // CAST: errno values are small negative numbers.
         Err(e) => e.to_errno() as c_long,
     }
+}
+
+/// # Safety
+///
+/// Called by the VFS on a file opened by [`vfop_open`]; `pt` may be NULL.
+unsafe extern "C" fn vfop_poll(
+    file: *mut bindings::file,
+    pt: *mut bindings::poll_table,
+) -> bindings::__poll_t {
+    // SAFETY: `private_data` is the box from `vfop_open`, live until `vfop_release`.
+    let f = unsafe { &*(*file).private_data.cast::<VendorFile>() };
+    // SAFETY: The VFS holds a reference to `file` for the duration of `poll`, and `poll` is not
+    // called under `fdget_pos`.
+    let file = unsafe { File::from_raw_file(file) };
+    // SAFETY: `pt` is NULL or a valid poll table for the duration of this call.
+    let pt = unsafe { PollTable::from_raw(pt) };
+    f.poll(file, &pt)
 }
 
 /// A 32-bit process on a vendor-ABI node: the vendor's structs and command numbers

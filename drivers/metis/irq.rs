@@ -129,15 +129,19 @@ impl Card {
     pub(crate) fn service(&self) -> bool {
         let mut ev = self.edma.events.lock();
         let engine = self.edma.take_completions(&mut ev);
-        // Other firmware sources (device messages, AI cores) are taken off the
-        // table, which is all the driver does with them yet.
+        // Every firmware source is counted for the vendor node's waits (device messages
+        // and AI cores are not this driver's business otherwise).
         let sources = self.vmsi.take();
         if !engine && sources == 0 {
             return false;
         }
         ev.mailbox |= sources & (1 << vmsi::SRC_COMMAND) != 0;
+        ev.sources.add(sources);
         drop(ev);
         self.edma.event_cv.notify_all();
+        if sources != 0 {
+            self.source_poll.notify_all();
+        }
         true
     }
 

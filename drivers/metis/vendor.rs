@@ -9,7 +9,9 @@
 //! Offered so far: the node names, class and version; the bookkeeping
 //! commands (AI-core contexts, device properties, the message lock, resource
 //! sizes with physical addresses only for `CAP_SYS_ADMIN`, DMA statistics);
-//! `USR_DMA_XFER` into the device memory no `/dev/metisN` region holds.
+//! `USR_DMA_XFER` into the device memory no `/dev/metisN` region holds; the waits
+//! for the firmware's interrupt sources (`MSI`, `CLEAN_MSI`, `MSI_ATTACH`,
+//! `CLEAR_POLL_EVENT`, `poll`).
 //! Refused for good: peer-to-peer DMA to a caller's bus address and physical
 //! addresses of user pages (`EPERM`). Every other vendor command fails with
 //! `EOPNOTSUPP` and says so once in the log.
@@ -208,6 +210,10 @@ const CTX_ALLOC: u32 = 0xC004_5501;
 const CTX_FREE: u32 = 0xC004_5502;
 const GET_DEV_PROPERTY: u32 = 0xC008_5503;
 const USR_DMA_XFER: u32 = 0xC008_550A;
+const MSI: u32 = 0xC008_550B;
+const CLEAN_MSI: u32 = 0xC008_550C;
+const MSI_ATTACH: u32 = 0xC004_550D;
+const CLEAR_POLL_EVENT: u32 = 0xC004_550F;
 const GET_CTX_AICORE_MASK: u32 = 0xC008_550E;
 const GET_RESOURCE_INFO: u32 = 0x8040_5510;
 const GET_PCIE_WINDOWS: u32 = 0x8080_5511;
@@ -215,16 +221,12 @@ const DMA_P2P_XFER: u32 = 0xC020_5512;
 const GET_DMA_STATS: u32 = 0x8200_5520;
 const GET_USER_PA: u32 = 0xC010_5532;
 /// The vendor's other commands: this driver does not offer them (yet).
-const UNOFFERED: [u32; 10] = [
+const UNOFFERED: [u32; 6] = [
     0xC004_5505, // DMA_ATTACH
     0xC004_5506, // DMA_DETACH
     0xC008_5507, // DMA_XFER
     0xC008_5508, // DMA_GET_XFER_ASYNC_STATUS
     0xC008_5509, // DMA_GET_XFER_SYNC_STATUS
-    0xC008_550B, // MSI
-    0xC008_550C, // CLEAN_MSI
-    0xC004_550D, // MSI_ATTACH
-    0xC004_550F, // CLEAR_POLL_EVENT
     0x0000_5513, // DYNMEM_LOAD
 ];
 /// 1.5.6 and later: the firmware-trace commands (20..=25).
@@ -268,6 +270,19 @@ const XFER_WRITE: i32 = 0x2;
 /// Owner of the device-memory reservations the vendor node's transfers hold (no open
 /// file of `/dev/metisN` has it: their ids count up from 1).
 const VENDOR_OWNER: u64 = u64::MAX;
+
+/// `struct msi_info` (8 bytes): `MSI` and `CLEAN_MSI`'s argument.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct MsiInfo {
+    /// The interrupt source, as the vendor numbers them (0..31).
+    num: i32,
+    /// Seconds; 0 waits without limit.
+    timeout: i32,
+}
+
+/// Interrupt sources a wait may name (the vendor's Metis has 32 vectors).
+const SOURCES: i32 = 32;
 
 /// `struct dev_res_info` (64 bytes).
 #[repr(C)]
@@ -323,6 +338,8 @@ struct DmaStatsArg {
 // byte is initialised and any bit pattern is valid.
 unsafe impl kernel::transmute::FromBytes for DmaXfer {}
 // SAFETY: As above.
+unsafe impl kernel::transmute::FromBytes for MsiInfo {}
+// SAFETY: As above.
 unsafe impl kernel::transmute::AsBytes for ResInfo {}
 // SAFETY: As above.
 unsafe impl kernel::transmute::AsBytes for MemWindow {}
@@ -330,6 +347,9 @@ unsafe impl kernel::transmute::AsBytes for MemWindow {}
 unsafe impl kernel::transmute::AsBytes for DmaStatsArg {}
 
 static_assert!(core::mem::size_of::<DmaXfer>() == 32);
+static_assert!(core::mem::size_of::<MsiInfo>() == 8);
+static_assert!(kernel::ioctl::_IOWR::<*const MsiInfo>(MAGIC, 11) == MSI);
+static_assert!(kernel::ioctl::_IOWR::<i32>(MAGIC, 15) == CLEAR_POLL_EVENT);
 static_assert!(core::mem::offset_of!(DmaXfer, flags) == 28);
 // Encodes the size of a pointer: `_IOWR('U', 10, struct dma_xfer *)`.
 static_assert!(kernel::ioctl::_IOWR::<*const DmaXfer>(MAGIC, 10) == USR_DMA_XFER);
@@ -346,8 +366,33 @@ static_assert!(kernel::ioctl::_IOR::<ResInfo>(MAGIC, 16) == GET_RESOURCE_INFO);
 static_assert!(kernel::ioctl::_IOR::<MemWindow>(MAGIC, 17) == GET_PCIE_WINDOWS);
 static_assert!(kernel::ioctl::_IOR::<DmaStatsArg>(MAGIC, 32) == GET_DMA_STATS);
 
+// Poll bits (include/uapi/asm-generic/poll.h).
+const POLLIN: u32 = 0x0001;
+const POLLHUP: u32 = 0x0010;
+const POLLRDNORM: u32 = 0x0040;
+
 /// Open-file ids, for the message lock's owner (never 0).
 static NEXT_ID: Atomic<u64> = Atomic::new(1);
+
+/// What `poll` on a vendor file counts: marks of the sources it attached to since it
+/// attached (or last took one), and its finished transfers.
+#[derive(Default)]
+struct PollState {
+    attached: u32,
+    /// Per source, the card's count of its marks this file has seen.
+    seen: [u64; 32],
+    transfers: u64,
+}
+
+impl PollState {
+    /// Events waiting, given the card's counts.
+    fn waiting(&self, total: &[u64; 32]) -> u64 {
+        (0..32)
+            .filter(|s| self.attached & (1 << s) != 0)
+            .map(|s| total[s].wrapping_sub(self.seen[s]))
+            .fold(self.transfers, u64::saturating_add)
+    }
+}
 
 /// One open vendor node.
 pub(crate) struct VendorFile {
@@ -356,6 +401,7 @@ pub(crate) struct VendorFile {
     /// The AI cores of this file's context, one bit each (0: no context); changed only
     /// under the card's `cores` lock.
     ctx: Atomic<u32>,
+    poll: Arc<Mutex<PollState>>,
 }
 
 impl VendorFile {
@@ -364,11 +410,16 @@ impl VendorFile {
         if vc.card.closing() {
             return Err(ENODEV);
         }
+        let poll = Arc::pin_init(
+            new_mutex!(PollState::default(), "metis_vendor_poll"),
+            GFP_KERNEL,
+        )?;
         Ok(KBox::new(
             Self {
                 vc,
                 id: NEXT_ID.fetch_add(1, Relaxed),
                 ctx: Atomic::new(0),
+                poll,
             },
             GFP_KERNEL,
         )?)
@@ -396,6 +447,25 @@ impl VendorFile {
             CTX_FREE => self.ctx_free(),
             GET_DEV_PROPERTY => self.dev_property(arg),
             USR_DMA_XFER => self.usr_dma_xfer(arg),
+            MSI => self.msi_wait(arg),
+            CLEAN_MSI => {
+                let n = Self::source(Self::msi_info(arg)?.num)?;
+                self.vc.card.edma.events.lock().sources.pending[n] = 0;
+                Ok(0)
+            }
+            MSI_ATTACH => {
+                let n: i32 = UserSlice::new(UserPtr::from_addr(arg), 4).reader().read()?;
+                let n = Self::source(n)?;
+                let total = self.vc.card.edma.events.lock().sources.total[n];
+                let mut p = self.poll.lock();
+                // Marks from now on count (attaching again, or to several, is fine: B3).
+                if p.attached & (1 << n) == 0 {
+                    p.attached |= 1 << n;
+                    p.seen[n] = total;
+                }
+                Ok(0)
+            }
+            CLEAR_POLL_EVENT => Ok(isize::from(self.take_poll_event())),
             GET_CTX_AICORE_MASK => {
                 let mask = u64::from(self.ctx.load(Relaxed));
                 UserSlice::new(UserPtr::from_addr(arg), 8)
@@ -580,7 +650,11 @@ impl VendorFile {
         let map = pin.map(gate.device())?;
         let mut segs = KVVec::new();
         jobs::sgt_segments(map.sgt(), 0, x.size, x.phy, &mut segs)?;
-        card.transfer(dir, &segs, jobs::timeout(0)?)?;
+        let moved = card.transfer(dir, &segs, jobs::timeout(0)?);
+        // Every transfer that ran is an event for `poll`, as the vendor's counts them.
+        self.poll.lock().transfers += 1;
+        card.source_poll.notify_all();
+        moved?;
         let counter = match dir {
             Dir::Rd => &card.bytes_to_device,
             Dir::Wr => &card.bytes_from_device,
@@ -591,6 +665,93 @@ impl VendorFile {
         drop(held);
         drop(gate);
         Ok(0)
+    }
+
+    fn msi_info(arg: usize) -> Result<MsiInfo> {
+        UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<MsiInfo>())
+            .reader()
+            .read()
+    }
+
+    /// A source number the waits accept: 0..31 (`EINVAL` beyond; the vendor's accepts 32
+    /// and waits on a completion it never set up, B2).
+    fn source(n: i32) -> Result<usize> {
+        if !(0..SOURCES).contains(&n) {
+            return Err(EINVAL);
+        }
+        Ok(usize::try_from(n)?)
+    }
+
+    /// `MSI`: waits for a mark of source `num` no earlier wait took (one is taken), up to
+    /// `timeout` seconds (0: without limit); `ETIMEDOUT`, or `EINTR` on a signal (as the
+    /// vendor's: not restarted).
+    fn msi_wait(&self, arg: usize) -> Result<isize> {
+        let m = Self::msi_info(arg)?;
+        let n = Self::source(m.num)?;
+        if m.timeout < 0 {
+            return Err(EINVAL);
+        }
+        let take = |ev: &mut crate::edma::Events| {
+            let p = &mut ev.sources.pending[n];
+            (*p > 0).then(|| *p -= 1)
+        };
+        let card = &self.vc.card;
+        let res = if m.timeout == 0 {
+            loop {
+                match card.wait_event(kernel::time::Delta::from_secs(3600), take) {
+                    Err(e) if e == ETIMEDOUT => continue,
+                    r => break r,
+                }
+            }
+        } else {
+            card.wait_event(kernel::time::Delta::from_secs(i64::from(m.timeout)), take)
+        };
+        match res {
+            Ok(()) => Ok(0),
+            Err(e) if e == ERESTARTSYS => Err(EINTR),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes one event `poll` counts: a finished transfer, else a mark of an attached
+    /// source. Whether there was one.
+    fn take_poll_event(&self) -> bool {
+        let total = self.vc.card.edma.events.lock().sources.total;
+        let mut p = self.poll.lock();
+        if p.transfers > 0 {
+            p.transfers -= 1;
+            return true;
+        }
+        for (s, t) in total.iter().enumerate() {
+            if p.attached & (1 << s) != 0 && *t != p.seen[s] {
+                p.seen[s] = p.seen[s].wrapping_add(1);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `poll`: readable while an event waits (`CLEAR_POLL_EVENT` takes them); hung up once
+    /// the card is being unbound.
+    pub(crate) fn poll(
+        &self,
+        file: &kernel::fs::File,
+        pt: &kernel::sync::poll::PollTable<'_>,
+    ) -> u32 {
+        let card = &self.vc.card;
+        pt.register_wait(file, &card.source_poll);
+        let (total, dead) = {
+            let ev = card.edma.events.lock();
+            (ev.sources.total, ev.dead)
+        };
+        let mut mask = 0;
+        if self.poll.lock().waiting(&total) > 0 {
+            mask |= POLLIN | POLLRDNORM;
+        }
+        if dead || card.closing() {
+            mask |= POLLHUP;
+        }
+        mask
     }
 
     /// `GET_DEV_PROPERTY`: the u64 at `arg` names a property and receives its value.

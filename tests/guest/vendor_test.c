@@ -13,6 +13,7 @@
  * Metis has four AI cores; the commands here touch no hardware, so each run
  * starts from a card nobody else holds contexts or the message lock on.
  */
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -28,7 +29,10 @@
 #define V_GET_DEV_PROPERTY	0xC0085503u	/* u64 *: id in, value out */
 #define V_DMA_XFER		0xC0085507u
 #define V_USR_DMA_XFER		0xC008550Au	/* struct dma_xfer * */
-#define V_MSI			0xC008550Bu
+#define V_MSI			0xC008550Bu	/* struct msi_info *: wait for a source */
+#define V_CLEAN_MSI		0xC008550Cu
+#define V_MSI_ATTACH		0xC004550Du	/* int *: poll() counts the source */
+#define V_CLEAR_POLL_EVENT	0xC004550Fu
 #define V_GET_CTX_AICORE_MASK	0xC008550Eu	/* u64 * out */
 #define V_GET_RESOURCE_INFO	0x80405510u	/* struct res_info * out */
 #define V_GET_PCIE_WINDOWS	0x80805511u	/* struct mem_window * out */
@@ -42,6 +46,11 @@ struct dma_xfer {
 	uint64_t phy, virt, size;
 	uint32_t offset;
 	int32_t flags;		/* READ 1: device to host; WRITE 2: host to device */
+};
+
+struct msi_info {
+	int32_t num;
+	int32_t timeout;	/* seconds; 0: no limit */
 };
 
 struct res_info {
@@ -117,6 +126,13 @@ static long property(int fd, uint64_t id, uint64_t *v)
 	return vcall(fd, V_GET_DEV_PROPERTY, (unsigned long)v);
 }
 
+static int readable_in(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
 static long usr_xfer(int fd, int flags, uint64_t phy, void *buf, uint64_t size)
 {
 	struct dma_xfer x = { .phy = phy, .virt = (uintptr_t)buf, .size = size, .flags = flags };
@@ -154,6 +170,11 @@ static void usr_dma(int fd)
 	memset(back, 0, LEN);
 	r = usr_xfer(fd, 1, dev + 100, back, LEN);
 	VTAP(r == 0 && !memcmp(src, back, LEN), "vendor_usr_from_device", "r %ld or data differs", r);
+	/* Each transfer that ran is an event for the file's poll(), as the vendor's counts them;
+	 * the one refused on the region above never ran. */
+	VTAP(readable_in(fd, 0) && vcall(fd, V_CLEAR_POLL_EVENT, 0) == 1 &&
+	     vcall(fd, V_CLEAR_POLL_EVENT, 0) == 1 && vcall(fd, V_CLEAR_POLL_EVENT, 0) == 0 &&
+	     !readable_in(fd, 0), "vendor_usr_transfers_are_poll_events", "not two events");
 	/* The range went back with the transfer: a region goes there again. */
 	a.dev_addr = 0;
 	VTAP(!xioctl(own, METIS_IOCTL_MEM_ALLOC, &a) && a.dev_addr == dev,
@@ -183,6 +204,84 @@ static void usr_dma(int fd)
 static void on_alarm(int sig)
 {
 	(void)sig;
+}
+
+static long msi_wait(int fd, int num, int timeout)
+{
+	struct msi_info m = { .num = num, .timeout = timeout };
+
+	return vcall(fd, V_MSI, (unsigned long)&m);
+}
+
+static long msi_clean(int fd, int num)
+{
+	struct msi_info m = { .num = num };
+
+	return vcall(fd, V_CLEAN_MSI, (unsigned long)&m);
+}
+
+static long msi_attach(int fd, int num)
+{
+	return vcall(fd, V_MSI_ATTACH, (unsigned long)&num);
+}
+
+/*
+ * The firmware's interrupt sources by the vendor's numbers: source 24 (a device
+ * message) is what the emulated card raises on request (inject device-msg).
+ */
+static void msi(int fd, int fd2)
+{
+	double t;
+	long r;
+	int st;
+	pid_t pid;
+
+	VTAP(msi_wait(fd, 32, 1) == -EINVAL && msi_wait(fd, -1, 1) == -EINVAL &&
+	     msi_clean(fd, 32) == -EINVAL && msi_attach(fd, 32) == -EINVAL,
+	     "vendor_msi_source_checked", "the vendor's accepts 32 and then crashes (B2)");
+	VTAP(msi_wait(fd, 24, -1) == -EINVAL, "vendor_msi_negative_timeout", "accepted");
+	VTAP(vcall(fd, V_MSI, 16) == -EFAULT && vcall(fd, V_MSI_ATTACH, 16) == -EFAULT,
+	     "vendor_msi_bad_pointer", "not EFAULT");
+	VTAP(msi_clean(fd, 24) == 0, "vendor_clean_msi", "refused");
+	t = mono_ms();
+	r = msi_wait(fd, 24, 1);
+	t = mono_ms() - t;
+	VTAP(r == -ETIMEDOUT && t >= 900, "vendor_msi_times_out", "%ld after %.0f ms", r, t);
+	VTAP(msi_attach(fd2, 24) == 0 && msi_attach(fd2, 24) == 0 && msi_attach(fd2, 0) == 0,
+	     "vendor_msi_attach_again", "the vendor's corrupts its lists here (B3)");
+	VTAP(!readable_in(fd2, 0) && vcall(fd2, V_CLEAR_POLL_EVENT, 0) == 0,
+	     "vendor_poll_nothing_yet", "readable before any event");
+	VTAP(card_ctl("inject device-msg") == 0, "vendor_inject_device_msg", "host request failed");
+	VTAP(msi_wait(fd, 24, 5) == 0, "vendor_msi_source_fired", "no mark of source 24");
+	VTAP(readable_in(fd2, 5000), "vendor_poll_attached_source", "not readable");
+	VTAP(vcall(fd2, V_CLEAR_POLL_EVENT, 0) == 1 && vcall(fd2, V_CLEAR_POLL_EVENT, 0) == 0 &&
+	     !readable_in(fd2, 0), "vendor_clear_poll_event", "events left or none taken");
+	/* Each wait takes one mark; marks come in before the wait count too. */
+	VTAP(card_ctl("inject device-msg") == 0 && card_ctl("inject device-msg") == 0,
+	     "vendor_inject_two", "host request failed");
+	usleep(200 * 1000);
+	VTAP(msi_wait(fd, 24, 5) == 0 && msi_wait(fd, 24, 5) == 0 && msi_wait(fd, 24, 1) == -ETIMEDOUT,
+	     "vendor_msi_one_mark_per_wait", "marks not counted one by one");
+	VTAP(card_ctl("inject device-msg") == 0, "vendor_inject_again", "host request failed");
+	usleep(200 * 1000);
+	VTAP(msi_clean(fd, 24) == 0 && msi_wait(fd, 24, 1) == -ETIMEDOUT, "vendor_clean_msi_drops_marks",
+	     "a mark outlived CLEAN_MSI");
+	/* Three marks since fd2 last took one (two, then one). */
+	VTAP(vcall(fd2, V_CLEAR_POLL_EVENT, 0) == 1 && vcall(fd2, V_CLEAR_POLL_EVENT, 0) == 1 &&
+	     vcall(fd2, V_CLEAR_POLL_EVENT, 0) == 1 && vcall(fd2, V_CLEAR_POLL_EVENT, 0) == 0,
+	     "vendor_poll_counts_each_mark", "not three");
+	/* Without a limit, until a signal: EINTR, as the vendor's. */
+	pid = fork();
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_alarm };
+
+		sigaction(SIGALRM, &sa, NULL);
+		alarm(1);
+		_exit(msi_wait(fd, 24, 0) == -EINTR ? 0 : 1);
+	}
+	waitpid(pid, &st, 0);
+	VTAP(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vendor_msi_forever_interruptible", "status %#x",
+	     st);
 }
 
 static int suite(const char *node, const char *level)
@@ -330,8 +429,10 @@ static int suite(const char *node, const char *level)
 		    "got %ld (1.4.16: not a command; 1.6.2: EPERM)", r);
 	}
 	usr_dma(fd);
+	msi(fd, fd2);
+
 	/* Not offered yet: a clear error, not silence. */
-	VTAP(vcall(fd, V_DMA_XFER, 0) == -EOPNOTSUPP && vcall(fd, V_MSI, 0) == -EOPNOTSUPP &&
+	VTAP(vcall(fd, V_DMA_XFER, 0) == -EOPNOTSUPP && vcall(fd, 0xC0045505u, 0) == -EOPNOTSUPP &&
 	    vcall(fd, V_DYNMEM_LOAD, 0) == -EOPNOTSUPP, "vendor_unoffered_eopnotsupp", "not EOPNOTSUPP");
 	r = vcall(fd, V_FWTRACE_GET_STATS, 0);
 	VTAP(v162 ? r == -EOPNOTSUPP : r == -ENOTTY, "vendor_fwtrace_by_level", "got %ld", r);
