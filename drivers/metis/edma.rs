@@ -1035,16 +1035,27 @@ impl Card {
     /// `dir`: one list, one doorbell and one interrupt for as many segments as fit
     /// in the channel's ring (whatever jobs they belong to), more runs beyond.
     pub(crate) fn transfer(&self, dir: Dir, segs: &[Segment], timeout: Delta) -> Result {
+        // One timeout for the whole job: waiting for a channel and every window.
+        self.transfer_within(dir, segs, &Deadline::new(timeout))
+    }
+
+    /// As [`Self::transfer`], within a deadline the caller shares among several transfers
+    /// (a job's two directions); a timeout is reported as the deadline's whole length.
+    pub(crate) fn transfer_within(
+        &self,
+        dir: Dir,
+        segs: &[Segment],
+        deadline: &Deadline,
+    ) -> Result {
         if segs.is_empty() {
             return Err(EINVAL);
         }
-        // One timeout for the whole job: waiting for a channel and every window.
-        let deadline = Deadline::new(timeout);
+        deadline.left()?;
         self.refresh_imwr();
-        let ch = self.edma.acquire_channel(dir, &deadline)?;
+        let ch = self.edma.acquire_channel(dir, deadline)?;
         let start_ns = crate::glue::monotonic_ns();
         let start = Instant::<Monotonic>::now();
-        let res = self.transfer_on(dir, ch, segs, &deadline);
+        let res = self.transfer_on(dir, ch, segs, deadline);
         let duration_ns = stats::nanos(start.elapsed());
         self.edma.release_channel(dir, ch);
         // A reset, suspend or unbind that stopped the card under the job fails it with

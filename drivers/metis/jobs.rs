@@ -583,7 +583,7 @@ impl DmaJob {
             return Ok(());
         }
         // The second direction gets what the first left of the job's time.
-        card.transfer(dir, &segs, deadline.left()?)?;
+        card.transfer_within(dir, &segs, deadline)?;
         if dir == Dir::Wr {
             for p in parts.iter().filter(|p| p.dir == dir) {
                 if let HostBuf::Registered { buf, .. } = &p.host {
