@@ -94,25 +94,40 @@ impl DevMem {
             None if self.end - prev_end >= len => (self.regions.len(), prev_end),
             None => return Err(ENOSPC),
         };
-        let handle = self.next_handle;
-        self.next_handle += 1;
+        // INVARIANT: At its sorted position, inside the gap found above.
+        let handle = self.insert(at, owner, prev_end, len, generation, true)?;
+        Ok((handle, prev_end, len))
+    }
+
+    /// Inserts a busy region at index `at` (which the caller chose to keep the
+    /// invariant) under a new handle, and returns the handle.
+    fn insert(
+        &mut self,
+        at: usize,
+        owner: u64,
+        start: u64,
+        len: u64,
+        generation: u32,
+        scrubbing: bool,
+    ) -> Result<u64> {
         self.regions.reserve(1, GFP_KERNEL)?;
-        // INVARIANT: Inserted at its sorted position, inside the gap found above.
+        let handle = self.next_handle;
         self.regions
             .insert_within_capacity(
                 at,
                 Region {
                     handle,
                     owner,
-                    start: prev_end,
+                    start,
                     len,
                     generation,
                     busy: 1,
-                    scrubbing: true,
+                    scrubbing,
                 },
             )
             .map_err(|_| ENOMEM)?;
-        Ok((handle, prev_end, len))
+        self.next_handle += 1;
+        Ok(handle)
     }
 
     fn index(&self, handle: u64, owner: u64) -> Result<usize> {
@@ -171,25 +186,9 @@ impl DevMem {
         if self.regions[..at].iter().any(|r| r.start + r.len > start) {
             return Err(EBUSY);
         }
-        let handle = self.next_handle;
-        self.next_handle += 1;
-        self.regions.reserve(1, GFP_KERNEL)?;
-        // INVARIANT: Inserted before the first region at or after its end, and every region
-        // before that ends at or before its start: sorted, no overlap, inside `[base, end)`.
-        self.regions
-            .insert_within_capacity(
-                at,
-                Region {
-                    handle,
-                    owner,
-                    start,
-                    len: end - start,
-                    generation: 0,
-                    busy: 1,
-                    scrubbing: false,
-                },
-            )
-            .map_err(|_| ENOMEM)?;
+        // INVARIANT: Before the first region at or after its end, and every region before
+        // that ends at or before its start: sorted, no overlap, inside `[base, end)`.
+        let handle = self.insert(at, owner, start, end - start, 0, false)?;
         Ok(handle)
     }
 

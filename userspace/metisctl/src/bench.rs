@@ -366,8 +366,8 @@ impl Host {
     /// Runs `count` submissions of `batch` jobs of `n` bytes with `qd` in
     /// flight per direction (`dir` `None`: the two directions alternate) and
     /// returns each submission's latency. Jobs of a direction share its buffer
-    /// and the region's start: what they carry is not checked here (the round
-    /// trip is).
+    /// (a batch's jobs each their own part of it) and the region's start: what
+    /// they carry is not checked here (the round trip is).
     #[allow(clippy::too_many_arguments)]
     fn run_async(
         &mut self,
@@ -380,7 +380,16 @@ impl Host {
         region: &Region<'_>,
     ) -> Result<Vec<Duration>, Failure> {
         if batch > 1 {
-            return self.run_async_batches(dev, dir, n, qd, batch, count, region);
+            return pipeline(dev, dir, qd, count, |d| {
+                // SAFETY: `pipeline` reaps every batch submitted before it returns, also on
+                // errors, and `self` outlives it.
+                match unsafe { self.batch(dev, d, n, batch, region, true) }? {
+                    Some(id) => Ok(id),
+                    None => Err(Failure::Op(
+                        "an async batch came back without a job id".into(),
+                    )),
+                }
+            });
         }
         let Host::User {
             src,
@@ -393,107 +402,71 @@ impl Host {
                 "asynchronous jobs time user buffers only".into(),
             ));
         };
-        let dirs: &[Direction] = match dir {
-            Some(Direction::ToDevice) => &[Direction::ToDevice],
-            Some(Direction::FromDevice) => &[Direction::FromDevice],
-            None => &[Direction::ToDevice, Direction::FromDevice],
-        };
-        let total = count as usize * dirs.len();
-        let limit = qd as usize * dirs.len();
         let (to, from) = (
             src.as_slice()[*off..].as_ptr(),
             dst.as_mut_slice()[*off..].as_mut_ptr(),
         );
-        let mut flight: VecDeque<(metis::JobId, Instant)> = VecDeque::with_capacity(limit);
-        let mut lat = Vec::with_capacity(total);
-        let mut submitted = 0usize;
-        let mut res = Ok(());
-        while lat.len() < total {
-            while res.is_ok() && submitted < total && flight.len() < limit {
-                let d = dirs[submitted % dirs.len()];
-                let p = match d {
-                    Direction::ToDevice => to,
-                    Direction::FromDevice => from.cast_const(),
-                };
-                // SAFETY: `src` and `dst` outlive every job: each submitted job
-                // is reaped below before this function returns, also on errors.
-                let submitted_job = unsafe {
-                    if *registered {
-                        dev.dma_registered_async(d, p, n, region, 0)
-                    } else {
-                        dev.dma_async_raw(d, p, n, region, 0)
-                    }
-                };
-                match submitted_job {
-                    Ok(id) => flight.push_back((id, Instant::now())),
-                    Err(e) => res = Err(e),
-                }
-                submitted += 1;
-            }
-            let Some((id, t)) = flight.pop_front() else {
-                break;
+        let registered = *registered;
+        pipeline(dev, dir, qd, count, |d| {
+            let p = match d {
+                Direction::ToDevice => to,
+                Direction::FromDevice => from.cast_const(),
             };
-            let r = dev.wait(id, None);
-            lat.push(t.elapsed());
-            if res.is_ok() {
-                res = r;
-            }
-        }
-        res?;
-        Ok(lat)
+            // SAFETY: `src` and `dst` outlive every job: `pipeline` reaps each submitted
+            // job before it returns, also on errors.
+            let id = unsafe {
+                if registered {
+                    dev.dma_registered_async(d, p, n, region, 0)
+                } else {
+                    dev.dma_async_raw(d, p, n, region, 0)
+                }
+            }?;
+            Ok(id)
+        })
     }
+}
 
-    /// [`Host::run_async`] with `batch` jobs per submission.
-    #[allow(clippy::too_many_arguments)]
-    fn run_async_batches(
-        &mut self,
-        dev: &Device,
-        dir: Option<Direction>,
-        n: usize,
-        qd: u32,
-        batch: u32,
-        count: u32,
-        region: &Region<'_>,
-    ) -> Result<Vec<Duration>, Failure> {
-        let dirs: &[Direction] = match dir {
-            Some(Direction::ToDevice) => &[Direction::ToDevice],
-            Some(Direction::FromDevice) => &[Direction::FromDevice],
-            None => &[Direction::ToDevice, Direction::FromDevice],
-        };
-        let total = count as usize * dirs.len();
-        let limit = qd as usize * dirs.len();
-        let mut flight: VecDeque<(metis::JobId, Instant)> = VecDeque::with_capacity(limit);
-        let mut lat = Vec::with_capacity(total);
-        let mut submitted = 0usize;
-        let mut res = Ok(());
-        while lat.len() < total {
-            while res.is_ok() && submitted < total && flight.len() < limit {
-                let d = dirs[submitted % dirs.len()];
-                // SAFETY: every submitted batch is reaped below before this function
-                // returns, also on errors.
-                match unsafe { self.batch(dev, d, n, batch, region, true) } {
-                    Ok(Some(id)) => flight.push_back((id, Instant::now())),
-                    Ok(None) => {
-                        res = Err(Failure::Op(
-                            "an async batch came back without a job id".into(),
-                        ))
-                    }
-                    Err(e) => res = Err(e),
-                }
-                submitted += 1;
+/// Keeps `qd` submissions per direction in flight (`dir` `None`: the two
+/// directions alternate) until `count` per direction have been reaped, and
+/// returns each one's latency, submission to reaping. After a failed
+/// submission no more are made, and those in flight are still reaped.
+fn pipeline(
+    dev: &Device,
+    dir: Option<Direction>,
+    qd: u32,
+    count: u32,
+    mut submit: impl FnMut(Direction) -> Result<metis::JobId, Failure>,
+) -> Result<Vec<Duration>, Failure> {
+    let dirs: &[Direction] = match dir {
+        Some(Direction::ToDevice) => &[Direction::ToDevice],
+        Some(Direction::FromDevice) => &[Direction::FromDevice],
+        None => &[Direction::ToDevice, Direction::FromDevice],
+    };
+    let total = count as usize * dirs.len();
+    let limit = qd as usize * dirs.len();
+    let mut flight: VecDeque<(metis::JobId, Instant)> = VecDeque::with_capacity(limit);
+    let mut lat = Vec::with_capacity(total);
+    let mut submitted = 0usize;
+    let mut res = Ok(());
+    while lat.len() < total {
+        while res.is_ok() && submitted < total && flight.len() < limit {
+            match submit(dirs[submitted % dirs.len()]) {
+                Ok(id) => flight.push_back((id, Instant::now())),
+                Err(e) => res = Err(e),
             }
-            let Some((id, t)) = flight.pop_front() else {
-                break;
-            };
-            let r = dev.wait(id, None);
-            lat.push(t.elapsed());
-            if res.is_ok() {
-                res = r.map_err(Failure::from);
-            }
+            submitted += 1;
         }
-        res?;
-        Ok(lat)
+        let Some((id, t)) = flight.pop_front() else {
+            break;
+        };
+        let r = dev.wait(id, None);
+        lat.push(t.elapsed());
+        if res.is_ok() {
+            res = r.map_err(Failure::from);
+        }
     }
+    res?;
+    Ok(lat)
 }
 
 /// The PCI device of the card behind `device` (`/dev/metisN`), as `status` finds it.
