@@ -165,6 +165,10 @@ pub(crate) struct Card {
     /// vendor-ABI node waits on.
     #[pin]
     pub(crate) source_poll: PollCondVar,
+    /// The address spaces BAR2 is mapped into by users (the vendor-ABI nodes'): emptied
+    /// when the card goes away or into an outage.
+    #[pin]
+    pub(crate) mapped: Mutex<KVec<crate::glue::MappedSpace>>,
 }
 
 impl Card {
@@ -203,6 +207,7 @@ impl Card {
                 irq_number: Atomic::new(0),
                 recover_lost: Atomic::new(false),
                 source_poll <- new_poll_condvar!("metis_source_poll"),
+                mapped <- new_mutex!(KVec::new(), "metis_mapped"),
             }),
             GFP_KERNEL,
         )
@@ -243,6 +248,7 @@ impl Card {
     /// aborted users left behind.
     pub(crate) fn wait_alone(&self, outage: &Outage<'_>) {
         outage.wait_alone();
+        self.zap_mappings();
         let mut ev = self.edma.events.lock();
         *ev = Events {
             dead: ev.dead,
@@ -270,6 +276,17 @@ impl Card {
     /// outage in progress counts and must have ended (or been given up).
     pub(crate) fn wait_unused(&self) {
         self.gate.wait_empty();
+        self.zap_mappings();
+    }
+
+    /// Empties every user mapping of BAR2: the next access faults, and a fault maps only
+    /// while the card admits users (SIGBUS during an outage and once it is gone). Called
+    /// once the gate admits nobody and the last user (a fault in progress among them) has
+    /// left, so no page is mapped behind it.
+    fn zap_mappings(&self) {
+        for m in self.mapped.lock().iter() {
+            m.zap();
+        }
     }
 }
 

@@ -69,17 +69,32 @@ static FOPS: CTable<bindings::file_operations> = CTable(bindings::file_operation
     ..pin_init::zeroed()
 });
 
-/// The vendor-ABI nodes' operations (`vendor.rs`); no `mmap` or `poll` yet.
+/// The vendor-ABI nodes' operations (`vendor.rs`).
 static VFOPS: CTable<bindings::file_operations> = CTable(bindings::file_operations {
     owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
     open: Some(vfop_open),
     release: Some(vfop_release),
     poll: Some(vfop_poll),
+    mmap: Some(vfop_mmap),
     unlocked_ioctl: Some(vfop_ioctl),
     compat_ioctl: Some(vfop_compat_ioctl),
     llseek: Some(bindings::noop_llseek),
     ..pin_init::zeroed()
 });
+
+/// A vendor node's BAR2 mapping (`VendorFile::mmap`): each area holds a reference to the
+/// card's `VendorCard` in its private data.
+static VM_OPS: CTable<bindings::vm_operations_struct> = CTable(bindings::vm_operations_struct {
+    open: Some(vm_open),
+    close: Some(vm_close),
+    fault: Some(vm_fault),
+    ..pin_init::zeroed()
+});
+
+/// The vendor mappings' operations, for `VendorFile::mmap`.
+pub(crate) fn vendor_vm_ops() -> &'static bindings::vm_operations_struct {
+    &VM_OPS.0
+}
 
 /// The vendor-ABI nodes' operations, for their class (`glue::VendorClass`).
 pub(crate) fn vendor_fops() -> &'static bindings::file_operations {
@@ -437,6 +452,57 @@ unsafe extern "C" fn vfop_poll(
     // SAFETY: `pt` is NULL or a valid poll table for the duration of this call.
     let pt = unsafe { PollTable::from_raw(pt) };
     f.poll(file, &pt)
+}
+
+/// # Safety
+///
+/// Called by the VFS on a file opened by [`vfop_open`], with the area's mm locked for
+/// writing.
+unsafe extern "C" fn vfop_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    // SAFETY: `private_data` is the box from `vfop_open`, live until `vfop_release`.
+    let f = unsafe { &*(*file).private_data.cast::<VendorFile>() };
+    // SAFETY: Per this function's contract.
+    match unsafe { f.mmap(file, vma) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// A vendor mapping's area was copied (fork) or split: one more reference.
+///
+/// # Safety
+///
+/// `vma` is an area `VendorFile::mmap` set up (or a copy of one).
+unsafe extern "C" fn vm_open(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: Per this function's contract, the private data holds a reference made by
+    // `Arc::into_raw`; one more is taken for this area, given back by its `vm_close`.
+    unsafe {
+        let p = crate::glue::vma_data(vma).cast::<VendorCard>().cast_const();
+        let held = Arc::from_raw(p);
+        let _ = Arc::into_raw(held.clone());
+        let _ = Arc::into_raw(held);
+    }
+}
+
+/// # Safety
+///
+/// As [`vm_open`]; called once per area, at its end.
+unsafe extern "C" fn vm_close(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: The area's own reference (from `VendorFile::mmap` or `vm_open`), given back once.
+    drop(unsafe { Arc::from_raw(crate::glue::vma_data(vma).cast::<VendorCard>().cast_const()) });
+}
+
+/// # Safety
+///
+/// Called by the mm for an area `VendorFile::mmap` set up, which holds its `VendorCard`.
+unsafe extern "C" fn vm_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // SAFETY: The area's private data is a live `VendorCard` (it holds a reference).
+    let vc = unsafe { &*crate::glue::vmf_data(vmf).cast::<VendorCard>() };
+    // SAFETY: Per this function's contract.
+    unsafe { vc.fault(vmf) }
 }
 
 /// A 32-bit process on a vendor-ABI node: the vendor's structs and command numbers

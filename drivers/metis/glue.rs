@@ -112,6 +112,19 @@ mod shim {
         ) -> *mut c_void;
         pub(super) fn metis_shim_vnode_destroy(n: *mut c_void);
         pub(super) fn metis_shim_vnode_data(inode: *mut c_void) -> *mut c_void;
+        pub(super) fn metis_shim_vma_pgoff(vma: *mut c_void) -> usize;
+        pub(super) fn metis_shim_vma_io(
+            vma: *mut c_void,
+            max_len: usize,
+            ops: *const c_void,
+            data: *mut c_void,
+        ) -> c_int;
+        pub(super) fn metis_shim_vma_data(vma: *mut c_void) -> *mut c_void;
+        pub(super) fn metis_shim_vmf_data(vmf: *mut c_void) -> *mut c_void;
+        pub(super) fn metis_shim_vmf_insert(vmf: *mut c_void, base: usize, pages: usize) -> c_uint;
+        pub(super) fn metis_shim_mapping_hold(file: *mut c_void) -> *mut c_void;
+        pub(super) fn metis_shim_mapping_put(mapping: *mut c_void);
+        pub(super) fn metis_shim_mapping_zap(mapping: *mut c_void);
     }
 }
 
@@ -819,3 +832,110 @@ pub(crate) unsafe fn vnode_data(inode: *mut bindings::inode) -> *mut c_void {
     // SAFETY: Per this function's contract.
     unsafe { shim::metis_shim_vnode_data(inode.cast()) }
 }
+
+/// The page offset a mapping of a vendor node asks for.
+///
+/// # Safety
+///
+/// `vma` is the area `mmap` was called with, during that call.
+pub(crate) unsafe fn vma_pgoff(vma: *mut bindings::vm_area_struct) -> usize {
+    // SAFETY: Per this function's contract.
+    unsafe { shim::metis_shim_vma_pgoff(vma.cast()) }
+}
+
+/// Makes `vma` a shared, uncached, never executable mapping of at most `max_len` bytes
+/// whose pages `ops` fault in, with `data` as its private data (`EINVAL`: too long or not
+/// shared; `EPERM`: executable).
+///
+/// # Safety
+///
+/// `vma` is the area `mmap` was called with, during that call (its lock held for writing);
+/// `ops` outlives the area and `data` is what `ops` expect.
+pub(crate) unsafe fn vma_io(
+    vma: *mut bindings::vm_area_struct,
+    max_len: usize,
+    ops: &'static bindings::vm_operations_struct,
+    data: *mut c_void,
+) -> Result {
+    let ops = core::ptr::from_ref(ops).cast::<c_void>();
+    // SAFETY: Per this function's contract.
+    to_result(unsafe { shim::metis_shim_vma_io(vma.cast(), max_len, ops, data) })
+}
+
+/// The private data of a mapping made by [`vma_io`].
+///
+/// # Safety
+///
+/// `vma` is live (a `vm_operations_struct` callback's argument).
+pub(crate) unsafe fn vma_data(vma: *mut bindings::vm_area_struct) -> *mut c_void {
+    // SAFETY: Per this function's contract.
+    unsafe { shim::metis_shim_vma_data(vma.cast()) }
+}
+
+/// The private data of the mapping a fault is in.
+///
+/// # Safety
+///
+/// `vmf` is the argument of a `fault` callback, during it.
+pub(crate) unsafe fn vmf_data(vmf: *mut bindings::vm_fault) -> *mut c_void {
+    // SAFETY: Per this function's contract.
+    unsafe { shim::metis_shim_vmf_data(vmf.cast()) }
+}
+
+/// Maps page frame `base + pgoff` where the fault is (SIGBUS past `pages`).
+///
+/// # Safety
+///
+/// As [`vmf_data`]; the frames `base..base + pages` are the device memory the mapping
+/// shows, which stays there while the caller holds the card.
+pub(crate) unsafe fn vmf_insert(
+    vmf: *mut bindings::vm_fault,
+    base: usize,
+    pages: usize,
+) -> bindings::vm_fault_t {
+    // SAFETY: Per this function's contract.
+    unsafe { shim::metis_shim_vmf_insert(vmf.cast(), base, pages) }
+}
+
+/// The address space of a file's mappings (its inode's), held until dropped: what
+/// [`MappedSpace::zap`] empties when the device memory behind them goes.
+///
+/// # Invariants
+///
+/// `0` came from `metis_shim_mapping_hold` and is put once, in `Drop`.
+pub(crate) struct MappedSpace(NonNull<c_void>);
+
+impl MappedSpace {
+    /// # Safety
+    ///
+    /// `file` is a live file (an `mmap` callback's).
+    pub(crate) unsafe fn hold(file: *mut bindings::file) -> Option<Self> {
+        // SAFETY: Per this function's contract.
+        let m = unsafe { shim::metis_shim_mapping_hold(file.cast()) };
+        // INVARIANT: held just now.
+        NonNull::new(m).map(Self)
+    }
+
+    /// Whether this is the space `file` maps into.
+    pub(crate) fn is(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+
+    /// Unmaps every page mapped in the space: the next access faults.
+    pub(crate) fn zap(&self) {
+        // SAFETY: Held (type invariant), so the space and its inode are live.
+        unsafe { shim::metis_shim_mapping_zap(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for MappedSpace {
+    fn drop(&mut self) {
+        // SAFETY: Held (type invariant) and put once, here.
+        unsafe { shim::metis_shim_mapping_put(self.0.as_ptr()) };
+    }
+}
+
+// SAFETY: An inode reference may be put from any thread.
+unsafe impl Send for MappedSpace {}
+// SAFETY: `zap` may run from any thread.
+unsafe impl Sync for MappedSpace {}

@@ -12,6 +12,7 @@
 #include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
@@ -172,4 +173,70 @@ void metis_shim_vnode_destroy(struct metis_vnode *n)
 void *metis_shim_vnode_data(struct inode *inode)
 {
 	return container_of(inode->i_cdev, struct metis_vnode, cdev)->data;
+}
+
+/*
+ * Missing: vm_flags_set/vm_flags_clear and pgprot_noncached (static inlines and macros),
+ * and the vm_area_struct fields (unions whose bindgen names differ between configurations).
+ * The BAR2 mapping of a vendor node: shared, uncached, never executable, filled a page at
+ * a time by `ops->fault` (which can refuse: the card is gone or in reset) and emptied by
+ * metis_shim_mapping_zap.
+ */
+unsigned long metis_shim_vma_pgoff(struct vm_area_struct *vma)
+{
+	return vma->vm_pgoff;
+}
+
+int metis_shim_vma_io(struct vm_area_struct *vma, unsigned long max_len,
+		      const struct vm_operations_struct *ops, void *data)
+{
+	if (vma->vm_end - vma->vm_start > max_len)
+		return -EINVAL;
+	/* A private copy of device memory means nothing. */
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vm_flags_clear(vma, VM_MAYEXEC);
+	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	vma->vm_ops = ops;
+	vma->vm_private_data = data;
+	return 0;
+}
+
+void *metis_shim_vma_data(struct vm_area_struct *vma)
+{
+	return vma->vm_private_data;
+}
+
+void *metis_shim_vmf_data(struct vm_fault *vmf)
+{
+	return vmf->vma->vm_private_data;
+}
+
+/* Maps the page `fault` asks for: pfn `base + pgoff`, if below `pages`. */
+vm_fault_t metis_shim_vmf_insert(struct vm_fault *vmf, unsigned long base, unsigned long pages)
+{
+	if (vmf->pgoff >= pages)
+		return VM_FAULT_SIGBUS;
+	return vmf_insert_pfn(vmf->vma, vmf->address, base + vmf->pgoff);
+}
+
+/* The address space a vendor node's mappings are in, held (its inode) until _put. */
+struct address_space *metis_shim_mapping_hold(struct file *file)
+{
+	ihold(file_inode(file));
+	return file->f_mapping;
+}
+
+void metis_shim_mapping_put(struct address_space *mapping)
+{
+	iput(mapping->host);
+}
+
+/* Empties every mapping of the space: the next access faults. */
+void metis_shim_mapping_zap(struct address_space *mapping)
+{
+	unmap_mapping_range(mapping, 0, 0, 1);
 }

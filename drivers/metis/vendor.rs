@@ -109,6 +109,36 @@ pub(crate) struct VendorCard {
     unoffered_logged: Mutex<u64>,
 }
 
+impl VendorCard {
+    /// A page of a BAR2 mapping is touched: mapped while the card admits users, SIGBUS in
+    /// an outage (reset, sleep) and once it is gone (`Card::zap_mappings` empties the
+    /// mappings when either begins).
+    ///
+    /// # Safety
+    ///
+    /// `vmf` is a `fault` callback's argument for an area [`VendorFile::mmap`] set up.
+    pub(crate) unsafe fn fault(&self, vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // CAST: the fault reasons are small bit values.
+        let sigbus = bindings::vm_fault_reason_VM_FAULT_SIGBUS as bindings::vm_fault_t;
+        let card = &self.card;
+        let Some(_in) = card.gate.try_enter() else {
+            return sigbus;
+        };
+        let (Ok(start), Ok(len)) = (card.pdev.resource_start(2), card.pdev.resource_len(2)) else {
+            return sigbus;
+        };
+        let (Ok(base), Ok(pages)) = (
+            usize::try_from(start >> kernel::page::PAGE_SHIFT),
+            usize::try_from(len >> kernel::page::PAGE_SHIFT),
+        ) else {
+            return sigbus;
+        };
+        // SAFETY: Per this function's contract; the frames are BAR2's, which the card holds
+        // while it admits us (`_in`).
+        unsafe { glue::vmf_insert(vmf, base, pages) }
+    }
+}
+
 /// The vendor nodes of one card; removed at unbind.
 pub(crate) struct VendorNodes(#[allow(dead_code)] KVec<VendorNode>);
 
@@ -752,6 +782,55 @@ impl VendorFile {
             mask |= POLLHUP;
         }
         mask
+    }
+
+    /// `mmap`: page offset 0 maps BAR2 (the firmware's interface structure and the L2
+    /// window), at most its length, shared, uncached, never executable. Page offset 1 (the
+    /// vendor's BAR0, the eDMA registers) is refused for good, anything else is `EINVAL`.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this open file and `vma` the area of an `mmap` call on it, during that
+    /// call (the mm locked for writing).
+    pub(crate) unsafe fn mmap(
+        &self,
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> Result {
+        let card = &self.vc.card;
+        if card.closing() {
+            return Err(ENODEV);
+        }
+        // SAFETY: Per this function's contract.
+        match unsafe { glue::vma_pgoff(vma) } {
+            0 => {}
+            1 => {
+                return Err(self.refuse(
+                    "mmap of page offset 1 (BAR0, the eDMA registers): direct control of the \
+                     card's DMA engine is never given out",
+                ))
+            }
+            _ => return Err(EINVAL),
+        }
+        let len = usize::try_from(card.pdev.resource_len(2)?)?;
+        // SAFETY: `file` is live for this call.
+        let space = unsafe { glue::MappedSpace::hold(file) }.ok_or(ENOMEM)?;
+        {
+            let mut mapped = card.mapped.lock();
+            if !mapped.iter().any(|m| m.is(&space)) {
+                mapped.push(space, GFP_KERNEL)?;
+            }
+        }
+        let data = Arc::into_raw(self.vc.clone()).cast_mut().cast();
+        // SAFETY: Per this function's contract; the area's ops are static, and expect `data`:
+        // a reference to this card's `VendorCard`, which their `close` gives back.
+        let set = unsafe { glue::vma_io(vma, len, crate::ffi::vendor_vm_ops(), data) };
+        if set.is_err() {
+            // Not set up: no `close` will come for it.
+            // SAFETY: Made by `Arc::into_raw` just above and not handed to anyone.
+            drop(unsafe { Arc::from_raw(data.cast::<VendorCard>().cast_const()) });
+        }
+        set
     }
 
     /// `GET_DEV_PROPERTY`: the u64 at `arg` names a property and receives its value.

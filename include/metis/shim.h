@@ -63,5 +63,18 @@ struct metis_vnode *metis_shim_vnode_create(const char *name, void *data, void (
 					    int *err);
 void metis_shim_vnode_destroy(struct metis_vnode *n);
 void *metis_shim_vnode_data(struct inode *inode);
+struct vm_area_struct;
+struct vm_fault;
+struct vm_operations_struct;
+struct address_space;
+unsigned long metis_shim_vma_pgoff(struct vm_area_struct *vma);
+int metis_shim_vma_io(struct vm_area_struct *vma, unsigned long max_len,
+		      const struct vm_operations_struct *ops, void *data);
+void *metis_shim_vma_data(struct vm_area_struct *vma);
+void *metis_shim_vmf_data(struct vm_fault *vmf);
+unsigned int metis_shim_vmf_insert(struct vm_fault *vmf, unsigned long base, unsigned long pages);
+struct address_space *metis_shim_mapping_hold(struct file *file);
+void metis_shim_mapping_put(struct address_space *mapping);
+void metis_shim_mapping_zap(struct address_space *mapping);
 
 #endif

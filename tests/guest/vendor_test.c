@@ -3,8 +3,8 @@
  * The vendor-ABI node (metis.ko vendor_abi=1.4.16|1.6.2), from the vendor
  * driver's ABI as ../shared/docs/vendor-driver-facts.md §2 describes it.
  *
- *   vendor_test NODE LEVEL          the commands offered, and the vendor bugs
- *                                   (B1, B4) each turned into a clean error
+ *   vendor_test NODE LEVEL BDF      the commands offered, the BAR2 mapping, and the
+ *                                   vendor bugs each turned into a clean error
  *   vendor_test NODE unbind BDF LEVEL  the card unbound under an open node, and bound again
  *   vendor_test NODE fuzz SEED COUNT LEVEL  COUNT seeded random calls from 3 processes:
  *                                   every one answers with a result the ABI allows, no
@@ -206,6 +206,86 @@ static void on_alarm(int sig)
 	(void)sig;
 }
 
+#define BAR2_LEN (32u << 20)
+#define WORDS 256
+
+/* Word i of a BAR2 mapping (aligned 32-bit reads: what the card answers). */
+static uint32_t word(const void *map, int i)
+{
+	return ((const volatile uint32_t *)map)[i];
+}
+
+/* Whether the first WORDS words of two mappings of BAR2 agree. */
+static int same_words(const void *a, const void *b)
+{
+	for (int i = 0; i < WORDS; i++)
+		if (word(a, i) != word(b, i))
+			return 0;
+	return 1;
+}
+
+/* BAR2 through sysfs (root), to compare the node's mapping with. */
+static void *sysfs_bar2(const char *bdf)
+{
+	char path[96];
+	int fd;
+	void *p;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource2", bdf);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return MAP_FAILED;
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	return p;
+}
+
+/*
+ * mmap: page offset 0 is BAR2, whole or in part, shared and uncached; the vendor's BAR0
+ * (page offset 1) never; a card reset empties the mapping, which maps again afterwards.
+ */
+static void bar_map(int fd, const char *bdf)
+{
+	void *ref = sysfs_bar2(bdf), *m, *p;
+	int own = open(dev_path, O_RDWR);
+	struct metis_reset rs = { .size = sizeof(rs) };
+
+	m = mmap(NULL, BAR2_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	VTAP(m != MAP_FAILED && ref != MAP_FAILED && same_words(m, ref), "vendor_bar2_mapped",
+	     "%s", m == MAP_FAILED ? strerror(errno) : "differs from sysfs resource2");
+	p = mmap(NULL, BAR2_LEN + 4096, PROT_READ, MAP_SHARED, fd, 0);
+	VTAP(p == MAP_FAILED && errno == EINVAL, "vendor_bar2_length_checked",
+	     "mapped past BAR2 (the vendor's maps whatever follows it, B12)");
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 4096);
+	VTAP(p == MAP_FAILED && errno == EPERM, "vendor_bar0_never_mapped", "%s",
+	     p == MAP_FAILED ? strerror(errno) : "the eDMA registers were mapped");
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 8192);
+	VTAP(p == MAP_FAILED && errno == EINVAL, "vendor_other_offsets_einval", "mapped");
+	p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	VTAP(p == MAP_FAILED && errno == EINVAL, "vendor_private_mapping_refused", "mapped");
+	p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	VTAP(p == MAP_FAILED && errno == EPERM, "vendor_exec_mapping_refused", "mapped");
+	VTAP(m != MAP_FAILED && mprotect(m, 4096, PROT_READ | PROT_EXEC) != 0,
+	     "vendor_mapping_never_executable", "mprotect allowed PROT_EXEC");
+	/* A part of it, from the start. */
+	p = mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, 0);
+	VTAP(p != MAP_FAILED && ref != MAP_FAILED && same_words(p, ref), "vendor_bar2_part",
+	     "%s", strerror(errno));
+	if (p != MAP_FAILED)
+		munmap(p, 8192);
+	/* Across a card reset: the mapping is emptied, and maps the card again afterwards. */
+	VTAP(own >= 0 && xioctl(own, METIS_IOCTL_RESET, &rs) == 0, "vendor_reset_under_mapping",
+	     "%s", strerror(errno));
+	VTAP(m != MAP_FAILED && ref != MAP_FAILED && same_words(m, ref), "vendor_bar2_after_reset",
+	     "differs after the reset");
+	if (m != MAP_FAILED)
+		munmap(m, BAR2_LEN);
+	if (ref != MAP_FAILED)
+		munmap(ref, 4096);
+	if (own >= 0)
+		close(own);
+}
+
 static long msi_wait(int fd, int num, int timeout)
 {
 	struct msi_info m = { .num = num, .timeout = timeout };
@@ -284,7 +364,7 @@ static void msi(int fd, int fd2)
 	     st);
 }
 
-static int suite(const char *node, const char *level)
+static int suite(const char *node, const char *level, const char *bdf)
 {
 	int fd = vopen(node), fd2 = vopen(node), fd3 = vopen(node), st;
 	int v162 = !strcmp(level, "1.6.2");
@@ -430,6 +510,7 @@ static int suite(const char *node, const char *level)
 	}
 	usr_dma(fd);
 	msi(fd, fd2);
+	bar_map(fd, bdf);
 
 	/* Not offered yet: a clear error, not silence. */
 	VTAP(vcall(fd, V_DMA_XFER, 0) == -EOPNOTSUPP && vcall(fd, 0xC0045505u, 0) == -EOPNOTSUPP &&
@@ -577,17 +658,32 @@ static int fuzz(const char *node, uint64_t seed, long count)
  * node goes; bound again, it comes back. */
 static int unbind(const char *node, const char *bdf)
 {
-	int fd = vopen(node);
+	int fd = vopen(node), st;
 	uint64_t v;
 	struct stat sb;
+	void *m = MAP_FAILED;
+	pid_t pid;
 
 	VTAP(fd >= 0 && ctx_alloc(fd, 1) == 0 && vcall(fd, V_MSG_LOCK, 1) == 0, "vendor_hold",
 	    "%s", strerror(errno));
+	if (fd >= 0)
+		m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	VTAP(m != MAP_FAILED && word(m, 0) != 0xffffffffu, "vendor_hold_mapping", "%s",
+	     strerror(errno));
 	VTAP(write_file("/sys/bus/pci/drivers/metis/unbind", bdf) == 0, "vendor_unbind",
 	    "unbind failed");
 	VTAP(property(fd, 1, &v) == -ENODEV && vcall(fd, V_MSG_LOCK, 0) == -ENODEV,
 	    "vendor_enodev_after_unbind", "still answers");
 	VTAP(stat(node, &sb) != 0, "vendor_node_gone", "%s still there", node);
+	/* The mapping outlives the card only as SIGBUS. */
+	pid = fork();
+	if (pid == 0)
+		_exit(m != MAP_FAILED && word(m, 0) != 0 ? 2 : 3);
+	waitpid(pid, &st, 0);
+	VTAP(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "vendor_mapping_sigbus_after_unbind",
+	     "status %#x", st);
+	VTAP(m != MAP_FAILED && munmap(m, 4096) == 0, "vendor_unmap_after_unbind", "%s",
+	     strerror(errno));
 	close(fd);
 	VTAP(write_file("/sys/bus/pci/drivers/metis/bind", bdf) == 0, "vendor_bind", "bind failed");
 	fd = vopen(node);
@@ -609,8 +705,9 @@ int main(int argc, char **argv)
 	}
 	if (argc > 3 && !strcmp(argv[2], "unbind"))
 		return unbind(argv[1], argv[3]);
-	if (argc > 2)
-		return suite(argv[1], argv[2]);
-	fprintf(stderr, "usage: vendor_test NODE LEVEL | NODE unbind BDF LEVEL\n");
+	if (argc > 3)
+		return suite(argv[1], argv[2], argv[3]);
+	fprintf(stderr, "usage: vendor_test NODE LEVEL BDF | NODE unbind BDF LEVEL | "
+		"NODE fuzz SEED COUNT LEVEL\n");
 	return 2;
 }

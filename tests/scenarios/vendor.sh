@@ -40,7 +40,7 @@ for level in 1.4.16 1.6.2; do
     check "reach_logged_$level" dmesg_has "vendor ABI $level offered"
     # Our own node works beside it, and moves what the vendor's statistics count.
     check "own_node_$level" metisctl dma bench --sizes 1M --iters 1 --warmup 0
-    vendor_test "$node" $level
+    vendor_test "$node" $level "$bdf"
     # Seeded random calls from three processes (the seed is the date of this test).
     vendor_test "$node" fuzz 20261202 3000 $level
     vendor_test "$node" unbind "$bdf" $level
