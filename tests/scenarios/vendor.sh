@@ -38,6 +38,8 @@ for level in 1.4.16 1.6.2; do
         node=$colon
     fi
     check "reach_logged_$level" dmesg_has "vendor ABI $level offered"
+    check_eq "doctor_reach_$level" 1 \
+        "$(metisctl doctor 2>/dev/null | grep -c "vendor-ABI node $level on (vendor_abi=), IOMMU")"
     # Our own node works beside it, and moves what the vendor's statistics count.
     check "own_node_$level" metisctl dma bench --sizes 1M --iters 1 --warmup 0
     vendor_test "$node" $level "$bdf"

@@ -414,6 +414,7 @@ fn card(roots: &Roots, dir: &Path, out: &mut Vec<Finding>) {
                 format!("bound to metis, IOMMU {iommu}"),
             ));
             nodes(roots, dir, &bdf, out);
+            vendor_node(roots, &bdf, iommu, out);
             driver_state(roots, dir, &bdf, &status, out);
         }
         Some(other) => {
@@ -439,6 +440,30 @@ fn card(roots: &Roots, dir: &Path, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// With the vendor-ABI node on (`vendor_abi=`, class `metis`): what its users can reach
+/// with the card's IOMMU mode, as the driver's probe line says (docs/vendor-abi.md).
+fn vendor_node(roots: &Roots, bdf: &str, iommu: &str, out: &mut Vec<Finding>) {
+    let Some(level) = read_trim(&roots.sys.join("class/metis/version")) else {
+        return;
+    };
+    let (lvl, reach) = if iommu == "translated" {
+        (
+            Level::Ok,
+            "what the card's IOMMU domain maps: its own buffers and every other user's jobs",
+        )
+    } else {
+        (
+            Level::Warn,
+            "any host memory: with the card's DMA not translated, a user of the node can make              the card read or write it. Give the node (group axelera) only to whom you would              give root, or boot with the IOMMU translating (iommu.passthrough=0)",
+        )
+    };
+    out.push(finding(
+        lvl,
+        bdf,
+        format!("vendor-ABI node {level} on (vendor_abi=), IOMMU {iommu}: its users reach {reach}"),
+    ));
 }
 
 fn link(dir: &Path, bdf: &str, out: &mut Vec<Finding>) {
@@ -784,6 +809,24 @@ mod tests {
     const FULL: &str = "CONFIG_RUST=y\nCONFIG_PCI_MSI=y\nCONFIG_DMA_SHARED_BUFFER=y\n\
                         CONFIG_DMABUF_HEAPS=y\nCONFIG_DMABUF_HEAPS_SYSTEM=y\n\
                         CONFIG_DMABUF_HEAPS_CMA=y\nCONFIG_SYNC_FILE=y\nCONFIG_SW_SYNC=m\n";
+
+    #[test]
+    fn the_vendor_node_says_what_its_users_reach() {
+        let t = Tree::new();
+        let r = t.roots(Some(FULL));
+        let mut out = Vec::new();
+        vendor_node(&r, "0000:01:00.0", "translated", &mut out);
+        assert!(out.is_empty(), "reported without the class: {out:?}");
+        t.write("sys/class/metis/version", "1.6.2\n");
+        vendor_node(&r, "0000:01:00.0", "translated", &mut out);
+        vendor_node(&r, "0000:01:00.0", "passthrough", &mut out);
+        let f = levels_of(&out, "0000:01:00.0");
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].0, Level::Ok);
+        assert!(f[0].1.contains("vendor-ABI node 1.6.2 on"), "{}", f[0].1);
+        assert_eq!(f[1].0, Level::Warn);
+        assert!(f[1].1.contains("any host memory"), "{}", f[1].1);
+    }
 
     #[test]
     fn kernel_options_missing_are_named_by_kind() {
