@@ -467,6 +467,10 @@ impl VendorFile {
     }
 
     pub(crate) fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        // Not one of the vendor's numbers at all.
+        if kernel::ioctl::_IOC_TYPE(cmd) != MAGIC {
+            return Err(ENOTTY);
+        }
         // The node's card was unbound under the open file.
         if self.vc.card.closing() {
             return Err(ENODEV);
