@@ -1759,9 +1759,20 @@ static int torn_fetch_suite(void)
 	 * the engine sits behind the first job's last link. The first job's
 	 * buffer must not be touched again.
 	 */
-	TAP(card_ctl("inject torn-fetch wr 0 2") == 0, "torn_arm_last_link", "host request failed");
-	r = dma(fd, METIS_DMA_FROM_DEVICE, b, (size_t)TWO_WINDOWS * 4096, h, 0);
-	TAP(r == 0, "torn_first_job", "%s", strerror(-r));
+	/*
+	 * How many links the job crosses depends on where the channel's ring stands, which
+	 * the last jobs' page layouts decide: each try moves it on, until one crosses two.
+	 */
+	for (int tries = 0, armed = 1; tries < 4; tries++) {
+		armed &= card_ctl("inject torn-fetch wr 0 2") == 0;
+		r = dma(fd, METIS_DMA_FROM_DEVICE, b, (size_t)TWO_WINDOWS * 4096, h, 0);
+		if (r || host_number("stats | grep -c '\"torn_fetch\":\\[\\]'") == 1 || tries == 3) {
+			TAP(armed, "torn_arm_last_link", "host request failed");
+			TAP(r == 0, "torn_first_job", "%s", strerror(-r));
+			break;
+		}
+		printf("@@NOTE torn-fetch: try %d crossed fewer than two links\n", tries + 1);
+	}
 	memset(b, 0xee, (size_t)TWO_WINDOWS * 4096);
 	r = dma(fd, METIS_DMA_FROM_DEVICE, q, 4096, h, 4096);
 	TAP(r == 0 && !memcmp(q, a + 4096, 4096), "torn_next_job", "r %d or data differs", r);
