@@ -44,6 +44,7 @@ use crate::{
     },
     jobs::{
         timeout,
+        DevSpec,
         DmaJob,
         DmaRequest,
         HostSpec,
@@ -174,8 +175,10 @@ impl OpenFile {
                     flags: a.flags,
                     host: HostSpec::User { addr: a.user_addr },
                     length: a.length,
-                    handle: a.handle,
-                    offset: a.offset,
+                    dev: DevSpec::Region {
+                        handle: a.handle,
+                        offset: a.offset,
+                    },
                 };
                 self.dma(core::slice::from_ref(&r), a.flags, a.timeout_ms, |id| {
                     a.job_id = id;
@@ -192,8 +195,10 @@ impl OpenFile {
                         offset: a.buf_offset,
                     },
                     length: a.length,
-                    handle: a.handle,
-                    offset: a.offset,
+                    dev: DevSpec::Region {
+                        handle: a.handle,
+                        offset: a.offset,
+                    },
                 };
                 self.dma(core::slice::from_ref(&r), a.flags, a.timeout_ms, |id| {
                     a.job_id = id;
@@ -366,8 +371,10 @@ impl OpenFile {
                     flags: e.flags,
                     host: HostSpec::User { addr: e.user_addr },
                     length: e.length,
-                    handle: e.handle,
-                    offset: e.offset,
+                    dev: DevSpec::Region {
+                        handle: e.handle,
+                        offset: e.offset,
+                    },
                 },
                 GFP_KERNEL,
             )?;

@@ -38,6 +38,7 @@ use crate::{
         self,
         CardAccess, //
     },
+    mem,
     ratelimit::dev_warn_limited,
     registered::Registered,
     uapi,
@@ -260,16 +261,23 @@ impl Jobs {
     }
 }
 
-/// Returns a region's job reference when dropped.
+/// Returns a region's job reference when dropped, and gives back a range the job
+/// reserved (`reserved`: a device address its caller named).
 struct RegionRef {
     card: Arc<Card>,
     pub(crate) handle: u64,
     owner: u64,
+    reserved: bool,
 }
 
 impl Drop for RegionRef {
     fn drop(&mut self) {
-        self.card.mem.lock().put(self.handle, self.owner);
+        let mut mem = self.card.mem.lock();
+        mem.put(self.handle, self.owner);
+        if self.reserved {
+            // Not busy any more (put above): freeing it can't fail.
+            let _ = mem.free(self.handle, self.owner);
+        }
     }
 }
 
@@ -323,7 +331,7 @@ impl HostBuf {
 /// Appends to `segs` the card's view of `length` bytes of a mapped table, `skip` bytes in,
 /// landing at `dev_addr` on the card: contiguous DMA runs, each at most 2 GiB (an element
 /// moves at most 4 GiB - 1).
-pub(crate) fn sgt_segments(
+fn sgt_segments(
     sgt: &SGTable,
     mut skip: u64,
     length: u64,
@@ -449,14 +457,28 @@ impl DmaJob {
         let dev = gate.device();
         let mut parts = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
         for (r, st) in reqs.iter().zip(staged) {
-            let dev_addr = card
-                .mem
-                .lock()
-                .resolve(r.handle, owner, r.offset, r.length, generation)?;
-            let region = RegionRef {
-                card: card.clone(),
-                handle: r.handle,
-                owner,
+            let (dev_addr, region) = match r.dev {
+                DevSpec::Region { handle, offset } => (
+                    card.mem
+                        .lock()
+                        .resolve(handle, owner, offset, r.length, generation)?,
+                    RegionRef {
+                        card: card.clone(),
+                        handle,
+                        owner,
+                        reserved: false,
+                    },
+                ),
+                // Held for the job, so that no region is made there meanwhile.
+                DevSpec::Address(addr) => (
+                    addr,
+                    RegionRef {
+                        card: card.clone(),
+                        handle: card.mem.lock().reserve(addr, r.length)?,
+                        owner: mem::RESERVED,
+                        reserved: true,
+                    },
+                ),
             };
             let host = match st.source {
                 Source::User(pinned) => HostBuf::User(pinned.map(dev)?),
@@ -607,12 +629,21 @@ pub(crate) enum HostSpec {
     DmaBuf { fd: i32, offset: u64 },
 }
 
-/// A DMA request, from `METIS_IOCTL_DMA`, `METIS_IOCTL_DMA_BUF` or an entry of
-/// `METIS_IOCTL_DMA_BATCH`.
+/// Where on the card a DMA request goes to or comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum DevSpec {
+    /// `offset` bytes into a region of the caller's file.
+    Region { handle: u64, offset: u64 },
+    /// A device address the caller names (the vendor ABI's `USR_DMA_XFER`): it must lie in
+    /// the memory regions are made from and hold none (`DevMem::reserve`).
+    Address(u64),
+}
+
+/// A DMA request, from `METIS_IOCTL_DMA`, `METIS_IOCTL_DMA_BUF`, an entry of
+/// `METIS_IOCTL_DMA_BATCH`, or the vendor node's `USR_DMA_XFER`.
 pub(crate) struct DmaRequest {
     pub(crate) flags: u32,
     pub(crate) host: HostSpec,
     pub(crate) length: u64,
-    pub(crate) handle: u64,
-    pub(crate) offset: u64,
+    pub(crate) dev: DevSpec,
 }

@@ -26,6 +26,10 @@ pub(crate) struct Region {
     pub(crate) scrubbing: bool,
 }
 
+/// Owner of the ranges [`DevMem::reserve`] holds (no open file has it: their ids count
+/// up from 1).
+pub(crate) const RESERVED: u64 = u64::MAX;
+
 /// First-fit allocator over `[base, end)` in [`uapi::MEM_ALIGN`] granules.
 ///
 /// # Invariants
@@ -162,12 +166,12 @@ impl DevMem {
         }
     }
 
-    /// Holds `[start, start + len)` (widened to whole granules) for `owner` while a
-    /// transfer to an address its caller chose runs (the vendor ABI's, which names device
-    /// addresses instead of regions): `EINVAL` outside `[base, end)`, `EBUSY` where any
-    /// region is. Returns the reservation's handle; it starts busy, and goes with
+    /// Holds `[start, start + len)` (widened to whole granules), owned by [`RESERVED`],
+    /// while a transfer to an address its caller chose runs (the vendor ABI's, which names
+    /// device addresses instead of regions): `EINVAL` outside `[base, end)`, `EBUSY` where
+    /// any region is. Returns the reservation's handle; it starts busy, and goes with
     /// [`Self::put`] and [`Self::free`].
-    pub(crate) fn reserve(&mut self, start: u64, len: u64, owner: u64) -> Result<u64> {
+    pub(crate) fn reserve(&mut self, start: u64, len: u64) -> Result<u64> {
         let end = start.checked_add(len).ok_or(EINVAL)?;
         if len == 0 || start < self.base || end > self.end {
             return Err(EINVAL);
@@ -188,8 +192,7 @@ impl DevMem {
         }
         // INVARIANT: Before the first region at or after its end, and every region before
         // that ends at or before its start: sorted, no overlap, inside `[base, end)`.
-        let handle = self.insert(at, owner, start, end - start, 0, false)?;
-        Ok(handle)
+        self.insert(at, RESERVED, start, end - start, 0, false)
     }
 
     /// Frees everything `owner` holds (its file is closed: no job can run).
@@ -325,30 +328,30 @@ mod tests {
         let (a, da) = alloc_ready(&mut m, 0x1000, 1)?;
         assert_eq!(da, 0x10000);
         // Widened to granules: 0x11800..0x12100 holds 0x11000..0x13000.
-        let r = m.reserve(0x11800, 0x900, u64::MAX)?;
+        let r = m.reserve(0x11800, 0x900)?;
         assert_eq!(m.free_bytes(), 0x10000 - 0x3000);
         // Nothing else may have any of it, and it may not reach a region.
-        assert_eq!(m.reserve(0x12fff, 1, u64::MAX), Err(EBUSY));
-        assert_eq!(m.reserve(0x10fff, 2, u64::MAX), Err(EBUSY));
-        assert_eq!(m.reserve(0xffff, 1, u64::MAX), Err(EINVAL));
-        assert_eq!(m.reserve(0x1ffff, 2, u64::MAX), Err(EINVAL));
-        assert_eq!(m.reserve(0x13000, 0, u64::MAX), Err(EINVAL));
-        assert_eq!(m.reserve(u64::MAX, 2, u64::MAX), Err(EINVAL));
+        assert_eq!(m.reserve(0x12fff, 1), Err(EBUSY));
+        assert_eq!(m.reserve(0x10fff, 2), Err(EBUSY));
+        assert_eq!(m.reserve(0xffff, 1), Err(EINVAL));
+        assert_eq!(m.reserve(0x1ffff, 2), Err(EINVAL));
+        assert_eq!(m.reserve(0x13000, 0), Err(EINVAL));
+        assert_eq!(m.reserve(u64::MAX, 2), Err(EINVAL));
         // An allocation goes around it, granule-aligned.
         let (_, db) = alloc_ready(&mut m, 0x1000, 2)?;
         assert_eq!(db, 0x13000);
         // Busy until put, then freed like a region.
-        assert_eq!(m.free(r, u64::MAX), Err(EBUSY));
-        m.put(r, u64::MAX);
-        m.free(r, u64::MAX)?;
+        assert_eq!(m.free(r, RESERVED), Err(EBUSY));
+        m.put(r, RESERVED);
+        m.free(r, RESERVED)?;
         let (_, dc) = alloc_ready(&mut m, 0x2000, 3)?;
         assert_eq!(dc, 0x11000);
         m.free(a, 1)?;
         // A reservation that reaches the end of the managed memory stops there.
-        let e = m.reserve(0x1f001, 0xfff, u64::MAX)?;
+        let e = m.reserve(0x1f001, 0xfff)?;
         assert_eq!(m.free_bytes(), 0x10000 - 0x4000);
-        m.put(e, u64::MAX);
-        m.free(e, u64::MAX)?;
+        m.put(e, RESERVED);
+        m.free(e, RESERVED)?;
         Ok(())
     }
 

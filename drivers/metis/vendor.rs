@@ -40,10 +40,14 @@ use crate::{
     edma::Dir,
     glue::{
         self,
-        CardAccess,
         VendorNode, //
     },
-    jobs,
+    jobs::{
+        DevSpec,
+        DmaJob,
+        DmaRequest,
+        HostSpec, //
+    },
     stats::ChannelStats,
     uapi, //
 };
@@ -296,10 +300,6 @@ struct DmaXfer {
 const XFER_READ: i32 = 0x1;
 /// Host to device.
 const XFER_WRITE: i32 = 0x2;
-
-/// Owner of the device-memory reservations the vendor node's transfers hold (no open
-/// file of `/dev/metisN` has it: their ids count up from 1).
-const VENDOR_OWNER: u64 = u64::MAX;
 
 /// `struct msi_info` (8 bytes): `MSI` and `CLEAN_MSI`'s argument.
 #[repr(C)]
@@ -667,38 +667,24 @@ impl VendorFile {
         let x: DmaXfer = UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<DmaXfer>())
             .reader()
             .read()?;
-        let (dir, access) = match x.flags & (XFER_READ | XFER_WRITE) {
-            XFER_READ => (Dir::Wr, CardAccess::WRITES),
-            XFER_WRITE => (Dir::Rd, CardAccess::READS),
+        let flags = match x.flags & (XFER_READ | XFER_WRITE) {
+            XFER_READ => uapi::DMA_FROM_DEVICE,
+            XFER_WRITE => uapi::DMA_TO_DEVICE,
             _ => return Err(EINVAL),
         };
-        if x.size == 0 || x.size > uapi::DMA_MAX_LENGTH {
-            return Err(EINVAL);
-        }
-        x.virt.checked_add(x.size).ok_or(EINVAL)?;
-        // Pinning may sleep on the caller's memory: before the card is held (M4).
-        let pin = glue::UserPin::new(usize::try_from(x.virt)?, usize::try_from(x.size)?, access)?;
-        let card = &self.vc.card;
-        let gate = card.enter()?;
-        let held = Reservation::new(card, x.phy, x.size)?;
-        let map = pin.map(gate.device())?;
-        let mut segs = KVVec::new();
-        jobs::sgt_segments(map.sgt(), 0, x.size, x.phy, &mut segs)?;
-        let moved = card.transfer(dir, &segs, jobs::timeout(0)?);
+        let r = DmaRequest {
+            flags,
+            host: HostSpec::User { addr: x.virt },
+            length: x.size,
+            dev: DevSpec::Address(x.phy),
+        };
+        // A job of its own, as `/dev/metisN`'s: checked, pinned, the range held, mapped.
+        let job = DmaJob::prepare(&self.vc.card, self.id, core::slice::from_ref(&r), 0)?;
+        let moved = job.run();
         // Every transfer that ran is an event for `poll`, as the vendor's counts them.
         self.poll.lock().transfers += 1;
-        card.source_poll.notify_all();
-        moved?;
-        let counter = match dir {
-            Dir::Rd => &card.bytes_to_device,
-            Dir::Wr => &card.bytes_from_device,
-        };
-        counter.fetch_add(x.size, Relaxed);
-        // Unmapped (synced for the CPU), then the range and the card let go, in that order.
-        drop(map);
-        drop(held);
-        drop(gate);
-        Ok(0)
+        self.vc.card.source_poll.notify_all();
+        moved.map(|()| 0)
     }
 
     fn msi_info(arg: usize) -> Result<MsiInfo> {
@@ -940,29 +926,6 @@ impl VendorFile {
             .writer()
             .write(&out)?;
         Ok(0)
-    }
-}
-
-/// A device range a vendor transfer holds in the card's memory table; given back when
-/// dropped.
-struct Reservation<'a> {
-    card: &'a Card,
-    handle: u64,
-}
-
-impl<'a> Reservation<'a> {
-    fn new(card: &'a Card, start: u64, len: u64) -> Result<Self> {
-        let handle = card.mem.lock().reserve(start, len, VENDOR_OWNER)?;
-        Ok(Self { card, handle })
-    }
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        let mut mem = self.card.mem.lock();
-        mem.put(self.handle, VENDOR_OWNER);
-        // Not busy any more (put above): freeing it can't fail.
-        let _ = mem.free(self.handle, VENDOR_OWNER);
     }
 }
 
