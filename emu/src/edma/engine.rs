@@ -397,11 +397,7 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
                 }
                 return;
             }
-            if e.control.tcb() {
-                c.ctrl1.set_ccs(!c.ctrl1.ccs());
-            }
-            c.llp = e.llp();
-            sh.obs.with(|c| c.chan(d, ch).links += 1);
+            follow_link(sh, c, &e, d, ch);
             continue;
         }
         if e.control.cb() != ccs {
@@ -412,13 +408,9 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
             if !live(sh, d, ch, ep) {
                 return;
             }
-            let c = st.edma.chan_mut(d, ch);
-            if c.pending_doorbell {
-                c.pending_doorbell = false;
+            if stop_unless_rung(sh, st.edma.chan_mut(d, ch)) {
                 continue;
             }
-            c.ctrl1.set_cs(Cs::Stopped);
-            sh.obs.with(|c| c.transfers_done += 1);
             return;
         }
         let inj = {
@@ -482,22 +474,15 @@ fn run_ll(sh: &Arc<Shared>, d: Dir, ch: usize, ep: u64, pacer: &mut Pacer) {
         if irq {
             if !reprogrammed && may_prefetch(sh, &st, d, ch) {
                 if let Some((a, owned)) = prefetch(sh, &mut st, &ctx, d, ch, &mut idle) {
-                    let c = st.edma.chan_mut(d, ch);
-                    if !owned && !c.pending_doorbell {
-                        // The engine stops at the element it fetched before the host
-                        // learns of the completion.
-                        c.ctrl1.set_cs(Cs::Stopped);
-                        sh.obs.with(|c| c.transfers_done += 1);
-                        // No next step for a `walk-lag` to delay.
+                    if owned {
+                        ahead = Some(a);
+                    } else if !stop_unless_rung(sh, st.edma.chan_mut(d, ch)) {
+                        // Stopped at the element it fetched, before the host learns of the
+                        // completion; no next step for a `walk-lag` to delay. (A doorbell
+                        // that came meanwhile has the walk look again.)
                         st.inj.walk_lag_ms[d as usize][ch] = 0;
                         done_irq(sh, &mut st, d, ch, e.control.rie());
                         return;
-                    }
-                    // Owned, or a doorbell came meanwhile (the walk looks again).
-                    if owned {
-                        ahead = Some(a);
-                    } else {
-                        c.pending_doorbell = false;
                     }
                 }
             }
@@ -558,18 +543,31 @@ fn prefetch(
         if *idle > NO_PROGRESS_LIMIT {
             return None;
         }
-        sh.obs.with(|c| {
-            let c = c.chan(d, ch);
-            c.list_bytes += ELEMENT_SIZE;
-            c.links += 1;
-        });
-        let c = st.edma.chan_mut(d, ch);
-        if e.control.tcb() {
-            c.ctrl1.set_ccs(!c.ctrl1.ccs());
-        }
-        c.llp = e.llp();
+        sh.obs.with(|c| c.chan(d, ch).list_bytes += ELEMENT_SIZE);
+        follow_link(sh, st.edma.chan_mut(d, ch), &e, d, ch);
     }
     None
+}
+
+/// The walk goes on at link `link`'s target, with CCS flipped if it says so.
+fn follow_link(sh: &Shared, c: &mut Chan, link: &Element, d: Dir, ch: usize) {
+    if link.control.tcb() {
+        c.ctrl1.set_ccs(!c.ctrl1.ccs());
+    }
+    c.llp = link.llp();
+    sh.obs.with(|c| c.chan(d, ch).links += 1);
+}
+
+/// Where the walk would stop: a doorbell latched while it ran has it look again
+/// (returns true, the doorbell taken); otherwise the channel stops there.
+fn stop_unless_rung(sh: &Shared, c: &mut Chan) -> bool {
+    if c.pending_doorbell {
+        c.pending_doorbell = false;
+        return true;
+    }
+    c.ctrl1.set_cs(Cs::Stopped);
+    sh.obs.with(|c| c.transfers_done += 1);
+    false
 }
 
 /// The host wrote CH_CONTROL1 or LLP while the walk was between its snapshot
@@ -584,13 +582,7 @@ fn after_reprogram(sh: &Arc<Shared>, c: &mut Chan) -> bool {
         "reprogrammed_behind_walk",
         serde_json::json!({"pending_doorbell": c.pending_doorbell}),
     );
-    if c.pending_doorbell {
-        c.pending_doorbell = false;
-        return true;
-    }
-    c.ctrl1.set_cs(Cs::Stopped);
-    sh.obs.with(|c| c.transfers_done += 1);
-    false
+    stop_unless_rung(sh, c)
 }
 
 /// A walker's wait for the host's first write into an element (`inject torn-fetch`).
