@@ -409,6 +409,16 @@ unsafe extern "C" fn vfop_open(inode: *mut bindings::inode, file: *mut bindings:
     }
 }
 
+/// The vendor file's state, as `vfop_open` left it.
+///
+/// # Safety
+///
+/// `file` must be a file opened by [`vfop_open`] and not released yet.
+unsafe fn vendor_file<'a>(file: *mut bindings::file) -> &'a VendorFile {
+    // SAFETY: Per this function's safety contract, `private_data` is the box from `vfop_open`.
+    unsafe { &*(*file).private_data.cast::<VendorFile>() }
+}
+
 /// # Safety
 ///
 /// Called by the VFS once per successful [`vfop_open`].
@@ -427,8 +437,8 @@ unsafe extern "C" fn vfop_release(
 /// Called by the VFS on a file opened by [`vfop_open`], for the duration of which it stays
 /// open.
 unsafe extern "C" fn vfop_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: `private_data` is the box from `vfop_open`, live until `vfop_release`.
-    let f = unsafe { &*(*file).private_data.cast::<VendorFile>() };
+    // SAFETY: Per this function's safety contract.
+    let f = unsafe { vendor_file(file) };
     match f.ioctl(cmd, arg) {
         // CAST: the commands return 0 or a core index.
         Ok(v) => v as c_long,
@@ -444,8 +454,8 @@ unsafe extern "C" fn vfop_poll(
     file: *mut bindings::file,
     pt: *mut bindings::poll_table,
 ) -> bindings::__poll_t {
-    // SAFETY: `private_data` is the box from `vfop_open`, live until `vfop_release`.
-    let f = unsafe { &*(*file).private_data.cast::<VendorFile>() };
+    // SAFETY: Per this function's safety contract.
+    let f = unsafe { vendor_file(file) };
     // SAFETY: The VFS holds a reference to `file` for the duration of `poll`, and `poll` is not
     // called under `fdget_pos`.
     let file = unsafe { File::from_raw_file(file) };
@@ -462,8 +472,8 @@ unsafe extern "C" fn vfop_mmap(
     file: *mut bindings::file,
     vma: *mut bindings::vm_area_struct,
 ) -> c_int {
-    // SAFETY: `private_data` is the box from `vfop_open`, live until `vfop_release`.
-    let f = unsafe { &*(*file).private_data.cast::<VendorFile>() };
+    // SAFETY: Per this function's safety contract.
+    let f = unsafe { vendor_file(file) };
     // SAFETY: Per this function's contract.
     match unsafe { f.mmap(file, vma) } {
         Ok(()) => 0,
@@ -517,8 +527,8 @@ unsafe extern "C" fn vfop_compat_ioctl(
     _cmd: c_uint,
     _arg: c_ulong,
 ) -> c_long {
-    // SAFETY: As in `vfop_ioctl`.
-    let f = unsafe { &*(*file).private_data.cast::<VendorFile>() };
+    // SAFETY: Per this function's safety contract.
+    let f = unsafe { vendor_file(file) };
     f.refuse_compat();
     // CAST: errno values are small negative numbers.
     ENOTTY.to_errno() as c_long
