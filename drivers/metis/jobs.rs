@@ -33,6 +33,7 @@ use crate::{
         Dir,
         Segment, //
     },
+    fw::FwOwner,
     gate::OwnedAdmission,
     glue::{
         self,
@@ -41,6 +42,7 @@ use crate::{
     mem,
     ratelimit::dev_warn_limited,
     registered::Registered,
+    regs::L2_BASE,
     uapi,
 };
 
@@ -281,6 +283,31 @@ impl Drop for RegionRef {
     }
 }
 
+/// Holds a device range its caller named (the vendor ABI). On a card whose firmware this
+/// driver loads: reserved in the memory regions are made from (`EINVAL` outside, `EBUSY` on
+/// a region), so that no region is made there while the job runs. On a runtime-owned card,
+/// whose memory is the runtime's: checked against the card's memory map, clear of the L2
+/// this driver writes (`mem::check_runtime_range`).
+fn hold_address(card: &Arc<Card>, addr: u64, len: u64) -> Result<Option<RegionRef>> {
+    if card.fw.owner == FwOwner::Runtime {
+        let iface = (*card.l2.iface.lock()).ok_or(ENODEV)?;
+        let l2_end = L2_BASE + card.pdev.resource_len(2)?;
+        let hdrv = L2_BASE + u64::try_from(iface.host_drv.offset)?;
+        let owned = [
+            iface.desc.span(),
+            hdrv..hdrv + u64::try_from(iface.host_drv.size)?,
+        ];
+        mem::check_runtime_range(addr, len, L2_BASE..l2_end, iface.memory_map[0], &owned)?;
+        return Ok(None);
+    }
+    Ok(Some(RegionRef {
+        card: card.clone(),
+        handle: card.mem.lock().reserve(addr, len)?,
+        owner: mem::RESERVED,
+        reserved: true,
+    }))
+}
+
 /// The host side of a transfer, made ready before the card is held: pinned, or
 /// its dma-buf's other users waited for.
 enum Source {
@@ -409,7 +436,7 @@ fn dmabuf_attachment(
 /// the region released.
 struct Part {
     host: HostBuf,
-    _region: RegionRef,
+    _region: Option<RegionRef>,
     dir: Dir,
     dev_addr: u64,
     length: u64,
@@ -462,23 +489,14 @@ impl DmaJob {
                     card.mem
                         .lock()
                         .resolve(handle, owner, offset, r.length, generation)?,
-                    RegionRef {
+                    Some(RegionRef {
                         card: card.clone(),
                         handle,
                         owner,
                         reserved: false,
-                    },
+                    }),
                 ),
-                // Held for the job, so that no region is made there meanwhile.
-                DevSpec::Address(addr) => (
-                    addr,
-                    RegionRef {
-                        card: card.clone(),
-                        handle: card.mem.lock().reserve(addr, r.length)?,
-                        owner: mem::RESERVED,
-                        reserved: true,
-                    },
-                ),
+                DevSpec::Address(addr) => (addr, hold_address(card, addr, r.length)?),
             };
             let host = match st.source {
                 Source::User(pinned) => HostBuf::User(pinned.map(dev)?),
@@ -634,8 +652,8 @@ pub(crate) enum HostSpec {
 pub(crate) enum DevSpec {
     /// `offset` bytes into a region of the caller's file.
     Region { handle: u64, offset: u64 },
-    /// A device address the caller names (the vendor ABI's `USR_DMA_XFER`): it must lie in
-    /// the memory regions are made from and hold none (`DevMem::reserve`).
+    /// A device address the caller names (the vendor ABI's `USR_DMA_XFER` and `DMA_XFER`),
+    /// held as `hold_address` says.
     Address(u64),
 }
 

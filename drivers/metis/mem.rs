@@ -26,6 +26,35 @@ pub(crate) struct Region {
     pub(crate) scrubbing: bool,
 }
 
+/// The largest DDR a Metis board carries (16 GiB, the PCIe card: R3). The firmware's known
+/// interface publishes where its DDR starts, not how large it is; beyond a smaller board's
+/// DDR the engine reports the transfer failed.
+pub(crate) const DDR_MAX: u64 = 16 << 30;
+
+/// Checks `[addr, addr + len)`, a device range the runtime of a runtime-owned card names
+/// (that card's memory is the runtime's, not this driver's to hand out): it must lie in L2
+/// (`[l2_base, l2_end)`) or in the DDR from `ddr_base` (none if 0), `EINVAL` otherwise, and
+/// overlap none of `owned`, the L2 this driver writes (its list buffer, the host-driver
+/// area), `EPERM`.
+pub(crate) fn check_runtime_range(
+    addr: u64,
+    len: u64,
+    l2: core::ops::Range<u64>,
+    ddr_base: u64,
+    owned: &[core::ops::Range<u64>],
+) -> Result {
+    let end = addr.checked_add(len).ok_or(EINVAL)?;
+    let within = |r: core::ops::Range<u64>| addr >= r.start && end <= r.end;
+    let ddr = ddr_base..ddr_base.saturating_add(DDR_MAX);
+    if len == 0 || !(within(l2) || (ddr_base != 0 && within(ddr))) {
+        return Err(EINVAL);
+    }
+    if owned.iter().any(|o| addr < o.end && o.start < end) {
+        return Err(EPERM);
+    }
+    Ok(())
+}
+
 /// Owner of the ranges [`DevMem::reserve`] holds (no open file has it: their ids count
 /// up from 1).
 pub(crate) const RESERVED: u64 = u64::MAX;
@@ -241,6 +270,29 @@ mod tests {
         let (h, d, _) = m.alloc(len, owner, 0)?;
         m.scrubbed(h, owner);
         Ok((h, d))
+    }
+
+    #[test]
+    fn a_runtime_range_lies_in_card_memory_clear_of_the_driver() {
+        let l2 = 0x0800_0000..0x0a00_0000;
+        let ddr = 0x1_0000_0000;
+        let owned = [0x0800_0800..0x0800_1000, 0x09ff_0000..0x0a00_0000];
+        let check = |a, l| check_runtime_range(a, l, l2.clone(), ddr, &owned);
+        assert_eq!(check(0x0800_1000, 0x1000), Ok(()));
+        assert_eq!(check(ddr + (16 << 20), 4096), Ok(()));
+        assert_eq!(check(ddr + DDR_MAX - 1, 1), Ok(()));
+        assert_eq!(check(ddr + DDR_MAX - 1, 2), Err(EINVAL));
+        assert_eq!(check(ddr - 1, 2), Err(EINVAL));
+        assert_eq!(check(0x09ff_f000, 0x2000), Err(EPERM));
+        assert_eq!(check(0x0800_0000, 0x801), Err(EPERM));
+        assert_eq!(check(0x0800_0000, 0x800), Ok(()));
+        assert_eq!(check(0x0a00_0000, 1), Err(EINVAL));
+        assert_eq!(check(0x1000, 1), Err(EINVAL));
+        assert_eq!(check(u64::MAX, 2), Err(EINVAL));
+        assert_eq!(check(ddr, 0), Err(EINVAL));
+        // No DDR published: only L2.
+        assert_eq!(check_runtime_range(ddr, 1, l2.clone(), 0, &owned), Err(EINVAL));
+        assert_eq!(check_runtime_range(16, 1, l2, 0, &owned), Err(EINVAL));
     }
 
     #[test]

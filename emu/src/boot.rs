@@ -327,8 +327,9 @@ fn write_answer(sh: &Shared, st: &mut State, status: u32, result: Option<&[u8]>)
 }
 
 /// Completes a command: results, then the answered opcode word, then the
-/// completion signal. BOOT is answered silently: the firmware that would be
-/// signalled through has no registration yet, so the host polls.
+/// completion signal. BOOT's signal comes from `firmware::complete`, through the
+/// registration the bootloader held when the command came (the new firmware
+/// starts without one).
 pub fn answer(sh: &Arc<Shared>, st: &mut State, opcode: u32, status: u32, result: Option<&[u8]>) {
     write_answer(sh, st, status, result);
     st.fw.busy = false;

@@ -10,6 +10,7 @@ use crate::device::Shared;
 use crate::devmem::DDR_BASE;
 use crate::fw_image::{self, BootPolicy, FailReason, Header};
 use crate::iface::CMD_MSG_LEN;
+use crate::vmsi;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Weak};
@@ -285,6 +286,9 @@ fn complete(sh: &Arc<Shared>, epoch: u64, opcode: u32, out: Outcome) {
     if sh.fw_epoch.load(Ordering::SeqCst) != epoch || st.fw.hung {
         return;
     }
+    // The bootloader signals BOOT's answer through the registration it holds; the
+    // firmware it starts begins with its own interface structure, registration cleared.
+    let held = (opcode == op::BOOT).then(|| vmsi::Registration::read(sh));
     if let Some(prev) = out.boot_revert {
         boot::boot_reverted(sh, &mut st, prev);
     }
@@ -292,4 +296,7 @@ fn complete(sh: &Arc<Shared>, epoch: u64, opcode: u32, out: Outcome) {
         boot::boot_finished(sh, &mut st, b);
     }
     boot::answer(sh, &mut st, opcode, out.status, out.result.as_deref());
+    if let Some(reg) = held {
+        vmsi::signal_through(sh, &mut st, reg, vmsi::SRC_COMMAND, "boot.answer");
+    }
 }

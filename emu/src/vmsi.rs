@@ -61,7 +61,12 @@ impl Registration {
 
 /// Firmware source `id` fires.
 pub fn signal(sh: &Arc<Shared>, st: &mut State, id: u32, source: &str) {
-    let reg = Registration::read(sh);
+    signal_through(sh, st, Registration::read(sh), id, source);
+}
+
+/// Source `id` fires through `reg`, the registration the signalling side holds (a
+/// bootloader answering BOOT uses the one it had, not the one its successor starts with).
+pub fn signal_through(sh: &Arc<Shared>, st: &mut State, reg: Registration, id: u32, source: &str) {
     let Some(addr) = reg.word(id) else {
         sh.obs.fault(
             Fault::VmsiUnregistered,

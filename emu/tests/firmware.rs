@@ -67,12 +67,14 @@ fn valid_boot_reaches_ready_with_versions_and_no_irq() {
     assert_eq!(r.b2r(off::FW_VERSION), 2 | 7 << 8 | 300 << 16);
     assert_eq!(r.b2r(off::FW_IF_VERSION), 1 << 16 | 4);
     assert_eq!(r.bar2_bytes(MASTER_VERSION, 2), vec![2, 7]);
-    // BOOT is answered without an interrupt, and the new firmware dropped
-    // the registration made before it
+    // BOOT's answer is signalled on 12 through the bootloader's registration,
+    // and the new firmware dropped that registration
+    wait_until("boot signalled", || r.vmsi_word(12) == 1);
+    wait_until("vector 12", || fired(&r.msi[12]) == 1);
     std::thread::sleep(Duration::from_millis(20));
-    assert!(r.msi.iter().all(|f| fired(f) == 0));
+    assert!(r.msi.iter().all(|f| fired(f) == 0), "one interrupt only");
     assert_eq!(r.b2r(HOST_DRV_CTRL), 0);
-    assert_eq!(r.vmsi_word(12), 0);
+    assert_eq!(r.dev.total_faults(), 0);
     assert_eq!(r.dev.total_faults(), 0);
 }
 
@@ -257,6 +259,7 @@ fn completion_sets_vmsi_word_12_and_raises_vector_12() {
     let mut r = Rig::metis();
     r.enable_msi(32);
     r.boot_default();
+    handle(&r.dev, "reset-stats");
     let (st, _) = r.cmd(op::ECHO, &[1, 2, 3, 4]);
     assert_eq!(st, status::OK);
     assert_eq!(r.vmsi_word(12), 1);
@@ -426,4 +429,19 @@ fn runtime_boot_injection_stands_in_for_the_vendor_runtime() {
     assert_eq!(handle(&r.dev, "stats")["device"]["fw"]["state"], "READY");
     // Once the firmware runs, a second upload is refused: only the bootloader boots.
     assert_eq!(handle(&r.dev, "inject runtime-boot")["ok"], false);
+}
+
+#[test]
+fn boot_into_a_bootloader_nobody_registered_with_faults() {
+    let mut r = Rig::metis();
+    r.enable_msi(32);
+    let img = fw_image::build(&Default::default());
+    assert!(r.dev.mem_write(FW_LOAD_ADDR, &img));
+    r.send(op::BOOT, &(img.len() as u32).to_le_bytes());
+    assert_eq!(r.wait_answer(), status::OK);
+    // the answer's signal has nowhere to go: R1.2 on a real host
+    wait_until("unregistered signal", || {
+        r.dev.fault_count(Fault::VmsiUnregistered) == 1
+    });
+    assert!(r.msi.iter().all(|f| fired(f) == 0), "nothing raised");
 }

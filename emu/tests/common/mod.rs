@@ -347,8 +347,10 @@ impl Rig {
         (st, self.bar2_bytes(CMD_MSG, 256))
     }
 
-    /// Places `image` at the load address (backdoor) and boots it.
+    /// Places `image` at the load address (backdoor) and boots it, registered
+    /// with the bootloader first as the driver is (BOOT's answer is signalled).
     pub fn boot(&self, image: &[u8]) -> u32 {
+        self.register_vmsi();
         assert!(self.dev.mem_write(FW_LOAD_ADDR, image));
         let (st, _) = self.cmd(op::BOOT, &(image.len() as u32).to_le_bytes());
         st
@@ -360,6 +362,13 @@ impl Rig {
         let img = metis_emu::fw_image::build(&Default::default());
         assert_eq!(self.boot(&img), status::OK);
         assert_eq!(self.state(), FwState::Ready as u32);
+        // BOOT's answer, signalled through the bootloader's registration: taken, as a
+        // host's handler would.
+        wait_until("boot signalled", || self.vmsi_word(12) == 1);
+        self.clear_vmsi_word(12);
+        for f in &self.msi {
+            fired(f);
+        }
         self.register_vmsi();
     }
 }
