@@ -321,7 +321,7 @@ impl OpenFile {
     /// job whose id goes back through `publish`.
     fn dma(
         &self,
-        reqs: &[DmaRequest],
+        reqs: &[DmaRequest<'_>],
         flags: u32,
         timeout_ms: u32,
         publish: impl FnOnce(u64) -> Result,
@@ -336,7 +336,7 @@ impl OpenFile {
 
     /// The entries of a `METIS_IOCTL_DMA_BATCH`, each checked as `METIS_IOCTL_DMA`
     /// checks its argument; the batch's own fields decide what the entries may not.
-    fn batch_entries(&self, a: &uapi::DmaBatch) -> Result<KVec<DmaRequest>> {
+    fn batch_entries(&self, a: &uapi::DmaBatch) -> Result<KVec<DmaRequest<'static>>> {
         let base = core::mem::size_of::<uapi::Dma>();
         let entry = usize::try_from(a.entry_size)?;
         if a.reserved != 0 || a.count == 0 || a.count > uapi::MAX_BATCH {

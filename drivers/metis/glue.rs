@@ -81,6 +81,15 @@ mod shim {
             size: *mut u64,
             err: *mut c_int,
         ) -> *mut c_void;
+        pub(super) fn metis_shim_dmabuf_get_held(
+            buf: *mut c_void,
+            to_device: bool,
+            timeout: c_long,
+            size: *mut u64,
+            err: *mut c_int,
+        ) -> *mut c_void;
+        pub(super) fn metis_shim_dmabuf_hold(fd: c_int, err: *mut c_int) -> *mut c_void;
+        pub(super) fn metis_shim_dmabuf_release(buf: *mut c_void);
         pub(super) fn metis_shim_dmabuf_id(dm: *mut c_void) -> usize;
         pub(super) fn metis_shim_dmabuf_rw(dm: *mut c_void) -> bool;
         pub(super) fn metis_shim_dattach_new(
@@ -578,14 +587,30 @@ impl DmaBufMap {
     /// writers, a card write for everyone), then publishes the card's fence. Sleeps on
     /// other drivers: call it before the card is held.
     pub(crate) fn get(fd: i32, to_device: bool, timeout: Delta) -> Result<Self> {
+        Self::take(timeout, |jiffies, size, err| {
+            // SAFETY: Plain values; `size` and `err` are valid for writes.
+            unsafe { shim::metis_shim_dmabuf_get(fd, to_device, jiffies, size, err) }
+        })
+    }
+
+    /// As [`Self::get`], for a buffer held across calls (the vendor ABI's attached one).
+    pub(crate) fn get_held(buf: &DmaBufRef, to_device: bool, timeout: Delta) -> Result<Self> {
+        Self::take(timeout, |jiffies, size, err| {
+            // SAFETY: `buf.raw` is a live dma-buf (its type invariant), which the call takes
+            // a reference of its own to; `size` and `err` are valid for writes.
+            unsafe { shim::metis_shim_dmabuf_get_held(buf.raw, to_device, jiffies, size, err) }
+        })
+    }
+
+    fn take(
+        timeout: Delta,
+        get: impl FnOnce(c_long, &mut u64, &mut c_int) -> *mut c_void,
+    ) -> Result<Self> {
         let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let jiffies = c_long::try_from(msecs_to_jiffies(ms)).unwrap_or(c_long::MAX);
         let mut err: c_int = 0;
         let mut size = 0u64;
-        // SAFETY: Plain values; `size` and `err` are valid for writes.
-        let raw = unsafe {
-            shim::metis_shim_dmabuf_get(fd, to_device, jiffies.max(1), &mut size, &mut err)
-        };
+        let raw = get(jiffies.max(1), &mut size, &mut err);
         if raw.is_null() {
             return Err(Error::from_errno(err));
         }
@@ -631,6 +656,43 @@ impl Drop for DmaBufMap {
 
 // SAFETY: The job's hold on the buffer is not tied to the creating thread.
 unsafe impl Send for DmaBufMap {}
+
+/// A reference to a dma-buf, kept across calls (the vendor ABI's `DMA_ATTACH`): the buffer
+/// lives while it is held, whatever happens to the fds it came through.
+///
+/// # Invariants
+///
+/// `raw` is a `struct dma_buf` this holds one reference to, given back exactly once in `Drop`.
+pub(crate) struct DmaBufRef {
+    raw: *mut c_void,
+}
+
+impl DmaBufRef {
+    /// The dma-buf behind `fd` of the calling process.
+    pub(crate) fn get(fd: i32) -> Result<Self> {
+        let mut err: c_int = 0;
+        // SAFETY: A plain value; `err` is valid for writes.
+        let raw = unsafe { shim::metis_shim_dmabuf_hold(fd, &mut err) };
+        if raw.is_null() {
+            return Err(Error::from_errno(err));
+        }
+        // INVARIANT: `raw` comes with one reference, now this one's.
+        Ok(Self { raw })
+    }
+}
+
+impl Drop for DmaBufRef {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant this holds one reference, given back only here.
+        unsafe { shim::metis_shim_dmabuf_release(self.raw) };
+    }
+}
+
+// SAFETY: A dma-buf's reference count is atomic: the reference may be held and given back
+// from any thread.
+unsafe impl Send for DmaBufRef {}
+// SAFETY: The only use through `&DmaBufRef` takes another reference, which is thread-safe.
+unsafe impl Sync for DmaBufRef {}
 
 /// A dma-buf attached to the card and mapped for one direction, with a reference of its
 /// own to the buffer: kept across jobs by the card's attachment cache.

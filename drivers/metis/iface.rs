@@ -143,12 +143,30 @@ pub(crate) struct Iface {
     pub(crate) dma_vm: bool,
     pub(crate) fw_load_addr: u64,
     pub(crate) host_drv: Area,
+    /// The virtual-MSI configuration area (its word count).
+    pub(crate) vmsi: Area,
     /// Words of the virtual-MSI table the firmware uses.
     pub(crate) vmsi_count: u32,
     pub(crate) desc: DescBuf,
+    /// The descriptor area, which says where `desc` is (if the firmware published one).
+    pub(crate) desc_ref: Option<Area>,
 }
 
 impl Iface {
+    /// The L2 this driver reads its setup from or writes, as device addresses: the list
+    /// buffer, the host-driver area with the virtual-MSI registration, the virtual-MSI
+    /// configuration and the descriptor area (an empty range if none was published).
+    pub(crate) fn driver_areas(&self) -> [core::ops::Range<u64>; 4] {
+        // CAST: offsets and sizes inside BAR2 (checked when parsed) fit in u64.
+        let dev = |a: Area| L2_BASE + a.offset as u64..L2_BASE + (a.offset + a.size) as u64;
+        [
+            self.desc.span(),
+            dev(self.host_drv),
+            dev(self.vmsi),
+            self.desc_ref.map_or(0..0, dev),
+        ]
+    }
+
     /// `master_version` as `metis_info.fw_version` encodes it (major | minor << 8).
     pub(crate) fn fw_version(&self) -> u32 {
         u32::from(self.version.0) | u32::from(self.version.1) << 8
@@ -281,7 +299,7 @@ pub(crate) fn parse(
     }
 
     let l2_end = L2_BASE + bar_len as u64;
-    let desc = match area(
+    let desc_area = match area(
         read,
         bar_len,
         REF_DMA_DESC,
@@ -290,7 +308,10 @@ pub(crate) fn parse(
         names(REF_DMA_DESC).0,
     )? {
         Err(b) => return Ok(Err(b)),
-        Ok(None) => {
+        Ok(a) => a,
+    };
+    let desc = match desc_area {
+        None => {
             // CAST: usize fits in u64. Half of a (test-sized) small window at most.
             let size = FALLBACK_DESC_SIZE.min(bar_len as u64 / 2);
             DescBuf {
@@ -299,7 +320,7 @@ pub(crate) fn parse(
                 published: false,
             }
         }
-        Ok(Some(a)) => {
+        Some(a) => {
             let dev_addr = u64_at(read, a.offset)?;
             let size = u64_at(read, a.offset + 8)?;
             let end = dev_addr.checked_add(size);
@@ -335,8 +356,10 @@ pub(crate) fn parse(
         dma_vm,
         fw_load_addr,
         host_drv,
+        vmsi,
         vmsi_count,
         desc,
+        desc_ref: desc_area,
     }))
 }
 
@@ -548,6 +571,17 @@ mod tests {
                 assert_eq!(i.vmsi_count, 32);
                 assert_eq!(i.desc.dev_addr, L2_BASE + 0x1000);
                 assert!(i.desc.published);
+                // What no transfer a runtime names may touch.
+                let d = i.desc.span();
+                assert_eq!(
+                    i.driver_areas(),
+                    [
+                        d,
+                        L2_BASE + 0x800..L2_BASE + 0x818,
+                        L2_BASE + 0x900..L2_BASE + 0x900 + 4 + 256 + 32,
+                        L2_BASE + 0xc00..L2_BASE + 0xc10,
+                    ]
+                );
                 // 1.4.x has padding where 1.6.2 has the flag.
                 assert_eq!(i.dma_vm, layout == Layout::V1_6);
             }

@@ -128,38 +128,8 @@ impl Jobs {
                 return Err(e);
             }
         };
-        let card = job.card();
-        // Every file may queue `MAX_JOBS`; the card takes this many from all of them.
-        if card.async_jobs.fetch_add(1, Relaxed) >= uapi::MAX_CARD_JOBS {
-            card.async_jobs.fetch_sub(1, Relaxed);
-            drop(job);
-            self.cancel(id);
-            return Err(EAGAIN);
-        }
-        let queued = || {
-            card.async_jobs.fetch_sub(1, Relaxed);
-        };
-        let Some(queue) = crate::shared().map(|s| s.jobs.queue()) else {
-            drop(job);
-            self.cancel(id);
-            queued();
-            return Err(ENODEV);
-        };
         let jobs = self.clone();
-        let worker_card = card.clone();
-        let spawned = queue.try_spawn(GFP_KERNEL, move || {
-            let res = job.run();
-            jobs.complete(id, res);
-            // A card that stopped obeying during the job is reset now that the job left the gate.
-            worker_card.recover_if_needed();
-            worker_card.async_jobs.fetch_sub(1, Relaxed);
-        });
-        if spawned.is_err() {
-            self.cancel(id);
-            queued();
-            return Err(ENOMEM);
-        }
-        Ok(())
+        run_async(job, move |res| jobs.complete(id, res)).inspect_err(|_| self.cancel(id))
     }
 
     /// Reserves an id for a new job, within [`uapi::MAX_JOBS`].
@@ -263,6 +233,34 @@ impl Jobs {
     }
 }
 
+/// Runs a prepared job on the driver's job queue and hands its result to `done` there;
+/// `EAGAIN` when the card has [`uapi::MAX_CARD_JOBS`] queued already (`done` is not called
+/// when this fails).
+pub(crate) fn run_async(job: DmaJob, done: impl FnOnce(Result) + Send + 'static) -> Result {
+    let card = job.card();
+    // Every file may queue `MAX_JOBS`; the card takes this many from all of them.
+    if card.async_jobs.fetch_add(1, Relaxed) >= uapi::MAX_CARD_JOBS {
+        card.async_jobs.fetch_sub(1, Relaxed);
+        return Err(EAGAIN);
+    }
+    let Some(queue) = crate::shared().map(|s| s.jobs.queue()) else {
+        card.async_jobs.fetch_sub(1, Relaxed);
+        return Err(ENODEV);
+    };
+    let worker_card = card.clone();
+    let spawned = queue.try_spawn(GFP_KERNEL, move || {
+        done(job.run());
+        // A card that stopped obeying during the job is reset now that the job left the gate.
+        worker_card.recover_if_needed();
+        worker_card.async_jobs.fetch_sub(1, Relaxed);
+    });
+    if spawned.is_err() {
+        card.async_jobs.fetch_sub(1, Relaxed);
+        return Err(ENOMEM);
+    }
+    Ok(())
+}
+
 /// Returns a region's job reference when dropped, and gives back a range the job
 /// reserved (`reserved`: a device address its caller named).
 struct RegionRef {
@@ -287,16 +285,12 @@ impl Drop for RegionRef {
 /// driver loads: reserved in the memory regions are made from (`EINVAL` outside, `EBUSY` on
 /// a region), so that no region is made there while the job runs. On a runtime-owned card,
 /// whose memory is the runtime's: checked against the card's memory map, clear of the L2
-/// this driver writes (`mem::check_runtime_range`).
+/// this driver reads its setup from or writes (`Iface::driver_areas`).
 fn hold_address(card: &Arc<Card>, addr: u64, len: u64) -> Result<Option<RegionRef>> {
     if card.fw.owner == FwOwner::Runtime {
         let iface = (*card.l2.iface.lock()).ok_or(ENODEV)?;
         let l2_end = L2_BASE + card.pdev.resource_len(2)?;
-        let hdrv = L2_BASE + u64::try_from(iface.host_drv.offset)?;
-        let owned = [
-            iface.desc.span(),
-            hdrv..hdrv + u64::try_from(iface.host_drv.size)?,
-        ];
+        let owned = iface.driver_areas();
         mem::check_runtime_range(addr, len, L2_BASE..l2_end, iface.memory_map[0], &owned)?;
         return Ok(None);
     }
@@ -317,11 +311,22 @@ enum Source {
         buf: Arc<Registered>,
         offset: u64,
     },
+    /// Through `fd`, or (`None`) the buffer a vendor file attached.
     DmaBuf {
-        fd: i32,
+        fd: Option<i32>,
         offset: u64,
         map: glue::DmaBufMap,
     },
+}
+
+impl Source {
+    /// `[offset, offset + length)` of `map`'s buffer (the sum checked for overflow).
+    fn dma_buf(map: glue::DmaBufMap, fd: Option<i32>, offset: u64, length: u64) -> Result<Self> {
+        if offset + length > map.size() {
+            return Err(EINVAL);
+        }
+        Ok(Self::DmaBuf { fd, offset, map })
+    }
 }
 
 /// The host side of a transfer, mapped for the card.
@@ -465,7 +470,7 @@ impl DmaJob {
     pub(crate) fn prepare(
         card: &Arc<Card>,
         owner: u64,
-        reqs: &[DmaRequest],
+        reqs: &[DmaRequest<'_>],
         timeout_ms: u32,
     ) -> Result<Self> {
         if reqs.is_empty() {
@@ -503,14 +508,24 @@ impl DmaJob {
                 Source::Registered { buf, offset } => HostBuf::Registered { buf, offset },
                 Source::DmaBuf { fd, offset, map } => {
                     let att = dmabuf_attachment(card, owner, &map, dev).inspect_err(|e| {
-                        dev_warn_limited!(
-                            card.log_limit,
-                            card.pdev,
-                            "can't give the card dma-buf fd {} ({:?}): its exporter refused \
-                             to attach or map it for this device\n",
-                            fd,
-                            e
-                        );
+                        let (l, p) = (&card.log_limit, &card.pdev);
+                        match fd {
+                            Some(fd) => dev_warn_limited!(
+                                l,
+                                p,
+                                "can't give the card dma-buf fd {} ({:?}): its exporter refused \
+                                 to attach or map it for this device\n",
+                                fd,
+                                e
+                            ),
+                            None => dev_warn_limited!(
+                                l,
+                                p,
+                                "can't give the card the dma-buf DMA_ATTACH attached ({:?}): its \
+                                 exporter refused to attach or map it for this device\n",
+                                e
+                            ),
+                        }
                     })?;
                     HostBuf::DmaBuf { att, map, offset }
                 }
@@ -535,7 +550,7 @@ impl DmaJob {
 
     /// Checks one request and readies its host side (pinned, found registered, or its
     /// dma-buf's other users waited for), before the card is held.
-    fn stage(card: &Arc<Card>, owner: u64, r: &DmaRequest, timeout: Delta) -> Result<Staged> {
+    fn stage(card: &Arc<Card>, owner: u64, r: &DmaRequest<'_>, timeout: Delta) -> Result<Staged> {
         let dir = match r.flags & (uapi::DMA_TO_DEVICE | uapi::DMA_FROM_DEVICE) {
             uapi::DMA_TO_DEVICE => Dir::Rd,
             uapi::DMA_FROM_DEVICE => Dir::Wr,
@@ -553,6 +568,9 @@ impl DmaJob {
                 }
                 offset.checked_add(r.length).map(drop).ok_or(EINVAL)?
             }
+            HostSpec::Attached { offset, .. } => {
+                offset.checked_add(r.length).map(drop).ok_or(EINVAL)?
+            }
         }
         let access = match dir {
             Dir::Rd => CardAccess::READS,
@@ -568,14 +586,18 @@ impl DmaJob {
                 usize::try_from(r.length)?,
                 access,
             )?),
-            HostSpec::DmaBuf { fd, offset } => {
-                let map = glue::DmaBufMap::get(fd, dir == Dir::Rd, timeout)?;
-                // `offset + length` was checked for overflow above.
-                if offset + r.length > map.size() {
-                    return Err(EINVAL);
-                }
-                Source::DmaBuf { fd, offset, map }
-            }
+            HostSpec::DmaBuf { fd, offset } => Source::dma_buf(
+                glue::DmaBufMap::get(fd, dir == Dir::Rd, timeout)?,
+                Some(fd),
+                offset,
+                r.length,
+            )?,
+            HostSpec::Attached { buf, offset } => Source::dma_buf(
+                glue::DmaBufMap::get_held(buf, dir == Dir::Rd, timeout)?,
+                None,
+                offset,
+                r.length,
+            )?,
         };
         Ok(Staged { source, dir })
     }
@@ -642,9 +664,19 @@ impl DmaJob {
 
 /// Where the host side of a DMA request is.
 #[derive(Clone, Copy)]
-pub(crate) enum HostSpec {
-    User { addr: u64 },
-    DmaBuf { fd: i32, offset: u64 },
+pub(crate) enum HostSpec<'a> {
+    User {
+        addr: u64,
+    },
+    DmaBuf {
+        fd: i32,
+        offset: u64,
+    },
+    /// `offset` bytes into the dma-buf a vendor file attached (`DMA_ATTACH`).
+    Attached {
+        buf: &'a glue::DmaBufRef,
+        offset: u64,
+    },
 }
 
 /// Where on the card a DMA request goes to or comes from.
@@ -659,9 +691,9 @@ pub(crate) enum DevSpec {
 
 /// A DMA request, from `METIS_IOCTL_DMA`, `METIS_IOCTL_DMA_BUF`, an entry of
 /// `METIS_IOCTL_DMA_BATCH`, or the vendor node's `USR_DMA_XFER`.
-pub(crate) struct DmaRequest {
+pub(crate) struct DmaRequest<'a> {
     pub(crate) flags: u32,
-    pub(crate) host: HostSpec,
+    pub(crate) host: HostSpec<'a>,
     pub(crate) length: u64,
     pub(crate) dev: DevSpec,
 }

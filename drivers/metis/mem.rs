@@ -283,7 +283,8 @@ mod tests {
         assert_eq!(check(ddr + DDR_MAX - 1, 1), Ok(()));
         assert_eq!(check(ddr + DDR_MAX - 1, 2), Err(EINVAL));
         assert_eq!(check(ddr - 1, 2), Err(EINVAL));
-        assert_eq!(check(0x09ff_f000, 0x2000), Err(EPERM));
+        assert_eq!(check(0x09ff_f000, 0x1000), Err(EPERM));
+        assert_eq!(check(0x09ff_f000, 0x2000), Err(EINVAL));
         assert_eq!(check(0x0800_0000, 0x801), Err(EPERM));
         assert_eq!(check(0x0800_0000, 0x800), Ok(()));
         assert_eq!(check(0x0a00_0000, 1), Err(EINVAL));
@@ -291,7 +292,10 @@ mod tests {
         assert_eq!(check(u64::MAX, 2), Err(EINVAL));
         assert_eq!(check(ddr, 0), Err(EINVAL));
         // No DDR published: only L2.
-        assert_eq!(check_runtime_range(ddr, 1, l2.clone(), 0, &owned), Err(EINVAL));
+        assert_eq!(
+            check_runtime_range(ddr, 1, l2.clone(), 0, &owned),
+            Err(EINVAL)
+        );
         assert_eq!(check_runtime_range(16, 1, l2, 0, &owned), Err(EINVAL));
     }
 

@@ -429,28 +429,22 @@ fail:
 }
 
 /*
- * Takes a reference to the dma-buf behind `fd`, for `to_device` (the card
- * reads it) or not (the card writes it): the fd must be open for that
- * access. Waits up to `timeout` jiffies for the buffer's other users, then
- * publishes the card's fence (signalled by metis_shim_dmabuf_unmap). Nothing
- * of the card is involved yet. `*size` receives the buffer's size.
+ * Takes over the reference `buf` comes with, for `to_device` (the card reads
+ * it) or not (the card writes it): the fd it came through must be open for
+ * that access. Waits up to `timeout` jiffies for the buffer's other users,
+ * then publishes the card's fence (signalled by metis_shim_dmabuf_unmap).
+ * Nothing of the card is involved yet. `*size` receives the buffer's size.
  */
-struct metis_dmap *metis_shim_dmabuf_get(int fd, bool to_device, long timeout, u64 *size,
-					 int *err)
+static struct metis_dmap *metis_dmap_take(struct dma_buf *buf, bool to_device, long timeout,
+					  u64 *size, int *err)
 {
 	struct metis_dmap *dm = kzalloc(sizeof(*dm), GFP_KERNEL);
-	struct dma_buf *buf;
 	fmode_t need = to_device ? FMODE_READ : FMODE_WRITE;
 	int ret;
 
 	if (!dm) {
+		dma_buf_put(buf);
 		*err = -ENOMEM;
-		return NULL;
-	}
-	buf = dma_buf_get(fd);
-	if (IS_ERR(buf)) {
-		kfree(dm);
-		*err = PTR_ERR(buf);
 		return NULL;
 	}
 	dm->buf = buf;
@@ -469,6 +463,47 @@ fail:
 	metis_shim_dmabuf_unmap(dm, ret);
 	*err = ret;
 	return NULL;
+}
+
+/* The dma-buf behind `fd`, taken as metis_dmap_take says. */
+struct metis_dmap *metis_shim_dmabuf_get(int fd, bool to_device, long timeout, u64 *size,
+					 int *err)
+{
+	struct dma_buf *buf = dma_buf_get(fd);
+
+	if (IS_ERR(buf)) {
+		*err = PTR_ERR(buf);
+		return NULL;
+	}
+	return metis_dmap_take(buf, to_device, timeout, size, err);
+}
+
+/*
+ * A dma-buf the caller holds a reference to (metis_shim_dmabuf_hold), taken
+ * for one job with a reference of the job's own.
+ */
+struct metis_dmap *metis_shim_dmabuf_get_held(struct dma_buf *buf, bool to_device, long timeout,
+					      u64 *size, int *err)
+{
+	get_dma_buf(buf);
+	return metis_dmap_take(buf, to_device, timeout, size, err);
+}
+
+/* A reference to the dma-buf behind `fd`, kept across calls (the vendor ABI's DMA_ATTACH). */
+struct dma_buf *metis_shim_dmabuf_hold(int fd, int *err)
+{
+	struct dma_buf *buf = dma_buf_get(fd);
+
+	if (IS_ERR(buf)) {
+		*err = PTR_ERR(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+void metis_shim_dmabuf_release(struct dma_buf *buf)
+{
+	dma_buf_put(buf);
 }
 
 /*

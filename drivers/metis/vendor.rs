@@ -6,15 +6,17 @@
 //! (`docs/vendor-abi.md`; the ABI from `../shared/docs/vendor-driver-facts.md`
 //! §2, written anew).
 //!
-//! Offered so far: the node names, class and version; the bookkeeping
-//! commands (AI-core contexts, device properties, the message lock, resource
-//! sizes with physical addresses only for `CAP_SYS_ADMIN`, DMA statistics);
-//! `USR_DMA_XFER` into the device memory no `/dev/metisN` region holds; the waits
-//! for the firmware's interrupt sources (`MSI`, `CLEAN_MSI`, `MSI_ATTACH`,
-//! `CLEAR_POLL_EVENT`, `poll`).
-//! Refused for good: peer-to-peer DMA to a caller's bus address and physical
-//! addresses of user pages (`EPERM`). Every other vendor command fails with
-//! `EOPNOTSUPP` and says so once in the log.
+//! Offered: the node names, class and version; the bookkeeping commands
+//! (AI-core contexts, device properties, the message lock, resource sizes with
+//! physical addresses only for `CAP_SYS_ADMIN`, DMA statistics); transfers to
+//! device addresses the caller names, from user memory (`USR_DMA_XFER`) and from
+//! an attached dma-buf (`DMA_ATTACH`, `DMA_XFER`, sync or one async per file);
+//! the runtime's firmware boot (`DYNMEM_LOAD`); the waits for the firmware's
+//! interrupt sources (`MSI`, `CLEAN_MSI`, `MSI_ATTACH`, `CLEAR_POLL_EVENT`,
+//! `poll`); the BAR2 mapping. Device addresses are held as `jobs.rs:
+//! hold_address` says. Refused for good: BAR0, peer-to-peer DMA to a caller's
+//! bus address and physical addresses of user pages (`EPERM`). The firmware-trace
+//! commands fail with `EOPNOTSUPP` and say so once in the log.
 
 use kernel::{
     bindings, new_condvar, new_mutex, pci,
@@ -27,7 +29,14 @@ use kernel::{
         },
         Arc,
         CondVar,
+        CondVarTimeoutResult,
         Mutex, //
+    },
+    time::{
+        msecs_to_jiffies,
+        Delta,
+        Instant,
+        Monotonic, //
     },
     uaccess::{
         UserPtr,
@@ -38,11 +47,13 @@ use kernel::{
 use crate::{
     card::Card,
     edma::Dir,
+    fw::FwOwner,
     glue::{
         self,
         VendorNode, //
     },
     jobs::{
+        self,
         DevSpec,
         DmaJob,
         DmaRequest,
@@ -254,15 +265,12 @@ const GET_PCIE_WINDOWS: u32 = 0x8080_5511;
 const DMA_P2P_XFER: u32 = 0xC020_5512;
 const GET_DMA_STATS: u32 = 0x8200_5520;
 const GET_USER_PA: u32 = 0xC010_5532;
-/// The vendor's other commands: this driver does not offer them (yet).
-const UNOFFERED: [u32; 6] = [
-    0xC004_5505, // DMA_ATTACH
-    0xC004_5506, // DMA_DETACH
-    0xC008_5507, // DMA_XFER
-    0xC008_5508, // DMA_GET_XFER_ASYNC_STATUS
-    0xC008_5509, // DMA_GET_XFER_SYNC_STATUS
-    0x0000_5513, // DYNMEM_LOAD
-];
+const DMA_ATTACH: u32 = 0xC004_5505;
+const DMA_DETACH: u32 = 0xC004_5506;
+const DMA_XFER: u32 = 0xC008_5507;
+const DMA_GET_XFER_ASYNC_STATUS: u32 = 0xC008_5508;
+const DMA_GET_XFER_SYNC_STATUS: u32 = 0xC008_5509;
+const DYNMEM_LOAD: u32 = 0x0000_5513;
 /// 1.5.6 and later: the firmware-trace commands (20..=25).
 const FWTRACE: [u32; 6] = [
     0x4004_5514,
@@ -300,6 +308,39 @@ struct DmaXfer {
 const XFER_READ: i32 = 0x1;
 /// Host to device.
 const XFER_WRITE: i32 = 0x2;
+/// `DMA_XFER`: wait for the transfer.
+const XFER_SYNC: i32 = 0x4;
+/// `DMA_XFER`: return at once; `GET_XFER_*_STATUS` and `poll` tell the end.
+const XFER_ASYNC: i32 = 0x8;
+
+/// `struct dmabuf_xfer` (32 bytes): `DMA_XFER` and `GET_XFER_SYNC_STATUS`'s argument.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct DmabufXfer {
+    /// Device address.
+    phy: u64,
+    size: u64,
+    /// Where in the attached dma-buf.
+    offset: u32,
+    /// Not used (nor by the vendor's).
+    handle: i32,
+    flags: i32,
+    /// -1 (any negative): the driver chooses; 0..3 accepted, the driver still chooses.
+    channel: i32,
+}
+
+/// Channels per direction a `DMA_XFER` may name.
+const XFER_CHANNELS: i32 = 4;
+
+// What `GET_XFER_ASYNC_STATUS` returns (0: no async transfer yet).
+const ASYNC_DONE: isize = 1;
+const ASYNC_FAIL: isize = 2;
+const ASYNC_TIMEOUT: isize = 3;
+const ASYNC_PENDING: isize = 4;
+
+/// How long `GET_XFER_SYNC_STATUS` waits for the file's last transfer (the vendor's
+/// `dma_timeout`, 2 s).
+const SYNC_STATUS_WAIT_MS: u32 = 2000;
 
 /// `struct msi_info` (8 bytes): `MSI` and `CLEAN_MSI`'s argument.
 #[repr(C)]
@@ -368,6 +409,8 @@ struct DmaStatsArg {
 // byte is initialised and any bit pattern is valid.
 unsafe impl kernel::transmute::FromBytes for DmaXfer {}
 // SAFETY: As above.
+unsafe impl kernel::transmute::FromBytes for DmabufXfer {}
+// SAFETY: As above.
 unsafe impl kernel::transmute::FromBytes for MsiInfo {}
 // SAFETY: As above.
 unsafe impl kernel::transmute::AsBytes for ResInfo {}
@@ -378,6 +421,15 @@ unsafe impl kernel::transmute::AsBytes for DmaStatsArg {}
 
 static_assert!(core::mem::size_of::<DmaXfer>() == 32);
 static_assert!(core::mem::size_of::<MsiInfo>() == 8);
+static_assert!(core::mem::size_of::<DmabufXfer>() == 32);
+static_assert!(core::mem::offset_of!(DmabufXfer, channel) == 28);
+static_assert!(kernel::ioctl::_IOWR::<i32>(MAGIC, 5) == DMA_ATTACH);
+static_assert!(kernel::ioctl::_IOWR::<i32>(MAGIC, 6) == DMA_DETACH);
+// These encode the size of a pointer too.
+static_assert!(kernel::ioctl::_IOWR::<*const DmabufXfer>(MAGIC, 7) == DMA_XFER);
+static_assert!(kernel::ioctl::_IOWR::<*const DmabufXfer>(MAGIC, 8) == DMA_GET_XFER_ASYNC_STATUS);
+static_assert!(kernel::ioctl::_IOWR::<*const DmabufXfer>(MAGIC, 9) == DMA_GET_XFER_SYNC_STATUS);
+static_assert!(kernel::ioctl::_IO(MAGIC, 19) == DYNMEM_LOAD);
 static_assert!(kernel::ioctl::_IOWR::<*const MsiInfo>(MAGIC, 11) == MSI);
 static_assert!(kernel::ioctl::_IOWR::<i32>(MAGIC, 15) == CLEAR_POLL_EVENT);
 static_assert!(core::mem::offset_of!(DmaXfer, flags) == 28);
@@ -398,6 +450,7 @@ static_assert!(kernel::ioctl::_IOR::<DmaStatsArg>(MAGIC, 32) == GET_DMA_STATS);
 
 // Poll bits (include/uapi/asm-generic/poll.h).
 const POLLIN: u32 = 0x0001;
+const POLLPRI: u32 = 0x0002;
 const POLLHUP: u32 = 0x0010;
 const POLLRDNORM: u32 = 0x0040;
 
@@ -424,6 +477,28 @@ impl PollState {
     }
 }
 
+/// A vendor file's dma-buf and its transfers (`DMA_ATTACH`, `DMA_XFER`).
+#[derive(Default)]
+struct XferSlot {
+    /// The dma-buf `DMA_ATTACH` attached (one per file, as the vendor's).
+    attached: Option<Arc<glue::DmaBufRef>>,
+    /// What `GET_XFER_ASYNC_STATUS` returns: 0 or an `ASYNC_*` state.
+    state: isize,
+    /// The file's last `DMA_XFER`: `None` before the first, `Some(None)` while it runs,
+    /// then its result (0 or a negative errno).
+    last: Option<Option<i32>>,
+}
+
+/// The [`XferSlot`] of a file, shared with its async transfer's completion.
+#[pin_data]
+struct Xfers {
+    #[pin]
+    cur: Mutex<XferSlot>,
+    /// Signalled when a transfer of the file ends.
+    #[pin]
+    done: CondVar,
+}
+
 /// One open vendor node.
 pub(crate) struct VendorFile {
     vc: Arc<VendorCard>,
@@ -432,6 +507,7 @@ pub(crate) struct VendorFile {
     /// under the card's `cores` lock.
     ctx: Atomic<u32>,
     poll: Arc<Mutex<PollState>>,
+    xfers: Arc<Xfers>,
 }
 
 impl VendorFile {
@@ -444,19 +520,40 @@ impl VendorFile {
             new_mutex!(PollState::default(), "metis_vendor_poll"),
             GFP_KERNEL,
         )?;
+        let xfers = Arc::pin_init(
+            pin_init!(Xfers {
+                cur <- new_mutex!(XferSlot::default(), "metis_vendor_xfers"),
+                done <- new_condvar!("metis_vendor_xfer_done"),
+            }),
+            GFP_KERNEL,
+        )?;
+        // An open node keeps the card awake, as `/dev/metisN` does: its BAR2 mapping would
+        // otherwise be emptied each time the card autosuspends.
+        vc.card.file_wake()?;
         Ok(KBox::new(
             Self {
                 vc,
                 id: NEXT_ID.fetch_add(1, Relaxed),
                 ctx: Atomic::new(0),
                 poll,
+                xfers,
             },
             GFP_KERNEL,
         )?)
     }
 
-    /// Close: the file's context and message lock go back.
+    /// Close: the file's async transfer ends (within its timeout, or at once when the card
+    /// goes away or is reset); its dma-buf, the card's mappings of it, its context and the
+    /// message lock go back.
     pub(crate) fn release(self: KBox<Self>) {
+        {
+            let mut s = self.xfers.cur.lock();
+            while s.state == ASYNC_PENDING {
+                self.xfers.done.wait(&mut s);
+            }
+            s.attached = None;
+        }
+        self.vc.card.attachments.lock().drop_owner(self.id);
         {
             let mut cores = self.vc.cores.lock();
             // CAST: at most 4 bits.
@@ -481,6 +578,32 @@ impl VendorFile {
             CTX_FREE => self.ctx_free(),
             GET_DEV_PROPERTY => self.dev_property(arg),
             USR_DMA_XFER => self.usr_dma_xfer(arg),
+            DMA_ATTACH => self.dma_attach(arg),
+            DMA_DETACH => {
+                let old = {
+                    let mut s = self.xfers.cur.lock();
+                    if s.state == ASYNC_PENDING {
+                        return Err(EBUSY);
+                    }
+                    s.attached.take()
+                };
+                if old.is_some() {
+                    self.vc.card.attachments.lock().drop_owner(self.id);
+                }
+                Ok(0)
+            }
+            DMA_XFER => self.dma_xfer(arg),
+            DMA_GET_XFER_ASYNC_STATUS => {
+                let mut s = self.xfers.cur.lock();
+                let state = s.state;
+                // 1.4.16 reports a finished transfer once.
+                if self.vc.level == Level::V1_4_16 && state == ASYNC_DONE {
+                    s.state = 0;
+                }
+                Ok(state)
+            }
+            DMA_GET_XFER_SYNC_STATUS => self.sync_status(arg),
+            DYNMEM_LOAD => self.dynmem_load(),
             MSI => self.msi_wait(arg),
             CLEAN_MSI => {
                 let n = Self::source(Self::msi_info(arg)?.num)?;
@@ -518,9 +641,7 @@ impl VendorFile {
                 Err(self
                     .refuse("GET_USER_PA: the physical address of a user page is not handed out"))
             }
-            _ if UNOFFERED.contains(&cmd)
-                || (self.vc.level == Level::V1_6_2 && FWTRACE.contains(&cmd)) =>
-            {
+            _ if self.vc.level == Level::V1_6_2 && FWTRACE.contains(&cmd) => {
                 Err(self.unoffered(cmd))
             }
             // Not a command of the level presented (as the vendor's driver answers).
@@ -687,6 +808,165 @@ impl VendorFile {
         moved.map(|()| 0)
     }
 
+    /// `DMA_ATTACH`: the dma-buf behind the fd (the int at `arg`) becomes the file's, for
+    /// `DMA_XFER`; the one it replaces goes back with the card's mappings of it (the
+    /// vendor's keeps them, B9). The card maps the buffer when a transfer needs it.
+    fn dma_attach(&self, arg: usize) -> Result<isize> {
+        let fd: i32 = UserSlice::new(UserPtr::from_addr(arg), 4).reader().read()?;
+        let buf = Arc::new(glue::DmaBufRef::get(fd)?, GFP_KERNEL)?;
+        let old = self.xfers.cur.lock().attached.replace(buf);
+        if old.is_some() {
+            self.vc.card.attachments.lock().drop_owner(self.id);
+        }
+        Ok(0)
+    }
+
+    /// `DMA_XFER`: `size` bytes between `offset` in the attached dma-buf and device address
+    /// `phy` (held as `USR_DMA_XFER`'s), `XFER_READ` or `XFER_WRITE`, waited for (`XFER_SYNC`:
+    /// 0 or the transfer's error) or not (`XFER_ASYNC`: 0 at once; the file's one async
+    /// transfer, `EBUSY` while it runs). `EINVAL` for anything else: no dma-buf attached,
+    /// not exactly one direction and one mode, other flag bits (the vendor's peer-to-peer
+    /// one among them), no bytes, a range past the buffer's end (the vendor's sum can wrap,
+    /// B14) or a channel past the fourth.
+    fn dma_xfer(&self, arg: usize) -> Result<isize> {
+        if self.xfers.cur.lock().state == ASYNC_PENDING {
+            return Err(EBUSY);
+        }
+        let x: DmabufXfer =
+            UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<DmabufXfer>())
+                .reader()
+                .read()?;
+        let buf = self.xfers.cur.lock().attached.clone().ok_or(EINVAL)?;
+        let flags = match x.flags & (XFER_READ | XFER_WRITE) {
+            XFER_READ => uapi::DMA_FROM_DEVICE,
+            XFER_WRITE => uapi::DMA_TO_DEVICE,
+            _ => return Err(EINVAL),
+        };
+        let asynchronous = match x.flags & (XFER_SYNC | XFER_ASYNC) {
+            XFER_SYNC => false,
+            XFER_ASYNC => true,
+            _ => return Err(EINVAL),
+        };
+        if x.flags & !(XFER_READ | XFER_WRITE | XFER_SYNC | XFER_ASYNC) != 0
+            || x.size == 0
+            || x.channel >= XFER_CHANNELS
+        {
+            return Err(EINVAL);
+        }
+        let r = DmaRequest {
+            flags,
+            host: HostSpec::Attached {
+                buf: &buf,
+                offset: u64::from(x.offset),
+            },
+            length: x.size,
+            dev: DevSpec::Address(x.phy),
+        };
+        let job = DmaJob::prepare(&self.vc.card, self.id, core::slice::from_ref(&r), 0)?;
+        if !asynchronous {
+            let res = job.run();
+            Self::xfer_ended(&self.xfers, &self.poll, &self.vc.card, &res);
+            return res.map(|()| 0);
+        }
+        let before = {
+            let mut s = self.xfers.cur.lock();
+            // Another thread of the file started one meanwhile.
+            if s.state == ASYNC_PENDING {
+                return Err(EBUSY);
+            }
+            let before = (s.state, s.last);
+            s.state = ASYNC_PENDING;
+            s.last = Some(None);
+            before
+        };
+        let (xfers, poll, card) = (self.xfers.clone(), self.poll.clone(), self.vc.card.clone());
+        jobs::run_async(job, move |res| Self::xfer_ended(&xfers, &poll, &card, &res)).inspect_err(
+            |_| {
+                let mut s = self.xfers.cur.lock();
+                (s.state, s.last) = before;
+            },
+        )?;
+        Ok(0)
+    }
+
+    /// A `DMA_XFER` of the file ended with `res`: its state (a failed synchronous one sets
+    /// it too, as the vendor's does), and an event for `poll`.
+    fn xfer_ended(xfers: &Xfers, poll: &Mutex<PollState>, card: &Card, res: &Result) {
+        {
+            let mut s = xfers.cur.lock();
+            s.last = Some(Some(match res {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            }));
+            s.state = match res {
+                Ok(()) if s.state == ASYNC_PENDING => ASYNC_DONE,
+                Ok(()) => s.state,
+                Err(e) if *e == ETIMEDOUT => ASYNC_TIMEOUT,
+                Err(_) => ASYNC_FAIL,
+            };
+        }
+        xfers.done.notify_all();
+        poll.lock().transfers += 1;
+        card.source_poll.notify_all();
+    }
+
+    /// `GET_XFER_SYNC_STATUS`: waits up to 2 s for the file's last `DMA_XFER` and returns
+    /// its result (0 or its error); `ETIMEDOUT` if it still runs. `EINVAL`, as the vendor's,
+    /// without `XFER_SYNC` in the argument's flags and before any transfer set the state.
+    fn sync_status(&self, arg: usize) -> Result<isize> {
+        let x: DmabufXfer =
+            UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<DmabufXfer>())
+                .reader()
+                .read()?;
+        if x.flags & XFER_SYNC == 0 {
+            return Err(EINVAL);
+        }
+        let start = Instant::<Monotonic>::now();
+        let limit = Delta::from_millis(i64::from(SYNC_STATUS_WAIT_MS));
+        let mut s = self.xfers.cur.lock();
+        if s.state == 0 {
+            return Err(EINVAL);
+        }
+        loop {
+            match s.last {
+                None => return Err(EINVAL),
+                Some(Some(0)) => return Ok(0),
+                Some(Some(e)) => return Err(Error::from_errno(e)),
+                Some(None) => {}
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= limit {
+                return Err(ETIMEDOUT);
+            }
+            let left = u32::try_from((limit - elapsed).as_millis()).unwrap_or(1);
+            if let CondVarTimeoutResult::Signal { .. } = self
+                .xfers
+                .done
+                .wait_interruptible_timeout(&mut s, msecs_to_jiffies(left.max(1)))
+            {
+                return Err(EINTR);
+            }
+        }
+    }
+
+    /// `DYNMEM_LOAD`: the runtime booted its firmware; the areas it publishes are read again
+    /// (bounds-checked, B11) and the virtual-MSI table registered with it. Only for a
+    /// runtime-owned card: one whose firmware this driver loads refuses (`EINVAL`, logged).
+    fn dynmem_load(&self) -> Result<isize> {
+        let card = &self.vc.card;
+        if card.fw.owner != FwOwner::Runtime {
+            crate::ratelimit::dev_warn_limited!(
+                card.log_limit,
+                card.pdev,
+                "vendor ABI: DYNMEM_LOAD on a card whose firmware this driver loads; to hand \
+                 the firmware to the vendor runtime, load metis with fw_owner=2 (EINVAL)\n"
+            );
+            return Err(EINVAL);
+        }
+        card.firmware_changed()?;
+        Ok(0)
+    }
+
     fn msi_info(arg: usize) -> Result<MsiInfo> {
         UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<MsiInfo>())
             .reader()
@@ -760,6 +1040,7 @@ impl VendorFile {
     ) -> u32 {
         let card = &self.vc.card;
         pt.register_wait(file, &card.source_poll);
+        pt.register_wait(file, &card.fw.event);
         let (total, dead) = {
             let ev = card.edma.events.lock();
             (ev.sources.total, ev.dead)
@@ -767,6 +1048,10 @@ impl VendorFile {
         let mut mask = 0;
         if self.poll.lock().waiting(&total) > 0 {
             mask |= POLLIN | POLLRDNORM;
+        }
+        // A runtime-owned card lost its firmware (a reset, sleep): the runtime loads it again.
+        if card.fw.lost.load(Relaxed) {
+            mask |= POLLPRI;
         }
         if dead || card.closing() {
             mask |= POLLHUP;
@@ -926,6 +1211,12 @@ impl VendorFile {
             .writer()
             .write(&out)?;
         Ok(0)
+    }
+}
+
+impl Drop for VendorFile {
+    fn drop(&mut self) {
+        self.vc.card.file_sleep();
     }
 }
 

@@ -35,6 +35,10 @@ void metis_shim_dmabuf_abandon(struct dma_buf *buf, int fd);
 struct metis_dmap;
 struct metis_dmap *metis_shim_dmabuf_get(int fd, bool to_device, long timeout, u64 *size,
 					 int *err);
+struct metis_dmap *metis_shim_dmabuf_get_held(struct dma_buf *buf, bool to_device, long timeout,
+					      u64 *size, int *err);
+struct dma_buf *metis_shim_dmabuf_hold(int fd, int *err);
+void metis_shim_dmabuf_release(struct dma_buf *buf);
 unsigned long metis_shim_dmabuf_id(struct metis_dmap *dm);
 struct metis_dattach;
 bool metis_shim_dmabuf_rw(struct metis_dmap *dm);

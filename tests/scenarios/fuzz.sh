@@ -7,6 +7,7 @@
 # rules may succeed, no foreign handle may work, no worker may die or hang,
 # no device memory may leak; afterwards the card passes the data suite, and
 # the boot's kmemleak scan (x86 debug kernel) finds nothing.
+# Then the vendor-ABI node's fuzzer the same way (alone, then under churn).
 # METIS_FUZZ_SEED overrides the seed (printed in the notes) to reproduce a run.
 . /lib/metis/lib.sh
 bdf=$(metis_bdfs | head -1)
@@ -51,3 +52,38 @@ check_eq still_bound metis "$(bound_driver "$bdf")"
 # The card still does its job: the whole data suite, as root.
 metis_test /dev/metis0 | sed 's/^@@TAP \([a-z ]*\) /@@TAP \1 after_fuzz_/'
 check rmmod rmmod metis
+
+# The vendor-ABI node (docs/vendor-abi.md) through its own fuzzer
+# (tests/guest/vendor_test.c: every vendor number, random sizes, bytes and
+# pointers, transfers that run, files closed and reopened), unprivileged in the
+# node's group as its udev rule makes it, alone and then while root resets the
+# card and unbinds and binds it under the workers.
+vnode=/dev/metis-$(echo "$bdf" | awk -F'[:.]' '{ printf "%x-%x-%x", "0x" $1, "0x" $2, "0x" $3 }')
+vgrant() {
+    for i in $(seq 50); do [ -e "$vnode" ] && break; sleep 0.1; done
+    chgrp 1000 "$vnode" && chmod 0660 "$vnode"
+}
+vcount=$((count / 5))
+check insmod_vendor insmod /lib/metis/metis.ko vendor_abi=1.6.2
+vgrant
+run_as 65534 1000 vendor_test "$vnode" fuzz "$seed" "$vcount" 1.6.2 |
+    sed 's/^@@TAP \([a-z ]*\) vendor_/@@TAP \1 alone_vendor_/'
+rm -f /tmp/vchurn-done
+(
+    for i in 1 2 3; do
+        sleep 2
+        metisctl reset >/dev/null 2>&1
+        sleep 2
+        echo "$bdf" >/sys/bus/pci/drivers/metis/unbind
+        sleep 0.3
+        echo "$bdf" >/sys/bus/pci/drivers/metis/bind
+        vgrant
+    done
+    touch /tmp/vchurn-done
+) &
+churn=$!
+run_as 65534 1000 vendor_test "$vnode" fuzz $((seed + 2)) $((vcount / 2)) 1.6.2 --churn /tmp/vchurn-done |
+    sed 's/^@@TAP \([a-z ]*\) vendor_/@@TAP \1 churn_vendor_/'
+wait $churn
+check_eq still_bound_vendor metis "$(bound_driver "$bdf")"
+check rmmod_vendor rmmod metis

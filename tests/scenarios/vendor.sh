@@ -3,11 +3,13 @@
 # The vendor-ABI node (docs/vendor-abi.md; tests/guest/vendor_test.c): off by
 # default; vendor_abi=1.4.16 and =1.6.2 name it as that vendor driver did, in
 # class metis with its version, mode 0660; the commands offered so far behave
-# as the vendor's ABI says except where the vendor's had holes (B1, B4: clean
-# errors), physical addresses only for CAP_SYS_ADMIN, peer-to-peer DMA and
-# user physical addresses refused, the rest a clear EOPNOTSUPP; the card
+# as the vendor's ABI says except where the vendor's had holes (clean errors),
+# physical addresses only for CAP_SYS_ADMIN, peer-to-peer DMA and user physical
+# addresses refused; transfers with user memory and dma-heap buffers; the card
 # unbound under an open node leaves ENODEV, and the node comes back on bind.
-# Our /dev/metis0 works beside it. No card faults.
+# Our /dev/metis0 works beside it. Then the vendor runtime's whole sequence on
+# a runtime-owned card, across the card losing its firmware. No card faults
+# but the two transfers past the card's memory made on purpose.
 . /lib/metis/lib.sh
 faults0=$(card_stat 0 faults_total)
 bdf=$(metis_bdfs | head -1)
@@ -15,6 +17,10 @@ bdf=$(metis_bdfs | head -1)
 name=$(echo "$bdf" | awk -F'[:.]' '{ printf "%x:%x:%x", "0x" $1, "0x" $2, "0x" $3 }')
 colon=/dev/metis-$name
 dash=/dev/metis-$(echo "$name" | tr : -)
+case $METIS_CONFIG in
+    x86-*) lose=". /lib/metis/lib.sh; s3_cycle" ;;
+    *) lose="metisctl reset" ;;
+esac
 
 check insmod_default insmod /lib/metis/metis.ko
 check_eq vendor_off_by_default "no no" \
@@ -48,5 +54,19 @@ for level in 1.4.16 1.6.2; do
     vendor_test "$node" unbind "$bdf" $level
     check "rmmod_$level" rmmod metis
     check_eq "class_gone_$level" no "$([ -e /sys/class/metis ] && echo yes || echo no)"
+
+    # The vendor runtime on a card handed to it (fw_owner=2; a real card's bootloader
+    # always makes it so): its firmware uploaded and booted through the node, its work,
+    # then the card loses its firmware (S3 on x86, a reset elsewhere) under the open node
+    # and mapping, poll says so, and the runtime does it all again.
+    check "insmod_runtime_$level" insmod /lib/metis/metis.ko vendor_abi=$level fw_owner=2
+    check "to_bootloader_$level" metisctl reset
+    f0=$(card_stat 0 faults_total)
+    vendor_test "$node" runtime $level "$lose"
+    # One transfer past the card's memory per round, on purpose: the card's fault.
+    check_eq "runtime_faults_$level" 2 "$(( $(card_stat 0 faults_total) - f0 ))"
+    expect_faults 0 2
+    faults0=$((faults0 + 2))
+    check "rmmod_runtime_$level" rmmod metis
 done
 check_eq no_card_faults "$faults0" "$(card_stat 0 faults_total)"
