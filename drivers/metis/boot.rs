@@ -118,6 +118,8 @@ const STATUS_OK: u32 = 0;
 /// Status of a command whose arguments the card refused.
 const STATUS_BAD_ARGS: u32 = 2;
 
+// TIMEOUT: BOOT's signal follows its answer at once; a loaded host may delay the interrupt.
+const BOOT_SIGNAL_WAIT: Delta = Delta::from_secs(1);
 // TIMEOUT: five heartbeat periods (one tick every 10 ms).
 const HEARTBEAT_WAIT: Delta = Delta::from_millis(50);
 // TIMEOUT: zeroing 1 GiB: 0.13 s for the firmware, 1 s for the engine over a Gen3 x4 link.
@@ -399,6 +401,14 @@ impl Card {
             Delta::from_millis(1),
             timeout,
         )?;
+        // The bootloader also signals its answer, through the registration it held; with
+        // INTx the firmware it starts may drop the line before the handler ran. Taken here
+        // (from the table if need be), so that it can't pass for the next command's.
+        let _ = self.wait_event(BOOT_SIGNAL_WAIT, |ev| {
+            core::mem::take(&mut ev.mailbox).then_some(())
+        });
+        self.service();
+        self.edma.events.lock().mailbox = false;
         Self::status_result(status.unwrap_or(u32::MAX))
     }
 }

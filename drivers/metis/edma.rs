@@ -559,6 +559,18 @@ impl Edma {
         })
     }
 
+    /// Writes the engine's enables, interrupt masks and IMWR registers again with what
+    /// [`Self::on`] programmed, rings untouched: the same values, so transfers in flight
+    /// go on (a firmware the runtime booted may have reset them; `DYNMEM_LOAD`).
+    pub(crate) fn restore(&self) -> Result {
+        let mode = self.irq_mode();
+        let msi = *self.imwr.lock();
+        self.program(|b0| {
+            on::<edma::Wr>(b0, self.wr_channels, mode, msi);
+            on::<edma::Rd>(b0, self.rd_channels, mode, msi);
+        })
+    }
+
     /// Programs the card on behalf of a job (register writes that start or
     /// steer the engine or the firmware). Refused with the stop's error once a
     /// reset or suspend has begun to stop the card: the events lock is held

@@ -270,15 +270,17 @@ impl Card {
         );
     }
 
-    /// `METIS_IOCTL_FW_CHANGED`: userspace booted a firmware on a
-    /// runtime-owned card. Adopts what it publishes and registers the
-    /// virtual-MSI table with it.
+    /// `METIS_IOCTL_FW_CHANGED` and the vendor ABI's `DYNMEM_LOAD`: userspace booted a
+    /// firmware on a runtime-owned card. Adopts what it publishes, registers the
+    /// virtual-MSI table with it, and writes the engine's enables and IMWR registers
+    /// again.
     pub(crate) fn firmware_changed(&self) -> Result {
         if self.fw.owner != FwOwner::Runtime {
             return Err(EINVAL);
         }
         let _gate = self.enter()?;
         self.adopt_interface()?;
+        self.edma.restore()?;
         let (version, (major, minor)) = self
             .l2
             .iface

@@ -35,6 +35,8 @@
 //! inject fw-hang                firmware stops (heartbeat, commands)
 //! inject surprise-reset         card resets itself now
 //! inject device-msg             firmware raises a device message (vMSI source 24)
+//! inject engine-off             the card clears both engines' enables (a firmware that
+//!                                reinitialises the DMA block)
 //! inject bad-area hdrv|vmsi|desc  next interface structure the card writes
 //!                                publishes that area at an offset past BAR2
 //! inject bad-vmsi-count         next interface structure says num_vmsi = 5000
@@ -58,7 +60,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const HELP: &str = "stats | snapshot | mark LABEL | link SPEC | quiet on|off | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | walk-lag wr|rd CH MS | torn-fetch wr|rd CH N | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
+pub const HELP: &str = "stats | snapshot | mark LABEL | link SPEC | quiet on|off | events [since N] | reset-stats | clear | help | inject (drop-irq N | delay-irq N MS | hang-channel wr|rd CH | abort wr|rd CH | corrupt-desc wr|rd CH | missed-doorbell wr|rd CH | stuck-channel wr|rd CH | done-on-stop wr|rd CH | link-stall wr|rd CH MS | data-stall wr|rd CH MS | walk-lag wr|rd CH MS | torn-fetch wr|rd CH N | link-release wr|rd CH | storm VEC COUNT [US] | fw-no-ready | fw-hang | surprise-reset | device-msg | runtime-boot | engine-off | bad-area hdrv|vmsi|desc | bad-vmsi-count | bad-mem-base)";
 
 /// Upper bound for `inject storm` so a typo cannot wedge the emulator.
 pub const MAX_STORM: u64 = 10_000_000;
@@ -281,6 +283,10 @@ fn inject(dev: &Device, args: &[&str]) -> Result<Value, Value> {
                 return Err(err("the card is not in its bootloader"));
             }
             armed(json!({}));
+        }
+        "engine-off" => {
+            armed(json!({}));
+            crate::edma::engine::firmware_engine_off(sh, &mut sh.st.lock().unwrap());
         }
         "device-msg" => {
             armed(json!({}));

@@ -1240,3 +1240,25 @@ fn torn_fetch_moves_a_half_written_element() {
         assert_eq!(r.dev.total_faults(), 0);
     }
 }
+
+#[test]
+fn engine_off_from_the_card_needs_the_host_to_enable_again() {
+    let mut r = Rig::metis();
+    r.enable_msi(32);
+    r.ew(ENGINE_EN.at(Dir::Wr), 1);
+    r.ew(ENGINE_EN.at(Dir::Rd), 1);
+    assert_eq!(r.er(ENGINE_EN.at(Dir::Wr)), 1);
+    handle(&r.dev, "inject engine-off");
+    assert_eq!(r.er(ENGINE_EN.at(Dir::Wr)), 0);
+    assert_eq!(r.er(ENGINE_EN.at(Dir::Rd)), 0);
+    // A doorbell now is refused as the hardware would.
+    r.doorbell(Dir::Wr, 0);
+    wait_until("fault", || {
+        r.dev.fault_count(Fault::DoorbellEngineDisabled) == 1
+    });
+    r.ew(ENGINE_EN.at(Dir::Wr), 1);
+    one_element_write(&r, 0, 8);
+    r.doorbell(Dir::Wr, 0);
+    r.wait_stopped(Dir::Wr, 0);
+    wait_until("imwr", || fired(&r.msi[8]) == 1);
+}

@@ -881,6 +881,10 @@ static int runtime_boot(int fd, void *map, const uint8_t *fw, uint32_t fwlen)
 	r = msi_wait(fd, 12, 10);
 	RTAP(r == 0 && word(map, SLOT_OPCODE / 4) == ANSWERED, "runtime_boot_vector_12",
 	     "wait %ld, slot %#x", r, word(map, SLOT_OPCODE / 4));
+	/* Say the new firmware reinitialised the card's DMA block: DYNMEM_LOAD brings the
+	 * engine back (the transfers below need it), with the areas and the registration. */
+	RTAP(card_ctl("inject engine-off") == 0, "runtime_firmware_resets_engine",
+	     "host request failed");
 	r = vcall(fd, V_DYNMEM_LOAD, 0);
 	RTAP(r == 0 && !pri_in(fd, 0), "runtime_dynmem_load", "%ld", r);
 	/* The new firmware's areas are registered with: a command completes through vector 12. */

@@ -135,6 +135,20 @@ pub fn reg_write(sh: &Arc<Shared>, st: &mut State, off: u32, v: u32) {
     }
 }
 
+/// The card's own side clears both engines' enables, as a firmware that
+/// reinitialises the DMA block would (injection `engine-off`): what the host's
+/// write of 0 does, and the host must enable them again.
+pub fn firmware_engine_off(sh: &Arc<Shared>, st: &mut State) {
+    for d in [Dir::Wr, Dir::Rd] {
+        let r = st.edma.dir_mut(d);
+        let was = r.engine_en.enable();
+        r.engine_en = EngineEn::new();
+        if was {
+            engine_disabled(sh, st, d);
+        }
+    }
+}
+
 /// Disabling an engine soft-resets its channels: running transfers stop
 /// where they are (no interrupt), CS reads stopped.
 fn engine_disabled(sh: &Arc<Shared>, st: &mut State, d: Dir) {
