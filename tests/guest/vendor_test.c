@@ -11,11 +11,12 @@
  *                                   while resets and rebinds go on: ENODEV allowed): every one
  *                                   answers with a result the ABI allows, no process dies or
  *                                   hangs, and the node works after
- *   vendor_test NODE runtime LEVEL [LOSE]  the vendor runtime's sequence on a
+ *   vendor_test NODE runtime LEVEL [LOSE...]  the vendor runtime's sequence on a
  *                                   runtime-owned card: firmware uploaded and booted through
  *                                   the node, DYNMEM_LOAD, contexts, DMA with user memory and
- *                                   dma-heap buffers; with LOSE (a shell command that makes the
- *                                   card lose its firmware) told by poll, all of it again
+ *                                   dma-heap buffers; after each LOSE (a shell command that
+ *                                   makes the card lose its firmware) told by poll, all of it
+ *                                   again
  *
  * Metis has four AI cores; the commands here touch no hardware, so each run
  * starts from a card nobody else holds contexts or the message lock on.
@@ -972,7 +973,7 @@ static void runtime_work(int fd, void *map)
 	free(back);
 }
 
-static int runtime(const char *node, const char *lose)
+static int runtime(const char *node, char **lose, int losses)
 {
 	int fd = vopen(node), img = open(FW_IMAGE, O_RDONLY);
 	uint8_t *fw = malloc(8 << 20);
@@ -1008,11 +1009,14 @@ static int runtime(const char *node, const char *lose)
 	round_tag = "";
 	if (runtime_boot(fd, map, fw, (uint32_t)n))
 		runtime_work(fd, map);
-	if (lose) {
+	for (int i = 0; i < losses; i++) {
+		static char tag[4][24];
+
 		/* The card loses its firmware under the open node and its mapping: poll tells. */
-		VTAP(system(lose) == 0, "runtime_lose", "%s failed", lose);
-		VTAP(pri_in(fd, 30000), "runtime_told_by_poll", "no POLLPRI");
-		round_tag = "_after_loss";
+		snprintf(tag[i % 4], sizeof(tag[0]), "_after_loss%d", i + 1);
+		round_tag = tag[i % 4];
+		RTAP(system(lose[i]) == 0, "runtime_lose", "%s failed", lose[i]);
+		RTAP(pri_in(fd, 30000), "runtime_told_by_poll", "no POLLPRI");
 		if (runtime_boot(fd, map, fw, (uint32_t)n))
 			runtime_work(fd, map);
 	}
@@ -1232,11 +1236,11 @@ int main(int argc, char **argv)
 		return unbind(argv[1], argv[3]);
 	if (argc > 3 && !strcmp(argv[2], "runtime")) {
 		snprintf(level_tag, sizeof(level_tag), "v%s", argv[3]);
-		return runtime(argv[1], argc > 4 ? argv[4] : NULL);
+		return runtime(argv[1], argv + 4, argc - 4);
 	}
 	if (argc > 3)
 		return suite(argv[1], argv[2], argv[3]);
 	fprintf(stderr, "usage: vendor_test NODE LEVEL BDF | NODE unbind BDF LEVEL | "
-		"NODE fuzz SEED COUNT LEVEL [--churn DONE_FILE] | NODE runtime LEVEL [LOSE]\n");
+		"NODE fuzz SEED COUNT LEVEL [--churn DONE_FILE] | NODE runtime LEVEL [LOSE...]\n");
 	return 2;
 }
