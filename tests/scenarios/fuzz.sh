@@ -30,8 +30,10 @@ echo "@@NOTE fuzz: seed $seed, $count ioctls alone, $((count / 2)) under resets 
 
 metis_fuzz /dev/metis0 "$seed" "$count" 4 --uid 65534 --gid 1000 | sed 's/^@@TAP \([a-z ]*\) fuzz_/@@TAP \1 alone_fuzz_/'
 
-rm -f /tmp/churn-done
-(
+# churn DONE GRANT: three rounds of a reset, an unbind and a bind under the workers
+# (GRANT gives the node back to their group), then DONE exists.
+churn() {
+    rm -f "$1"
     for i in 1 2 3; do
         sleep 2
         metisctl reset >/dev/null 2>&1
@@ -39,14 +41,15 @@ rm -f /tmp/churn-done
         echo "$bdf" >/sys/bus/pci/drivers/metis/unbind
         sleep 0.3
         echo "$bdf" >/sys/bus/pci/drivers/metis/bind
-        grant
+        $2
     done
-    touch /tmp/churn-done
-) &
-churn=$!
+    touch "$1"
+}
+churn /tmp/churn-done grant &
+churner=$!
 metis_fuzz /dev/metis0 $((seed + 1)) $((count / 2)) 4 --uid 65534 --gid 1000 --rebind /tmp/churn-done |
     sed 's/^@@TAP \([a-z ]*\) fuzz_/@@TAP \1 churn_fuzz_/'
-wait $churn
+wait $churner
 check_eq still_bound metis "$(bound_driver "$bdf")"
 
 # The card still does its job: the whole data suite, as root.
@@ -68,22 +71,10 @@ check insmod_vendor insmod /lib/metis/metis.ko vendor_abi=1.6.2
 vgrant
 run_as 65534 1000 vendor_test "$vnode" fuzz "$seed" "$vcount" 1.6.2 |
     sed 's/^@@TAP \([a-z ]*\) vendor_/@@TAP \1 alone_vendor_/'
-rm -f /tmp/vchurn-done
-(
-    for i in 1 2 3; do
-        sleep 2
-        metisctl reset >/dev/null 2>&1
-        sleep 2
-        echo "$bdf" >/sys/bus/pci/drivers/metis/unbind
-        sleep 0.3
-        echo "$bdf" >/sys/bus/pci/drivers/metis/bind
-        vgrant
-    done
-    touch /tmp/vchurn-done
-) &
-churn=$!
+churn /tmp/vchurn-done vgrant &
+churner=$!
 run_as 65534 1000 vendor_test "$vnode" fuzz $((seed + 2)) $((vcount / 2)) 1.6.2 --churn /tmp/vchurn-done |
     sed 's/^@@TAP \([a-z ]*\) vendor_/@@TAP \1 churn_vendor_/'
-wait $churn
+wait $churner
 check_eq still_bound_vendor metis "$(bound_driver "$bdf")"
 check rmmod_vendor rmmod metis
