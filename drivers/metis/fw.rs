@@ -224,6 +224,9 @@ impl Card {
             .inspect_err(|e| dev_err!(dev, "firmware transfer to the card failed ({:?})\n", e))?;
         drop(buf);
 
+        // The bootloader signals BOOT's answer through the registration it holds: this
+        // table's, whatever withdrew it since (a stop, an interrupt fallback).
+        self.register_vmsi()?;
         let status = self.boot_command(seg.len, BOOT_TIMEOUT);
         let bb = self.boot_block()?;
         if bb.state != FwState::Ready {
