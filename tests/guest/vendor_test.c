@@ -872,6 +872,7 @@ static int runtime_boot(int fd, void *map, const uint8_t *fw, uint32_t fwlen)
 	long r;
 
 	uint8_t probe[64];
+	uint32_t echo[2];
 
 	/* A transfer waits while the card comes back from losing its firmware; the mapping
 	 * is the card's again once it is back. */
@@ -896,9 +897,11 @@ static int runtime_boot(int fd, void *map, const uint8_t *fw, uint32_t fwlen)
 	/* The new firmware's areas are registered with: a command completes through vector 12. */
 	slot_post(map, OP_ECHO, "runtime", 7);
 	r = msi_wait(fd, 12, 10);
-	RTAP(r == 0 && word(map, SLOT_OPCODE / 4) == ANSWERED &&
-	     !memcmp((const uint8_t *)map + SLOT_MSG, "runtime", 7), "runtime_mailbox",
-	     "wait %ld, slot %#x", r, word(map, SLOT_OPCODE / 4));
+	/* Read back a word at a time: device memory takes no unaligned loads (arm64). */
+	echo[0] = word(map, SLOT_MSG / 4);
+	echo[1] = word(map, SLOT_MSG / 4 + 1);
+	RTAP(r == 0 && word(map, SLOT_OPCODE / 4) == ANSWERED && !memcmp(echo, "runtime", 7),
+	     "runtime_mailbox", "wait %ld, slot %#x", r, word(map, SLOT_OPCODE / 4));
 	return r == 0;
 }
 
