@@ -832,10 +832,7 @@ impl VendorFile {
         if self.xfers.cur.lock().state == ASYNC_PENDING {
             return Err(EBUSY);
         }
-        let x: DmabufXfer =
-            UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<DmabufXfer>())
-                .reader()
-                .read()?;
+        let x = Self::dmabuf_xfer(arg)?;
         let buf = self.xfers.cur.lock().attached.clone().ok_or(EINVAL)?;
         let flags = match x.flags & (XFER_READ | XFER_WRITE) {
             XFER_READ => uapi::DMA_FROM_DEVICE,
@@ -914,10 +911,7 @@ impl VendorFile {
     /// its result (0 or its error); `ETIMEDOUT` if it still runs. `EINVAL`, as the vendor's,
     /// without `XFER_SYNC` in the argument's flags and before any transfer set the state.
     fn sync_status(&self, arg: usize) -> Result<isize> {
-        let x: DmabufXfer =
-            UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<DmabufXfer>())
-                .reader()
-                .read()?;
+        let x = Self::dmabuf_xfer(arg)?;
         if x.flags & XFER_SYNC == 0 {
             return Err(EINVAL);
         }
@@ -965,6 +959,13 @@ impl VendorFile {
         }
         card.firmware_changed()?;
         Ok(0)
+    }
+
+    /// The `struct dmabuf_xfer` at `arg` (`DMA_XFER`, `GET_XFER_SYNC_STATUS`).
+    fn dmabuf_xfer(arg: usize) -> Result<DmabufXfer> {
+        UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<DmabufXfer>())
+            .reader()
+            .read()
     }
 
     fn msi_info(arg: usize) -> Result<MsiInfo> {
